@@ -1,0 +1,1 @@
+"""One module per `liftguard` subcommand; each exposes ``register(subparsers)``."""

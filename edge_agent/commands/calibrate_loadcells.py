@@ -1,0 +1,5 @@
+"""Placeholder: filled in by the sensors work."""
+
+
+def register(sub) -> None:
+    pass

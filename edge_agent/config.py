@@ -1,0 +1,209 @@
+"""Configuration: one TOML file read with tomllib and validated against a declared schema.
+
+Every problem (unknown key, wrong type, out-of-range value, missing required key) becomes one
+line naming the file and the key; ``load_config`` raises ``ConfigError`` with all of them and
+the CLI exits 2. Secrets never live in this file: they come from environment variables or from
+a separate secrets file (see ``edge_agent.secrets``).
+"""
+from __future__ import annotations
+
+import os
+import socket
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+DEFAULT_CONFIG_PATH = Path("/etc/liftguard/config.toml")
+
+_REQUIRED = object()
+
+LIFT_TYPES = ("squat", "bench_press", "deadlift")
+
+
+class ConfigError(Exception):
+    """A configuration problem; ``str()`` is one line per problem, each naming file and key."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+
+@dataclass(frozen=True)
+class Key:
+    """One allowed key: its type, default (or required), and an optional value check.
+
+    ``check`` returns an error text (without the key name) or None.
+    """
+
+    type: type | tuple[type, ...]
+    default: Any = _REQUIRED
+    check: Callable[[Any], str | None] | None = None
+    help: str = ""
+
+
+def in_range(lo: float, hi: float) -> Callable[[Any], str | None]:
+    def check(v: Any) -> str | None:
+        return None if lo <= v <= hi else f"is out of range {lo}..{hi}"
+    return check
+
+
+def one_of(*choices: Any) -> Callable[[Any], str | None]:
+    def check(v: Any) -> str | None:
+        return None if v in choices else f"must be one of {', '.join(map(repr, choices))}"
+    return check
+
+
+def _default_device_id() -> str:
+    return socket.gethostname() or "liftguard"
+
+
+SCHEMA: dict[str, dict[str, Key]] = {
+    "device": {
+        "id": Key(str, _default_device_id, help="box identity, used in topics and database rows"),
+        "data_dir": Key(str, "/var/lib/liftguard", help="local store, calibration and model files"),
+        "secrets_file": Key(str, "/etc/liftguard/secrets.toml"),
+    },
+    "logging": {
+        "level": Key(str, "INFO", one_of("DEBUG", "INFO", "WARNING", "ERROR")),
+    },
+    "source": {
+        "kind": Key(str, "hardware", one_of("hardware", "simulator", "replay"),
+                    help="hardware = IMU + load cells; simulator; replay = a recording CSV"),
+        "replay_file": Key(str, ""),
+    },
+    "imu": {
+        "enabled": Key(bool, True),
+        "bus": Key(int, 1, in_range(0, 31), help="I2C bus number: /dev/i2c-<bus>"),
+        "address": Key(int, 0x68, one_of(0x68, 0x69)),
+        "sample_rate_hz": Key(int, 200, in_range(4, 1000)),
+        "dlpf_hz": Key(int, 44, one_of(260, 184, 94, 44, 21, 10, 5)),
+        "accel_range_g": Key(int, 8, one_of(2, 4, 8, 16)),
+        "gyro_range_dps": Key(int, 1000, one_of(250, 500, 1000, 2000)),
+        "calibration_file": Key(str, "", help="default: <data_dir>/imu-calibration.json"),
+    },
+    "loadcells": {
+        "enabled": Key(bool, True),
+        "port": Key(str, "/dev/ttyACM0", help="device path or pyserial URL (loop://, spy://...)"),
+        "baudrate": Key(int, 115200, in_range(9600, 4_000_000)),
+        "calibration_file": Key(str, "", help="default: <data_dir>/loadcell-calibration.json"),
+    },
+    "simulator": {
+        "lift": Key(str, "squat", one_of(*LIFT_TYPES)),
+        "reps": Key(int, 8, in_range(1, 100)),
+        "seed": Key(int, 7, in_range(0, 2**32 - 1)),
+        "faults": Key(str, "", help="e.g. 'lateral_sway@3,tilt@6'"),
+        "athlete_mass_kg": Key((int, float), 80.0, in_range(30, 250)),
+        "bar_load_kg": Key((int, float), 60.0, in_range(0, 500)),
+        "realtime": Key(bool, True),
+    },
+    "database": {
+        "dsn": Key(str, "", help="libpq DSN without password; password comes from the secrets"),
+    },
+    "mqtt": {
+        "host": Key(str, ""),
+        "port": Key(int, 8883, in_range(1, 65535)),
+        "username": Key(str, ""),
+        "tls": Key(bool, True),
+    },
+    "api": {
+        "bind": Key(str, "127.0.0.1"),
+        "port": Key(int, 8765, in_range(1, 65535)),
+    },
+}
+
+
+def _type_name(t: type | tuple[type, ...]) -> str:
+    names = {bool: "true/false", int: "integer", float: "number", str: "string"}
+    ts = t if isinstance(t, tuple) else (t,)
+    return " or ".join(names.get(x, x.__name__) for x in ts)
+
+
+def _type_ok(value: Any, t: type | tuple[type, ...]) -> bool:
+    ts = t if isinstance(t, tuple) else (t,)
+    if isinstance(value, bool) and bool not in ts:
+        return False  # TOML true is not an integer here
+    return isinstance(value, ts)
+
+
+@dataclass
+class Config:
+    """Validated configuration: ``cfg.section("imu")["sample_rate_hz"]`` or ``cfg.get("imu.bus")``."""
+
+    path: Path | None
+    values: dict[str, dict[str, Any]]
+
+    def section(self, name: str) -> dict[str, Any]:
+        return self.values[name]
+
+    def get(self, dotted: str) -> Any:
+        section, key = dotted.split(".", 1)
+        return self.values[section][key]
+
+    @property
+    def data_dir(self) -> Path:
+        return Path(self.values["device"]["data_dir"])
+
+    def data_path(self, configured: str, default_name: str) -> Path:
+        """A file path from config, or ``<data_dir>/<default_name>`` when left empty."""
+        return Path(configured) if configured else self.data_dir / default_name
+
+
+def validate(raw: dict[str, Any], origin: str = "<config>") -> Config:
+    problems: list[str] = []
+    values: dict[str, dict[str, Any]] = {}
+    for section_name in raw:
+        if section_name not in SCHEMA:
+            problems.append(f"{origin}: unknown section [{section_name}] "
+                            f"(known: {', '.join(SCHEMA)})")
+        elif not isinstance(raw[section_name], dict):
+            problems.append(f"{origin}: '{section_name}' must be a table [{section_name}]")
+    for section_name, keys in SCHEMA.items():
+        given = raw.get(section_name, {})
+        if not isinstance(given, dict):
+            given = {}
+        section: dict[str, Any] = {}
+        for key_name in given:
+            if key_name not in keys:
+                problems.append(f"{origin}: unknown key [{section_name}] {key_name} "
+                                f"(known: {', '.join(keys)})")
+        for key_name, key in keys.items():
+            where = f"{origin}: [{section_name}] {key_name}"
+            if key_name not in given:
+                if key.default is _REQUIRED:
+                    problems.append(f"{where} is required but missing")
+                    continue
+                section[key_name] = key.default() if callable(key.default) else key.default
+                continue
+            value = given[key_name]
+            if not _type_ok(value, key.type):
+                problems.append(f"{where} = {value!r} has the wrong type: "
+                                f"expected {_type_name(key.type)}")
+                continue
+            if key.check is not None and (msg := key.check(value)) is not None:
+                problems.append(f"{where} = {value!r} {msg}")
+                continue
+            section[key_name] = value
+        values[section_name] = section
+    if problems:
+        raise ConfigError(problems)
+    return Config(path=None, values=values)
+
+
+def load_config(path: str | os.PathLike[str] | None) -> Config:
+    """Read and validate a config file. ``None`` gives the embedded defaults."""
+    if path is None:
+        return validate({}, "<defaults>")
+    p = Path(path)
+    try:
+        with p.open("rb") as fh:
+            raw = tomllib.load(fh)
+    except FileNotFoundError:
+        raise ConfigError([f"{p}: config file not found"]) from None
+    except PermissionError:
+        raise ConfigError([f"{p}: config file is not readable (permission denied)"]) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError([f"{p}: not valid TOML: {exc}"]) from None
+    cfg = validate(raw, str(p))
+    cfg.path = p
+    return cfg
