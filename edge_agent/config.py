@@ -97,6 +97,20 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "bar_load_kg": Key((int, float), 60.0, in_range(0, 500)),
         "realtime": Key(bool, True),
     },
+    "feedback": {
+        "buzzer_pin": Key(int, 18, in_range(-1, 27), help="BCM pin number; -1 disables"),
+        "green_led_pin": Key(int, 23, in_range(-1, 27)),
+        "amber_led_pin": Key(int, 24, in_range(-1, 27)),
+        "red_led_pin": Key(int, 25, in_range(-1, 27)),
+        "button_pin": Key(int, 17, in_range(-1, 27), help="a press starts, a press ends a session"),
+        "buzzer_active_high": Key(bool, True),
+        "button_bounce_s": Key((int, float), 0.05, in_range(0, 1)),
+        "quiet": Key(bool, False, help="LEDs only, no buzzer"),
+        "console": Key(bool, True),
+        "min_alert_gap_s": Key((int, float), 2.0, in_range(0, 60)),
+        "alert_on": Key((int, float), 0.9, in_range(0, 1)),
+        "alert_off": Key((int, float), 0.6, in_range(0, 1)),
+    },
     "database": {
         "dsn": Key(str, "", help="libpq DSN without password; password comes from the secrets"),
     },
@@ -185,9 +199,22 @@ def validate(raw: dict[str, Any], origin: str = "<config>") -> Config:
                 continue
             section[key_name] = value
         values[section_name] = section
+    if not problems:
+        problems += [f"{origin}: {p}" for p in _cross_key_problems(values)]
     if problems:
         raise ConfigError(problems)
     return Config(path=None, values=values)
+
+
+def _cross_key_problems(values: dict[str, dict[str, Any]]) -> list[str]:
+    """Checks that involve several keys live with the code that owns the section."""
+    from edge_agent.feedback.config import FeedbackConfig
+
+    try:
+        FeedbackConfig.from_section(values["feedback"])
+    except ValueError as exc:
+        return str(exc).split("; ")
+    return []
 
 
 def load_config(path: str | os.PathLike[str] | None) -> Config:

@@ -117,3 +117,10 @@ def test_every_subcommand_has_help():
     assert sub.choices, "no subcommands registered"
     for name, subparser in sub.choices.items():
         assert subparser.format_help().startswith("usage: liftguard " + name), name
+
+
+def test_cross_key_problem_names_both_keys(tmp_path):
+    with pytest.raises(ConfigError) as info:
+        load_config(write(tmp_path, "[feedback]\nalert_on = 0.5\nalert_off = 0.7\n"))
+    (message,) = info.value.problems
+    assert message.startswith(str(tmp_path)) and "alert_off" in message and "alert_on" in message
