@@ -111,6 +111,13 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "alert_on": Key((int, float), 0.9, in_range(0, 1)),
         "alert_off": Key((int, float), 0.6, in_range(0, 1)),
     },
+    "store": {
+        "cap_mb": Key(int, 4096, in_range(16, 1_000_000),
+                      help="local store size cap; then synced raw chunks go, oldest first"),
+        "commit_interval_s": Key((int, float), 1.0, in_range(0.05, 1.0),
+                                 help="batch writes; the power-cut loss bound"),
+        "synchronous": Key(str, "FULL", one_of("FULL", "NORMAL")),
+    },
     "database": {
         "dsn": Key(str, "", help="libpq DSN without password; password comes from the secrets"),
     },

@@ -1,0 +1,227 @@
+"""Columnar JSON encoding of a run of frames from one source (``sensor_data.raw_data``).
+
+Pure functions with no ``edge_agent`` import, so ``sync`` (the ingester) can use the same
+module. The format is specified in docs/local-store.md; in short::
+
+    {"v": 1, "source": "imu", "channels": ["ax", ...], "n": 200,
+     "seq0": 1000, "seq_jumps": [[i, seq_i], ...],        # only where seq != previous + 1
+     "t0_ns": 123456789, "dt_ns": 5000000 | [d1, ..., d(n-1)],
+     "wall_t0": 1700000000.25, "wall_steps": [[i, wall_i], ...],
+     "decimals": [4, 4, 4, 5, 5, 5],                      # only when values were rounded
+     "values": [[ax0, ax1, ...], [ay0, ...], ...]}        # one list per channel, NaN -> null
+
+Sequence numbers and monotonic times round-trip exactly; wall time round-trips to within
+``WALL_TOLERANCE_S`` (a new anchor is written whenever the wall clock steps); values round-trip
+exactly when ``decimals`` is None, else to half a unit of the stated decimal place.
+"""
+from __future__ import annotations
+
+import json
+import math
+from typing import Any, Mapping, Sequence
+
+from sensors.frame import PLATFORM_CHANNELS, Frame
+
+FORMAT_VERSION = 1
+
+WALL_TOLERANCE_S = 0.001
+"""Wall time is rebuilt from the monotonic clock between anchors; a drift above this adds one."""
+
+DEFAULT_DECIMALS: dict[str, int] = {
+    **{c: 4 for c in ("ax", "ay", "az")},   # 1e-4 m/s^2; MPU-6050 LSB >= 6e-4 m/s^2 (+-2 g)
+    **{c: 5 for c in ("gx", "gy", "gz")},   # 1e-5 rad/s; LSB >= 1.3e-4 rad/s (+-250 dps)
+    **{c: 3 for c in PLATFORM_CHANNELS},    # 1e-3 N; load-cell noise is tens of mN
+}
+"""Rounding per channel, at least 5x finer than the sensor can resolve, so nothing the sensor
+measured is lost while the JSON shrinks about 2.5x. Unknown channels are not rounded."""
+
+
+class ChunkFormatError(ValueError):
+    """A chunk that cannot be decoded; the message names the offending field."""
+
+
+def encode_chunk(frames: Sequence[Frame],
+                 decimals: Mapping[str, int] | None = None) -> dict[str, Any]:
+    """Encode frames (one source, one channel set, at least one frame) as a chunk dict.
+
+    ``decimals`` maps channel -> decimal places to round to; None keeps values exact.
+    """
+    if not frames:
+        raise ValueError("encode_chunk needs at least one frame")
+    first = frames[0]
+    for i, f in enumerate(frames):
+        if f.source != first.source or f.channels != first.channels:
+            raise ValueError(f"frame {i} is from {f.source!r} {f.channels} but the chunk holds "
+                             f"{first.source!r} {first.channels}: one source per chunk")
+    chunk: dict[str, Any] = {
+        "v": FORMAT_VERSION,
+        "source": first.source,
+        "channels": list(first.channels),
+        "n": len(frames),
+        "seq0": first.seq,
+    }
+    jumps = [[i, frames[i].seq] for i in range(1, len(frames))
+             if frames[i].seq != frames[i - 1].seq + 1]
+    if jumps:
+        chunk["seq_jumps"] = jumps
+    chunk["t0_ns"] = first.mono_ns
+    if len(frames) > 1:
+        deltas = [frames[i].mono_ns - frames[i - 1].mono_ns for i in range(1, len(frames))]
+        chunk["dt_ns"] = deltas[0] if all(d == deltas[0] for d in deltas) else deltas
+    chunk["wall_t0"] = first.wall_s
+    steps = _wall_steps(frames)
+    if steps:
+        chunk["wall_steps"] = steps
+    places = None
+    if decimals is not None:
+        places = [decimals.get(c) for c in first.channels]
+        if any(p is not None for p in places):
+            chunk["decimals"] = places
+        else:
+            places = None
+    chunk["values"] = [
+        [_json_number(f.values[c], None if places is None else places[c]) for f in frames]
+        for c in range(len(first.channels))
+    ]
+    return chunk
+
+
+def _wall_steps(frames: Sequence[Frame]) -> list[list[float]]:
+    steps: list[list[float]] = []
+    anchor_t, anchor_wall = frames[0].mono_ns, frames[0].wall_s
+    for i in range(1, len(frames)):
+        f = frames[i]
+        if abs(f.wall_s - (anchor_wall + (f.mono_ns - anchor_t) / 1e9)) > WALL_TOLERANCE_S:
+            steps.append([i, f.wall_s])
+            anchor_t, anchor_wall = f.mono_ns, f.wall_s
+    return steps
+
+
+def _json_number(v: float, places: int | None) -> float | None:
+    if not math.isfinite(v):
+        return None  # JSON (and PostgreSQL JSONB) has no NaN/Infinity
+    return v if places is None else round(v, places)
+
+
+def decode_chunk(chunk: Mapping[str, Any] | str | bytes) -> list[Frame]:
+    """Frames back from a chunk dict or its JSON text; ``null`` values come back as NaN."""
+    if isinstance(chunk, (str, bytes)):
+        try:
+            chunk = json.loads(chunk)
+        except json.JSONDecodeError as exc:
+            raise ChunkFormatError(f"chunk is not valid JSON: {exc}") from None
+    if not isinstance(chunk, Mapping):
+        raise ChunkFormatError(f"chunk must be a JSON object, got {type(chunk).__name__}")
+    if chunk.get("v") != FORMAT_VERSION:
+        raise ChunkFormatError(f"chunk field 'v' is {chunk.get('v')!r}; "
+                               f"this code reads version {FORMAT_VERSION}")
+    source = _field(chunk, "source", str)
+    channels = tuple(_field(chunk, "channels", list))
+    n = _field(chunk, "n", int)
+    if n < 1:
+        raise ChunkFormatError(f"chunk field 'n' must be >= 1, got {n}")
+
+    seqs = _expand_jumps(_field(chunk, "seq0", int), chunk.get("seq_jumps", []), n)
+    monos = _mono_times(chunk, n)
+    walls = _wall_times(chunk, monos)
+
+    values = _field(chunk, "values", list)
+    if len(values) != len(channels):
+        raise ChunkFormatError(f"chunk field 'values' has {len(values)} columns for "
+                               f"{len(channels)} channels")
+    for name, column in zip(channels, values):
+        if not isinstance(column, list) or len(column) != n:
+            raise ChunkFormatError(f"chunk field 'values' column {name!r} must list {n} values")
+    rows = zip(*(_floats(col, name) for name, col in zip(channels, values)))
+    return [Frame(source, seqs[i], monos[i], walls[i], channels, row)
+            for i, row in enumerate(rows)]
+
+
+def _field(chunk: Mapping[str, Any], key: str, kind: type) -> Any:
+    if key not in chunk:
+        raise ChunkFormatError(f"chunk field {key!r} is missing")
+    value = chunk[key]
+    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        raise ChunkFormatError(f"chunk field {key!r} must be {kind.__name__}, "
+                               f"got {type(value).__name__}")
+    return value
+
+
+def _expand_jumps(seq0: int, jumps: Any, n: int) -> list[int]:
+    seqs = [seq0 + i for i in range(n)]
+    if not isinstance(jumps, list):
+        raise ChunkFormatError("chunk field 'seq_jumps' must be a list of [index, seq]")
+    for jump in jumps:
+        if (not isinstance(jump, list) or len(jump) != 2
+                or not all(isinstance(x, int) for x in jump) or not 1 <= jump[0] < n):
+            raise ChunkFormatError(f"chunk field 'seq_jumps' entry {jump!r} must be "
+                                   f"[index 1..{n - 1}, seq]")
+    it = iter(sorted(jumps))
+    nxt = next(it, None)
+    for i in range(1, n):
+        if nxt is not None and nxt[0] == i:
+            seqs[i] = nxt[1]
+            nxt = next(it, None)
+        else:
+            seqs[i] = seqs[i - 1] + 1
+    return seqs
+
+
+def _mono_times(chunk: Mapping[str, Any], n: int) -> list[int]:
+    t = _field(chunk, "t0_ns", int)
+    if n == 1:
+        return [t]
+    dt = chunk.get("dt_ns")
+    if isinstance(dt, int) and not isinstance(dt, bool):
+        return [t + i * dt for i in range(n)]
+    if not isinstance(dt, list) or len(dt) != n - 1 or not all(isinstance(d, int) for d in dt):
+        raise ChunkFormatError(f"chunk field 'dt_ns' must be an integer or a list of {n - 1} "
+                               f"integers")
+    out = [t]
+    for d in dt:
+        t += d
+        out.append(t)
+    return out
+
+
+def _wall_times(chunk: Mapping[str, Any], monos: list[int]) -> list[float]:
+    wall0 = chunk.get("wall_t0")
+    if not isinstance(wall0, (int, float)) or isinstance(wall0, bool):
+        raise ChunkFormatError("chunk field 'wall_t0' must be a number")
+    anchors = {0: float(wall0)}
+    steps = chunk.get("wall_steps", [])
+    if not isinstance(steps, list):
+        raise ChunkFormatError("chunk field 'wall_steps' must be a list of [index, wall_s]")
+    for step in steps:
+        if (not isinstance(step, list) or len(step) != 2 or not isinstance(step[0], int)
+                or not isinstance(step[1], (int, float)) or not 1 <= step[0] < len(monos)):
+            raise ChunkFormatError(f"chunk field 'wall_steps' entry {step!r} must be "
+                                   f"[index 1..{len(monos) - 1}, wall_s]")
+        anchors[step[0]] = float(step[1])
+    walls: list[float] = []
+    anchor_t, anchor_wall = monos[0], anchors[0]
+    for i, t in enumerate(monos):
+        if i in anchors:
+            anchor_t, anchor_wall = t, anchors[i]
+            walls.append(anchor_wall)
+        else:
+            walls.append(anchor_wall + (t - anchor_t) / 1e9)
+    return walls
+
+
+def _floats(column: list[Any], channel: str) -> list[float]:
+    out: list[float] = []
+    for i, v in enumerate(column):
+        if v is None:
+            out.append(math.nan)
+        elif isinstance(v, (int, float)) and not isinstance(v, bool):
+            out.append(float(v))
+        else:
+            raise ChunkFormatError(f"chunk value {i} of channel {channel!r} is {v!r}, "
+                                   f"not a number or null")
+    return out
+
+
+def chunk_to_json(chunk: Mapping[str, Any]) -> str:
+    """Compact JSON text, exactly what is stored locally and sent as ``raw_data``."""
+    return json.dumps(chunk, separators=(",", ":"), allow_nan=False)
