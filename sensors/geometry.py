@@ -6,7 +6,7 @@ posterior, positive forward (the way the athlete faces); z = up.
 The bar IMU is mounted at the bar's centre with its axes aligned to the box frame when the bar
 is level and square to the athlete: x along the bar (to the athlete's right), z up. At rest it
 reads (ax, ay, az) = (0, 0, +g): accelerometers measure specific force, not acceleration.
-A bar that tips with its right end down is a negative rotation about y.
+A bar that tips with its right end down is a positive rotation about y (right-hand rule).
 
 Load cells sit under the four corners of a rectangular platform centred on the origin.
 """

@@ -1,0 +1,20 @@
+"""Lift simulator with fault injection: squat, bench press and deadlift sets as sensor frames.
+
+Public surface::
+
+    simulate_set(lift, reps, faults, seed, ...) -> SimulatedSet   # frames + per-rep RepTruth
+    parse_faults("lateral_sway@3,tilt@6") -> {3: "lateral_sway", 6: "tilt"}
+    SimulatorSource                                             # FrameSource, live or fast
+
+See docs/simulator.md for the physics, the faults and their magnitudes.
+"""
+from sensors.simulator.athlete import BENCH_MASS_KG, LIFTS
+from sensors.simulator.faults import FAULT_TYPES, FaultSpecError, parse_faults
+from sensors.simulator.noise import NoiseModel
+from sensors.simulator.simulate import CleanSignals, SimulatedSet, simulate_set
+from sensors.simulator.source import SimulatorSource
+from sensors.simulator.truth import RepTruth
+
+__all__ = ["BENCH_MASS_KG", "FAULT_TYPES", "LIFTS", "CleanSignals", "FaultSpecError",
+           "NoiseModel", "RepTruth", "SimulatedSet", "SimulatorSource", "parse_faults",
+           "simulate_set"]
