@@ -24,6 +24,8 @@ COMMAND_MODULES = (
     "edge_agent.commands.calibrate",
     "edge_agent.commands.sensors_check",
     "edge_agent.commands.config_check",
+    "edge_agent.commands.db",
+    "edge_agent.commands.analyze",
 )
 
 

@@ -26,3 +26,7 @@ def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
         pytest.skip(f"shared datasets not found at {SHARED_DATA} (set LIFTGUARD_DATA_DIR)")
     return SHARED_DATA
+
+
+# Real PostgreSQL and Mosquitto on free loopback ports (tests/services.py).
+from tests.fixtures_services import mosquitto, mosquitto_factory, pg_db, pg_server  # noqa: E402,F401

@@ -1,0 +1,40 @@
+-- Least-privilege group roles for the liftguard database. Idempotent: running it again brings
+-- the grants back to exactly this list. Apply after `liftguard db migrate` (and again after a
+-- migration that adds tables); scripts/create-db-roles runs it and makes the LOGIN roles that
+-- belong to these groups. No passwords here: login roles get theirs from the script.
+--
+-- liftguard_writer: the sensor boxes' direct sink and the MQTT ingester. Upserts its rows
+--   (INSERT ... ON CONFLICT DO UPDATE needs SELECT as well as INSERT and UPDATE), appends dead
+--   letters, reads the athlete/trainer roster and the schema version. No DELETE, no TRUNCATE,
+--   no DDL.
+-- liftguard_reader: coach dashboards and reports. SELECT only, dead letters excluded.
+
+DO $$
+BEGIN
+    IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'liftguard_writer') THEN
+        CREATE ROLE liftguard_writer NOLOGIN;
+    END IF;
+    IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'liftguard_reader') THEN
+        CREATE ROLE liftguard_reader NOLOGIN;
+    END IF;
+    EXECUTE format('GRANT CONNECT ON DATABASE %I TO liftguard_writer, liftguard_reader',
+                   current_database());
+END $$;
+
+-- Nobody but the schema owner creates objects (already the default from PostgreSQL 15 on).
+REVOKE CREATE ON SCHEMA public FROM PUBLIC;
+GRANT USAGE ON SCHEMA public TO liftguard_writer, liftguard_reader;
+
+REVOKE ALL ON ALL TABLES IN SCHEMA public FROM liftguard_writer, liftguard_reader;
+REVOKE ALL ON ALL SEQUENCES IN SCHEMA public FROM liftguard_writer, liftguard_reader;
+
+GRANT SELECT, INSERT, UPDATE
+    ON devices, model_versions, sessions, sensor_data, performance_metrics, feedback, rep_metrics
+    TO liftguard_writer;
+GRANT INSERT ON dead_letters TO liftguard_writer;
+GRANT SELECT ON users, schema_version TO liftguard_writer;
+
+GRANT SELECT
+    ON users, sessions, sensor_data, performance_metrics, feedback, rep_metrics, devices,
+       model_versions, schema_version
+    TO liftguard_reader;
