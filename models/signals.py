@@ -1,0 +1,142 @@
+"""Put the IMU and platform streams on one timeline and resample them to the analysis rate.
+
+Every source is resampled by linear interpolation onto a common grid (``ANALYSIS_RATE_HZ``,
+starting at the first frame's ``mono_ns``). Interpolation never bridges a hole longer than
+``MAX_INTERP_S``: grid points inside such a hole are NaN. Every grid point that falls inside a
+hole -- a ``seq`` jump (lost samples: FIFO overflow, CRC failure) or a timestamp gap longer than
+1.5 nominal periods -- is flagged in that source's gap mask, whether or not it was bridged.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Iterable, Sequence
+
+import numpy as np
+
+from sensors.frame import Frame
+
+ANALYSIS_RATE_HZ = 100.0
+MAX_INTERP_S = 0.050
+
+
+@dataclass
+class SourceSamples:
+    """The raw samples of one source, in arrival order by ``mono_ns``."""
+
+    mono_ns: np.ndarray            # int64, shape (n,)
+    seq: np.ndarray                # int64, shape (n,)
+    values: dict[str, np.ndarray]  # channel -> float64 (NaN where a frame lacked the channel)
+
+
+@dataclass
+class AlignedSignals:
+    """All channels on one uniform grid.
+
+    ``t`` is seconds since ``t0_ns``; ``channels`` maps channel name to a float array (NaN
+    where no data); ``gap`` maps source name to a boolean mask (True = inside a hole).
+    """
+
+    t: np.ndarray
+    rate_hz: float
+    t0_ns: int
+    channels: dict[str, np.ndarray] = field(default_factory=dict)
+    gap: dict[str, np.ndarray] = field(default_factory=dict)
+    source_of: dict[str, str] = field(default_factory=dict)
+    raw: dict[str, SourceSamples] = field(default_factory=dict)
+
+    def has(self, *names: str) -> bool:
+        return all(n in self.channels for n in names)
+
+    def stack(self, names: Sequence[str]) -> np.ndarray:
+        """Channels as columns, shape (len(t), len(names))."""
+        return np.column_stack([self.channels[n] for n in names])
+
+
+def split_by_source(frames: Iterable[Frame]) -> dict[str, SourceSamples]:
+    """Group frames per source into arrays, ordered by monotonic time."""
+    grouped: dict[str, list[Frame]] = {}
+    for fr in frames:
+        grouped.setdefault(fr.source, []).append(fr)
+    out: dict[str, SourceSamples] = {}
+    for source, frs in grouped.items():
+        frs.sort(key=lambda f: f.mono_ns)
+        names = sorted({c for f in frs for c in f.channels})
+        cols = {c: np.full(len(frs), np.nan) for c in names}
+        for i, f in enumerate(frs):
+            for c, v in zip(f.channels, f.values):
+                cols[c][i] = np.nan if v is None else v
+        out[source] = SourceSamples(
+            mono_ns=np.fromiter((f.mono_ns for f in frs), np.int64, len(frs)),
+            seq=np.fromiter((f.seq for f in frs), np.int64, len(frs)),
+            values=cols)
+    return out
+
+
+def _hole_intervals(mono_ns: np.ndarray, seq: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per interval between consecutive samples: (is a hole, length in s)."""
+    dt = np.diff(mono_ns) / 1e9
+    if dt.size == 0:
+        return np.zeros(0, bool), dt
+    nominal = float(np.median(dt))
+    lost = np.diff(seq) > 1
+    return lost | (dt > 1.5 * nominal), dt
+
+
+def resample_source(samples: SourceSamples, grid_ns: np.ndarray,
+                    max_interp_s: float = MAX_INTERP_S) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """Interpolate one source's channels onto ``grid_ns``; returns (channels, gap mask)."""
+    ts = samples.mono_ns
+    n = grid_ns.size
+    gap = np.zeros(n, bool)
+    too_long = np.zeros(n, bool)
+    outside = (grid_ns < ts[0]) | (grid_ns > ts[-1])
+    if ts.size >= 2:
+        hole, dt = _hole_intervals(ts, samples.seq)
+        idx = np.clip(np.searchsorted(ts, grid_ns, side="right") - 1, 0, ts.size - 2)
+        inside = ~outside & (grid_ns > ts[idx])
+        gap = inside & hole[idx]
+        too_long = inside & (dt[idx] > max_interp_s)
+    rel_src = (ts - ts[0]).astype(np.float64)
+    rel_grid = (grid_ns - ts[0]).astype(np.float64)
+    out: dict[str, np.ndarray] = {}
+    for name, vals in samples.values.items():
+        ok = np.isfinite(vals)
+        if ok.sum() == 0:
+            out[name] = np.full(n, np.nan)
+            continue
+        res = np.interp(rel_grid, rel_src[ok], vals[ok])
+        # a NaN sample is a hole of its own: do not bridge it when the bridge would be too long
+        if not ok.all():
+            kept_ts = ts[ok]
+            j = np.clip(np.searchsorted(kept_ts, grid_ns, side="right") - 1, 0, max(kept_ts.size - 2, 0))
+            if kept_ts.size >= 2:
+                span = (kept_ts[j + 1] - kept_ts[j]) / 1e9
+                res[(span > max_interp_s) & (grid_ns > kept_ts[j])] = np.nan
+        res[outside | too_long] = np.nan
+        out[name] = res
+    return out, gap | outside
+
+
+def align_frames(frames: Iterable[Frame], rate_hz: float = ANALYSIS_RATE_HZ,
+                 max_interp_s: float = MAX_INTERP_S) -> AlignedSignals:
+    """Resample every source of ``frames`` onto one grid at ``rate_hz`` (see module doc)."""
+    return align_sources(split_by_source(frames), rate_hz, max_interp_s)
+
+
+def align_sources(by_source: dict[str, SourceSamples], rate_hz: float = ANALYSIS_RATE_HZ,
+                  max_interp_s: float = MAX_INTERP_S) -> AlignedSignals:
+    """Resample already grouped sources (see :func:`split_by_source`) onto one grid."""
+    if not by_source:
+        raise ValueError("no frames to analyse")
+    t0 = min(int(s.mono_ns[0]) for s in by_source.values())
+    t1 = max(int(s.mono_ns[-1]) for s in by_source.values())
+    step_ns = 1e9 / rate_hz
+    n = int(np.floor((t1 - t0) / step_ns)) + 1
+    grid_ns = t0 + np.round(np.arange(n) * step_ns).astype(np.int64)
+    aligned = AlignedSignals(t=(grid_ns - t0) / 1e9, rate_hz=rate_hz, t0_ns=t0, raw=by_source)
+    for source, samples in by_source.items():
+        chans, gap = resample_source(samples, grid_ns, max_interp_s)
+        aligned.channels.update(chans)
+        aligned.gap[source] = gap
+        aligned.source_of.update({c: source for c in chans})
+    return aligned
