@@ -11,16 +11,15 @@ six-position calibration done elsewhere can be loaded, but it is not estimated h
 """
 from __future__ import annotations
 
-import json
 import math
 import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from sensors.files import read_json_file, write_json_atomic
 from sensors.errors import SensorError
 from sensors.frame import IMU_CHANNELS, STANDARD_GRAVITY
 
@@ -136,36 +135,14 @@ def _reject_motion(std: np.ndarray, gyro_std_max: float, accel_std_max: float) -
 
 
 def save_calibration(path: str | os.PathLike[str], calibration: ImuCalibration) -> Path:
-    """Write atomically (temp file in the same directory, fsync, rename)."""
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(calibration.to_json(), fh, indent=2)
-            fh.write("\n")
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return target
+    """Write atomically: a crash or power cut leaves the old file or the new one."""
+    return write_json_atomic(path, calibration.to_json())
 
 
 def load_calibration(path: str | os.PathLike[str]) -> ImuCalibration:
     """Read a calibration file; every problem names the file and the key."""
     p = Path(path)
-    try:
-        raw = json.loads(p.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise CalibrationError(f"{p}: IMU calibration file not found "
-                               "(run 'liftguard calibrate imu')") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise CalibrationError(f"{p}: cannot read IMU calibration: {exc}") from None
-    except json.JSONDecodeError as exc:
-        raise CalibrationError(f"{p}: not valid JSON at line {exc.lineno} column {exc.colno}: "
-                               f"{exc.msg}") from None
+    raw = read_json_file(p, "IMU calibration file", "run 'liftguard calibrate imu'", CalibrationError)
     if not isinstance(raw, dict) or raw.get("format") != FILE_FORMAT:
         raise CalibrationError(f"{p}: not an IMU calibration file (key 'format' must be "
                                f"{FILE_FORMAT!r})")

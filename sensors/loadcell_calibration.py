@@ -19,10 +19,8 @@ placement's total force says whether the weight was where the operator said it w
 """
 from __future__ import annotations
 
-import json
 import math
 import os
-import tempfile
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -30,6 +28,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from sensors.files import read_json_file, write_json_atomic
 from sensors.errors import SensorError
 from sensors.frame import PLATFORM_CHANNELS, STANDARD_GRAVITY
 from sensors.geometry import DEFAULT_PLATFORM, PlatformGeometry
@@ -191,39 +190,13 @@ def _as_count_matrix(samples: np.ndarray, step: str) -> np.ndarray:
 
 def save_calibration(calibration: LoadCellCalibration, path: str | os.PathLike[str]) -> Path:
     """Write the calibration as JSON atomically: a crash leaves the old file or the new one."""
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(calibration.to_json(), fh, indent=2)
-            fh.write("\n")
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp_name, target)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
-    dir_fd = os.open(target.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
-    return target
+    return write_json_atomic(path, calibration.to_json())
 
 
 def load_calibration(path: str | os.PathLike[str]) -> LoadCellCalibration:
     """Read a calibration file; every problem names the file and the key."""
     p = Path(path)
-    try:
-        raw = json.loads(p.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise CalibrationError(f"load-cell calibration {p} not found: run "
-                               "`liftguard calibrate loadcells --known-kg <mass>`") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise CalibrationError(f"load-cell calibration {p} cannot be read: {exc}") from None
-    except json.JSONDecodeError as exc:
-        raise CalibrationError(f"load-cell calibration {p} is not valid JSON: {exc}") from None
+    raw = read_json_file(p, "load-cell calibration", "run `liftguard calibrate loadcells --known-kg <mass>`", CalibrationError)
     if not isinstance(raw, dict):
         raise CalibrationError(f"{p}: expected a JSON object at the top level")
     if raw.get("format") != CALIBRATION_FORMAT:

@@ -62,36 +62,20 @@ class FramePlayer:
         return self.next >= len(self.frames)
 
 
-class ReplaySource(FrameSource):
-    """Plays a recording's frames (all its sources) in order, paced or unpaced.
+class PlayedSource(FrameSource):
+    """A source whose frames exist in full before playback (a recording, a simulated set)."""
 
-    With ``restamp=True`` frames get fresh timestamps on the clock, as a live source's would;
-    by default they keep the recording's own ``mono_ns``/``wall_s``. ``start()`` raises
-    ``RecordingError`` for a bad file: a bad input, not a sensor fault to retry.
-    """
-
-    name = "replay"
-
-    def __init__(self, path: str | os.PathLike[str], *, realtime: bool = False,
-                 restamp: bool = False, clock: Clock | None = None) -> None:
+    def __init__(self, *, realtime: bool, clock: Clock | None) -> None:
         super().__init__()
-        self.path = Path(path)
-        self.realtime, self.restamp = realtime, restamp
+        self.realtime = realtime
         self.clock = clock or SYSTEM_CLOCK
-        self.recording: Recording | None = None
-        self.channels: tuple[str, ...] = ()
         self._player: FramePlayer | None = None
 
-    def start(self) -> None:
-        self.recording = read_recording(self.path)
-        self.channels = self.recording.channels
-        self._player = FramePlayer(self.recording.frames, realtime=self.realtime,
-                                   restamp=self.restamp, clock=self.clock)
+    def _play(self, frames: Sequence[Frame], *, restamp: bool) -> None:
+        self._player = FramePlayer(frames, realtime=self.realtime, restamp=restamp,
+                                   clock=self.clock)
         self._player.begin()
         self.health.state = "running"
-        log.info("replay: %s, %d frames of %s over %.1f s, %s", self.path,
-                 len(self.recording.frames), "+".join(self.recording.sources),
-                 self.recording.duration_s, "paced in real time" if self.realtime else "unpaced")
 
     def poll(self) -> list[Frame]:
         if self._player is None:
@@ -105,3 +89,31 @@ class ReplaySource(FrameSource):
     @property
     def exhausted(self) -> bool:
         return self._player is not None and self._player.done
+
+
+class ReplaySource(PlayedSource):
+    """Plays a recording's frames (all its sources) in order, paced or unpaced.
+
+    With ``restamp=True`` frames get fresh timestamps on the clock, as a live source's would;
+    by default they keep the recording's own ``mono_ns``/``wall_s``. ``start()`` raises
+    ``RecordingError`` for a bad file: a bad input, not a sensor fault to retry.
+    """
+
+    name = "replay"
+
+    def __init__(self, path: str | os.PathLike[str], *, realtime: bool = False,
+                 restamp: bool = False, clock: Clock | None = None) -> None:
+        super().__init__(realtime=realtime, clock=clock)
+        self.path = Path(path)
+        self.restamp = restamp
+        self.recording: Recording | None = None
+        self.channels: tuple[str, ...] = ()
+
+    def start(self) -> None:
+        self.recording = read_recording(self.path)
+        self.channels = self.recording.channels
+        self._play(self.recording.frames, restamp=self.restamp)
+        log.info("replay: %s, %d frames of %s over %.1f s, %s", self.path,
+                 len(self.recording.frames), "+".join(self.recording.sources),
+                 self.recording.duration_s, "paced in real time" if self.realtime else "unpaced")
+

@@ -4,16 +4,16 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from sensors.clock import SYSTEM_CLOCK, Clock
-from sensors.frame import BOX_CHANNELS, Frame
-from sensors.replay_source import FramePlayer
+from sensors.clock import Clock
+from sensors.frame import BOX_CHANNELS
+from sensors.replay_source import PlayedSource
 from sensors.simulator.faults import parse_faults
 from sensors.simulator.simulate import SimulatedSet, simulate_set
-from sensors.source import FrameSource
 
 log = logging.getLogger(__name__)
 
-class SimulatorSource(FrameSource):
+
+class SimulatorSource(PlayedSource):
     """Yields the frames of one simulated set, both sources ("imu" and "platform").
 
     Frames are stamped on ``clock``, the first at ``start()``. ``realtime=True``: ``poll()``
@@ -28,15 +28,12 @@ class SimulatorSource(FrameSource):
                  seed: int = 7, athlete_mass_kg: float = 80.0, bar_load_kg: float = 60.0,
                  imu_rate_hz: float = 200, platform_rate_hz: float = 80, realtime: bool = True,
                  clock: Clock | None = None, **simulate_kwargs: Any) -> None:
-        super().__init__()
-        self.clock = clock or SYSTEM_CLOCK
-        self.realtime = realtime
+        super().__init__(realtime=realtime, clock=clock)
         self._params = dict(lift=lift, reps=reps, faults=dict(faults or {}), seed=seed,
                             athlete_mass_kg=athlete_mass_kg, bar_load_kg=bar_load_kg,
                             imu_rate_hz=imu_rate_hz, platform_rate_hz=platform_rate_hz,
                             **simulate_kwargs)
         self.set: SimulatedSet | None = None
-        self._player: FramePlayer | None = None
 
     @classmethod
     def from_config(cls, section: dict[str, Any], *, clock: Clock | None = None,
@@ -53,25 +50,10 @@ class SimulatorSource(FrameSource):
     def start(self) -> None:
         """Simulate the whole set (well under a second), then play it from now on the clock."""
         self.set = simulate_set(start_mono_ns=0, start_wall_s=0.0, **self._params)
-        self._player = FramePlayer(self.set.frames, realtime=self.realtime, restamp=True,
-                                   clock=self.clock)
-        self._player.begin()
-        self.health.state = "running"
+        self._play(self.set.frames, restamp=True)
         p = self._params
         log.info("simulator: %s set of %d reps (seed %d, faults %s), %.1f s, %s",
                  p["lift"], p["reps"], p["seed"],
                  ", ".join(f"{v}@{k}" for k, v in sorted(p["faults"].items())) or "none",
                  self.set.duration_s, "paced in real time" if self.realtime else "unpaced")
 
-    def poll(self) -> list[Frame]:
-        if self._player is None:
-            return []
-        out = self._player.take()
-        self.health.frames += len(out)
-        if self._player.done:
-            self.health.state = "finished"
-        return out
-
-    @property
-    def exhausted(self) -> bool:
-        return self._player is not None and self._player.done
