@@ -156,8 +156,12 @@ class RepSegmenter:
         lift = canonical_lift(lift)
         self.lift, self.rate_hz, self.min_rom_m = lift, rate_hz, min_rom_m
         self._filter = UpFilter(rate_hz)
+        # Raw samples not yet needed by the quiet-window test: only the last window's worth is
+        # kept once gravity is known, so feeding stays O(block) however long the session runs.
         self._accel: list[np.ndarray] = []
         self._gyro: list[np.ndarray] = []
+        self._raw_start = 0   # sample index of the first row held in _accel/_gyro
+        self._done = 0        # samples whose orientation and rest state are decided
         self._up: list[np.ndarray] = []
         self._a_vert: list[np.ndarray] = []
         self._rest_confirmed: list[np.ndarray] = []
@@ -190,16 +194,19 @@ class RepSegmenter:
             self._g_ref = kinematics.gravity_reference(a, g, self.rate_hz)
             if self._g_ref is None:
                 return []
-        done = sum(x.size for x in self._rest_confirmed)
-        return self._process(done)
+        return self._process(self._done)
 
     def _process(self, done: int) -> list[RepBounds]:
         """Orientation and rest decisions for samples ``done..n``, then reps at each newly
         confirmed rest."""
         w = kinematics.window_samples(self.rate_hz)
         tail = max(0, done - w + 1)
-        a = np.concatenate(self._accel)[tail:]
-        g = np.concatenate(self._gyro)[tail:]
+        a = np.concatenate(self._accel)[tail - self._raw_start:]
+        g = np.concatenate(self._gyro)[tail - self._raw_start:]
+        keep = max(0, self._n - w + 1)
+        self._accel, self._gyro = [a[keep - tail:]], [g[keep - tail:]]
+        self._raw_start = keep
+        self._done = self._n
         quiet = kinematics.quiet_windows(a, g, self.rate_hz, self._g_ref)[done - tail:]
         if done < w - 1:
             quiet[: w - 1 - done] = False
