@@ -1,20 +1,27 @@
-"""`liftguard replay FILE`: play a recording CSV through ``ReplaySource`` and summarise it.
+"""`liftguard replay FILE`: play a recording CSV through the daemon and summarise it.
 
-Exit 1 for a bad or missing recording (a runtime input problem, with ``file:line: what``).
+The recording is read by ``ReplaySource`` and fed through the very same path as live sensors
+(``edge_agent.daemon``: real-time loop, feedback, store, end-of-session analysis), paced with
+``--realtime`` or as fast as possible without. The session goes to a temporary data directory
+unless ``--data-dir`` names one. Exit 1 for a bad or missing recording (a runtime input
+problem, with ``file:line: what``).
 """
 from __future__ import annotations
 
 import argparse
 import json
 import sys
+import tempfile
+from pathlib import Path
 from typing import Any
 
 from sensors.clock import SYSTEM_CLOCK
 from sensors.frame import Frame
-from sensors.recording import RecordingError, describe_frames, labels_path_for, read_labels
+from sensors.recording import (RecordingError, describe_frames, labels_path_for, read_labels,
+                               read_labels_meta)
 from sensors.replay_source import ReplaySource
 
-POLL_INTERVAL_S = 0.02
+from edge_agent.config import LIFT_TYPES
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -25,25 +32,56 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--realtime", action="store_true",
                    help="pace frames at their recorded rate (takes as long as the recording)")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
+    p.add_argument("--lift", choices=LIFT_TYPES, default=None,
+                   help="lift of the session (default: from the labels file, else squat)")
+    p.add_argument("--data-dir", default=None,
+                   help="store the session here (default: a new temporary directory)")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    source = ReplaySource(args.file, realtime=args.realtime, clock=SYSTEM_CLOCK)
+    probe = ReplaySource(args.file, realtime=False, clock=SYSTEM_CLOCK)
     try:
-        source.start()
+        probe.start()
     except RecordingError as exc:
         print(f"liftguard: bad recording: {exc}", file=sys.stderr)
         return 1
-    frames: list[Frame] = []
-    while not source.exhausted:
-        frames.extend(source.poll())
-        if args.realtime:
-            SYSTEM_CLOCK.sleep(POLL_INTERVAL_S)
-    source.stop()
+    frames: list[Frame] = list(probe.recording.frames) if probe.recording else []
+    probe.stop()
     summary = _summary(args.file, frames)
+    summary["daemon"] = _through_daemon(args, summary)
     print(json.dumps(summary, indent=2) if args.json else _human(summary))
     return 0
+
+
+def _through_daemon(args: argparse.Namespace, summary: dict[str, Any]) -> dict[str, Any]:
+    from edge_agent.config import validate
+    from edge_agent.daemon.oneshot import run_session
+
+    lift = args.lift or _labelled_lift(args.file) or "squat"
+    data_dir = Path(args.data_dir or tempfile.mkdtemp(prefix="liftguard-replay-"))
+    values = {k: dict(v) for k, v in args.cfg.values.items()}
+    values["device"]["data_dir"] = str(data_dir)
+    for pin in ("buzzer_pin", "green_led_pin", "amber_led_pin", "red_led_pin", "button_pin"):
+        values["feedback"][pin] = -1   # a replay never drives the box's buzzer
+    values["feedback"]["console"] = not args.json
+    cfg = validate(values, "<replay>")
+    source = ReplaySource(args.file, realtime=args.realtime, restamp=True, clock=SYSTEM_CLOCK)
+    result = run_session(cfg, source, lift, realtime=args.realtime, console=not args.json)
+    return {"session_id": result.session_id, "lift": lift, "data_dir": str(data_dir),
+            "decisions": result.decisions, "alerts": result.alerts,
+            "wall_s": round(result.wall_s, 3), "summary": result.summary}
+
+
+def _labelled_lift(path: str) -> str | None:
+    labels = labels_path_for(path)
+    if not labels.exists():
+        return None
+    try:
+        lift = read_labels_meta(labels).get("lift")
+    except RecordingError:
+        return None
+    return lift if lift in LIFT_TYPES else None
 
 
 def _summary(path: str, frames: list[Frame]) -> dict[str, Any]:
@@ -80,4 +118,10 @@ def _human(summary: dict[str, Any]) -> str:
         else:
             lines.append(f"  labels: {labels['reps']} reps, faults: "
                          f"{', '.join(labels['faults']) or 'none'} ({labels['file']})")
+    d = summary.get("daemon")
+    if d:
+        lines.append(f"  through the daemon: session {d['session_id']} ({d['lift']}), "
+                     f"{d['decisions']} decisions, {len(d['alerts'])} alert(s), "
+                     f"{(d['summary'] or {}).get('rep_count', 0)} reps; stored in "
+                     f"{d['data_dir']}")
     return "\n".join(lines)

@@ -1,0 +1,39 @@
+"""`liftguard run`: the daemon on the box (systemd starts it; SIGTERM ends it cleanly)."""
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+
+from edge_agent.cli import UsageError
+from edge_agent.daemon import Daemon, DaemonError
+
+log = logging.getLogger(__name__)
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("run", help="run the real-time daemon (sensors, feedback, sessions, API)",
+                       description="Run the daemon: read the sensors, give feedback during "
+                                   "reps, store sessions and serve the local API until "
+                                   "SIGTERM/SIGINT. The global --config names the file.")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        daemon = Daemon(args.cfg)
+    except DaemonError as exc:
+        raise UsageError(str(exc)) from None
+    stop = lambda signum, frame: daemon.request_stop()  # noqa: E731
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    try:
+        daemon.start()
+    except DaemonError as exc:
+        log.error("%s", exc)
+        return 1
+    while not daemon.wait(0.5):
+        pass
+    log.info("stopping: ending the active session, committing what is queued")
+    daemon.stop("shutdown")
+    return 0

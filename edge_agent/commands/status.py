@@ -1,0 +1,58 @@
+"""`liftguard status`: the running daemon's GET /status, for a person."""
+from __future__ import annotations
+
+import argparse
+import json
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+from edge_agent.secrets import load_secrets
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("status", help="ask the running daemon how it is doing")
+    p.add_argument("--json", action="store_true", help="print the raw JSON")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    cfg = args.cfg
+    host = cfg.get("api.bind")
+    host = "127.0.0.1" if host in ("0.0.0.0", "") else ("[::1]" if host == "::" else host)
+    req = urllib.request.Request(f"http://{host}:{cfg.get('api.port')}/status")
+    secrets_file = cfg.get("device.secrets_file")
+    token = load_secrets(secrets_file if secrets_file and Path(secrets_file).is_file()
+                         else None).get("api_token")
+    if token:
+        req.add_header("Authorization", f"Bearer {token}")
+    try:
+        with urllib.request.urlopen(req, timeout=3) as resp:
+            status = json.load(resp)
+    except (urllib.error.URLError, OSError) as exc:
+        print(f"liftguard: the daemon does not answer on {req.full_url} ({exc}); is "
+              f"'liftguard run' running?")
+        return 1
+    print(json.dumps(status, indent=2) if args.json else human(status))
+    return 0
+
+
+def human(s: dict) -> str:
+    lines = [f"liftguard {s['device_id']}: {'ready' if s['ready'] else 'starting'}, "
+             f"up {s['uptime_s']:.0f} s"]
+    sess = s.get("session")
+    lines.append(f"session: {sess['id']} ({sess['lift_type']})" if sess else "session: none")
+    for name, h in s["sources"].items():
+        lines.append(f"  {name:<9} {h['state']:<12} {h['frames']} frames, {h.get('rate_hz') or '-'} Hz,"
+                     f" {h['errors']} errors, {h['faults']} faults"
+                     + (f" (last: {h['last_error']})" if h.get("last_error") else ""))
+    rt = s["realtime"]
+    lat = rt["decision_latency_ms"] or {}
+    lines.append(f"decisions: {rt['decisions']} (p99 {lat.get('p99', '-')} ms), alerts {rt['alerts']}")
+    lines.append(f"model: {s['model']['bundle'] if s['model'] else 'none - ' + str(s['model_reason'])}")
+    lines.append(f"drops: {s['drops']}")
+    disk = s["disk"]
+    lines.append(f"disk: {disk['db_bytes'] / 1e6:.1f} MB of {(disk['cap_bytes'] or 0) / 1e6:.0f} MB cap"
+                 + (", RAW CAPTURE PAUSED" if disk["raw_capture_paused"] else ""))
+    lines.append(f"sync backlog: {s['sync_backlog'] or 'empty'}")
+    return "\n".join(lines)

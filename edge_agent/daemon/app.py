@@ -1,0 +1,303 @@
+"""``Daemon``: builds the sources, store, feedback, scorer, loop, sessions and API from a
+``Config`` and runs them, live (reader threads) or in lockstep (a finite source as fast as
+possible: ``liftguard replay`` without ``--realtime``, benchmarks).
+
+Threads: one reader per source, ``realtime`` (the loop), ``store-writer``,
+``liftguard-feedback``, ``session-worker``, ``local-api`` (+ one per request), gpiozero's own.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+from sensors.errors import SensorError
+from sensors.source import FrameSource
+
+from edge_agent.config import Config
+from edge_agent.daemon.api import ApiConfigError, LocalApi
+from edge_agent.daemon.readers import SourceReader
+from edge_agent.daemon.realtime import Alert, AutoSession, RealtimeLoop
+from edge_agent.daemon.ring import FrameRing
+from edge_agent.daemon.scoring import make_scorer
+from edge_agent.daemon.sessions import SessionManager
+from edge_agent.daemon.status import build_status, health_line
+from edge_agent.feedback import (ConsoleSink, FeedbackConfig, FeedbackDispatcher, FeedbackError,
+                                 GpioOutputs, SessionButton)
+from edge_agent.secrets import load_secrets
+from edge_agent.store import LocalStore
+
+log = logging.getLogger(__name__)
+
+
+LOCKSTEP_FLUSH_FRAMES = 4000
+RATE_MIN_SPAN_S = 0.5
+"""Source rates in /status are frames counted between two status reads this far apart."""
+SWITCH_INTERVAL_S = 0.001
+"""Python's GIL hand-over interval (default 5 ms): the loop must not wait behind the analysis
+worker for that long."""
+
+
+class DaemonError(Exception):
+    """The daemon cannot start as configured (message names the key or device)."""
+
+
+def sources_from_config(cfg: Config) -> list[FrameSource]:
+    kind = cfg.get("source.kind")
+    if kind == "simulator":
+        from sensors.simulator import SimulatorSource
+        return [SimulatorSource.from_config(cfg.section("simulator"))]
+    if kind == "replay":
+        from sensors.replay_source import ReplaySource
+        path = cfg.get("source.replay_file")
+        if not path:
+            raise DaemonError("[source] kind = 'replay' needs [source] replay_file")
+        return [ReplaySource(path, realtime=True, restamp=True)]
+    sources: list[FrameSource] = []
+    if cfg.get("imu.enabled"):
+        from sensors.imu_source import IMUSource
+        sources.append(IMUSource.from_config(cfg.section("imu"), cfg.data_dir))
+    if cfg.get("loadcells.enabled"):
+        from sensors.loadcell_source import LoadCellSource
+        sources.append(LoadCellSource.from_config(cfg.section("loadcells"), cfg.data_dir))
+    if not sources:
+        raise DaemonError("[imu] and [loadcells] are both disabled: no sensor to read")
+    return sources
+
+
+def wall_clock_synced() -> bool:
+    """Whether systemd-timesyncd/chrony report the clock synchronised (no RTC on a Pi)."""
+    return Path("/run/systemd/timesync/synchronized").exists()
+
+
+class Daemon:
+    def __init__(self, cfg: Config, *, sources: Sequence[FrameSource] | None = None,
+                 pin_factory: Any = None, api: bool = True, console: bool | None = None,
+                 say: Callable[[str], None] | None = None) -> None:
+        self.started_monotonic = time.monotonic()
+        sys.setswitchinterval(SWITCH_INTERVAL_S)
+        self.cfg = cfg
+        self.device_id = cfg.get("device.id")
+        self.ready = threading.Event()
+        self._stop = threading.Event()
+        self._wake = threading.Condition()
+        self._woken = False
+        d = cfg.section("daemon")
+        self.rates: dict[str, float | None] = {}
+        self._rate_marks: dict[str, tuple[float, int]] = {}
+        fb_cfg = FeedbackConfig.from_section(cfg.section("feedback"))
+        self._console = ConsoleSink(fb_cfg.console if console is None else console)
+        self._say = say or (lambda text: self._console.write(text))
+        self.gpio_state = "off"
+        outputs = self._gpio_outputs(fb_cfg, pin_factory)
+        self.dispatcher = FeedbackDispatcher(fb_cfg, outputs, console=self._console)
+        st = cfg.section("store")
+        self.store = LocalStore(cfg.data_dir, self.device_id, cap_mb=st["cap_mb"],
+                                commit_interval_s=st["commit_interval_s"],
+                                synchronous=st["synchronous"])
+        self.sessions = SessionManager(self.store, self.dispatcher, say=self._say,
+                                       wall_clock_synced=wall_clock_synced)
+        bundle = cfg.data_path(d["model_bundle"], "models/default")
+        secrets_file = cfg.get("device.secrets_file")
+        secrets = load_secrets(secrets_file if secrets_file and Path(secrets_file).is_file()
+                               else None)
+        key = secrets.get("bundle_key")
+        self.scorer, self.model_info, self.model_reason = make_scorer(
+            bundle, fb_cfg.alert_on, key.encode() if key else None)
+        self.loop = RealtimeLoop(
+            dispatcher=self.dispatcher, scorer=self.scorer, sessions=self.sessions,
+            hop_s=1.0 / d["hop_hz"], window_s=d["window_s"],
+            auto=AutoSession(d["auto_start"], d["auto_start_lift"], d["auto_start_load_n"],
+                             d["idle_end_s"]),
+            on_alert=self._alerted)
+        self._sources = list(sources) if sources is not None else sources_from_config(cfg)
+        self.readers = [SourceReader(s, FrameRing(d["ring_frames"]),
+                                     poll_interval_s=d["poll_interval_s"],
+                                     on_frames=self._notify, on_fault=self._sensor_fault,
+                                     on_recovered=self._sensor_recovered)
+                        for s in self._sources]
+        self.button: SessionButton | None = None
+        if fb_cfg.button_pin is not None and outputs is not None:
+            try:
+                self.button = SessionButton(fb_cfg, is_session_active=lambda: self.sessions.active_id is not None,
+                                            start_session=lambda: self.sessions.try_start(
+                                                d["auto_start_lift"], "button"),
+                                            end_session=lambda: self.sessions.try_end(None, "button"),
+                                            pin_factory=pin_factory)
+            except FeedbackError as exc:
+                log.warning("no session button: %s", exc)
+        self.api: LocalApi | None = None
+        if api:
+            token = secrets.get("api_token")
+            try:
+                self.api = LocalApi(self.sessions, self.status, bind=cfg.get("api.bind"),
+                                    port=cfg.get("api.port"), token=token)
+            except ApiConfigError as exc:
+                self.close_partial()
+                raise DaemonError(str(exc)) from None
+        self._loop_thread: threading.Thread | None = None
+        self._status_interval = d["status_log_interval_s"]
+
+    def _gpio_outputs(self, fb_cfg: FeedbackConfig, pin_factory: Any) -> GpioOutputs | None:
+        try:
+            outputs = GpioOutputs(fb_cfg, pin_factory=pin_factory)
+            self.gpio_state = "mock" if pin_factory is not None else "gpio"
+            return outputs
+        except FeedbackError as exc:
+            log.warning("feedback on the console only: %s", exc)
+            self.gpio_state = f"unavailable: {exc}"
+            return None
+
+    # ---- running ------------------------------------------------------------------------
+
+    def start(self, *, live: bool = True) -> None:
+        """Recover crashed sessions, start the readers (live) and the API; then ready."""
+        self.sessions.analyse_recovered()
+        if live:
+            for r in self.readers:
+                try:
+                    r.start()
+                except SensorError as exc:
+                    self.close()
+                    raise DaemonError(f"{r.name}: {exc}") from None
+            self._loop_thread = threading.Thread(target=self._run_live, name="realtime",
+                                                 daemon=True)
+            self._loop_thread.start()
+        if self.api is not None:
+            self.api.start()
+        self.ready.set()
+        _sd_notify("READY=1")
+        log.info("liftguard ready%s (model: %s)",
+                 f"; API on {self.api.url}" if self.api else "",
+                 "bundle" if self.model_info else "none, metric rules only")
+
+    def _notify(self) -> None:
+        with self._wake:
+            self._woken = True
+            self._wake.notify()
+
+    def _run_live(self) -> None:
+        hop_s = self.loop.hop_ns / 1e9
+        next_health = time.monotonic() + (self._status_interval or float("inf"))
+        while not self._stop.is_set():
+            with self._wake:
+                if not self._woken:
+                    self._wake.wait(hop_s)
+                self._woken = False
+            frames: list = []
+            arrival = 0
+            for r in self.readers:
+                got, at = r.ring.drain()
+                frames += got
+                arrival = max(arrival, at)
+            try:
+                self.loop.handle(frames, arrival)
+            except Exception:
+                log.exception("real-time loop step failed; continuing with the next frames")
+            if time.monotonic() >= next_health:
+                next_health = time.monotonic() + self._status_interval
+                log.info("%s", health_line(self.status()))
+
+    def run_lockstep(self) -> None:
+        """Drive a finite source (replay, unpaced simulator) through the same loop as fast as
+        possible: poll, push into the ring, hand to the loop, in one thread."""
+        for r in self.readers:
+            r.source.start()
+        active = list(self.readers)
+        since_flush = 0
+        while active:
+            for r in list(active):
+                frames = r.source.poll()
+                if frames:
+                    r.ring.push(frames, time.monotonic_ns())
+                got, at = r.ring.drain()
+                self.loop.handle(got, at)
+                since_flush += len(got)
+                if r.source.exhausted:
+                    active.remove(r)
+            if since_flush >= LOCKSTEP_FLUSH_FRAMES:
+                # unpaced input outruns the 1 s commit tick: wait for the writer, never drop
+                self.store.flush()
+                since_flush = 0
+
+    def sources_finished(self) -> bool:
+        return all(r.finished.is_set() for r in self.readers)
+
+    def wait(self, timeout: float | None = None) -> bool:
+        return self._stop.wait(timeout)
+
+    def request_stop(self) -> None:
+        self._stop.set()
+
+    def stop(self, reason: str = "shutdown") -> None:
+        """End the active session (with its analysis), then stop everything."""
+        self._stop.set()
+        if self._loop_thread is not None:
+            self._loop_thread.join(timeout=5)
+        for r in self.readers:
+            r.stop()
+        self.loop.finish()
+        if self.sessions.active_id is not None:
+            self.sessions.try_end(None, reason)
+        self.sessions.wait_idle(timeout=120)
+        self.close()
+
+    def close_partial(self) -> None:
+        self.sessions.close()
+        self.dispatcher.close()
+        self.store.close()
+
+    def close(self) -> None:
+        if self.api is not None:
+            self.api.close()
+            self.api = None
+        if self.button is not None:
+            self.button.close()
+        self.close_partial()
+
+    # ---- events -------------------------------------------------------------------------
+
+    def _alerted(self, alert: Alert) -> None:
+        t = (alert.at_ns - (self.loop.first_frame_ns or alert.at_ns)) / 1e9
+        text = f"instability at {t:.1f} s: {alert.reason or 'unusual movement'}"
+        self.sessions.note(text)
+        self.sessions.announce(f"ALERT {text}")
+
+    def _sensor_fault(self, name: str, what: str) -> None:
+        self.dispatcher.device_fault(f"{name}: {what}")
+        self.sessions.note(f"device fault: {name}: {what}")
+
+    def _sensor_recovered(self, name: str) -> None:
+        log.info("%s: sensor working again", name)
+        self.sessions.note(f"device recovered: {name}")
+
+    def status(self) -> dict[str, Any]:
+        now = time.monotonic()
+        for r in self.readers:
+            frames = r.source.health.frames
+            prev = self._rate_marks.get(r.name)
+            if prev is None or now - prev[0] >= RATE_MIN_SPAN_S:
+                if prev is not None:
+                    self.rates[r.name] = round((frames - prev[1]) / (now - prev[0]), 1)
+                self._rate_marks[r.name] = (now, frames)
+        return build_status(self)
+
+
+def _sd_notify(message: str) -> None:
+    """Tell systemd (Type=notify) we are ready; a no-op outside systemd."""
+    addr = os.environ.get("NOTIFY_SOCKET")
+    if not addr:
+        return
+    if addr.startswith("@"):
+        addr = "\0" + addr[1:]
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as s:
+            s.connect(addr)
+            s.sendall(message.encode())
+    except OSError as exc:
+        log.debug("sd_notify failed: %s", exc)

@@ -1,0 +1,62 @@
+"""One session over one finite source through the full daemon path (``demo``, ``replay``, bench).
+
+The daemon is built as on the box (store, feedback, scorer, real-time loop, sessions), without
+the local API. A session is started when the source starts and ended when it runs out (or at
+``duration_s``), and its end-of-session analysis runs before this returns.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from sensors.source import FrameSource
+
+from edge_agent.config import Config
+from edge_agent.daemon.app import Daemon
+
+
+@dataclass
+class SessionRun:
+    session_id: str
+    wall_s: float
+    sensor_s: float
+    frames: int
+    decisions: int
+    alerts: list[dict[str, Any]]
+    summary: dict[str, Any] | None
+    status: dict[str, Any] = field(repr=False, default_factory=dict)
+    first_frame_ns: int | None = None
+
+
+def run_session(cfg: Config, source: FrameSource, lift: str, *, realtime: bool,
+                athlete: str | None = None, duration_s: float | None = None,
+                pin_factory: Any = None, console: bool | None = None) -> SessionRun:
+    daemon = Daemon(cfg, sources=[source], pin_factory=pin_factory, api=False, console=console)
+    t0 = time.monotonic()
+    try:
+        session_id = daemon.sessions.start(lift, athlete, reason="api")
+        if realtime:
+            daemon.start(live=True)
+            deadline = None if duration_s is None else t0 + duration_s
+            while not daemon.sources_finished():
+                if deadline is not None and time.monotonic() >= deadline:
+                    break
+                time.sleep(0.05)
+            daemon.request_stop()
+        else:
+            daemon.start(live=False)
+            daemon.run_lockstep()
+        status = daemon.status()
+        loop = daemon.loop
+        sensor_s = ((loop.last_frame_ns or 0) - (loop.first_frame_ns or 0)) / 1e9
+        alerts = [{"t_s": round((a.at_ns - (loop.first_frame_ns or 0)) / 1e9, 3),
+                   "reason": a.reason} for a in loop.alerts]
+        daemon.stop("api")
+        return SessionRun(session_id, time.monotonic() - t0, sensor_s, loop.frames_in,
+                          loop.decisions, alerts, daemon.sessions.last_summary, status,
+                          loop.first_frame_ns)
+    except BaseException:
+        daemon.request_stop()
+        daemon.close()
+        raise

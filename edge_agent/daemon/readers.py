@@ -1,0 +1,95 @@
+"""One thread per source: polls it, pushes frames into its ring, reports sensor faults.
+
+A source's ``poll()`` never raises for hardware trouble (it counts, retries and sets
+``health.state``); the reader turns a change to ``disconnected``/``degraded`` or a new burst of
+errors into one ``on_fault`` call, and a return to ``running`` into ``on_recovered``.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import Callable
+
+from sensors.source import FrameSource
+
+from edge_agent.daemon.ring import FrameRing
+
+log = logging.getLogger(__name__)
+
+FAULT_STATES = ("disconnected", "degraded")
+ERROR_BURST_QUIET_S = 2.0
+"""Errors after this long without any count as a new fault."""
+
+
+class SourceReader:
+    def __init__(self, source: FrameSource, ring: FrameRing, *, poll_interval_s: float,
+                 on_frames: Callable[[], None],
+                 on_fault: Callable[[str, str], None],
+                 on_recovered: Callable[[str], None] = lambda name: None) -> None:
+        self.source = source
+        self.ring = ring
+        self.poll_interval_s = poll_interval_s
+        self._on_frames = on_frames
+        self._on_fault = on_fault
+        self._on_recovered = on_recovered
+        self._stop = threading.Event()
+        self.finished = threading.Event()
+        self.faults = 0
+        self._in_fault = False
+        self._errors_seen = 0
+        self._last_error_t = 0.0
+        self._thread = threading.Thread(target=self._run, name=f"reader-{source.name}",
+                                        daemon=True)
+
+    @property
+    def name(self) -> str:
+        return self.source.name
+
+    def start(self) -> None:
+        """Start the source (may raise ``SensorError`` for a missing device) and the thread."""
+        self.source.start()
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=2.0)
+        self.source.stop()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                frames = self.source.poll()
+            except Exception as exc:  # a bug in a source must not end the session
+                self.source.health.errors += 1
+                self.source.health.last_error = f"{type(exc).__name__}: {exc}"
+                log.exception("%s: poll failed; retrying", self.name)
+                frames = []
+            if frames:
+                self.ring.push(frames, time.monotonic_ns())
+                self._on_frames()
+            self._check_health()
+            if self.source.exhausted:
+                log.info("%s: source finished (no more frames)", self.name)
+                self.finished.set()
+                self._on_frames()
+                return
+            self._stop.wait(self.poll_interval_s)
+
+    def _check_health(self) -> None:
+        h = self.source.health
+        now = time.monotonic()
+        new_errors = h.errors > self._errors_seen
+        burst = new_errors and now - self._last_error_t > ERROR_BURST_QUIET_S
+        if new_errors:
+            self._errors_seen = h.errors
+            self._last_error_t = now
+        faulty = h.state in FAULT_STATES
+        if (faulty and not self._in_fault) or (burst and not self._in_fault):
+            self._in_fault = True
+            self.faults += 1
+            self._on_fault(self.name, h.last_error or h.state)
+        elif self._in_fault and not faulty and now - self._last_error_t > ERROR_BURST_QUIET_S:
+            self._in_fault = False
+            self._on_recovered(self.name)

@@ -1,0 +1,237 @@
+"""Session lifecycle: one active session per box, started and ended by the API, the button or
+automatically; the analysis of finished reps and ended sessions on a worker thread.
+
+Ending a session (or finding one a crash left open) queues its end-of-session analysis:
+``models.analyze_frames`` over the frames the store holds for it, then the summary
+``performance_metrics`` row, the summary ``feedback`` text and one ``rep_metrics`` row per rep.
+Live per-rep feedback lines are stored as ``feedback`` rows as each rep finishes.
+"""
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from typing import Any, Callable
+
+from models import analyze_frames, rep_feedback, set_feedback
+from sensors.frame import Frame
+
+from edge_agent.config import LIFT_TYPES
+from edge_agent.feedback import FeedbackDispatcher
+from edge_agent.store import LocalStore, StoreError
+
+log = logging.getLogger(__name__)
+
+FLUSH_TIMEOUT_S = 10.0
+REP_MATCH_NS = 1_000_000_000
+_STOP = object()
+
+
+class SessionError(Exception):
+    """A session request that cannot be honoured; ``status`` is the HTTP status to answer."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class SessionManager:
+    def __init__(self, store: LocalStore, dispatcher: FeedbackDispatcher, *,
+                 say: Callable[[str], None] = lambda text: None,
+                 wall_clock_synced: Callable[[], bool] = lambda: False) -> None:
+        self.store = store
+        self.dispatcher = dispatcher
+        self._say = say
+        self._wall_synced = wall_clock_synced
+        self._lock = threading.Lock()
+        self._lift: str | None = None
+        self._jobs: queue.Queue[Any] = queue.Queue(maxsize=256)
+        self.analyses_done = 0
+        self.reps_analysed = 0
+        self.last_summary: dict[str, Any] | None = None
+        self.idle = threading.Event()
+        self.idle.set()
+        self._pending = 0
+        self._worker = threading.Thread(target=self._run, name="session-worker", daemon=True)
+        self._worker.start()
+
+    # ---- lifecycle ----------------------------------------------------------------------
+
+    @property
+    def active_id(self) -> str | None:
+        return self.store.active_session_id
+
+    @property
+    def active_lift(self) -> str | None:
+        return self._lift if self.store.active_session_id else None
+
+    def start(self, lift_type: str, athlete: str | None = None, trainer: str | None = None,
+              *, reason: str = "api") -> str:
+        if lift_type not in LIFT_TYPES:
+            raise SessionError(422, f"lift_type {lift_type!r} is not one of "
+                                    f"{', '.join(LIFT_TYPES)}")
+        with self._lock:
+            active = self.store.active_session_id
+            if active is not None:
+                raise SessionError(409, f"session {active} is still active; end it first "
+                                        f"(one active session per box)")
+            session_id = self.store.start_session(lift_type, athlete, trainer,
+                                                  wall_clock_synced=self._wall_synced())
+            self._lift = lift_type
+        log.info("session %s started (%s, %s, by %s)", session_id, lift_type,
+                 athlete or "no athlete given", reason)
+        self.dispatcher.session_started()
+        return session_id
+
+    def end(self, session_id: str | None = None, reason: str = "api") -> str:
+        with self._lock:
+            active = self.store.active_session_id
+            if active is None or (session_id is not None and session_id != active):
+                raise SessionError(409, f"session {session_id or ''} is not active".replace("  ", " "))
+            lift = self._lift or "squat"
+            self.store.end_session(active, reason)
+        log.info("session %s ended (%s); analysing it", active, reason)
+        self.dispatcher.session_ended()
+        self._queue(("analyse", active, lift))
+        return active
+
+    def try_start(self, lift_type: str, reason: str) -> str | None:
+        try:
+            return self.start(lift_type, reason=reason)
+        except SessionError as exc:
+            log.warning("could not start a session (%s): %s", reason, exc)
+            return None
+
+    def try_end(self, session_id: str | None, reason: str) -> str | None:
+        try:
+            return self.end(session_id, reason)
+        except SessionError as exc:
+            log.warning("could not end the session (%s): %s", reason, exc)
+            return None
+
+    def toggle(self) -> None:
+        """The GPIO button: start a session when none runs, else end the running one."""
+        if self.active_id is None:
+            self.try_start(self._lift or "squat", reason="button")
+        else:
+            self.try_end(None, "button")
+
+    def analyse_recovered(self) -> None:
+        """Queue the analysis of sessions a crash left open (now ended by the store)."""
+        for sid in self.store.recovered_session_ids:
+            row = self.store.get_session(sid) or {}
+            self._queue(("analyse", sid, row.get("lift_type") or "squat"))
+
+    def note(self, text: str) -> None:
+        """A line stored with the active session (sensor faults, alerts); memory only."""
+        sid = self.store.active_session_id
+        if sid is not None:
+            try:
+                self.store.submit_feedback(sid, text)
+            except (StoreError, RuntimeError):
+                log.debug("could not note %r", text, exc_info=True)
+
+    def announce(self, text: str) -> None:
+        """Say ``text`` on the console/log from the worker (never from the real-time loop)."""
+        self._queue(("say", text))
+
+    # ---- reps (called from the real-time loop) ------------------------------------------
+
+    def rep_detected(self, session_id: str | None, number: int, frames: list[Frame],
+                     end_ns: int) -> None:
+        """A rep ended near ``end_ns`` (sensor time); ``frames`` are the recent frames."""
+        if session_id is not None:
+            self._queue(("rep", session_id, self._lift or "squat", number, frames, end_ns))
+
+    # ---- worker -----------------------------------------------------------------------
+
+    def _queue(self, job: Any) -> None:
+        with self._lock:
+            self._pending += 1
+            self.idle.clear()
+        try:
+            self._jobs.put_nowait(job)
+        except queue.Full:
+            log.error("session worker is behind; dropped a %s job", job[0])
+            self._done()
+
+    def _done(self) -> None:
+        with self._lock:
+            self._pending -= 1
+            if self._pending == 0:
+                self.idle.set()
+
+    def wait_idle(self, timeout: float | None = None) -> bool:
+        return self.idle.wait(timeout)
+
+    def close(self) -> None:
+        self._jobs.put(_STOP)
+        self._worker.join(timeout=60)
+
+    def _run(self) -> None:
+        while (job := self._jobs.get()) is not _STOP:
+            try:
+                if job[0] == "say":
+                    self._say(job[1])
+                elif job[0] == "rep":
+                    self._analyse_rep(*job[1:])
+                else:
+                    self._analyse_session(*job[1:])
+            except Exception:
+                log.exception("session worker: %s job failed", job[0])
+            finally:
+                self._done()
+
+    def _analyse_rep(self, session_id: str, lift: str, number: int, frames: list[Frame],
+                     end_ns: int) -> None:
+        analysis = analyze_frames(frames, lift)
+        self.reps_analysed += 1
+        t0_ns = min(f.mono_ns for f in frames)
+        near = [r for r in analysis.reps if abs(t0_ns + r.end_s * 1e9 - end_ns) < REP_MATCH_NS]
+        if not near:
+            log.debug("rep %d: not found again in its context window", number)
+            self.dispatcher.rep_finished(number)
+            return
+        rep = min(near, key=lambda r: abs(t0_ns + r.end_s * 1e9 - end_ns))
+        rep.number = number
+        text = rep_feedback(rep)
+        problem = text.split(": ", 1)[1] if text else None
+        line = self.dispatcher.rep_finished(number, problem)
+        self.store.submit_feedback(session_id, line)
+
+    def _analyse_session(self, session_id: str, lift: str) -> None:
+        t0 = time.monotonic()
+        if not self.store.flush(FLUSH_TIMEOUT_S):
+            log.warning("session %s: the store did not commit within %.0f s; analysing what "
+                        "is stored", session_id, FLUSH_TIMEOUT_S)
+        frames = self.store.session_frames(session_id)
+        if not frames:
+            text = "No sensor data was stored for this session; nothing to analyse."
+            self.store.submit_metrics(session_id, None, None, None, {"rep_count": 0})
+            self.store.submit_feedback(session_id, text, summary=True)
+            self.last_summary = {"session_id": session_id, "rep_count": 0, "feedback": text}
+            self._say(text)
+            return
+        analysis = analyze_frames(frames, lift)
+        s = analysis.summary
+        for rep in analysis.reps:
+            t0_ns = frames[0].mono_ns
+            self.store.submit_rep(
+                session_id, rep.number, t0_ns + int(rep.start_s * 1e9),
+                t0_ns + int(rep.end_s * 1e9), rep.as_dict(),
+                balance_score=rep.balance_score, stability_score=rep.stability_score,
+                injury_risk=rep.injury_risk, feedback_text=rep_feedback(rep))
+        self.store.submit_metrics(session_id, s.get("balance_score"), s.get("stability_score"),
+                                  s.get("injury_risk"), s)
+        text = set_feedback(analysis.reps, s)
+        self.store.submit_feedback(session_id, text, summary=True)
+        self.store.flush(FLUSH_TIMEOUT_S)
+        self.analyses_done += 1
+        self.last_summary = {"session_id": session_id, "rep_count": len(analysis.reps),
+                             "balance_score": s.get("balance_score"),
+                             "stability_score": s.get("stability_score"),
+                             "injury_risk": s.get("injury_risk"), "feedback": text}
+        log.info("session %s analysed in %.2f s: %d reps", session_id, time.monotonic() - t0,
+                 len(analysis.reps))
+        self._say(f"session summary: {text}")

@@ -1,0 +1,54 @@
+"""Helpers shared by tests/test_daemon_*.py: configs, free ports, HTTP calls, waiting."""
+from __future__ import annotations
+
+import json
+import socket
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any, Callable
+
+from edge_agent.config import Config, validate
+
+NO_PINS = {k: -1 for k in ("buzzer_pin", "green_led_pin", "amber_led_pin", "red_led_pin",
+                           "button_pin")}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def config(data_dir: Path, **sections: dict[str, Any]) -> Config:
+    raw: dict[str, dict[str, Any]] = {"device": {"data_dir": str(data_dir), "id": "test-box",
+                                                 "secrets_file": ""},
+                                      "feedback": {"console": False}}
+    for name, values in sections.items():
+        raw.setdefault(name, {}).update(values)
+    return validate(raw, "<test>")
+
+
+def call(base: str, method: str, path: str, body: Any = None, *, raw: bytes | None = None,
+         headers: dict[str, str] | None = None) -> tuple[int, Any]:
+    data = raw if raw is not None else (None if body is None else json.dumps(body).encode())
+    req = urllib.request.Request(base + path, data=data, method=method, headers=headers or {})
+    if data is not None:
+        req.add_header("Content-Type", "application/json")
+    try:
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            return resp.status, json.load(resp)
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.load(exc)
+
+
+def wait_for(predicate: Callable[[], Any], limit_s: float = 20.0, what: str = "condition") -> Any:
+    """Poll until ``predicate()`` is truthy; the limit only stops a hang (not a timing check)."""
+    deadline = time.monotonic() + limit_s
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError(f"gave up waiting for {what}")
