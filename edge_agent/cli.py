@@ -26,6 +26,13 @@ COMMAND_MODULES = (
     "edge_agent.commands.config_check",
     "edge_agent.commands.db",
     "edge_agent.commands.analyze",
+    "edge_agent.commands.sync_cmd",
+    "edge_agent.commands.ingest",
+    "edge_agent.commands.run",
+    "edge_agent.commands.demo",
+    "edge_agent.commands.sessions",
+    "edge_agent.commands.export",
+    "edge_agent.commands.status",
 )
 
 

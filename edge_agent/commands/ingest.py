@@ -1,0 +1,43 @@
+"""`liftguard ingest --config FILE`: the server-side MQTT -> PostgreSQL ingester."""
+from __future__ import annotations
+
+import argparse
+import signal
+import socket
+
+from edge_agent import sync_runner
+from edge_agent.cli import EXIT_OK, UsageError
+from sync.direct import PgWriter
+from sync.ingester import Ingester, IngestSettings
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("ingest", help="server: store MQTT messages from boxes in PostgreSQL")
+    # Also accepted after the subcommand (`liftguard ingest --config FILE`); SUPPRESS keeps
+    # the global --config when this one is not given.
+    p.add_argument("--config", metavar="FILE", default=argparse.SUPPRESS,
+                   help="TOML config file (same as the global --config)")
+    p.add_argument("--dsn", default=None, help="override [database] dsn (no password in it)")
+    p.set_defaults(func=run)
+
+
+def settings_from(cfg) -> IngestSettings:
+    s = cfg.section("ingest")
+    return IngestSettings(group=s["group"],
+                          client_id=s["client_id"] or f"liftguard-ingest-{socket.gethostname()}",
+                          batch_max_messages=s["batch_max_messages"],
+                          batch_max_wait_s=float(s["batch_max_wait_s"]),
+                          max_payload_bytes=s["max_payload_bytes"],
+                          receive_maximum=s["receive_maximum"])
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        connect = sync_runner.pg_connect_factory(args.cfg, args.dsn)
+        mqtt = sync_runner.mqtt_settings(args.cfg)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    ingester = Ingester(mqtt, PgWriter(connect), settings_from(args.cfg))
+    signal.signal(signal.SIGTERM, lambda signum, frame: ingester.request_stop())
+    ingester.run_forever()
+    return EXIT_OK

@@ -1,0 +1,240 @@
+"""The MQTT -> PostgreSQL ingester (``liftguard ingest``).
+
+Several ingesters share the load through the shared subscription
+``$share/<group>/liftguard/v1/+/+`` (each message goes to one of them). For every batch of
+messages:
+
+1. validate each message (size, JSON, version, device in payload == device in topic, every
+   row); a bad message, or a bad item in it, becomes a dead letter with the reason;
+2. write the batch's rows and dead letters in one PostgreSQL transaction and commit;
+3. only then acknowledge the MQTT messages (paho ``manual_ack=True`` + ``client.ack``) and
+   publish the commit acknowledgement (stored outbox ids) to each device.
+
+If the ingester dies before step 3 the broker still holds the messages in the ingester's
+persistent session and delivers them again; the upserts make the repeat harmless. While
+PostgreSQL is down the batch is retried with jittered backoff and nothing is acknowledged.
+
+``LIFTGUARD_INGEST_PAUSE_FILE`` (tests only): before the first commit, write that file and
+stop there until killed, so a test can SIGKILL the ingester between receiving and committing.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import queue
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import paho.mqtt.client as mqtt
+
+from sync.direct import DeadLetter, PgWriter, TransientDbError
+from sync.mqtt_publisher import MqttSettings, connect_async, make_client
+from sync.payloads import (DEFAULT_MAX_PAYLOAD_BYTES, PayloadError, ack_topic, decode_message,
+                           encode_ack, parse_topic, subscription)
+from sync.rows import SyncRecord
+from sync.worker import Backoff
+
+log = logging.getLogger(__name__)
+
+PAUSE_FILE_ENV = "LIFTGUARD_INGEST_PAUSE_FILE"
+IGNORED_KINDS = ("status", "ack")
+"""Matched by the subscription but not data: boxes' status flags and our own acks."""
+
+
+@dataclass(frozen=True)
+class IngestSettings:
+    group: str = "liftguard"
+    client_id: str = "liftguard-ingest"
+    batch_max_messages: int = 200
+    batch_max_wait_s: float = 0.05
+    max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES
+    receive_maximum: int = 1000
+
+
+@dataclass
+class _Received:
+    topic: str
+    payload: bytes
+    mid: int
+    qos: int
+
+
+class Ingester:
+    def __init__(self, mqtt_settings: MqttSettings, writer: PgWriter,
+                 settings: IngestSettings = IngestSettings(), *,
+                 backoff: Backoff | None = None,
+                 on_committed: Callable[[list[SyncRecord]], None] | None = None) -> None:
+        self.mqtt_settings, self.settings, self.writer = mqtt_settings, settings, writer
+        self._queue: "queue.Queue[_Received]" = queue.Queue()
+        self._subscribed = threading.Event()
+        self._stop = threading.Event()
+        self._backoff = backoff or Backoff(0.5, 30.0)
+        self._on_committed = on_committed
+        self._pause_file = os.environ.get(PAUSE_FILE_ENV)
+        self.stats = {"messages": 0, "rows": 0, "dead_letters": 0, "batches": 0,
+                      "db_retries": 0}
+        self.client, self._props = make_client(mqtt_settings, settings.client_id,
+                                               manual_ack=True,
+                                               receive_maximum=settings.receive_maximum)
+        self.client.on_connect = self._on_connect
+        self.client.on_subscribe = self._on_subscribe
+        self.client.on_disconnect = self._on_disconnect
+        self.client.on_message = self._on_message
+        self._thread: threading.Thread | None = None
+
+    # ---- paho callbacks (network thread) --------------------------------------------------
+
+    def _on_connect(self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any,
+                    properties: Any) -> None:
+        if reason.is_failure:
+            log.error("MQTT broker %s:%d refused the ingester: %s", self.mqtt_settings.host,
+                      self.mqtt_settings.port, reason)
+            return
+        log.info("ingester %s connected to %s:%d (session %s); subscribing to %s",
+                 self.settings.client_id, self.mqtt_settings.host, self.mqtt_settings.port,
+                 "resumed" if flags.session_present else "new",
+                 subscription(self.settings.group))
+        client.subscribe(subscription(self.settings.group), qos=1)
+
+    def _on_subscribe(self, client: mqtt.Client, userdata: Any, mid: int, reasons: Any,
+                      properties: Any) -> None:
+        if any(r.is_failure for r in reasons):
+            log.error("subscription %s refused: %s (check the broker ACL)",
+                      subscription(self.settings.group), reasons)
+            return
+        self._subscribed.set()
+
+    def _on_disconnect(self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any,
+                       properties: Any) -> None:
+        self._subscribed.clear()
+        if reason.is_failure:
+            log.warning("ingester lost the broker (%s); reconnecting", reason)
+
+    def _on_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
+        self._queue.put(_Received(msg.topic, bytes(msg.payload), msg.mid, msg.qos))
+
+    # ---- batches ----------------------------------------------------------------------------
+
+    def start(self) -> None:
+        connect_async(self.client, self.mqtt_settings, self._props)
+        self._thread = threading.Thread(target=self._loop, name="ingest-writer", daemon=True)
+        self._thread.start()
+
+    def wait_subscribed(self, timeout: float) -> bool:
+        return self._subscribed.wait(timeout)
+
+    def request_stop(self) -> None:
+        """Ask the writer thread to stop after its current batch (signal-handler safe)."""
+        self._stop.set()
+
+    def stop(self) -> None:
+        """Stop after the current batch; unacknowledged messages stay with the broker."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=30)
+        self.client.disconnect()
+        self.client.loop_stop()
+        self.writer.close()
+
+    def run_forever(self) -> None:
+        self.start()
+        try:
+            while self._thread is not None and self._thread.is_alive():
+                self._thread.join(timeout=60)
+                log.info("ingester: %(messages)d messages, %(rows)d rows, %(dead_letters)d "
+                         "dead letters, %(batches)d batches, %(db_retries)d database retries",
+                         self.stats)
+        finally:
+            self.stop()
+
+    def _take_batch(self) -> list[_Received]:
+        try:
+            first = self._queue.get(timeout=0.2)
+        except queue.Empty:
+            return []
+        batch = [first]
+        deadline = time.monotonic() + self.settings.batch_max_wait_s
+        while len(batch) < self.settings.batch_max_messages:
+            try:
+                batch.append(self._queue.get(timeout=max(0.0, deadline - time.monotonic())))
+            except queue.Empty:
+                break
+        return batch
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            batch = self._take_batch()
+            if batch:
+                self._handle(batch)
+
+    def _handle(self, batch: list[_Received]) -> None:
+        records: list[SyncRecord] = []
+        letters: list[DeadLetter] = []
+        done_ids: dict[str, list[int]] = {}
+        for m in batch:
+            try:
+                device_id, kind = parse_topic(m.topic)
+                if kind in IGNORED_KINDS:
+                    continue
+                msg = decode_message(m.topic, m.payload, self.settings.max_payload_bytes)
+            except PayloadError as exc:
+                letters.append(DeadLetter(str(exc), m.payload, m.topic, _claimed(m.topic)))
+                log.warning("dead letter from %s: %s", m.topic, exc)
+                continue
+            for rec in msg.records:
+                rec.origin = m.topic
+            records += msg.records
+            for outbox_id, reason, item in msg.rejected:
+                letters.append(DeadLetter(reason, item, m.topic, device_id))
+                done_ids.setdefault(device_id, []).append(outbox_id)
+                log.warning("dead letter from %s: %s", m.topic, reason)
+        while not self._stop.is_set():
+            try:
+                outcome = self.writer.write(records, letters, lambda r: r.origin,
+                                            self._pause_before_commit)
+                break
+            except TransientDbError as exc:
+                self.stats["db_retries"] += 1
+                delay = self._backoff.next_delay()
+                log.warning("ingester: %s; %d messages held (not acknowledged), retry in "
+                            "%.1f s", exc, len(batch), delay)
+                self._stop.wait(delay)
+        else:
+            return  # stopping: nothing acknowledged, the broker delivers them again
+        self._backoff.reset()
+        for m in batch:
+            self.client.ack(m.mid, m.qos)
+        for rec in outcome.stored:
+            done_ids.setdefault(rec.device_id, []).append(rec.outbox_id)
+        for rec, reason in outcome.dead:
+            done_ids.setdefault(rec.device_id, []).append(rec.outbox_id)
+            log.warning("dead letter from %s: %s", rec.origin, reason)
+        retry_ids: dict[str, list[int]] = {}
+        for rec in outcome.deferred:
+            retry_ids.setdefault(rec.device_id, []).append(rec.outbox_id)
+        for device_id in done_ids.keys() | retry_ids.keys():
+            self.client.publish(ack_topic(device_id), encode_ack(
+                device_id, done_ids.get(device_id, []), retry_ids.get(device_id, [])), qos=1)
+        self.stats["messages"] += len(batch)
+        self.stats["rows"] += len(outcome.stored)
+        self.stats["dead_letters"] += len(letters) + len(outcome.dead)
+        self.stats["batches"] += 1
+        if self._on_committed is not None:
+            self._on_committed(outcome.stored)
+
+    def _pause_before_commit(self) -> None:
+        if self._pause_file:
+            Path(self._pause_file).write_text(f"{os.getpid()}\n")
+            log.warning("%s set: paused before commit until killed", PAUSE_FILE_ENV)
+            while True:
+                time.sleep(1)
+
+
+def _claimed(topic: str) -> str | None:
+    try:
+        return parse_topic(topic)[0]
+    except PayloadError:
+        return None
