@@ -141,6 +141,8 @@ class Daemon:
                 self.close_partial()
                 raise DaemonError(str(exc)) from None
         self._loop_thread: threading.Thread | None = None
+        self._sync_thread: threading.Thread | None = None
+        self.sync_state = "off"
         self._status_interval = d["status_log_interval_s"]
 
     def _gpio_outputs(self, fb_cfg: FeedbackConfig, pin_factory: Any) -> GpioOutputs | None:
@@ -168,6 +170,7 @@ class Daemon:
             self._loop_thread = threading.Thread(target=self._run_live, name="realtime",
                                                  daemon=True)
             self._loop_thread.start()
+            self._start_sync()
         if self.api is not None:
             self.api.start()
         self.ready.set()
@@ -175,6 +178,34 @@ class Daemon:
         log.info("liftguard ready%s (model: %s)",
                  f"; API on {self.api.url}" if self.api else "",
                  "bundle" if self.model_info else "none, metric rules only")
+
+    def _start_sync(self) -> None:
+        """Drain the outbox on a thread of its own (never on the real-time path):
+        directly to PostgreSQL or through the MQTT broker, as [sync] mode says."""
+        from edge_agent import sync_runner
+
+        mode = self.cfg.get("sync.mode")
+        try:
+            if mode == "direct" and self.cfg.get("database.dsn"):
+                worker = sync_runner.direct_worker(self.cfg, self.store)
+                target = lambda: worker.run(self._stop, idle_s=self.cfg.get("sync.interval_s"))
+            elif mode == "mqtt" and self.cfg.get("mqtt.host"):
+                pub = sync_runner.publisher(self.cfg, self.store)
+                pub.start()
+                target = lambda: (pub.run(self._stop), pub.stop())
+            else:
+                self.sync_state = ("off" if mode == "off" else
+                                   f"off: [sync] mode = '{mode}' but no "
+                                   f"{'[database] dsn' if mode == 'direct' else '[mqtt] host'} set")
+                log.info("sync %s; data stays on the box until it is configured", self.sync_state)
+                return
+        except ValueError as exc:
+            self.sync_state = f"off: {exc}"
+            log.warning("sync not started: %s", exc)
+            return
+        self.sync_state = mode
+        self._sync_thread = threading.Thread(target=target, name=f"sync-{mode}", daemon=True)
+        self._sync_thread.start()
 
     def _notify(self) -> None:
         with self._wake:
@@ -239,6 +270,8 @@ class Daemon:
         self._stop.set()
         if self._loop_thread is not None:
             self._loop_thread.join(timeout=5)
+        if self._sync_thread is not None:
+            self._sync_thread.join(timeout=10)
         for r in self.readers:
             r.stop()
         self.loop.finish()

@@ -66,6 +66,7 @@ def build_status(d: "Daemon") -> dict[str, Any]:
         "model": d.model_info,
         "model_reason": d.model_reason,
         "decision": d.scorer.describe(),
+        "sync": d.sync_state,
         "sync_backlog": store["outbox_backlog"],
         "disk": {k: store[k] for k in ("db_bytes", "db_used_bytes", "cap_bytes",
                                       "raw_capture_paused", "deleted_synced_chunks")},
