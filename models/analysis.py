@@ -28,6 +28,8 @@ from sensors.geometry import DEFAULT_PLATFORM, PlatformGeometry
 log = logging.getLogger(__name__)
 
 MAX_MISSING_FRACTION = 0.10   # a rep metric needs at least 90 % valid samples in the rep
+NO_REST = ("the bar never rested still in this recording, so there is no gravity "
+           "reference to measure vertical motion against")
 NO_IMU = "no usable bar IMU channels (ax ay az gx gy gz)"
 NO_PLATFORM = "no usable platform channels (f_fl f_fr f_rl f_rr)"
 IMU_METRICS = ("eccentric_s", "concentric_s", "pause_s", "rom_m", "mean_concentric_velocity_mps",
@@ -150,11 +152,16 @@ def analyze_frames(frames: Iterable[Frame], lift: str, rate_hz: float = ANALYSIS
     unavailable: dict[str, str] = {}
     ctx = _Context(sig, lift, None, None, None, 0.0, None, None, None, None)
     bounds: list[RepBounds] = []
+    seg = None
     if _usable(sig, IMU_CHANNELS):
         ctx.accel, ctx.gyro = sig.stack(IMU_CHANNELS[:3]), sig.stack(IMU_CHANNELS[3:])
         bounds, seg = segment_bar(ctx.accel, ctx.gyro, lift, rate_hz)
+    if seg is not None and seg.motion is not None:
         ctx.up, ctx.z, ctx.v = seg.up, seg.motion.displacement, seg.motion.velocity
         ctx.level_deg = _level_reference(ctx.up, seg.motion.rest)
+    elif seg is not None:
+        unavailable["reps"] = NO_REST
+        unavailable.update({k: NO_REST for k in IMU_METRICS})
     else:
         unavailable["reps"] = NO_IMU + ": reps are segmented on the bar's vertical motion"
         unavailable.update({k: NO_IMU for k in IMU_METRICS})

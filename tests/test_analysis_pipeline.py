@@ -72,3 +72,24 @@ def test_unknown_lift_and_no_frames_are_clear_errors():
         analyze_frames([Frame("imu", 0, 0, 0.0, ("ax",), (0.0,))], "curl")
     with pytest.raises(ValueError, match="no frames"):
         analyze_frames([], "squat")
+
+
+def test_a_bar_that_never_rests_gives_no_reps_and_says_why():
+    import math
+
+    from models import analyze_frames
+    from sensors.frame import IMU_CHANNELS, STANDARD_GRAVITY, Frame
+
+    import numpy as np
+
+    noise = np.random.default_rng(3).normal(0, 0.02, (600, 6))   # real sensors are never frozen
+    frames = []
+    for i in range(600):   # 3 s at 200 Hz of constant up-down motion: never still
+        t = i / 200
+        az = STANDARD_GRAVITY + 3.0 * math.sin(2 * math.pi * 1.5 * t)
+        gx = 0.8 * math.cos(2 * math.pi * 1.5 * t)
+        values = tuple(float(v) for v in np.array([0.0, 0.0, az, gx, 0.0, 0.0]) + noise[i])
+        frames.append(Frame("imu", i, i * 5_000_000, t, IMU_CHANNELS, values))
+    result = analyze_frames(frames, "squat")
+    assert result.reps == []
+    assert "never rested" in result.unavailable["reps"]
