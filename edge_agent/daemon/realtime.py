@@ -24,6 +24,7 @@ import numpy as np
 from sensors.frame import IMU_CHANNELS, PLATFORM_CHANNELS, Frame
 from models import RepSegmenter
 
+from edge_agent.daemon.recent import RecentRows, rows
 from edge_agent.daemon.scoring import Score, Scorer, Window
 from edge_agent.feedback import FeedbackDispatcher, Verdict
 
@@ -61,19 +62,6 @@ class Alert:
     session_id: str | None
 
 
-def rows(frames: list[Frame], channels: tuple[str, ...]) -> np.ndarray:
-    """Frame values as an (n, len(channels)) array; a missing channel is NaN."""
-    if not frames:
-        return np.zeros((0, len(channels)))
-    if frames[0].channels == channels and frames[-1].channels == channels:
-        try:
-            return np.asarray([f.values for f in frames], dtype=float).reshape(-1, len(channels))
-        except ValueError:
-            pass   # frames with other channel sets in between
-    return np.asarray([[f.as_dict().get(c, np.nan) for c in channels] for f in frames],
-                      dtype=float).reshape(-1, len(channels))
-
-
 class RealtimeLoop:
     def __init__(self, *, dispatcher: FeedbackDispatcher, scorer: Scorer,
                  sessions: "SessionManager", hop_s: float = 0.1, window_s: float = 1.0,
@@ -89,6 +77,8 @@ class RealtimeLoop:
         keep_ns = max(self.window_ns, int(REP_CONTEXT_S * 1e9))
         self._keep_ns = keep_ns
         self._recent: collections.deque[Frame] = collections.deque()
+        self._rows = {IMU: RecentRows(IMU_CHANNELS, self.window_ns),
+                      PLATFORM: RecentRows(PLATFORM_CHANNELS, self.window_ns)}
         self._next_hop_ns: int | None = None
         self._session_id: str | None = None
         self._segmenter: RepSegmenter | None = None
@@ -144,6 +134,8 @@ class RealtimeLoop:
         self.last_frame_ns = frames[-1].mono_ns
         self._recent.extend(frames)
         self._pending.extend(frames)
+        for source, buffer in self._rows.items():
+            buffer.extend([f for f in frames if f.source == source])
         horizon = frames[-1].mono_ns - self._keep_ns
         while self._recent and self._recent[0].mono_ns < horizon:
             self._recent.popleft()
@@ -208,22 +200,12 @@ class RealtimeLoop:
 
     def _window(self, end_ns: int) -> Window:
         start = end_ns - self.window_ns
-        frames = []
-        for f in reversed(self._recent):
-            if f.mono_ns <= start:
-                break
-            if f.mono_ns <= end_ns:
-                frames.append(f)
-        frames.reverse()
-        imu = [f for f in frames if f.source == IMU]
-        plat = [f for f in frames if f.source == PLATFORM]
-        return Window(
-            end_ns,
-            rows(imu, IMU_CHANNELS),
-            np.fromiter((f.mono_ns for f in imu), np.int64, len(imu)),
-            rows(plat, PLATFORM_CHANNELS),
-            np.fromiter((f.mono_ns for f in plat), np.int64, len(plat)),
-            frames)
+        imu, imu_t = self._rows[IMU].window(start, end_ns)
+        plat, plat_t = self._rows[PLATFORM].window(start, end_ns)
+        frames: list[Frame] = []
+        if self.scorer.needs_frames:
+            frames = [f for f in self._recent if start < f.mono_ns <= end_ns]
+        return Window(end_ns, imu, imu_t, plat, plat_t, frames)
 
     # ---- sessions ---------------------------------------------------------------------
 

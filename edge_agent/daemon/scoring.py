@@ -47,6 +47,7 @@ class Score:
 
 class Scorer(Protocol):
     kind: str
+    needs_frames: bool   # whether score() reads Window.frames (else they are not gathered)
 
     def score(self, window: Window) -> Score: ...
     def reset(self) -> None: ...
@@ -55,6 +56,7 @@ class Scorer(Protocol):
 
 class RuleScorer:
     kind = "rules"
+    needs_frames = False
 
     def __init__(self, alert_on: float) -> None:
         self.alert_on = alert_on
@@ -81,6 +83,7 @@ class RuleScorer:
 
 class ModelScorer:
     kind = "model"
+    needs_frames = True
 
     def __init__(self, model: Any, bundle_dir: Path) -> None:
         self.model = model
