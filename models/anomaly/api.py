@@ -1,0 +1,230 @@
+"""Public API: fit a model bundle from clean segments, load it, score segments.
+
+>>> path = fit_bundle(clean_reps, channels, 111.0, Path("bundle"), false_alarm_rate=0.05)
+>>> model = load_bundle(path, expect_channels=channels, expect_rate=111.0)
+>>> model.score_segments(new_reps)          # one score per rep, higher = more anomalous
+>>> model.rep_decision(rep).anomalous       # the calibrated per-rep decision (+ attribution)
+>>> model.score_window(window)              # the per-window decision for the real-time path
+
+Segments are float arrays of shape T×C (samples × channels, columns in ``channels`` order)
+at ``sample_rate_hz``; gaps are NaN rows. Any channel set works.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import platform
+import shutil
+import sys
+from collections.abc import Hashable, Mapping, Sequence
+from datetime import datetime, timezone
+from pathlib import Path
+
+import joblib
+import numpy as np
+import sklearn
+
+from models.anomaly.bundle import BundleError, write_manifest
+from models.anomaly.features import rep_feature_names, window_feature_names
+from models.anomaly.fitting import MIN_CLEAN_REPS, FitOptions, TrainingDataError, calibrate_out_of_fold, check_enough_data, fit_components
+from models.anomaly.model import AnomalyModel, Decision, RepDecision, WindowDecision, load_model
+from models.anomaly.pipeline import AthleteProfile, Geometry, compute_profile, prepare_segment
+from models.anomaly.windows import SkipCounts, as_segment
+
+__all__ = [
+    "AnomalyModel", "AthleteProfile", "BundleError", "Decision", "RepDecision", "TrainingDataError",
+    "WindowDecision", "fit_bundle", "load_bundle",
+]
+
+log = logging.getLogger(__name__)
+
+DETECTORS_FILE = "detectors.joblib"
+AUTOENCODER_FILE = "autoencoder.tflite"
+CALIBRATION_FILE = "calibration.npz"
+
+
+def fit_bundle(
+    segments: Sequence[np.ndarray],
+    channels: Sequence[str],
+    sample_rate_hz: float,
+    out_dir: Path,
+    *,
+    groups: Sequence[Hashable] | None = None,
+    enrolment: Sequence[bool] | None = None,
+    window_s: float = 1.0,
+    hop_s: float = 0.25,
+    false_alarm_rate: float = 0.05,
+    seed: int = 0,
+    autoencoder: bool = True,
+    ae_epochs: int = 40,
+    ae_steps: int = 32,
+    ae_units: int = 16,
+    n_folds: int = 5,
+    lift_types: Sequence[str] = ("squat",),
+    saturation_limits: Mapping[str, float] | None = None,
+    signing_key: bytes | None = None,
+) -> Path:
+    """Fit all detectors on clean segments, calibrate out of fold, write a bundle to ``out_dir``.
+
+    ``groups`` (one athlete id per segment) switches on per-athlete centring: each athlete's
+    data is scored against their own clean norm, calibration folds are whole athletes, and
+    the loaded model needs ``enrol()`` for a new athlete. ``enrolment`` (one flag per segment)
+    says which segments form each athlete's norm, as ``enrol()`` will on the box (e.g. the
+    first set); calibration then scores the athletes' *other* segments, so the threshold
+    already includes the drift between an enrolment set and later sets.
+    ``out_dir`` must not exist or be empty.
+    """
+    channels = tuple(channels)
+    geometry = _geometry(channels, sample_rate_hz, window_s, hop_s, saturation_limits)
+    if n_folds < 2:
+        raise ValueError(f"n_folds must be at least 2 (calibration needs held-out folds), got {n_folds}")
+    if not 0.0 < false_alarm_rate < 1.0:
+        raise ValueError(f"false_alarm_rate must be in (0, 1), got {false_alarm_rate}")
+    arrays = [as_segment(s, len(channels)) for s in segments]
+    if groups is not None and len(groups) != len(arrays):
+        raise ValueError(f"groups has {len(groups)} entries for {len(arrays)} segments")
+    if enrolment is not None and (groups is None or len(enrolment) != len(arrays)):
+        raise ValueError("enrolment needs groups and one flag per segment")
+    enrolled = [True] * len(arrays) if enrolment is None else [bool(e) for e in enrolment]
+    out_dir = Path(out_dir)
+    if out_dir.exists() and any(out_dir.iterdir()):
+        raise FileExistsError(f"{out_dir} exists and is not empty; choose a new bundle directory")
+
+    records = _prepare(arrays, geometry, groups, enrolled)
+    check_enough_data(records)
+    calibrate_on = None if enrolment is None else [not e for e in enrolled]
+    if calibrate_on is not None and sum(calibrate_on) < MIN_CLEAN_REPS:
+        raise TrainingDataError(f"only {sum(calibrate_on)} non-enrolment segments to calibrate on; need {MIN_CLEAN_REPS}")
+    options = FitOptions(seed=seed, autoencoder=autoencoder, ae_steps=ae_steps, ae_units=ae_units, ae_epochs=ae_epochs,
+                         n_folds=n_folds)
+    calibration = calibrate_out_of_fold(
+        records, geometry, options, None if groups is None else list(groups), calibrate_on
+    )
+    final = fit_components(records, geometry, options)
+
+    staging = out_dir.parent / f".{out_dir.name}.staging-{os.getpid()}"
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    try:
+        manifest = _write_parts(staging, final, calibration)
+        manifest.update(
+            created_utc=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            channels=list(channels),
+            sample_rate_hz=float(sample_rate_hz),
+            window={"length_samples": geometry.window_len, "hop_samples": geometry.hop,
+                    "length_s": geometry.window_len / sample_rate_hz, "hop_s": geometry.hop / sample_rate_hz},
+            lift_types=list(lift_types),
+            saturation_limits=None if geometry.saturation_limits is None else [
+                None if np.isinf(v) else float(v) for v in geometry.saturation_limits
+            ],
+            athlete_centring=groups is not None,
+            enrolment_calibration=enrolment is not None,
+            training={
+                "segments": len(arrays),
+                "usable_windows": sum(len(r.windows) for r in records),
+                "complete_reps": sum(r.rep_features is not None for r in records),
+                "athletes": None if groups is None else len(set(groups)),
+                "seed": seed,
+            },
+        )
+        manifest["calibration"].update(
+            false_alarm_rate=false_alarm_rate,
+            window_threshold_fisher=calibration.window.threshold_statistic(false_alarm_rate),
+            rep_threshold_fisher=calibration.rep.threshold_statistic(false_alarm_rate),
+        )
+        write_manifest(staging, manifest, signing_key)
+        if out_dir.exists():
+            out_dir.rmdir()
+        staging.replace(out_dir)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    log.info("wrote anomaly bundle %s (%s)", out_dir, calibration.method)
+    return out_dir
+
+
+def load_bundle(
+    path: Path,
+    expect_channels: Sequence[str] | None = None,
+    expect_rate: float | None = None,
+    signing_key: bytes | None = None,
+) -> AnomalyModel:
+    """Verify and load a bundle; raises ``BundleError`` naming what is wrong."""
+    return load_model(Path(path), expect_channels, expect_rate, signing_key)
+
+
+def _geometry(channels, sample_rate_hz, window_s, hop_s, saturation_limits) -> Geometry:
+    if len(set(channels)) != len(channels) or not channels:
+        raise ValueError(f"channels must be unique and non-empty, got {list(channels)}")
+    if not sample_rate_hz > 0:
+        raise ValueError(f"sample_rate_hz must be positive, got {sample_rate_hz}")
+    window_len, hop = round(window_s * sample_rate_hz), round(hop_s * sample_rate_hz)
+    if window_len < 4 or hop < 1:
+        raise ValueError(f"window {window_s} s / hop {hop_s} s at {sample_rate_hz} Hz gives {window_len}/{hop} samples")
+    limits = None
+    if saturation_limits is not None:
+        unknown = set(saturation_limits) - set(channels)
+        if unknown:
+            raise ValueError(f"saturation_limits name unknown channels {sorted(unknown)}")
+        limits = np.array([saturation_limits.get(ch, np.inf) for ch in channels], dtype=np.float64)
+    return Geometry(channels, float(sample_rate_hz), window_len, hop, limits)
+
+
+def _prepare(arrays, geometry: Geometry, groups, enrolled: list[bool]):
+    if groups is None:
+        keys = [None] * len(arrays)
+        profiles = {None: _zero_profile(geometry)}
+    else:
+        keys = list(groups)
+        profiles = {
+            g: compute_profile([a for a, k, e in zip(arrays, keys, enrolled) if k == g and e], geometry) for g in set(keys)
+        }
+    records = [prepare_segment(a, geometry, profiles[k]) for a, k in zip(arrays, keys)]
+    skipped = SkipCounts()
+    for record in records:
+        skipped.add(record.skipped)
+    if skipped.total:
+        log.warning("training data: %d windows skipped (%s)", skipped.total, skipped.as_dict())
+    return records
+
+
+def _zero_profile(geometry: Geometry) -> AthleteProfile:
+    return AthleteProfile.identity(
+        geometry.n_channels, len(window_feature_names(geometry.channels)), len(rep_feature_names(geometry.channels))
+    )
+
+
+def _write_parts(staging: Path, final, calibration) -> dict:
+    components = final.components
+    joblib.dump(final.estimators, staging / DETECTORS_FILE, compress=3)
+    arrays = {**calibration.window.to_arrays("window"), **calibration.rep.to_arrays("rep")}
+    np.savez(staging / CALIBRATION_FILE, **arrays)
+    libraries = {"python": platform.python_version(), "numpy": np.__version__, "scikit-learn": sklearn.__version__,
+                 "joblib": joblib.__version__}
+    manifest = {
+        "detectors": {"file": DETECTORS_FILE, "window": list(components.window_detectors),
+                      "rep": list(components.rep_detectors)},
+        "autoencoder": None,
+        "scalers": {"channels": components.channel_scaler.to_manifest(),
+                    "window_features": components.window_scaler.to_manifest(),
+                    "rep_features": components.rep_scaler.to_manifest()},
+        "norms": {"window_median": components.window_median.tolist(), "window_spread": components.window_spread.tolist(),
+                  "rep_median": components.rep_median.tolist(), "rep_spread": components.rep_spread.tolist()},
+        "calibration": {"file": CALIBRATION_FILE, "method": calibration.method, "folds": calibration.n_folds,
+                        "window_samples": int(calibration.window.fused.scores.size),
+                        "rep_samples": int(calibration.rep.fused.scores.size)},
+        "libraries": libraries,
+    }
+    if final.trained_autoencoder is not None:
+        from models.train.autoencoder import check_agreement, export_tflite, tensorflow_version
+
+        tflite = export_tflite(final.trained_autoencoder)
+        sample = final.autoencoder_inputs[:: max(1, len(final.autoencoder_inputs) // 32)]
+        agreement = check_agreement(final.trained_autoencoder, tflite, sample)
+        (staging / AUTOENCODER_FILE).write_bytes(tflite)
+        spec = final.trained_autoencoder.spec
+        manifest["autoencoder"] = {"file": AUTOENCODER_FILE, "steps": spec.steps, "units": spec.units,
+                                   "epochs": spec.epochs, "final_loss": final.trained_autoencoder.final_loss,
+                                   "keras_tflite_max_abs_diff": agreement}
+        libraries["tensorflow"] = tensorflow_version()
+    libraries["python_implementation"] = sys.implementation.name
+    return manifest

@@ -1,0 +1,245 @@
+"""The box-side anomaly model: a verified bundle turned into per-window and per-rep decisions."""
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import joblib
+import numpy as np
+
+from models.anomaly.autoencoder_runtime import AutoencoderRuntime
+from models.anomaly.bundle import BundleError, bundle_file, read_verified_manifest
+from models.anomaly.detectors import CompiledIsolationForest, CompiledOneClassSVM
+from models.anomaly.features import rep_feature_names, window_feature_names, window_features
+from models.anomaly.fusion import FusionCalibration
+from models.anomaly.pipeline import (
+    AthleteProfile,
+    Components,
+    Geometry,
+    compute_profile,
+    extent_feature_index,
+    prepare_segment,
+)
+from models.anomaly.scaler import MinMaxParams
+from models.anomaly.windows import SkipCounts, as_segment, screen_windows
+
+log = logging.getLogger(__name__)
+
+TOP_FEATURES = 5
+
+
+@dataclass
+class Decision:
+    """One scored (or skipped) window or rep.
+
+    ``score`` is ``-log10(fused_p)``: higher is more anomalous; NaN when not scored.
+    ``attribution`` is ``{"channels": [(name, share), ...], "features": [(name, z), ...]}``:
+    each channel's share of the autoencoder reconstruction error (largest first) and the
+    features furthest from the clean norm in robust z units (signed: negative = too little).
+    """
+
+    scored: bool
+    anomalous: bool
+    score: float
+    fused_p: float
+    p_values: dict[str, float] = field(default_factory=dict)
+    attribution: dict[str, list[tuple[str, float]]] = field(default_factory=dict)
+    skip_reason: str | None = None
+
+
+WindowDecision = Decision
+
+
+@dataclass
+class RepDecision(Decision):
+    n_windows: int = 0
+    windows_skipped: dict[str, int] = field(default_factory=dict)
+
+
+def _not_scored(reason: str, decision_type: type = Decision, **extra: Any) -> Any:
+    return decision_type(scored=False, anomalous=False, score=math.nan, fused_p=math.nan, skip_reason=reason, **extra)
+
+
+class AnomalyModel:
+    """Scores T×C segments and windows of the bundle's channels at its sample rate."""
+
+    def __init__(
+        self,
+        manifest: dict[str, Any],
+        geometry: Geometry,
+        components: Components,
+        window_calibration: FusionCalibration,
+        rep_calibration: FusionCalibration,
+        bundle_dir: Path | None = None,
+    ) -> None:
+        self.manifest = manifest
+        self.bundle_dir = bundle_dir
+        self.geometry = geometry
+        self.components = components
+        self.window_calibration = window_calibration
+        self.rep_calibration = rep_calibration
+        self.false_alarm_rate = float(manifest["calibration"]["false_alarm_rate"])
+        self.athlete_centring = bool(manifest.get("athlete_centring", False))
+        self._window_names = window_feature_names(geometry.channels)
+        self._rep_names = rep_feature_names(geometry.channels)
+        self._identity = AthleteProfile.identity(geometry.n_channels, len(self._window_names), len(self._rep_names))
+
+    @property
+    def channels(self) -> tuple[str, ...]:
+        return self.geometry.channels
+
+    @property
+    def sample_rate_hz(self) -> float:
+        return self.geometry.sample_rate_hz
+
+    @property
+    def window_len(self) -> int:
+        return self.geometry.window_len
+
+    def enrol(self, clean_segments: Sequence[np.ndarray]) -> AthleteProfile:
+        """An athlete's profile from a few of their clean reps (e.g. the first set)."""
+        segments = [as_segment(s, self.geometry.n_channels) for s in clean_segments]
+        return compute_profile(segments, self.geometry)
+
+    def _profile(self, profile: AthleteProfile | None) -> AthleteProfile:
+        if profile is not None:
+            return profile
+        if self.athlete_centring:
+            raise ValueError("this bundle scores features against the athlete's own norm: call enrol() first")
+        return self._identity
+
+    def score_window(self, window: np.ndarray, profile: AthleteProfile | None = None) -> WindowDecision:
+        """Decision for one window of ``window_len`` samples (raw channel values)."""
+        window = as_segment(window, self.geometry.n_channels)
+        if window.shape[0] != self.geometry.window_len:
+            raise ValueError(f"window has {window.shape[0]} samples; this bundle uses {self.geometry.window_len}")
+        profile = self._profile(profile)
+        screen = screen_windows(window[None], self.geometry.saturation_limits)
+        if not screen.usable[0]:
+            reason = "nonfinite" if screen.skipped.nonfinite else "saturated"
+            return _not_scored(f"window has {reason} values")
+        centred = window[None] - profile.channel_offset
+        features = window_features(centred, self.geometry.sample_rate_hz) - profile.window_feature_centre
+        scores, channel_errors = self.components.window_scores(centred, features)
+        p, fused = self.window_calibration.fused_p(scores)
+        z = self.components.window_z(features)[0]
+        return self._decision(Decision, p[0], float(fused[0]), self.window_calibration, channel_errors, z, self._window_names)
+
+    def rep_decision(self, segment: np.ndarray, profile: AthleteProfile | None = None) -> RepDecision:
+        """Decision for one whole rep. A rep with any bad window is skipped, not scored."""
+        segment = as_segment(segment, self.geometry.n_channels)
+        prepared = prepare_segment(segment, self.geometry, self._profile(profile))
+        skipped = prepared.skipped.as_dict()
+        if prepared.rep_features is None or not len(prepared.windows):
+            return _not_scored(
+                f"rep not scored: it holds non-finite or saturated samples ({prepared.skipped.total} bad windows: {skipped})",
+                RepDecision,
+                n_windows=len(prepared.windows),
+                windows_skipped=skipped,
+            )
+        window_scores, channel_errors = self.components.window_scores(prepared.windows, prepared.window_features)
+        ae_scores = window_scores[:, 0] if self.components.autoencoder else None
+        rep_scores = self.components.rep_scores(prepared.rep_features, ae_scores)
+        p, fused = self.rep_calibration.fused_p(rep_scores[None])
+        errors = None if channel_errors is None else channel_errors.mean(axis=0, keepdims=True)
+        z = self.components.rep_z(prepared.rep_features)
+        decision = self._decision(RepDecision, p[0], float(fused[0]), self.rep_calibration, errors, z, self._rep_names)
+        decision.n_windows, decision.windows_skipped = len(prepared.windows), skipped
+        return decision
+
+    def score_segments(self, segments: Sequence[np.ndarray], profile: AthleteProfile | None = None) -> np.ndarray:
+        """One anomaly score per segment (``-log10`` fused tail probability; higher = more
+        anomalous); NaN for a segment that could not be scored (bad windows), never 'normal'."""
+        decisions = [self.rep_decision(segment, profile) for segment in segments]
+        skipped = [d for d in decisions if not d.scored]
+        if skipped:
+            totals = SkipCounts()
+            for d in skipped:
+                totals.add(SkipCounts(**d.windows_skipped))
+            log.warning("%d of %d segments not scored (bad windows: %s)", len(skipped), len(decisions), totals.as_dict())
+        return np.array([d.score for d in decisions])
+
+    def _decision(self, cls, p, fused_p, calibration, channel_errors, z, names):
+        channels: list[tuple[str, float]] = []
+        if channel_errors is not None:
+            share = channel_errors[0] / max(float(channel_errors[0].sum()), 1e-300)
+            order = np.argsort(share)[::-1]
+            channels = [(self.geometry.channels[i], round(float(share[i]), 4)) for i in order]
+        top = np.argsort(np.abs(z))[::-1][:TOP_FEATURES]
+        return cls(
+            scored=True,
+            anomalous=fused_p <= self.false_alarm_rate,
+            score=float(-np.log10(fused_p)) + 0.0,
+            fused_p=fused_p,
+            p_values={name: float(value) for name, value in zip(calibration.detectors, p)},
+            attribution={"channels": channels, "features": [(names[i], round(float(z[i]), 2)) for i in top]},
+        )
+
+
+def load_model(
+    bundle_dir: Path,
+    expect_channels: Sequence[str] | None = None,
+    expect_rate: float | None = None,
+    signing_key: bytes | None = None,
+) -> AnomalyModel:
+    """Verify a bundle (checksums, signature, sensors) and only then deserialise its parts."""
+    bundle_dir = Path(bundle_dir)
+    manifest = read_verified_manifest(bundle_dir, expect_channels, expect_rate, signing_key)
+    try:
+        geometry, components, window_cal, rep_cal = _build(bundle_dir, manifest)
+    except BundleError:
+        raise
+    except (KeyError, TypeError, ValueError, IndexError) as exc:
+        raise BundleError(f"{bundle_dir}: manifest or bundle contents malformed: {exc!r}") from exc
+    log.info(
+        "loaded anomaly bundle %s: %d channels at %.1f Hz, window %d samples, autoencoder %s",
+        bundle_dir, geometry.n_channels, geometry.sample_rate_hz, geometry.window_len,
+        "on" if components.autoencoder else "off",
+    )
+    return AnomalyModel(manifest, geometry, components, window_cal, rep_cal, bundle_dir)
+
+
+def _build(bundle_dir: Path, manifest: dict[str, Any]):
+    channels = tuple(manifest["channels"])
+    limits = manifest.get("saturation_limits")
+    geometry = Geometry(
+        channels=channels,
+        sample_rate_hz=float(manifest["sample_rate_hz"]),
+        window_len=int(manifest["window"]["length_samples"]),
+        hop=int(manifest["window"]["hop_samples"]),
+        saturation_limits=None if limits is None else np.array([np.inf if v is None else v for v in limits], dtype=np.float64),
+    )
+    n_window, n_rep = len(window_feature_names(channels)), len(rep_feature_names(channels))
+    scalers, norms = manifest["scalers"], manifest["norms"]
+    estimators = joblib.load(bundle_file(bundle_dir, manifest, manifest["detectors"]["file"]))
+    autoencoder = None
+    ae_steps = 0
+    if manifest.get("autoencoder"):
+        runtime = AutoencoderRuntime(bundle_file(bundle_dir, manifest, manifest["autoencoder"]["file"]))
+        if runtime.n_channels != geometry.n_channels:
+            raise BundleError(f"{bundle_dir}: autoencoder expects {runtime.n_channels} channels, manifest lists {geometry.n_channels}")
+        autoencoder, ae_steps = runtime.channel_errors, runtime.steps
+    components = Components(
+        channel_scaler=MinMaxParams.from_manifest(scalers["channels"], geometry.n_channels, "channels"),
+        window_scaler=MinMaxParams.from_manifest(scalers["window_features"], n_window, "window_features"),
+        rep_scaler=MinMaxParams.from_manifest(scalers["rep_features"], n_rep, "rep_features"),
+        window_iforest=CompiledIsolationForest(estimators["window_iforest"]),
+        window_ocsvm=CompiledOneClassSVM(estimators["window_ocsvm"]),
+        rep_iforest=CompiledIsolationForest(estimators["rep_iforest"]),
+        rep_ocsvm=CompiledOneClassSVM(estimators["rep_ocsvm"]),
+        window_median=np.asarray(norms["window_median"], dtype=np.float64),
+        window_spread=np.asarray(norms["window_spread"], dtype=np.float64),
+        rep_median=np.asarray(norms["rep_median"], dtype=np.float64),
+        rep_spread=np.asarray(norms["rep_spread"], dtype=np.float64),
+        extent_index=extent_feature_index(channels),
+        autoencoder=autoencoder,
+        ae_steps=ae_steps,
+    )
+    with np.load(bundle_file(bundle_dir, manifest, manifest["calibration"]["file"]), allow_pickle=False) as arrays:
+        window_cal = FusionCalibration.from_arrays(arrays, "window", components.window_detectors)
+        rep_cal = FusionCalibration.from_arrays(arrays, "rep", components.rep_detectors)
+    return geometry, components, window_cal, rep_cal

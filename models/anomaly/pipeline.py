@@ -1,0 +1,190 @@
+"""The scoring pipeline shared by fitting (out-of-fold calibration) and the box's runtime.
+
+segment --(minus athlete channel offset)--> windows --> window features --(minus athlete
+feature centre, MinMax)--> IsolationForest / One-Class SVM; windows --(MinMax, resample)-->
+autoencoder; whole segment --> rep features --(centre, MinMax)--> rep IsolationForest /
+One-Class SVM / norm deviation. Every stage is numpy except the fitted sklearn objects,
+which are only read (compiled) here.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from models.anomaly.detectors import CompiledIsolationForest, CompiledOneClassSVM
+from models.anomaly.features import rep_feature_names, rep_features, window_feature_names, window_features
+from models.anomaly.scaler import MinMaxParams
+from models.anomaly.windows import SkipCounts, resample_steps, screen_windows, sliding_windows
+
+AutoencoderErrors = Callable[[np.ndarray], np.ndarray]
+"""Scaled windows (n, steps, C) -> per-channel reconstruction MSE (n, C)."""
+
+ROBUST_Z_FLOOR = 1e-3
+EXTENT_SUFFIXES = ("_range", "_std", "duration_s")
+
+
+@dataclass(frozen=True)
+class Geometry:
+    """How segments are cut into windows and screened."""
+
+    channels: tuple[str, ...]
+    sample_rate_hz: float
+    window_len: int
+    hop: int
+    saturation_limits: np.ndarray | None
+
+    @property
+    def n_channels(self) -> int:
+        return len(self.channels)
+
+
+@dataclass(frozen=True)
+class AthleteProfile:
+    """An athlete's own clean norm; subtracting it removes between-person offsets.
+
+    People differ more than reps (sensor placement, build, style), so a population model
+    scores features relative to each athlete's enrolment reps.
+    """
+
+    channel_offset: np.ndarray
+    window_feature_centre: np.ndarray
+    rep_feature_centre: np.ndarray
+
+    @classmethod
+    def identity(cls, n_channels: int, n_window_features: int, n_rep_features: int) -> "AthleteProfile":
+        return cls(np.zeros(n_channels), np.zeros(n_window_features), np.zeros(n_rep_features))
+
+    def to_dict(self) -> dict[str, list[float]]:
+        return {key: getattr(self, key).tolist() for key in ("channel_offset", "window_feature_centre", "rep_feature_centre")}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "AthleteProfile":
+        return cls(*(np.asarray(data[key], dtype=np.float64) for key in ("channel_offset", "window_feature_centre", "rep_feature_centre")))
+
+
+@dataclass
+class PreparedSegment:
+    """One segment, centred on an athlete profile, cut into usable windows with features."""
+
+    windows: np.ndarray
+    window_features: np.ndarray
+    rep_features: np.ndarray | None
+    skipped: SkipCounts
+
+
+def segment_windows(segment: np.ndarray, geometry: Geometry) -> np.ndarray:
+    """Windows of a segment; a segment shorter than one window is edge-padded to one window."""
+    if segment.shape[0] < geometry.window_len:
+        pad = geometry.window_len - segment.shape[0]
+        return np.pad(segment, ((0, pad), (0, 0)), mode="edge")[None]
+    return sliding_windows(segment, geometry.window_len, geometry.hop)
+
+
+def prepare_segment(segment: np.ndarray, geometry: Geometry, profile: AthleteProfile) -> PreparedSegment:
+    """Centre, window, screen and featurise one segment.
+
+    Rep features need the whole rep, so a rep with any bad window gets none (it is skipped as
+    a rep, never scored as normal); its good windows are still usable one by one.
+    """
+    centred = segment - profile.channel_offset
+    windows = segment_windows(segment, geometry)
+    screen = screen_windows(windows, geometry.saturation_limits)
+    usable = windows[screen.usable] - profile.channel_offset
+    features = window_features(usable, geometry.sample_rate_hz) - profile.window_feature_centre
+    rep = None
+    whole_rep_ok = screen.usable.all() and screen_windows(segment[None], geometry.saturation_limits).usable[0]
+    if whole_rep_ok and segment.shape[0] >= 2:
+        rep = rep_features(centred, geometry.sample_rate_hz) - profile.rep_feature_centre
+    return PreparedSegment(usable, features, rep, screen.skipped)
+
+
+def compute_profile(segments: Sequence[np.ndarray], geometry: Geometry) -> AthleteProfile:
+    """An athlete's norm from their clean segments (bad windows and incomplete reps left out)."""
+    finite = [seg[np.isfinite(seg).all(axis=1)] for seg in segments]
+    if not any(len(seg) for seg in finite):
+        raise ValueError("no finite samples to build an athlete profile from")
+    offset = np.concatenate(finite).mean(axis=0)
+    uncentred = AthleteProfile(
+        offset, np.zeros(len(window_feature_names(geometry.channels))), np.zeros(len(rep_feature_names(geometry.channels)))
+    )
+    prepared = [prepare_segment(seg, geometry, uncentred) for seg in segments]
+    window_feats = [p.window_features for p in prepared if len(p.window_features)]
+    rep_feats = [p.rep_features for p in prepared if p.rep_features is not None]
+    if not rep_feats:
+        raise ValueError("no complete clean rep (every rep had a bad window) to build an athlete profile from")
+    return AthleteProfile(offset, np.median(np.concatenate(window_feats), axis=0), np.median(np.array(rep_feats), axis=0))
+
+
+@dataclass
+class Components:
+    """Everything fitted on one training set, in the form the scorer evaluates."""
+
+    channel_scaler: MinMaxParams
+    window_scaler: MinMaxParams
+    rep_scaler: MinMaxParams
+    window_iforest: CompiledIsolationForest
+    window_ocsvm: CompiledOneClassSVM
+    rep_iforest: CompiledIsolationForest
+    rep_ocsvm: CompiledOneClassSVM
+    window_median: np.ndarray
+    window_spread: np.ndarray
+    rep_median: np.ndarray
+    rep_spread: np.ndarray
+    extent_index: np.ndarray
+    autoencoder: AutoencoderErrors | None
+    ae_steps: int
+
+    @property
+    def window_detectors(self) -> tuple[str, ...]:
+        return (("autoencoder",) if self.autoencoder else ()) + ("iforest", "ocsvm")
+
+    @property
+    def rep_detectors(self) -> tuple[str, ...]:
+        return ("rep_iforest", "rep_ocsvm", "rep_extent") + (("autoencoder_mean",) if self.autoencoder else ())
+
+    def autoencoder_input(self, windows: np.ndarray) -> np.ndarray:
+        return resample_steps(self.channel_scaler.transform(windows), self.ae_steps)
+
+    def window_scores(self, windows: np.ndarray, features: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        """(n, n_window_detectors) anomaly scores and the AE's per-channel errors (or None)."""
+        scaled = self.window_scaler.transform(features)
+        columns = []
+        channel_errors = None
+        if self.autoencoder:
+            channel_errors = self.autoencoder(self.autoencoder_input(windows))
+            columns.append(channel_errors.mean(axis=1))
+        columns += [self.window_iforest.anomaly_score(scaled), self.window_ocsvm.anomaly_score(scaled)]
+        return np.column_stack(columns), channel_errors
+
+    def window_z(self, features: np.ndarray) -> np.ndarray:
+        """Robust z-score of each (scaled) window feature against the clean training windows."""
+        return (self.window_scaler.transform(features) - self.window_median) / self.window_spread
+
+    def rep_z(self, rep_feature_vector: np.ndarray) -> np.ndarray:
+        """Robust z-score of each (scaled) rep feature against the clean training reps."""
+        scaled = self.rep_scaler.transform(rep_feature_vector[None])[0]
+        return (scaled - self.rep_median) / self.rep_spread
+
+    def rep_scores(self, rep_feature_vector: np.ndarray, window_ae_scores: np.ndarray | None) -> np.ndarray:
+        """(n_rep_detectors,) anomaly scores of one rep."""
+        scaled = self.rep_scaler.transform(rep_feature_vector[None])
+        extent = float(np.sqrt(np.mean(self.rep_z(rep_feature_vector)[self.extent_index] ** 2)))
+        scores = [self.rep_iforest.anomaly_score(scaled)[0], self.rep_ocsvm.anomaly_score(scaled)[0], extent]
+        if self.autoencoder:
+            scores.append(float(np.mean(window_ae_scores)))
+        return np.array(scores)
+
+
+def extent_feature_index(channels: Sequence[str]) -> np.ndarray:
+    """Indices of the rep features that measure how much the rep moved (ROM proxies, duration)."""
+    names = rep_feature_names(channels)
+    return np.array([i for i, name in enumerate(names) if name.endswith(EXTENT_SUFFIXES)])
+
+
+def robust_spread(scaled_features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Median and MAD-based spread (floored so constant features do not divide by zero)."""
+    median = np.median(scaled_features, axis=0)
+    spread = 1.4826 * np.median(np.abs(scaled_features - median), axis=0)
+    return median, np.maximum(spread, ROBUST_Z_FLOOR)

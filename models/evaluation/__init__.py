@@ -1,0 +1,1 @@
+"""Offline evaluation of the anomaly models on recorded datasets (not used by the daemon)."""

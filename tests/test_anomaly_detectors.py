@@ -1,0 +1,123 @@
+"""Compiled detectors, windowing, features and the tail-probability fusion."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from sklearn.ensemble import IsolationForest
+
+from models.anomaly.detectors import (
+    CompiledIsolationForest,
+    CompiledOneClassSVM,
+    fit_isolation_forest,
+    fit_one_class_svm,
+)
+from models.anomaly.features import rep_feature_names, rep_features, window_feature_names, window_features
+from models.anomaly.fusion import FusionCalibration, TailCalibration, fisher_statistic, leave_one_out_p_values
+from models.anomaly.scaler import MinMaxParams
+from models.anomaly.windows import resample_steps, screen_windows, sliding_windows
+
+
+@pytest.fixture
+def data():
+    rng = np.random.default_rng(7)
+    return rng.normal(size=(300, 12)), rng.normal(size=(80, 12)) * 2.0
+
+
+def test_compiled_isolation_forest_equals_sklearn_exactly(data):
+    train, test = data
+    forest = fit_isolation_forest(train, seed=3)
+    compiled = CompiledIsolationForest(forest)
+    assert np.array_equal(compiled.anomaly_score(test), -forest.score_samples(test))
+    assert np.array_equal(compiled.anomaly_score(test[5]), -forest.score_samples(test[5:6]))
+
+
+def test_compiled_isolation_forest_with_feature_subsampling_and_small_samples(data):
+    train, test = data
+    forest = IsolationForest(n_estimators=30, max_features=0.5, max_samples=40, random_state=1).fit(train)
+    assert np.array_equal(CompiledIsolationForest(forest).anomaly_score(test), -forest.score_samples(test))
+
+
+def test_compiled_one_class_svm_matches_sklearn(data):
+    train, test = data
+    svm = fit_one_class_svm(train)
+    np.testing.assert_allclose(CompiledOneClassSVM(svm).anomaly_score(test), -svm.score_samples(test), rtol=0, atol=1e-9)
+
+
+def test_sliding_windows_fixed_length_and_hop():
+    segment = np.arange(50, dtype=float)[:, None] * np.ones((1, 2))
+    windows = sliding_windows(segment, window_len=10, hop=5)
+    assert windows.shape == (9, 10, 2)
+    assert windows[1, 0, 0] == 5 and windows[-1, -1, 0] == 49
+    assert sliding_windows(segment[:8], 10, 5).shape == (0, 10, 2)
+
+
+def test_screen_skips_nan_and_saturated_windows():
+    windows = np.zeros((4, 10, 2))
+    windows[1, 3, 0] = np.nan
+    windows[2, 5, 1] = 16.0
+    screen = screen_windows(windows, np.array([np.inf, 16.0]))
+    assert screen.usable.tolist() == [True, False, False, True]
+    assert (screen.skipped.nonfinite, screen.skipped.saturated) == (1, 1)
+
+
+def test_resample_keeps_endpoints_and_linear_ramps():
+    ramp = np.linspace(0.0, 1.0, 111)[None, :, None]
+    resampled = resample_steps(ramp, 32)
+    np.testing.assert_allclose(resampled[0, :, 0], np.linspace(0.0, 1.0, 32), atol=1e-12)
+
+
+def test_features_follow_their_names():
+    rng = np.random.default_rng(0)
+    segment = rng.normal(size=(200, 3))
+    names = rep_feature_names(("a", "b", "c"))
+    values = dict(zip(names, rep_features(segment, 100.0)))
+    assert values["b_range"] == pytest.approx(np.ptp(segment[:, 1]))
+    assert values["duration_s"] == pytest.approx(2.0)
+    w_names = window_feature_names(("a", "b", "c"))
+    w_values = dict(zip(w_names, window_features(segment[None], 100.0)[0]))
+    assert w_values["c_std"] == pytest.approx(segment[:, 2].std())
+    assert w_values["a_rms_diff"] == pytest.approx(np.sqrt(np.mean(np.diff(segment[:, 0]) ** 2)) * 100.0)
+
+
+def test_minmax_params_round_trip_and_match_sklearn():
+    rng = np.random.default_rng(1)
+    train = rng.uniform(-5, 5, size=(100, 4))
+    params = MinMaxParams.fit(train)
+    again = MinMaxParams.from_manifest(params.to_manifest(), 4, "x")
+    np.testing.assert_allclose(again.transform(train).min(axis=0), 0.0, atol=1e-12)
+    np.testing.assert_allclose(again.transform(train).max(axis=0), 1.0, atol=1e-12)
+    with pytest.raises(ValueError, match="expected 5"):
+        MinMaxParams.from_manifest(params.to_manifest(), 5, "x")
+
+
+def test_tail_probability_is_monotone_and_extends_beyond_calibration():
+    clean = np.random.default_rng(2).normal(size=200)
+    calibration = TailCalibration.fit(clean)
+    grid = np.linspace(-4, 12, 400)
+    p = calibration.survival(grid)
+    assert np.all(np.diff(p) <= 1e-15)
+    assert p[0] == pytest.approx(1.0)
+    assert calibration.survival(np.array([clean.max() + 3.0]))[0] < 1.0 / (len(clean) + 1)
+
+
+def test_fused_false_alarm_rate_holds_on_new_clean_data():
+    """Conformal property: exchangeable clean scores alarm at about the stated rate."""
+    rng = np.random.default_rng(3)
+
+    def clean(n):
+        shared = rng.normal(size=(n, 1))
+        return np.hstack([shared + rng.normal(size=(n, 1)), shared + rng.normal(size=(n, 1)), rng.exponential(size=(n, 1))])
+
+    fusion = FusionCalibration.fit(("a", "b", "c"), clean(400))
+    _, fused = fusion.fused_p(clean(4000))
+    alarm_rate = float(np.mean(fused <= 0.05))
+    assert 0.025 < alarm_rate < 0.08
+    shifted = clean(500) + np.array([2.5, 2.5, 0.0])
+    assert np.mean(fusion.fused_p(shifted)[1] <= 0.05) > 0.5
+
+
+def test_fisher_statistic_and_leave_one_out():
+    assert fisher_statistic(np.array([[1.0, 1.0]]))[0] == pytest.approx(0.0)
+    assert fisher_statistic(np.array([[0.1, 0.5]]))[0] == pytest.approx(-2 * (np.log(0.1) + np.log(0.5)))
+    scores = np.array([[1.0], [2.0], [3.0]])
+    np.testing.assert_allclose(leave_one_out_p_values(scores)[:, 0], [3 / 3, 2 / 3, 1 / 3])
