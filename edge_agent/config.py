@@ -141,6 +141,8 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "resend_after_s": Key((int, float), 60.0, in_range(1, 86_400),
                               help="mqtt: send again what got no commit ack in this time"),
         "roster_file": Key(str, "", help="default: <data_dir>/roster.json"),
+        "hold_unsynced_clock_s": Key((int, float), 900.0, in_range(0, 86_400),
+                                     help="wait this long for NTP before syncing anyway"),
     },
     "ingest": {
         "group": Key(str, "liftguard", help="shared-subscription group: $share/<group>/liftguard/v1/+/+"),

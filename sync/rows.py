@@ -33,7 +33,8 @@ ROW_FIELDS: dict[str, dict[str, tuple[str, bool]]] = {
         "trainer": (_STR, False), "lift_type": (_STR, True), "status": (_STR, True),
         "start_time": (_NUM, True), "end_time": (_NUM, False), "end_reason": (_STR, False),
         "wall_clock_synced": (_BOOL, False), "metrics_id": (_UUID, False),
-        "feedback_id": (_UUID, False),
+        "feedback_id": (_UUID, False), "mono_to_wall_offset_s": (_NUM, False),
+        "wall_clock_corrected_at": (_NUM, False), "wall_clock_previous_offset_s": (_NUM, False),
     },
     "sensor_data": {
         "id": (_UUID, True), "session_id": (_UUID, True), "timestamp": (_NUM, True),
@@ -148,23 +149,31 @@ _USER_REF = ("(SELECT u.id FROM users u WHERE u.id::text = lower(v.{0}) "
 
 _SESSIONS_SQL = (
     "INSERT INTO sessions AS s (id, device_id, athlete_id, trainer_id, lift_type, start_time, "
-    "end_time, status, end_reason, wall_clock_synced) "
+    "end_time, status, end_reason, wall_clock_synced, mono_to_wall_offset_s, "
+    "wall_clock_corrected_at, wall_clock_previous_offset_s) "
     f"SELECT v.id, v.device_id, {_USER_REF.format('athlete')}, {_USER_REF.format('trainer')}, "
     "v.lift_type::lift_type, to_timestamp(v.start_time), to_timestamp(v.end_time), v.status, "
-    "v.end_reason, v.wall_clock_synced "
+    "v.end_reason, v.wall_clock_synced, v.offset_s, to_timestamp(v.corrected_at), "
+    "v.previous_offset_s "
     "FROM (VALUES %s) AS v (id, device_id, athlete, trainer, lift_type, start_time, end_time, "
-    "status, end_reason, wall_clock_synced) "
+    "status, end_reason, wall_clock_synced, offset_s, corrected_at, previous_offset_s) "
     "ON CONFLICT (id) DO UPDATE SET device_id = EXCLUDED.device_id, "
     "athlete_id = EXCLUDED.athlete_id, trainer_id = EXCLUDED.trainer_id, "
     "lift_type = EXCLUDED.lift_type, start_time = EXCLUDED.start_time, "
     "end_time = COALESCE(EXCLUDED.end_time, s.end_time), status = EXCLUDED.status, "
     "end_reason = COALESCE(EXCLUDED.end_reason, s.end_reason), "
-    "wall_clock_synced = EXCLUDED.wall_clock_synced "
+    "wall_clock_synced = EXCLUDED.wall_clock_synced, "
+    "mono_to_wall_offset_s = EXCLUDED.mono_to_wall_offset_s, "
+    "wall_clock_corrected_at = EXCLUDED.wall_clock_corrected_at, "
+    "wall_clock_previous_offset_s = EXCLUDED.wall_clock_previous_offset_s "
     "WHERE (s.device_id IS NULL OR s.device_id = EXCLUDED.device_id) "
-    "AND NOT (s.status = 'ended' AND EXCLUDED.status = 'active')"
+    "AND NOT (s.status = 'ended' AND EXCLUDED.status = 'active') "
+    # a snapshot from before a wall-clock correction, arriving late, never undoes it
+    "AND NOT (s.wall_clock_corrected_at IS NOT NULL AND EXCLUDED.wall_clock_corrected_at IS NULL)"
 )
 _SESSIONS_TEMPLATE = ("(%s::uuid, %s::text, %s::text, %s::text, %s::text, %s::float8, "
-                      "%s::float8, %s::text, %s::text, %s::boolean)")
+                      "%s::float8, %s::text, %s::text, %s::boolean, %s::float8, %s::float8, "
+                      "%s::float8)")
 
 _STUBS_SQL = ("INSERT INTO sessions (id, device_id) VALUES %s ON CONFLICT (id) DO NOTHING")
 _STUBS_TEMPLATE = "(%s::uuid, %s::text)"
@@ -221,7 +230,8 @@ def _session_values(r: dict[str, Any]) -> tuple[Any, ...]:
     synced = r.get("wall_clock_synced")
     return (r["id"], r["device_id"], r.get("athlete"), r.get("trainer"), r["lift_type"],
             r["start_time"], r.get("end_time"), r["status"], r.get("end_reason"),
-            None if synced is None else bool(synced))
+            None if synced is None else bool(synced), r.get("mono_to_wall_offset_s"),
+            r.get("wall_clock_corrected_at"), r.get("wall_clock_previous_offset_s"))
 
 
 def _last_per_id(records: Iterable[SyncRecord]) -> list[SyncRecord]:

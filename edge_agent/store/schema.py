@@ -96,6 +96,15 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX outbox_by_row ON outbox (kind, row_id);
     """,
+    # 2: wall-clock correction of sessions recorded before NTP sync (edge_agent/store/wallclock.py).
+    # boot_id: the monotonic clock's epoch (a session can only be corrected within its boot);
+    # wall_clock_corrected_at / wall_clock_previous_offset_s: when, and from which offset, the
+    # session's wall times were recomputed (mono_to_wall_offset_s then holds the new offset).
+    """
+    ALTER TABLE sessions ADD COLUMN boot_id TEXT;
+    ALTER TABLE sessions ADD COLUMN wall_clock_corrected_at REAL;
+    ALTER TABLE sessions ADD COLUMN wall_clock_previous_offset_s REAL;
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

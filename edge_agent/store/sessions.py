@@ -17,16 +17,16 @@ END_REASONS: tuple[str, ...] = ("api", "button", "idle_timeout", "shutdown", "er
 
 def start_write(session_id: str, device_id: str, lift_type: str, athlete: str | None,
                 trainer: str | None, start_wall_s: float, start_mono_ns: int,
-                wall_clock_synced: bool, now: float) -> RowWrite:
+                wall_clock_synced: bool, now: float, boot_id: str | None = None) -> RowWrite:
     if lift_type not in LIFT_TYPES:
         raise ValueError(f"lift_type {lift_type!r} must be one of {', '.join(LIFT_TYPES)}")
     return RowWrite(
         "sessions", session_id,
         "INSERT INTO sessions (id, device_id, athlete, trainer, lift_type, status, start_time, "
-        "start_mono_ns, wall_clock_synced, mono_to_wall_offset_s, created_at) "
-        "VALUES (?, ?, ?, ?, ?, 'active', ?, ?, ?, ?, ?)",
+        "start_mono_ns, wall_clock_synced, mono_to_wall_offset_s, created_at, boot_id) "
+        "VALUES (?, ?, ?, ?, ?, 'active', ?, ?, ?, ?, ?, ?)",
         (session_id, device_id, athlete, trainer, lift_type, start_wall_s, start_mono_ns,
-         int(bool(wall_clock_synced)), start_wall_s - start_mono_ns / 1e9, now),
+         int(bool(wall_clock_synced)), start_wall_s - start_mono_ns / 1e9, now, boot_id),
     )
 
 

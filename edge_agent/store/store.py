@@ -16,7 +16,7 @@ from typing import Any, Iterable, Mapping, Sequence
 from sensors.clock import SYSTEM_CLOCK, Clock
 from sensors.frame import Frame
 
-from edge_agent.store import outbox, queries, records, sessions
+from edge_agent.store import outbox, queries, records, sessions, wallclock
 from edge_agent.store.chunks import DEFAULT_DECIMALS
 from edge_agent.store.db import DB_FILENAME, SYNCHRONOUS_LEVELS, StoreError, connect
 from edge_agent.store.disk_cap import DiskCap
@@ -58,6 +58,7 @@ class LocalStore:
             raise StoreError(f"{self.path.parent}: cannot create the data directory: "
                              f"{exc}") from exc
         self._clock = clock
+        self.boot_id = wallclock.current_boot_id()
         self._decimals = decimals
         self._max_chunk_ns = int(max_chunk_s * 1e9)
         self._conn = connect(self.path)
@@ -107,7 +108,7 @@ class LocalStore:
                 session_id, self.device_id, lift_type, athlete, trainer,
                 self._clock.wall_s() if start_wall_s is None else start_wall_s,
                 self._clock.mono_ns() if start_mono_ns is None else start_mono_ns,
-                wall_clock_synced, self._clock.wall_s()))
+                wall_clock_synced, self._clock.wall_s(), self.boot_id))
             self._active_session = session_id
         return session_id
 
@@ -195,6 +196,13 @@ class LocalStore:
     def backlog(self) -> dict[str, int]:
         with self._conn_lock:
             return outbox.backlog(self._conn)
+
+    def correct_wall_clock(self, new_offset_s: float) -> list[wallclock.Correction]:
+        """Recompute the wall times of this boot's ended sessions recorded before NTP sync
+        (see ``edge_agent.store.wallclock``); ``new_offset_s`` = synchronised wall − mono."""
+        with self._conn_lock:
+            return wallclock.correct_unsynced_sessions(self._conn, self.boot_id, new_offset_s,
+                                                       self._clock.wall_s())
 
     # ---- queries (local API, analysis of recovered sessions) ----------------------------
 

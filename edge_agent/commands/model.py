@@ -1,0 +1,109 @@
+"""`liftguard model install|rollback|list|sign`: anomaly-model bundles on the box.
+
+``install`` and ``rollback`` change ``<data_dir>/models/default``; the running daemon picks
+the change up between sessions. ``sign`` is for the workstation that trains bundles: it adds
+the HMAC-SHA256 signature that boxes with a ``bundle_key`` require.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from edge_agent.cli import EXIT_OK, EXIT_RUNTIME, UsageError
+from edge_agent.config import Config
+from edge_agent.model_store import (BoxSensors, ModelStoreError, describe, install_bundle,
+                                    rollback, sign_bundle)
+from edge_agent.secrets import load_secrets
+
+MODELS_SUBDIR = "models"
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("model", help="install, roll back, list or sign anomaly-model bundles")
+    msub = p.add_subparsers(dest="model_command", metavar="ACTION")
+    msub.required = True
+    inst = msub.add_parser("install", help="verify a bundle (directory or .tar.gz) and make "
+                                           "it the default; the daemon switches between sessions")
+    inst.add_argument("bundle", type=Path)
+    inst.set_defaults(func=run_install)
+    rb = msub.add_parser("rollback", help="go back to the previously installed bundle")
+    rb.set_defaults(func=run_rollback)
+    ls = msub.add_parser("list", help="show the default and previous bundles")
+    ls.set_defaults(func=run_list)
+    sg = msub.add_parser("sign", help="(workstation) add the HMAC-SHA256 signature to a "
+                                      "bundle directory's manifest")
+    sg.add_argument("bundle", type=Path)
+    sg.add_argument("--key-file", type=Path, default=None,
+                    help="file holding the key (default: the bundle_key secret, e.g. env "
+                         "LIFTGUARD_BUNDLE_KEY)")
+    sg.set_defaults(func=run_sign)
+
+
+def models_dir(cfg: Config) -> Path:
+    configured = cfg.get("daemon.model_bundle")
+    if configured:
+        raise UsageError(f"[daemon] model_bundle is set to {configured!r}; 'liftguard model' "
+                         f"manages {cfg.data_dir / MODELS_SUBDIR / 'default'}: remove that key "
+                         f"to use it")
+    return cfg.data_dir / MODELS_SUBDIR
+
+
+def bundle_key(cfg: Config) -> bytes | None:
+    secrets_file = cfg.get("device.secrets_file")
+    key = load_secrets(secrets_file if secrets_file and Path(secrets_file).is_file()
+                       else None).get("bundle_key")
+    return key.encode() if key else None
+
+
+def run_install(args: argparse.Namespace) -> int:
+    key = bundle_key(args.cfg)
+    try:
+        done = install_bundle(args.bundle, models_dir(args.cfg), BoxSensors.from_config(args.cfg),
+                              signing_key=key)
+    except ModelStoreError as exc:
+        print(f"liftguard: model NOT installed; the current one stays: {exc}")
+        return EXIT_RUNTIME
+    checked = "signature verified" if key else "checksums only: no bundle_key configured"
+    channels = ", ".join(done.manifest["channels"])
+    print(f"installed bundle {done.sha256[:12]} ({channels} at "
+          f"{done.manifest['sample_rate_hz']:g} Hz, {checked}); the daemon switches to it "
+          f"before its next session"
+          + (f"; previous {done.previous.name[:12]} kept for 'liftguard model rollback'"
+             if done.previous else ""))
+    return EXIT_OK
+
+
+def run_rollback(args: argparse.Namespace) -> int:
+    try:
+        now = rollback(models_dir(args.cfg))
+    except ModelStoreError as exc:
+        print(f"liftguard: {exc}")
+        return EXIT_RUNTIME
+    print(f"default bundle is now {now.name[:12]}; the daemon switches before its next session")
+    return EXIT_OK
+
+
+def run_list(args: argparse.Namespace) -> int:
+    print(json.dumps(describe(models_dir(args.cfg)), indent=2))
+    return EXIT_OK
+
+
+def run_sign(args: argparse.Namespace) -> int:
+    if args.key_file is not None:
+        try:
+            key = args.key_file.read_bytes().strip()
+        except OSError as exc:
+            raise UsageError(f"--key-file {args.key_file}: {exc.strerror}") from None
+    else:
+        key = bundle_key(args.cfg)
+    if not key:
+        raise UsageError("no signing key: set the bundle_key secret (env LIFTGUARD_BUNDLE_KEY) "
+                         "or pass --key-file")
+    try:
+        sign_bundle(args.bundle, key)
+    except ModelStoreError as exc:
+        print(f"liftguard: {exc}")
+        return EXIT_RUNTIME
+    print(f"signed {args.bundle / 'manifest.json'} (hmac-sha256)")
+    return EXIT_OK
