@@ -33,6 +33,9 @@ COMMAND_MODULES = (
     "edge_agent.commands.sessions",
     "edge_agent.commands.export",
     "edge_agent.commands.status",
+    "edge_agent.commands.model",
+    "edge_agent.commands.train",
+    "edge_agent.commands.evaluate",
 )
 
 

@@ -5,12 +5,17 @@ severity is value / threshold, and the two most severe findings of a rep are phr
 "Rep N: <what happened, with the computed number>; <what to do>." A clean rep gets no text
 unless asked. Every number in the text is the computed metric, rounded for display.
 
-``attribution`` (optional) is the hook for the anomaly models: a mapping from channel or
-feature name to its share of the anomaly score. When no rule fired but the models flagged the
-rep, the text names the top contributors instead.
+``attribution`` (optional) is the anomaly model's attribution of a flagged rep,
+``{"channels": [(name, share), ...], "features": [(name, robust z), ...]}`` (a plain
+``{name: share}`` mapping is also accepted and names the top contributors). When no rule fired
+but the model flagged the rep, the text says what the deviating features point to
+(:func:`attribution_hint`): left/right corner loads moving apart is a weight shift, front/rear
+a rock onto toes or heels, bar lateral acceleration a sideways sway, rotation about the bar's
+y axis a tip, rough signals on several channels a tremor, a short or long rep its tempo.
 """
 from __future__ import annotations
 
+import statistics
 from dataclasses import dataclass
 from typing import Callable, Mapping, Sequence
 
@@ -69,6 +74,58 @@ RULES: tuple[Rule, ...] = (
 )
 
 
+@dataclass(frozen=True)
+class ShiftRule:
+    """A change of a metric against the median of the same set's earlier reps.
+
+    An athlete's own left/right balance and foot pressure are steady from rep to rep (on
+    simulated clean sets the change stays under 1.2 points of asymmetry and 0.7 cm of COP);
+    a rep that moves clearly away from them is a shift even below the absolute thresholds
+    (which must allow for people's natural, steady asymmetry).
+    """
+
+    name: str
+    metric: str
+    min_change: float
+    describe: Callable[[RepMetrics, float], str]
+    advice: str
+    covered_by: str          # the absolute rule that says it already when it fires
+
+
+def _towards(rep: RepMetrics, metric: str, baseline: float, positive: str, negative: str) -> str:
+    return positive if getattr(rep, metric) > baseline else negative
+
+
+SHIFT_RULES: tuple[ShiftRule, ...] = (
+    ShiftRule("asymmetry_change", "asymmetry_pct", 3.0,
+              lambda r, b: f"your load shifted towards the "
+                           f"{_towards(r, 'asymmetry_pct', b, 'left', 'right')} foot compared with your "
+                           f"earlier reps ({abs(r.asymmetry_pct):.0f} % uneven, usually {abs(b):.0f} %)",
+              "push through both feet equally", "asymmetry"),
+    ShiftRule("cop_change", "cop_ap_shift_m", 0.015,
+              lambda r, b: f"your weight moved {100 * abs(r.cop_ap_shift_m - b):.1f} cm "
+                           f"{_towards(r, 'cop_ap_shift_m', b, 'towards your toes', 'back onto your heels')} "
+                           f"compared with your earlier reps",
+              "keep the whole foot planted and the weight over mid-foot", "cop"),
+)
+MIN_EARLIER_REPS = 2
+
+
+def shift_findings(rep: RepMetrics, earlier: Sequence[RepMetrics]) -> list[tuple[float, ShiftRule, float]]:
+    """(severity, rule, baseline) for each metric that moved away from the earlier reps' median."""
+    out = []
+    for rule in SHIFT_RULES:
+        value = getattr(rep, rule.metric)
+        history = [getattr(r, rule.metric) for r in earlier if getattr(r, rule.metric) is not None]
+        if value is None or len(history) < MIN_EARLIER_REPS:
+            continue
+        baseline = float(statistics.median(history))
+        change = abs(value - baseline)
+        if change >= rule.min_change:
+            out.append((change / rule.min_change, rule, baseline))
+    return out
+
+
 def findings(rep: RepMetrics) -> list[tuple[float, Rule]]:
     """(severity, rule) for every rule that fires on ``rep``, most severe first."""
     out = []
@@ -79,18 +136,87 @@ def findings(rep: RepMetrics) -> list[tuple[float, Rule]]:
     return sorted(out, key=lambda x: -x[0])
 
 
-def rep_feedback(rep: RepMetrics, attribution: Mapping[str, float] | None = None,
-                 always: bool = False, max_findings: int = 2) -> str | None:
-    """One or two sentences for ``rep``; None for a clean rep unless ``always``."""
-    found = findings(rep)[:max_findings]
-    if found:
-        parts = [f"{rule.describe(rep)}; {rule.advice}" for _, rule in found]
-        return f"Rep {rep.number}: " + ". Also, ".join(parts) + "."
+LEFT, RIGHT, FRONT, REAR = ("f_fl", "f_rl"), ("f_fr", "f_rr"), ("f_fl", "f_fr"), ("f_rl", "f_rr")
+LEVEL_STATS = ("_mean", "_min", "_max")
+ROUGHNESS_STATS = ("_rms_diff",)
+SPREAD_STATS = ("_std", "_range", "_rms_diff")
+HINT_MIN_Z = 3.0
+"""A feature counts as evidence once it is this many robust spreads from the clean norm."""
+
+
+def _channel(feature: str) -> str:
+    for prefix in ("f_fl", "f_fr", "f_rl", "f_rr"):
+        if feature.startswith(prefix + "_"):
+            return prefix
+    return feature.split("_", 1)[0]
+
+
+def _level_z(features: Mapping[str, float], corners: Sequence[str]) -> float:
+    return sum(z for name, z in features.items() if _channel(name) in corners and
+               (name.endswith(LEVEL_STATS) or "_phase" in name))
+
+
+def attribution_hint(attribution: Mapping[str, Sequence[tuple[str, float]]] | None) -> str | None:
+    """What the model's most deviating features point to, in words (None when nothing is clear)."""
+    if not attribution:
+        return None
+    if all(isinstance(v, (int, float)) for v in attribution.values()):
+        # the plain form {channel or feature: share of the score}: name the top contributors
+        attribution = {"channels": sorted(attribution.items(), key=lambda kv: -kv[1])}
+    features = {name: float(z) for name, z in attribution.get("features") or [] if abs(z) >= HINT_MIN_Z}
+    hints: list[tuple[float, str]] = []
+    lr = _level_z(features, LEFT) - _level_z(features, RIGHT)
+    if abs(lr) >= HINT_MIN_Z:
+        hints.append((abs(lr), f"a weight shift onto the {'left' if lr > 0 else 'right'} foot"))
+    ap = _level_z(features, FRONT) - _level_z(features, REAR)
+    if abs(ap) >= HINT_MIN_Z:
+        hints.append((abs(ap), f"the weight rocking {'towards the toes' if ap > 0 else 'back onto the heels'}"))
+    sway = sum(z for name, z in features.items() if _channel(name) == "ax" and name.endswith(SPREAD_STATS) and z > 0)
+    if sway:
+        hints.append((sway, "the bar swaying sideways"))
+    tip = sum(abs(z) for name, z in features.items() if _channel(name) == "gy")
+    if tip:
+        hints.append((tip, "the bar tipping to one side"))
+    rough = [z for name, z in features.items() if name.endswith(ROUGHNESS_STATS) and z > 0]
+    if len(rough) >= 2:
+        hints.append((sum(rough), "shaking (a tremor)"))
+    if "duration_s" in features:
+        z = features["duration_s"]
+        hints.append((abs(z), "a rep much quicker than usual" if z < 0 else "a rep much slower than usual"))
+    if hints:
+        return max(hints)[1]
+    channels = [name for name, share in attribution.get("channels") or [] if share > 0][:2]
+    named = channels or list(dict.fromkeys(_channel(name) for name in features))[:2]
+    return f"unusual movement, mostly in {' and '.join(named)}" if named else None
+
+
+def attribution_reason(attribution: Mapping[str, Sequence[tuple[str, float]]] | None) -> str:
+    """A live alert's reason from a window decision's attribution, worded like the metric
+    rules' reasons ("bar tipping to one side (anomaly model)")."""
+    hint = attribution_hint(attribution) or "unusual movement"
+    return f"{hint.removeprefix('the ')} (anomaly model)"
+
+
+def rep_feedback(rep: RepMetrics, attribution: Mapping[str, Sequence[tuple[str, float]]] | None = None,
+                 always: bool = False, max_findings: int = 2,
+                 earlier: Sequence[RepMetrics] = ()) -> str | None:
+    """One or two sentences for ``rep``; None for a clean rep unless ``always``.
+
+    ``earlier`` (the same set's previous reps) enables the shift rules (``SHIFT_RULES``)."""
+    absolute = findings(rep)
+    fired = {rule.name for _, rule in absolute}
+    parts = [(severity, f"{rule.describe(rep)}; {rule.advice}") for severity, rule in absolute]
+    parts += [(severity, f"{rule.describe(rep, baseline)}; {rule.advice}")
+              for severity, rule, baseline in shift_findings(rep, earlier)
+              if not any(name.startswith(rule.covered_by) for name in fired)]
+    if parts:
+        ordered = [text for _, text in sorted(parts, key=lambda p: -p[0])[:max_findings]]
+        return f"Rep {rep.number}: " + ". Also, ".join(ordered) + "."
     if attribution:
-        top = sorted(attribution.items(), key=lambda kv: -kv[1])[:2]
-        names = " and ".join(name for name, _ in top)
-        return (f"Rep {rep.number}: this rep moved differently from your usual ones "
-                f"(mostly in {names}); check your set-up and ask your coach to watch the next rep.")
+        hint = attribution_hint(attribution)
+        what = f", pointing to {hint}" if hint else ""
+        return (f"Rep {rep.number}: this rep moved differently from clean reps{what}; "
+                f"check your set-up and ask your coach to watch the next rep.")
     if always:
         bits = []
         if rep.rom_m is not None:
@@ -101,8 +227,12 @@ def rep_feedback(rep: RepMetrics, attribution: Mapping[str, float] | None = None
     return None
 
 
-def set_feedback(reps: Sequence[RepMetrics], summary: Mapping[str, object]) -> str:
-    """A short session summary with recommendations, from the analysis summary."""
+def set_feedback(reps: Sequence[RepMetrics], summary: Mapping[str, object],
+                 model_flags: Mapping[int, str | None] | None = None) -> str:
+    """A short session summary with recommendations, from the analysis summary.
+
+    ``model_flags`` maps the numbers of reps the anomaly model flagged to what their
+    attribution points to (``attribution_hint``; None when unclear)."""
     lift = str(summary.get("lift", ""))
     lines = [f"Set of {len(reps)} {LIFT_NAMES.get(lift, lift)}."]
     mcv, loss = summary.get("mean_mean_concentric_velocity_mps"), summary.get("velocity_loss_pct")
@@ -127,6 +257,10 @@ def set_feedback(reps: Sequence[RepMetrics], summary: Mapping[str, object]) -> s
     if loss is not None and loss >= 20:
         lines.append(f"Your speed dropped {loss:.0f} %: for strength work, end the set around a "
                      "20 % loss; beyond 40 % fatigue dominates.")
-    if not by_rule and (loss is None or loss < 20):
+    if model_flags:
+        described = [f"{number}" + (f" ({hint})" if hint else "") for number, hint in sorted(model_flags.items())]
+        lines.append("The anomaly model flagged rep" + ("s " if len(described) > 1 else " ")
+                     + ", ".join(described) + " as unlike clean reps.")
+    if not by_rule and not model_flags and (loss is None or loss < 20):
         lines.append("No form issues detected; keep the same set-up next set.")
     return " ".join(lines)

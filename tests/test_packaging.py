@@ -18,6 +18,7 @@ def test_wheel_contains_packages_and_console_script(tmp_path):
         assert f"{package}/__init__.py" in names, package
     assert not any(n.startswith("tests/") for n in names)
     assert "sync/schema/0001_seed.sql" in names, "migrations must ship in the wheel"
+    assert "models/bundles/default/manifest.json" in names, "the default bundle must ship"
     entry_points = next(n for n in names if n.endswith("entry_points.txt"))
     text = zipfile.ZipFile(wheel).read(entry_points).decode()
     assert "liftguard = edge_agent.cli:main" in text

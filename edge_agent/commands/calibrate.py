@@ -7,6 +7,7 @@ import importlib
 CALIBRATION_MODULES = (
     "edge_agent.commands.calibrate_imu",
     "edge_agent.commands.calibrate_loadcells",
+    "edge_agent.commands.calibrate_athlete",
 )
 
 

@@ -3,13 +3,12 @@
 possible: ``liftguard replay`` without ``--realtime``, benchmarks).
 
 Threads: one reader per source, ``realtime`` (the loop), ``store-writer``,
-``liftguard-feedback``, ``session-worker``, ``local-api`` (+ one per request), gpiozero's own.
+``liftguard-feedback``, ``session-worker``, ``local-api`` (+ one per request), gpiozero's own,
+and ``housekeeping`` (systemd STATUS= lines, wall-clock correction, model bundle reload).
 """
 from __future__ import annotations
 
 import logging
-import os
-import socket
 import sys
 import threading
 import time
@@ -31,6 +30,8 @@ from edge_agent.feedback import (ConsoleSink, FeedbackConfig, FeedbackDispatcher
                                  GpioOutputs, SessionButton)
 from edge_agent.secrets import load_secrets
 from edge_agent.store import LocalStore
+from edge_agent.systemd_notify import SystemdNotifier, operator_status
+from edge_agent.timesync import ClockWatch
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +42,9 @@ RATE_MIN_SPAN_S = 0.5
 SWITCH_INTERVAL_S = 0.001
 """Python's GIL hand-over interval (default 5 ms): the loop must not wait behind the analysis
 worker for that long."""
+HOUSEKEEPING_INTERVAL_S = 5.0
+"""How often the housekeeping thread updates STATUS=, probes NTP sync and looks for a new
+model bundle."""
 
 
 class DaemonError(Exception):
@@ -70,9 +74,9 @@ def sources_from_config(cfg: Config) -> list[FrameSource]:
     return sources
 
 
-def wall_clock_synced() -> bool:
-    """Whether systemd-timesyncd/chrony report the clock synchronised (no RTC on a Pi)."""
-    return Path("/run/systemd/timesync/synchronized").exists()
+def _resolved(path: Path) -> Path | None:
+    """Where a bundle path (usually the ``models/default`` symlink) points, if anywhere."""
+    return path.resolve() if path.exists() else None
 
 
 class Daemon:
@@ -100,15 +104,23 @@ class Daemon:
         self.store = LocalStore(cfg.data_dir, self.device_id, cap_mb=st["cap_mb"],
                                 commit_interval_s=st["commit_interval_s"],
                                 synchronous=st["synchronous"])
+        self.notifier = SystemdNotifier()
+        self.clock_watch = ClockWatch(self.store)
+        self.clock_watch.check()
+        # a session records the last probed state: the probe may take a subprocess
         self.sessions = SessionManager(self.store, self.dispatcher, say=self._say,
-                                       wall_clock_synced=wall_clock_synced)
-        bundle = cfg.data_path(d["model_bundle"], "models/default")
+                                       wall_clock_synced=lambda: bool(self.clock_watch.synced))
+        self._bundle_link = cfg.data_path(d["model_bundle"], "models/default")
         secrets_file = cfg.get("device.secrets_file")
         secrets = load_secrets(secrets_file if secrets_file and Path(secrets_file).is_file()
                                else None)
         key = secrets.get("bundle_key")
+        self._bundle_key = key.encode() if key else None
+        self._alert_on = fb_cfg.alert_on
+        self._bundle_target = _resolved(self._bundle_link)
         self.scorer, self.model_info, self.model_reason = make_scorer(
-            bundle, fb_cfg.alert_on, key.encode() if key else None)
+            self._bundle_target or self._bundle_link, fb_cfg.alert_on, self._bundle_key)
+        self.sessions.attach_scorer(self.scorer, cfg.data_dir)
         self.loop = RealtimeLoop(
             dispatcher=self.dispatcher, scorer=self.scorer, sessions=self.sessions,
             hop_s=1.0 / d["hop_hz"], window_s=d["window_s"],
@@ -142,6 +154,7 @@ class Daemon:
                 raise DaemonError(str(exc)) from None
         self._loop_thread: threading.Thread | None = None
         self._sync_thread: threading.Thread | None = None
+        self._housekeeping_thread: threading.Thread | None = None
         self.sync_state = "off"
         self._status_interval = d["status_log_interval_s"]
 
@@ -171,10 +184,13 @@ class Daemon:
                                                  daemon=True)
             self._loop_thread.start()
             self._start_sync()
+            self._housekeeping_thread = threading.Thread(target=self._run_housekeeping,
+                                                         name="housekeeping", daemon=True)
+            self._housekeeping_thread.start()
         if self.api is not None:
             self.api.start()
         self.ready.set()
-        _sd_notify("READY=1")
+        self.notifier.ready(operator_status(self.status()))
         log.info("liftguard ready%s (model: %s)",
                  f"; API on {self.api.url}" if self.api else "",
                  "bundle" if self.model_info else "none, metric rules only")
@@ -183,14 +199,17 @@ class Daemon:
         """Drain the outbox on a thread of its own (never on the real-time path):
         directly to PostgreSQL or through the MQTT broker, as [sync] mode says."""
         from edge_agent import sync_runner
+        from edge_agent.clock_gate import ClockGatedOutbox
 
         mode = self.cfg.get("sync.mode")
+        outbox = ClockGatedOutbox(self.store, self.clock_watch,
+                                  self.cfg.get("sync.hold_unsynced_clock_s"))
         try:
             if mode == "direct" and self.cfg.get("database.dsn"):
-                worker = sync_runner.direct_worker(self.cfg, self.store)
+                worker = sync_runner.direct_worker(self.cfg, outbox)
                 target = lambda: worker.run(self._stop, idle_s=self.cfg.get("sync.interval_s"))
             elif mode == "mqtt" and self.cfg.get("mqtt.host"):
-                pub = sync_runner.publisher(self.cfg, self.store)
+                pub = sync_runner.publisher(self.cfg, outbox)
                 pub.start()
                 target = lambda: (pub.run(self._stop), pub.stop())
             else:
@@ -216,6 +235,7 @@ class Daemon:
         hop_s = self.loop.hop_ns / 1e9
         next_health = time.monotonic() + (self._status_interval or float("inf"))
         while not self._stop.is_set():
+            self.notifier.watchdog_tick()
             with self._wake:
                 if not self._woken:
                     self._wake.wait(hop_s)
@@ -233,6 +253,34 @@ class Daemon:
             if time.monotonic() >= next_health:
                 next_health = time.monotonic() + self._status_interval
                 log.info("%s", health_line(self.status()))
+
+    def _run_housekeeping(self) -> None:
+        """Off the real-time path: what may wait on a subprocess, the disk or a model load."""
+        while not self._stop.wait(HOUSEKEEPING_INTERVAL_S):
+            for job in (self.clock_watch.check, self.reload_model_if_changed,
+                        lambda: self.notifier.status(operator_status(self.status()))):
+                try:
+                    job()
+                except Exception:
+                    log.exception("housekeeping step failed; trying again in %.0f s",
+                                  HOUSEKEEPING_INTERVAL_S)
+
+    def reload_model_if_changed(self) -> bool:
+        """Between sessions, switch to the bundle ``models/default`` now points at
+        (``liftguard model install`` / ``rollback``); True when the scorer changed."""
+        target = _resolved(self._bundle_link)
+        if target == self._bundle_target or self.sessions.active_id is not None:
+            return False
+        scorer, info, reason = make_scorer(target or self._bundle_link, self._alert_on,
+                                           self._bundle_key)
+        if self.sessions.active_id is not None:
+            log.info("a session started while the new model loaded; switching after it")
+            return False
+        self.loop.scorer = self.scorer = scorer
+        self.sessions.attach_scorer(scorer, self.cfg.data_dir)
+        self.model_info, self.model_reason, self._bundle_target = info, reason, target
+        log.info("model bundle changed on disk: now %s", target or "none (metric rules)")
+        return True
 
     def run_lockstep(self) -> None:
         """Drive a finite source (replay, unpaced simulator) through the same loop as fast as
@@ -268,8 +316,11 @@ class Daemon:
     def stop(self, reason: str = "shutdown") -> None:
         """End the active session (with its analysis), then stop everything."""
         self._stop.set()
+        self.notifier.stopping()
         if self._loop_thread is not None:
             self._loop_thread.join(timeout=5)
+        if self._housekeeping_thread is not None:
+            self._housekeeping_thread.join(timeout=30)
         if self._sync_thread is not None:
             self._sync_thread.join(timeout=10)
         for r in self.readers:
@@ -320,17 +371,3 @@ class Daemon:
                 self._rate_marks[r.name] = (now, frames)
         return build_status(self)
 
-
-def _sd_notify(message: str) -> None:
-    """Tell systemd (Type=notify) we are ready; a no-op outside systemd."""
-    addr = os.environ.get("NOTIFY_SOCKET")
-    if not addr:
-        return
-    if addr.startswith("@"):
-        addr = "\0" + addr[1:]
-    try:
-        with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as s:
-            s.connect(addr)
-            s.sendall(message.encode())
-    except OSError as exc:
-        log.debug("sd_notify failed: %s", exc)

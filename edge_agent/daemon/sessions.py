@@ -5,6 +5,12 @@ Ending a session (or finding one a crash left open) queues its end-of-session an
 ``models.analyze_frames`` over the frames the store holds for it, then the summary
 ``performance_metrics`` row, the summary ``feedback`` text and one ``rep_metrics`` row per rep.
 Live per-rep feedback lines are stored as ``feedback`` rows as each rep finishes.
+
+With a model bundle attached (``attach_scorer``), every finished rep also gets the model's
+per-rep decision; a rep the model flags passes its attribution to ``rep_feedback``, so the
+text can say what the deviation points to (e.g. a weight shift). When the session's athlete
+has a calibrated overlay (``liftguard calibrate athlete``), it is loaded when the session
+starts (never on the real-time path) and used by both the per-window and per-rep decisions.
 """
 from __future__ import annotations
 
@@ -12,9 +18,11 @@ import logging
 import queue
 import threading
 import time
-from typing import Any, Callable
+from pathlib import Path
+from typing import Any, Callable, Sequence
 
 from models import analyze_frames, rep_feedback, set_feedback
+from models.feedback_text import attribution_hint
 from sensors.frame import Frame
 
 from edge_agent.config import LIFT_TYPES
@@ -46,6 +54,10 @@ class SessionManager:
         self._wall_synced = wall_clock_synced
         self._lock = threading.Lock()
         self._lift: str | None = None
+        self._model: Any = None
+        self._overlay_root: Path | None = None
+        self._profile: Any = None
+        self._earlier_reps: dict[str, list[Any]] = {}
         self._jobs: queue.Queue[Any] = queue.Queue(maxsize=256)
         self.analyses_done = 0
         self.reps_analysed = 0
@@ -76,6 +88,7 @@ class SessionManager:
             if active is not None:
                 raise SessionError(409, f"session {active} is still active; end it first "
                                         f"(one active session per box)")
+            self._profile = self._load_overlay(athlete, lift_type)
             session_id = self.store.start_session(lift_type, athlete, trainer,
                                                   wall_clock_synced=self._wall_synced())
             self._lift = lift_type
@@ -83,6 +96,40 @@ class SessionManager:
                  athlete or "no athlete given", reason)
         self.dispatcher.session_started()
         return session_id
+
+    # ---- model and athlete overlays -------------------------------------------------------
+
+    def attach_scorer(self, scorer: Any, data_dir: Path) -> None:
+        """Use the scorer's model (if it has one) for per-rep decisions, and hand it the active
+        session's athlete overlay (from ``<data_dir>/athletes``) at each session change."""
+        self._model = getattr(scorer, "model", None)
+        if self._model is not None:
+            self._overlay_root = Path(data_dir) / "athletes"
+            scorer.profile_for = lambda: self._profile
+
+    def _load_overlay(self, athlete: str | None, lift: str) -> Any:
+        if self._model is None or not athlete or self._overlay_root is None:
+            return None
+        from models.anomaly.overlay import OverlayError, load_overlay, overlay_dir
+
+        directory = overlay_dir(self._overlay_root, athlete, lift)
+        if not directory.exists():
+            return None
+        try:
+            profile = load_overlay(directory, self._model)
+        except OverlayError as exc:
+            log.warning("athlete overlay not used, scoring against the population norm: %s", exc)
+            return None
+        log.info("using %s's calibrated %s overlay (%s)", athlete, lift, directory)
+        return profile
+
+    def _model_attributions(self, frames: Sequence[Frame], reps: Sequence[Any]) -> list[Any]:
+        """Per rep: the model's attribution when it flags the rep, else None."""
+        if self._model is None:
+            return [None] * len(reps)
+        from models.anomaly.segments import flagged_attribution, rep_decisions
+
+        return [flagged_attribution(d) for d in rep_decisions(self._model, frames, reps, self._profile)]
 
     def end(self, session_id: str | None = None, reason: str = "api") -> str:
         with self._lock:
@@ -195,7 +242,9 @@ class SessionManager:
             return
         rep = min(near, key=lambda r: abs(t0_ns + r.end_s * 1e9 - end_ns))
         rep.number = number
-        text = rep_feedback(rep)
+        earlier = self._earlier_reps.setdefault(session_id, [])
+        text = rep_feedback(rep, self._model_attributions(frames, [rep])[0], earlier=earlier)
+        earlier.append(rep)
         problem = text.split(": ", 1)[1] if text else None
         line = self.dispatcher.rep_finished(number, problem)
         self.store.submit_feedback(session_id, line)
@@ -215,16 +264,20 @@ class SessionManager:
             return
         analysis = analyze_frames(frames, lift)
         s = analysis.summary
-        for rep in analysis.reps:
+        attributions = self._model_attributions(frames, analysis.reps)
+        self._earlier_reps.pop(session_id, None)
+        for k, (rep, attribution) in enumerate(zip(analysis.reps, attributions)):
             t0_ns = frames[0].mono_ns
             self.store.submit_rep(
                 session_id, rep.number, t0_ns + int(rep.start_s * 1e9),
                 t0_ns + int(rep.end_s * 1e9), rep.as_dict(),
                 balance_score=rep.balance_score, stability_score=rep.stability_score,
-                injury_risk=rep.injury_risk, feedback_text=rep_feedback(rep))
+                injury_risk=rep.injury_risk,
+                feedback_text=rep_feedback(rep, attribution, earlier=analysis.reps[:k]))
         self.store.submit_metrics(session_id, s.get("balance_score"), s.get("stability_score"),
                                   s.get("injury_risk"), s)
-        text = set_feedback(analysis.reps, s)
+        flags = {rep.number: attribution_hint(a) for rep, a in zip(analysis.reps, attributions) if a is not None}
+        text = set_feedback(analysis.reps, s, flags)
         self.store.submit_feedback(session_id, text, summary=True)
         self.store.flush(FLUSH_TIMEOUT_S)
         self.analyses_done += 1

@@ -51,6 +51,8 @@ def fit_bundle(
     *,
     groups: Sequence[Hashable] | None = None,
     enrolment: Sequence[bool] | None = None,
+    window_only: Sequence[bool] | None = None,
+    fold_groups: Sequence[Hashable] | None = None,
     window_s: float = 1.0,
     hop_s: float = 0.25,
     false_alarm_rate: float = 0.05,
@@ -72,6 +74,8 @@ def fit_bundle(
     says which segments form each athlete's norm, as ``enrol()`` will on the box (e.g. the
     first set); calibration then scores the athletes' *other* segments, so the threshold
     already includes the drift between an enrolment set and later sets.
+    ``window_only`` (one flag per segment) marks segments that are not whole reps (e.g. a
+    whole set, or the walk-out between reps): they train the window detectors only.
     ``out_dir`` must not exist or be empty.
     """
     channels = tuple(channels)
@@ -91,14 +95,23 @@ def fit_bundle(
         raise FileExistsError(f"{out_dir} exists and is not empty; choose a new bundle directory")
 
     records = _prepare(arrays, geometry, groups, enrolled)
+    if window_only is not None:
+        if len(window_only) != len(arrays):
+            raise ValueError(f"window_only has {len(window_only)} entries for {len(arrays)} segments")
+        for record, flag in zip(records, window_only):
+            if flag:
+                record.rep_features = None
     check_enough_data(records)
     calibrate_on = None if enrolment is None else [not e for e in enrolled]
     if calibrate_on is not None and sum(calibrate_on) < MIN_CLEAN_REPS:
         raise TrainingDataError(f"only {sum(calibrate_on)} non-enrolment segments to calibrate on; need {MIN_CLEAN_REPS}")
     options = FitOptions(seed=seed, autoencoder=autoencoder, ae_steps=ae_steps, ae_units=ae_units, ae_epochs=ae_epochs,
                          n_folds=n_folds)
+    if fold_groups is not None and len(fold_groups) != len(arrays):
+        raise ValueError(f"fold_groups has {len(fold_groups)} entries for {len(arrays)} segments")
+    folds_by = groups if groups is not None else fold_groups
     calibration = calibrate_out_of_fold(
-        records, geometry, options, None if groups is None else list(groups), calibrate_on
+        records, geometry, options, None if folds_by is None else list(folds_by), calibrate_on
     )
     final = fit_components(records, geometry, options)
 

@@ -167,7 +167,7 @@ def calibrate_out_of_fold(
         rep_scores.append(r)
         log.info("calibration fold %d: %d held-out windows, %d held-out reps", fold, len(w), len(r))
     detectors = fitted.components
-    by = "athlete" if groups is not None and len(set(groups)) >= 3 else "segment"
+    by = "group (athlete or set)" if groups is not None and len(set(groups)) >= 3 else "segment"
     return Calibration(
         window=FusionCalibration.fit(detectors.window_detectors, np.concatenate(window_scores)),
         rep=FusionCalibration.fit(detectors.rep_detectors, np.concatenate([r for r in rep_scores if len(r)])),

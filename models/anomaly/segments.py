@@ -1,0 +1,128 @@
+"""Clean training segments from frames: recordings, stored sessions or the simulator.
+
+The model sees what the daemon sees: every source aligned on one grid at the model's rate
+(``models.align_frames``), channels stacked in bundle order. A set gives its reps (the rep
+analysis' start/end) as rep segments, and the whole set as one window-only segment, so the
+window detectors also learn what a clean set looks like outside and across rep boundaries
+(unrack, walk-out, rest, lockout) -- the real-time path scores every window of a session.
+"""
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from models.analysis import analyze_frames
+from models.signals import align_frames
+from sensors.frame import Frame
+
+if TYPE_CHECKING:
+    from sensors.simulator import SimulatedSet
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class SetSegments:
+    """One set's aligned rows (T×C) and its rep segments with their bounds (s since start)."""
+
+    rows: np.ndarray
+    reps: list[np.ndarray] = field(default_factory=list)
+    rep_bounds_s: list[tuple[float, float]] = field(default_factory=list)
+
+
+def training_segments(sets: Iterable[SetSegments], n_folds: int = 5) -> tuple[list[np.ndarray], list[bool], list[int]]:
+    """Segments, ``window_only`` flags and ``fold_groups`` for ``fit_bundle``: every rep plus
+    each whole set, a set's segments always in the same one of ``n_folds`` calibration folds."""
+    segments: list[np.ndarray] = []
+    window_only: list[bool] = []
+    folds: list[int] = []
+    for index, one in enumerate(sets):
+        segments += one.reps + [one.rows]
+        window_only += [False] * len(one.reps) + [True]
+        folds += [index % n_folds] * (len(one.reps) + 1)
+    return segments, window_only, folds
+
+
+def aligned_rows(frames: Iterable[Frame], channels: Sequence[str], rate_hz: float) -> np.ndarray:
+    """All frames on one grid at ``rate_hz``, columns in ``channels`` order (NaN = no data)."""
+    sig = align_frames(frames, rate_hz=rate_hz)
+    missing = [c for c in channels if c not in sig.channels]
+    if missing:
+        raise ValueError(f"the frames have no {', '.join(missing)} channel(s); the model needs {list(channels)}")
+    return sig.stack(channels)
+
+
+def set_segments(frames: Sequence[Frame], lift: str, channels: Sequence[str], rate_hz: float) -> SetSegments:
+    """One set's aligned rows and rep segments (rep bounds from ``analyze_frames``)."""
+    rows = aligned_rows(frames, channels, rate_hz)
+    analysis = analyze_frames(frames, lift)
+    if "reps" in analysis.unavailable:
+        log.warning("no reps found: %s", analysis.unavailable["reps"])
+    out = SetSegments(rows)
+    for rep in analysis.reps:
+        start = max(int(round(rep.start_s * rate_hz)), 0)
+        end = min(int(round(rep.end_s * rate_hz)) + 1, rows.shape[0])
+        if end - start >= 2:
+            out.reps.append(rows[start:end])
+            out.rep_bounds_s.append((rep.start_s, rep.end_s))
+    return out
+
+
+@dataclass(frozen=True)
+class SimulatedAthlete:
+    body_mass_kg: float
+    bar_load_kg: float
+
+
+def simulated_athlete(lift: str, rng: np.random.Generator) -> SimulatedAthlete:
+    """A plausible lifter and bar load for ``lift`` (50-85 % of the simulator's 1RM model)."""
+    from sensors.simulator.athlete import PROFILES
+
+    mass = float(rng.uniform(55.0, 105.0))
+    one_rm = PROFILES[lift].one_rm_per_body_mass * mass
+    load = float(np.round(rng.uniform(0.5, 0.85) * one_rm / 2.5) * 2.5)
+    return SimulatedAthlete(mass, load)
+
+
+def simulate_sets(n_sets: int, lifts: Sequence[str], seed: int, reps: int = 6,
+                  faults_for: Callable[[str, int, np.random.Generator], dict[int, str]] | None = None,
+                  ) -> Iterator[tuple[str, "SimulatedSet"]]:
+    """``n_sets`` simulated sets per lift with varied athletes and loads, deterministic in ``seed``.
+
+    ``faults_for(lift, index, rng) -> {rep: fault}`` injects faults; clean sets by default.
+    Yields ``(lift, SimulatedSet)``.
+    """
+    from sensors.simulator import simulate_set
+
+    rng = np.random.default_rng(seed)
+    for lift in lifts:
+        for index in range(n_sets):
+            athlete = simulated_athlete(lift, rng)
+            faults = faults_for(lift, index, rng) if faults_for else {}
+            yield lift, simulate_set(lift, reps=reps, faults=faults, seed=int(rng.integers(1 << 31)),
+                                     athlete_mass_kg=athlete.body_mass_kg, bar_load_kg=athlete.bar_load_kg)
+
+
+def rep_decisions(model: Any, frames: Sequence[Frame], reps: Sequence[Any], profile: Any = None) -> list[Any]:
+    """The model's per-rep decision for each rep of the rep analysis (``start_s``/``end_s``
+    since the first frame); None for a rep too short to score or when the frames lack the
+    model's channels."""
+    if not reps:
+        return []
+    try:
+        rows = aligned_rows(frames, model.channels, model.sample_rate_hz)
+    except ValueError as exc:
+        log.debug("no per-rep model decisions: %s", exc)
+        return [None] * len(reps)
+    rate = model.sample_rate_hz
+    segments = [rows[max(0, int(round(rep.start_s * rate))):int(round(rep.end_s * rate)) + 1] for rep in reps]
+    return [model.rep_decision(seg, profile) if len(seg) >= 2 else None for seg in segments]
+
+
+def flagged_attribution(decision: Any) -> Any:
+    """The attribution of a decision that flagged its rep, else None (for ``rep_feedback``)."""
+    return decision.attribution if decision is not None and decision.anomalous else None

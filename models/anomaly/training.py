@@ -1,0 +1,153 @@
+"""Train a bundle from whole clean sets: fit, calibrate the real-time threshold, write a report.
+
+Used by ``liftguard train`` and ``scripts/train-default-bundle``. The sets are split into
+fitting sets and held-out sets; the held-out sets are never fitted on and give the real-time
+window threshold (``models.anomaly.realtime``) and the report's held-out false-alarm figures.
+The report (``training_report.json`` + ``.md``) is written into the bundle and checksummed
+with the rest of it, as is the population norm (``models.anomaly.overlay``) that athlete
+overlays are measured against.
+"""
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from models.anomaly.api import fit_bundle, load_bundle
+from models.anomaly.overlay import POPULATION_KEY
+from models.anomaly.pipeline import compute_profile
+from models.anomaly.realtime import REALTIME_KEY, calibrate_threshold, update_manifest, window_p_stream
+from models.anomaly.segments import SetSegments, set_segments, simulate_sets, training_segments
+
+log = logging.getLogger(__name__)
+
+REPORT_JSON = "training_report.json"
+REPORT_MD = "training_report.md"
+
+
+@dataclass
+class LabelledSet:
+    """One clean set, already cut: where it came from and which lift it is."""
+
+    name: str
+    lift: str
+    segments: SetSegments
+
+
+@dataclass(frozen=True)
+class TrainOptions:
+    channels: tuple[str, ...]
+    sample_rate_hz: float
+    lift_types: tuple[str, ...]
+    seed: int = 0
+    autoencoder: bool = True
+    false_alarm_rate: float = 0.01
+    realtime_false_alerts_per_100_reps: float = 1.0
+    window_s: float = 1.0
+    hop_s: float = 0.25
+    ae_epochs: int = 40
+    saturation_limits: dict[str, float] | None = None
+
+
+def split_held_out(sets: Sequence[LabelledSet], fraction: float, seed: int) -> tuple[list[LabelledSet], list[LabelledSet]]:
+    """(fit, held out): about ``fraction`` of the sets of each lift held out, at least one
+    per lift when that lift has two or more sets."""
+    rng = np.random.default_rng(seed)
+    fit, held = [], []
+    for lift in sorted({s.lift for s in sets}):
+        group = [s for s in sets if s.lift == lift]
+        order = rng.permutation(len(group))
+        n_held = min(len(group) - 1, max(1, round(fraction * len(group)))) if len(group) > 1 else 0
+        held += [group[i] for i in order[:n_held]]
+        fit += [group[i] for i in order[n_held:]]
+    return fit, held
+
+
+def train_bundle(fit_sets: Sequence[LabelledSet], held_out: Sequence[LabelledSet], out_dir: Path,
+                 options: TrainOptions, signing_key: bytes | None = None) -> dict[str, Any]:
+    """Fit a bundle on ``fit_sets``, calibrate on ``held_out``, write the report; return it."""
+    segments, window_only, fold_groups = training_segments(s.segments for s in fit_sets)
+    log.info("fitting on %d sets (%d reps), %d sets held out", len(fit_sets),
+             window_only.count(False), len(held_out))
+    fit_bundle(segments, options.channels, options.sample_rate_hz, out_dir, window_only=window_only,
+               fold_groups=fold_groups,
+               window_s=options.window_s, hop_s=options.hop_s, false_alarm_rate=options.false_alarm_rate,
+               seed=options.seed, autoencoder=options.autoencoder, ae_epochs=options.ae_epochs,
+               lift_types=options.lift_types, saturation_limits=options.saturation_limits)
+    model = load_bundle(out_dir)
+    report: dict[str, Any] = {
+        "channels": list(options.channels),
+        "sample_rate_hz": options.sample_rate_hz,
+        "lift_types": list(options.lift_types),
+        "seed": options.seed,
+        "autoencoder": options.autoencoder,
+        "fit_sets": [s.name for s in fit_sets],
+        "held_out_sets": [s.name for s in held_out],
+        "fit_reps": window_only.count(False),
+        "manifest_training": model.manifest["training"],
+        "rep_false_alarm_rate_target": options.false_alarm_rate,
+        "libraries": model.manifest["libraries"],
+    }
+    realtime = None
+    held_reps = sum(len(s.segments.reps) for s in held_out)
+    if held_reps:
+        streams = [window_p_stream(model, s.segments.rows) for s in held_out]
+        realtime = calibrate_threshold(streams, held_reps, options.realtime_false_alerts_per_100_reps)
+        rep_p = np.array([model.rep_decision(r).fused_p for s in held_out for r in s.segments.reps])
+        scored = rep_p[np.isfinite(rep_p)]
+        report["held_out"] = {
+            "reps": held_reps,
+            "reps_scored": int(scored.size),
+            "rep_false_alarm_rate": round(float(np.mean(scored <= options.false_alarm_rate)), 4) if scored.size else None,
+            "windows_unscored": int(sum(np.isnan(s).sum() for s in streams)),
+        }
+    else:
+        log.warning("no held-out clean sets: the real-time threshold is not calibrated; the daemon "
+                    "falls back to its default (see docs/models.md)")
+    report["realtime"] = realtime
+    (out_dir / REPORT_JSON).write_text(json.dumps(report, indent=2, sort_keys=True))
+    (out_dir / REPORT_MD).write_text(report_markdown(report))
+    population = compute_profile([r for s in fit_sets for r in s.segments.reps], model.geometry)
+    update_manifest(out_dir, {REALTIME_KEY: realtime or {}, POPULATION_KEY: population.to_dict()}, signing_key)
+    return report
+
+
+def report_markdown(report: dict[str, Any]) -> str:
+    lines = [
+        "# Training report", "",
+        f"- channels: {', '.join(report['channels'])} at {report['sample_rate_hz']:g} Hz",
+        f"- lifts: {', '.join(report['lift_types'])}; seed {report['seed']}; "
+        f"autoencoder {'on' if report['autoencoder'] else 'off'}",
+        f"- fitted on {len(report['fit_sets'])} clean sets ({report['fit_reps']} reps, "
+        f"{report['manifest_training']['usable_windows']} windows); "
+        f"{len(report['held_out_sets'])} clean sets held out",
+        f"- per-rep decision: fused tail probability <= {report['rep_false_alarm_rate_target']}",
+    ]
+    held = report.get("held_out")
+    if held:
+        rate = held["rep_false_alarm_rate"]
+        lines.append(f"- held-out clean reps flagged: {'n/a' if rate is None else f'{100 * rate:.1f} %'} "
+                     f"of {held['reps_scored']} scored")
+    rt = report.get("realtime")
+    if rt:
+        lines.append(f"- real-time window threshold: fused_p <= {rt['window_p_threshold']:.3g} "
+                     f"({rt['calibration_false_alerts_per_100_reps']:g} false alerts per 100 held-out "
+                     f"clean reps; target {rt['target_false_alerts_per_100_reps']:g})")
+    else:
+        lines.append("- real-time window threshold: not calibrated (no held-out sets)")
+    lines += ["", "Libraries: " + ", ".join(f"{k} {v}" for k, v in sorted(report["libraries"].items())), ""]
+    return "\n".join(lines)
+
+
+
+
+def simulated_clean_sets(n_sets: int, lifts: Sequence[str], seed: int, channels: Sequence[str],
+                         rate_hz: float) -> list[LabelledSet]:
+    """``n_sets`` clean simulated sets per lift (varied athletes and loads), cut like recordings."""
+    return [LabelledSet(f"sim:{lift}:seed{s.seed}", lift, set_segments(s.frames, lift, channels, rate_hz))
+            for lift, s in simulate_sets(n_sets, lifts, seed)]
