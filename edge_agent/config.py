@@ -168,7 +168,7 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "auto_start_load_n": Key((int, float), 300.0, in_range(10, 20_000)),
         "idle_end_s": Key((int, float), 0, in_range(0, 86_400),
                           help="end a session after this long without bar motion; 0 = never"),
-        "status_log_interval_s": Key((int, float), 60, in_range(0, 86_400), help="0 = never"),
+        "status_log_interval_s": Key((int, float), 300, in_range(0, 86_400), help="0 = never"),
         "model_bundle": Key(str, "", help="default: <data_dir>/models/default"),
     },
 }

@@ -76,13 +76,20 @@ def build_status(d: "Daemon") -> dict[str, Any]:
 
 
 def health_line(status: dict[str, Any]) -> str:
-    """One line for journalctl."""
-    src = ", ".join(f"{n} {s['state']} {s['frames']} frames {s['errors']} errors"
-                    for n, s in status["sources"].items())
+    """One line for journalctl: sensors with their rates, decisions, drops, sync, disk."""
+    src = ", ".join(
+        f"{n} {s['state']} {'-' if s['rate_hz'] is None else s['rate_hz']} Hz "
+        f"{s['frames']} frames {s['errors']} errors"
+        for n, s in status["sources"].items())
     rt = status["realtime"]
     lat = rt["decision_latency_ms"] or {}
     sess = status["session"]["id"] if status["session"] else "none"
+    drops = status["drops"]
+    dropped = (sum((drops["store"] or {}).values()) + sum(drops["ring_overwritten"].values()) + drops["feedback_queue_full"])
+    disk = status["disk"]
     return (f"health: session {sess}; {src}; {rt['decisions']} decisions "
             f"(p99 {lat.get('p99', '-')} ms), {rt['alerts']} alerts; store queue "
-            f"{status['store']['queue_depth']}, drops {status['drops']['store'] or 0}; "
-            f"sync backlog {sum(status['sync_backlog'].values()) if status['sync_backlog'] else 0}")
+            f"{status['store']['queue_depth']}, {dropped} dropped; sync {status['sync']}, "
+            f"backlog {sum(status['sync_backlog'].values()) if status['sync_backlog'] else 0}; "
+            f"disk {disk['db_bytes'] / 1e6:.1f} of {disk['cap_bytes'] / 1e6:.0f} MB"
+            f"{', raw capture PAUSED' if disk['raw_capture_paused'] else ''}")
