@@ -8,7 +8,6 @@ daemon's active session.
 from __future__ import annotations
 
 import logging
-import sqlite3
 import threading
 import time
 from pathlib import Path

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from edge_agent.clock_gate import ClockGatedOutbox
 from edge_agent.timesync import ClockWatch
-from tests.test_clock_correction import NTP_STEP_S, STALE_WALL_S, box, record  # noqa: F401
+from tests.test_clock_correction import NTP_STEP_S, STALE_WALL_S, box, record  # noqa: F401 (box is a fixture)
 
 
 class Seconds:

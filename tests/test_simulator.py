@@ -85,7 +85,6 @@ def test_dynamic_force_is_moving_mass_times_vertical_acceleration(clean_set):
         zdd = (z[0] - 2 * z[1] + z[2]) / h ** 2
         share = s.plan.bar_on_platform.eval(t)[0]
         static = (BODY + lift.platform_extra_kg + share * BAR) * G
-        from sensors.simulator.signals import corner_forces, platform_load
         total = corner_forces(*platform_load(s.plan, t), DEFAULT_PLATFORM).sum(axis=1)
         moving = share * BAR + lift.body_fraction_moving * BODY
         np.testing.assert_allclose(total - static, moving * zdd, atol=1.0)
