@@ -111,6 +111,20 @@ def test_ingester_killed_between_receiving_and_committing(pg, pg_db, mosquitto, 
         _assert_box_equals_pg(store.path, pg_db)
 
 
+def _slow_down_inserts(conn, table: str, seconds_per_row: float) -> None:
+    """A database that takes ``seconds_per_row`` per inserted row (a trigger), so a kill lands
+    mid-drain however fast the machine is; 0 removes the trigger."""
+    with conn.cursor() as cur:
+        cur.execute(f"DROP TRIGGER IF EXISTS test_slow_insert ON {table}")
+        if seconds_per_row > 0:
+            cur.execute("CREATE OR REPLACE FUNCTION test_slow_insert() RETURNS trigger "
+                        "LANGUAGE plpgsql AS $$ BEGIN PERFORM pg_sleep(%s); RETURN NEW; END $$",
+                        (seconds_per_row,))
+            cur.execute(f"CREATE TRIGGER test_slow_insert BEFORE INSERT ON {table} "
+                        "FOR EACH ROW EXECUTE FUNCTION test_slow_insert()")
+    conn.commit()
+
+
 def test_box_killed_mid_sync_then_synced_again(pg, pg_db, tmp_path):
     data = tmp_path / "box"
     with LocalStore(data, DEVICE) as store:
@@ -118,6 +132,7 @@ def test_box_killed_mid_sync_then_synced_again(pg, pg_db, tmp_path):
     total = box_counts(data / "liftguard.db")["sensor_data"]
     config = _write_config(tmp_path / "box.toml", data, database={"dsn": pg_db.dsn},
                            sync={"mode": "direct", "batch_size": 2})
+    _slow_down_inserts(pg, "sensor_data", seconds_per_row=0.05)
     proc = _liftguard(config, "sync", "--once")
     _wait_for(lambda: _count(pg_db, "sensor_data") >= 10 or proc.poll() is not None, 60,
               "the sync to start")
@@ -125,6 +140,7 @@ def test_box_killed_mid_sync_then_synced_again(pg, pg_db, tmp_path):
     proc.send_signal(signal.SIGKILL)
     proc.wait(10)
     assert _count(pg_db, "sensor_data") < total, "killed too late to prove anything"
+    _slow_down_inserts(pg, "sensor_data", seconds_per_row=0)
     done = subprocess.run([sys.executable, "-m", "edge_agent", "--config", str(config), "sync",
                            "--once"], cwd=REPO, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stdout + done.stderr
