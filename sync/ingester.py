@@ -66,8 +66,12 @@ class Ingester:
     def __init__(self, mqtt_settings: MqttSettings, writer: PgWriter,
                  settings: IngestSettings = IngestSettings(), *,
                  backoff: Backoff | None = None,
-                 on_committed: Callable[[list[SyncRecord]], None] | None = None) -> None:
+                 on_committed: Callable[[list[SyncRecord]], None] | None = None,
+                 on_subscribed: Callable[[str], None] | None = None) -> None:
+        """``on_subscribed(subscription)`` is called (from the network thread) each time the
+        broker grants the subscription: only then do messages reach this ingester."""
         self.mqtt_settings, self.settings, self.writer = mqtt_settings, settings, writer
+        self._on_subscribed = on_subscribed
         self._queue: "queue.Queue[_Received]" = queue.Queue()
         self._subscribed = threading.Event()
         self._stop = threading.Event()
@@ -105,7 +109,11 @@ class Ingester:
             log.error("subscription %s refused: %s (check the broker ACL)",
                       subscription(self.settings.group), reasons)
             return
+        log.info("ingester %s subscribed to %s; ingesting", self.settings.client_id,
+                 subscription(self.settings.group))
         self._subscribed.set()
+        if self._on_subscribed is not None:
+            self._on_subscribed(subscription(self.settings.group))
 
     def _on_disconnect(self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any,
                        properties: Any) -> None:

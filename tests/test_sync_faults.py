@@ -23,6 +23,7 @@ from sync.payloads import data_topic, encode_item, encode_message
 from sync.worker import Backoff
 from tests.sync_support import (DEVICE, assert_same_contents, box_counts, migrated, pg_counts,
                                 record_session)
+from tests.systemd_support import FakeSystemd
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -78,6 +79,39 @@ def _assert_box_equals_pg(db_path: Path, pg_db) -> None:
         assert_same_contents(db_path, conn)
     finally:
         conn.close()
+
+
+def test_ingest_command_tells_systemd_ready_only_once_subscribed(pg, pg_db, mosquitto, tmp_path):
+    """Type=notify: READY=1 means the shared subscription is granted, so a message published
+    right after it reaches the ingester instead of being dropped by the broker."""
+    config = _write_config(tmp_path / "ingest.toml", tmp_path / "srv", mosquitto,
+                           ingest={"client_id": "ingest-ready"})
+    fake = FakeSystemd()
+    proc = _liftguard(config, "ingest", "--dsn", pg_db.dsn, env={"NOTIFY_SOCKET": str(fake.path)})
+    try:
+        _wait_for(lambda: fake.lines("READY=1") or proc.poll() is not None, 60, "READY=1")
+        assert proc.poll() is None, proc.communicate()[0]
+        assert fake.lines("STATUS=ingesting $share/liftguard/liftguard/v1/+/+")
+        with LocalStore(tmp_path / "box", DEVICE) as store:
+            record_session(store, seconds=3, reps=0, end=False)
+            chunks = [e for e in store.pending(100) if e.kind == "sensor_data"]
+        sender = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="ready-probe",
+                             protocol=mqtt.MQTTv5)
+        sender.connect(mosquitto.host, mosquitto.port)
+        sender.loop_start()
+        try:
+            for chunk in chunks:
+                message = encode_message(DEVICE, "sensor_data",
+                                         [encode_item(chunk.id, chunk.payload)], 0.0)
+                sender.publish(data_topic(DEVICE, "sensor_data"), message, qos=1)\
+                    .wait_for_publish(5)
+        finally:
+            sender.loop_stop()
+        _wait_for(lambda: _count(pg_db, "sensor_data") == len(chunks), 30, "the chunks in PostgreSQL")
+    finally:
+        proc.terminate()
+        proc.wait(10)
+        fake.close()
 
 
 def test_ingester_killed_between_receiving_and_committing(pg, pg_db, mosquitto, tmp_path):

@@ -7,6 +7,7 @@ import socket
 
 from edge_agent import sync_runner
 from edge_agent.cli import EXIT_OK, UsageError
+from edge_agent.systemd_notify import SystemdNotifier
 from sync.direct import PgWriter
 from sync.ingester import Ingester, IngestSettings
 
@@ -37,7 +38,9 @@ def run(args: argparse.Namespace) -> int:
         mqtt = sync_runner.mqtt_settings(args.cfg)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
-    ingester = Ingester(mqtt, PgWriter(connect), settings_from(args.cfg))
+    notifier = SystemdNotifier()
+    ingester = Ingester(mqtt, PgWriter(connect), settings_from(args.cfg),
+                        on_subscribed=lambda topic: notifier.ready(f"ingesting {topic}"))
     signal.signal(signal.SIGTERM, lambda signum, frame: ingester.request_stop())
     ingester.run_forever()
     return EXIT_OK
