@@ -50,10 +50,26 @@ def test_bundle_with_autoencoder_scores_and_attributes_channels(tmp_path):
     rep = synthetic_reps(1, seed=2, n_channels=3)[0]
     rep[:, 2] += np.random.default_rng(3).normal(scale=1.0, size=len(rep))
     decision = model.rep_decision(rep)
-    assert "autoencoder_mean" in decision.p_values
+    # The autoencoder informs the window decision and the attribution; the rep decision fuses
+    # the rep-level detectors only (pipeline.Components.rep_autoencoder).
+    assert set(decision.p_values) == set(manifest["detectors"]["rep"]) == {
+        "rep_iforest", "rep_ocsvm", "rep_extent"}
     channels = decision.attribution["channels"]
     assert channels[0][0] == "az", "noise was injected on az, so its reconstruction error share is largest"
     assert sum(share for _, share in channels) == pytest.approx(1.0, abs=1e-3)
     window = model.score_window(rep[: model.window_len])
     assert set(window.p_values) == {"autoencoder", "iforest", "ocsvm"}
     assert_scoring_without_tensorflow(path, len(CHANNELS))
+
+
+def test_rep_decision_can_still_fuse_the_autoencoder(tmp_path):
+    """``rep_autoencoder=True`` (and older bundles that list it) keep the mean reconstruction
+    error in the rep decision; the choice travels in the manifest."""
+    reps = synthetic_reps(12, seed=1, n_channels=3)
+    path = fit_bundle(reps, CHANNELS, 100.0, tmp_path / "bundle", ae_epochs=2, ae_units=8,
+                      n_folds=2, rep_autoencoder=True)
+    manifest = json.loads((path / "manifest.json").read_text())
+    assert manifest["detectors"]["rep"][-1] == "autoencoder_mean"
+    model = load_bundle(path, expect_channels=CHANNELS, expect_rate=100.0)
+    decision = model.rep_decision(synthetic_reps(1, seed=2, n_channels=3)[0])
+    assert set(decision.p_values) == set(manifest["detectors"]["rep"])

@@ -50,6 +50,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--no-autoencoder", action="store_true",
                    help="IsolationForest + One-Class SVM only (no TensorFlow needed)")
+    p.add_argument("--rep-autoencoder", action="store_true",
+                   help="also fuse the autoencoder's reconstruction error into the rep decision "
+                        "(helped on simulated sets, hurt on the real squat data: docs/models.md)")
     p.add_argument("--false-alarm-rate", type=float, default=0.01, metavar="R",
                    help="per-rep false-alarm rate the rep threshold is set for (default 0.01)")
     p.add_argument("--realtime-false-alerts", type=float, default=1.0, metavar="K",
@@ -143,7 +146,8 @@ def run(args: argparse.Namespace) -> int:
         sets, channels = _recorded_sets(recording_paths(args.inputs), args.lift, rate)
         fit_sets, held_out = split_held_out(sets, HELD_OUT_FRACTION, args.seed)
     options = TrainOptions(channels=tuple(channels), sample_rate_hz=rate, lift_types=lifts, seed=args.seed,
-                           autoencoder=not args.no_autoencoder, false_alarm_rate=args.false_alarm_rate,
+                           autoencoder=not args.no_autoencoder, rep_autoencoder=args.rep_autoencoder,
+                           false_alarm_rate=args.false_alarm_rate,
                            realtime_false_alerts_per_100_reps=args.realtime_false_alerts,
                            ae_epochs=args.ae_epochs)
     staging = out.parent / f".{out.name}.new-{os.getpid()}"

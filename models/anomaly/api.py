@@ -61,6 +61,7 @@ def fit_bundle(
     ae_epochs: int = 40,
     ae_steps: int = 32,
     ae_units: int = 16,
+    rep_autoencoder: bool = False,
     n_folds: int = 5,
     lift_types: Sequence[str] = ("squat",),
     saturation_limits: Mapping[str, float] | None = None,
@@ -76,6 +77,8 @@ def fit_bundle(
     already includes the drift between an enrolment set and later sets.
     ``window_only`` (one flag per segment) marks segments that are not whole reps (e.g. a
     whole set, or the walk-out between reps): they train the window detectors only.
+    ``rep_autoencoder`` also fuses the mean window reconstruction error into the rep
+    decision (off by default: see ``pipeline.Components.rep_autoencoder``).
     ``out_dir`` must not exist or be empty.
     """
     channels = tuple(channels)
@@ -106,7 +109,7 @@ def fit_bundle(
     if calibrate_on is not None and sum(calibrate_on) < MIN_CLEAN_REPS:
         raise TrainingDataError(f"only {sum(calibrate_on)} non-enrolment segments to calibrate on; need {MIN_CLEAN_REPS}")
     options = FitOptions(seed=seed, autoencoder=autoencoder, ae_steps=ae_steps, ae_units=ae_units, ae_epochs=ae_epochs,
-                         n_folds=n_folds)
+                         rep_autoencoder=rep_autoencoder, n_folds=n_folds)
     if fold_groups is not None and len(fold_groups) != len(arrays):
         raise ValueError(f"fold_groups has {len(fold_groups)} entries for {len(arrays)} segments")
     folds_by = groups if groups is not None else fold_groups

@@ -42,6 +42,7 @@ class FitOptions:
     ae_steps: int = 32
     ae_units: int = 16
     ae_epochs: int = 40
+    rep_autoencoder: bool = False
     iforest_trees: int = 100
     ocsvm_nu: float = 0.05
     n_folds: int = 5
@@ -98,6 +99,7 @@ def fit_components(records: list[PreparedSegment], geometry: Geometry, options: 
         extent_index=extent_feature_index(geometry.channels),
         autoencoder=None,
         ae_steps=options.ae_steps,
+        rep_autoencoder=options.rep_autoencoder,
     )
     fitted = FittedSet(components, estimators)
     if options.autoencoder:

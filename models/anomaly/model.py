@@ -58,6 +58,9 @@ WindowDecision = Decision
 class RepDecision(Decision):
     n_windows: int = 0
     windows_skipped: dict[str, int] = field(default_factory=dict)
+    reconstruction_error: float = math.nan
+    """Mean autoencoder reconstruction error over the rep's windows (NaN without one); a raw
+    score, reported whether or not the rep decision fuses it."""
 
 
 def _not_scored(reason: str, decision_type: type = Decision, **extra: Any) -> Any:
@@ -149,6 +152,8 @@ class AnomalyModel:
         z = self.components.rep_z(prepared.rep_features)
         decision = self._decision(RepDecision, p[0], float(fused[0]), self.rep_calibration, errors, z, self._rep_names)
         decision.n_windows, decision.windows_skipped = len(prepared.windows), skipped
+        if ae_scores is not None:
+            decision.reconstruction_error = float(np.mean(ae_scores))
         return decision
 
     def score_segments(self, segments: Sequence[np.ndarray], profile: AthleteProfile | None = None) -> np.ndarray:
@@ -238,6 +243,7 @@ def _build(bundle_dir: Path, manifest: dict[str, Any]):
         extent_index=extent_feature_index(channels),
         autoencoder=autoencoder,
         ae_steps=ae_steps,
+        rep_autoencoder="autoencoder_mean" in manifest["detectors"].get("rep", ()),
     )
     with np.load(bundle_file(bundle_dir, manifest, manifest["calibration"]["file"]), allow_pickle=False) as arrays:
         window_cal = FusionCalibration.from_arrays(arrays, "window", components.window_detectors)

@@ -46,6 +46,7 @@ class TrainOptions:
     lift_types: tuple[str, ...]
     seed: int = 0
     autoencoder: bool = True
+    rep_autoencoder: bool = False
     false_alarm_rate: float = 0.01
     realtime_false_alerts_per_100_reps: float = 1.0
     window_s: float = 1.0
@@ -78,7 +79,7 @@ def train_bundle(fit_sets: Sequence[LabelledSet], held_out: Sequence[LabelledSet
                fold_groups=fold_groups,
                window_s=options.window_s, hop_s=options.hop_s, false_alarm_rate=options.false_alarm_rate,
                seed=options.seed, autoencoder=options.autoencoder, ae_epochs=options.ae_epochs,
-               lift_types=options.lift_types, saturation_limits=options.saturation_limits)
+               rep_autoencoder=options.rep_autoencoder, lift_types=options.lift_types, saturation_limits=options.saturation_limits)
     model = load_bundle(out_dir)
     report: dict[str, Any] = {
         "channels": list(options.channels),
@@ -86,6 +87,7 @@ def train_bundle(fit_sets: Sequence[LabelledSet], held_out: Sequence[LabelledSet
         "lift_types": list(options.lift_types),
         "seed": options.seed,
         "autoencoder": options.autoencoder,
+        "rep_detectors": model.manifest["detectors"]["rep"],
         "fit_sets": [s.name for s in fit_sets],
         "held_out_sets": [s.name for s in held_out],
         "fit_reps": window_only.count(False),

@@ -82,12 +82,16 @@ def load_reps(data_dir: Path, subjects: Sequence[int] | None = None) -> list[Rep
 
 def _score(model, reps: list[Rep], profile=None) -> dict:
     decisions = [model.rep_decision(rep.data, profile) for rep in reps]
-    detectors = model.rep_calibration.detectors
+    detectors = {name: [-np.log10(d.p_values[name]) for d in decisions]
+                 for name in model.rep_calibration.detectors}
+    if model.components.autoencoder is not None and "autoencoder_mean" not in detectors:
+        # Not fused into the rep decision, still reported alone (its raw error ranks the reps).
+        detectors["autoencoder_mean"] = [d.reconstruction_error for d in decisions]
     return {
         "labels": [rep.label for rep in reps],
         "hybrid": [d.score for d in decisions],
         "alarm": [d.anomalous for d in decisions],
-        "detectors": {name: [-np.log10(d.p_values[name]) for d in decisions] for name in detectors},
+        "detectors": detectors,
     }
 
 
@@ -179,13 +183,14 @@ def evaluate(
     protocols: Sequence[str] = ("loso", "per_athlete"),
     subjects: Sequence[int] | None = None,
     autoencoder: bool = True,
+    rep_autoencoder: bool = False,
     ae_epochs: int = 20,
     false_alarm_rate: float = 0.05,
     seed: int = 0,
 ) -> dict:
     """Run the protocols; returns the report dict and, with ``out_dir``, writes JSON + markdown."""
     reps = load_reps(data_dir, subjects)
-    options = {"autoencoder": autoencoder, "ae_epochs": ae_epochs, "false_alarm_rate": false_alarm_rate, "seed": seed}
+    options = {"autoencoder": autoencoder, "rep_autoencoder": rep_autoencoder, "ae_epochs": ae_epochs, "false_alarm_rate": false_alarm_rate, "seed": seed}
     report: dict = {"dataset": DATASET, "options": options, "n_reps": len(reps), "protocols": {}}
     with tempfile.TemporaryDirectory(prefix="liftguard-eval-") as tmp:
         for name in protocols:
@@ -232,11 +237,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--protocol", action="append", choices=sorted(PROTOCOLS))
     parser.add_argument("--subjects", type=int, nargs="*")
     parser.add_argument("--no-autoencoder", action="store_true")
+    parser.add_argument("--rep-autoencoder", action="store_true",
+                        help="also fuse the reconstruction error into the rep decision (older bundles)")
     parser.add_argument("--ae-epochs", type=int, default=20)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     report = evaluate(args.data_dir, args.out_dir, protocols=args.protocol or ("loso", "per_athlete"),
-                      subjects=args.subjects, autoencoder=not args.no_autoencoder, ae_epochs=args.ae_epochs)
+                      subjects=args.subjects, autoencoder=not args.no_autoencoder, rep_autoencoder=args.rep_autoencoder,
+                      ae_epochs=args.ae_epochs)
     print(to_markdown(report))
     return 0
 
