@@ -10,8 +10,9 @@ from sensors.imu_source import IMUSource, probe_imu
 from sensors.loadcell_source import LoadCellSource, probe_loadcells
 from sensors.replay_source import ReplaySource
 from sensors.simulator import SimulatorSource, simulate_set
-from sensors.source import FrameSource, SourceHealth
+from sensors.source import FrameSource, SourceHealth, UnavailableSource
 
 __all__ = ["BOX_CHANNELS", "IMU_CHANNELS", "PLATFORM_CHANNELS", "Clock", "Frame", "FrameSource",
            "IMUSource", "LoadCellSource", "ManualClock", "ReplaySource", "SensorError",
-           "SimulatorSource", "SourceHealth", "probe_imu", "probe_loadcells", "simulate_set"]
+           "SimulatorSource", "SourceHealth", "UnavailableSource", "probe_imu", "probe_loadcells",
+           "simulate_set"]

@@ -64,3 +64,23 @@ class FrameSource(abc.ABC):
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+class UnavailableSource(FrameSource):
+    """A configured sensor that cannot be used until an operator acts (e.g. uncalibrated load
+    cells): it yields nothing, and ``/status`` shows it as ``unavailable`` with the reason, so
+    the daemon runs on the sensors that work instead of refusing to start."""
+
+    def __init__(self, name: str, channels: tuple[str, ...], reason: str) -> None:
+        super().__init__()
+        self.name, self.channels = name, channels
+        self.health.state, self.health.last_error = "unavailable", reason
+
+    def start(self) -> None:
+        self.health.state = "unavailable"
+
+    def poll(self) -> list[Frame]:
+        return []
+
+    def stop(self) -> None:
+        """Stays ``unavailable``: nothing was opened."""

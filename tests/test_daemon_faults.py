@@ -100,3 +100,37 @@ def test_i2c_burst_and_unplugged_serial_keep_the_session(box):
     notes = [f["feedback_text"] for f in daemon.store.session_feedback(sid)]
     assert any(n.startswith("device fault: imu") for n in notes)
     assert any(n.startswith("device fault: platform") for n in notes)
+
+
+def test_imu_missing_at_start_is_a_fault_not_a_crash_and_is_opened_when_it_appears(tmp_path):
+    """A loose IMU cable at boot: the daemon starts, takes a session, reports the fault, and
+    opens the chip once it answers (no restart needed)."""
+    bus = FakeI2CBus({})                    # nothing answers at 0x68 (errno 121)
+    imu = IMUSource(1, 0x68, bus_factory=bus.factory)
+    d = Daemon(config(tmp_path / "data", store={"commit_interval_s": 0.1}), sources=[imu],
+               pin_factory=MockFactory(), api=False)
+    d.start()
+    try:
+        assert d.ready.is_set()
+        sid = d.sessions.start("squat", "ann")
+        st = d.status()["sources"]["imu"]
+        assert st["state"] == "disconnected" and "0x68" in st["last_error"]
+        wait_for(lambda: d.status()["sources"]["imu"]["faults"] >= 1, what="IMU fault reported")
+        bus.devices[0x68] = FakeMPU6050(SYSTEM_CLOCK)   # cable pushed back in
+        wait_for(lambda: d.status()["sources"]["imu"]["frames"] > 50, what="IMU opened later")
+        assert d.status()["sources"]["imu"]["state"] == "running"
+        assert d.sessions.active_id == sid
+    finally:
+        d.stop()
+
+
+def test_uncalibrated_load_cells_leave_the_platform_out_and_say_why(tmp_path):
+    from edge_agent.daemon.app import sources_from_config
+    from sensors.source import UnavailableSource
+
+    imu_source, platform = sources_from_config(config(tmp_path / "data"))
+    assert isinstance(imu_source, IMUSource) and isinstance(platform, UnavailableSource)
+    assert platform.name == "platform" and platform.health.state == "unavailable"
+    assert "loadcell-calibration.json" in platform.health.last_error
+    assert "liftguard calibrate loadcells" in platform.health.last_error
+    assert platform.poll() == []

@@ -76,7 +76,8 @@ class LocalApi:
                  " (bearer token required)" if self.token else "")
 
     def close(self) -> None:
-        self.server.shutdown()
+        if self._thread.is_alive():  # shutdown() waits for serve_forever, which may never have run
+            self.server.shutdown()
         self.server.server_close()
 
     # ---- routes -------------------------------------------------------------------------

@@ -15,8 +15,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from sensors.errors import SensorError
-from sensors.source import FrameSource
+from sensors.source import FrameSource, UnavailableSource
 
 from edge_agent.config import Config
 from edge_agent.daemon.api import ApiConfigError, LocalApi
@@ -67,8 +66,16 @@ def sources_from_config(cfg: Config) -> list[FrameSource]:
         from sensors.imu_source import IMUSource
         sources.append(IMUSource.from_config(cfg.section("imu"), cfg.data_dir))
     if cfg.get("loadcells.enabled"):
+        from sensors.loadcell_calibration import CalibrationError
         from sensors.loadcell_source import LoadCellSource
-        sources.append(LoadCellSource.from_config(cfg.section("loadcells"), cfg.data_dir))
+        try:
+            sources.append(LoadCellSource.from_config(cfg.section("loadcells"), cfg.data_dir))
+        except CalibrationError as exc:
+            if not sources:
+                raise
+            log.error("load cells left out: %s. The daemon runs on the bar IMU alone (no balance "
+                      "metrics) until they are calibrated and it is restarted", exc)
+            sources.append(UnavailableSource(LoadCellSource.name, LoadCellSource.channels, str(exc)))
     if not sources:
         raise DaemonError("[imu] and [loadcells] are both disabled: no sensor to read")
     return sources
@@ -175,11 +182,7 @@ class Daemon:
         self.sessions.analyse_recovered()
         if live:
             for r in self.readers:
-                try:
-                    r.start()
-                except SensorError as exc:
-                    self.close()
-                    raise DaemonError(f"{r.name}: {exc}") from None
+                r.start()
             self._loop_thread = threading.Thread(target=self._run_live, name="realtime",
                                                  daemon=True)
             self._loop_thread.start()

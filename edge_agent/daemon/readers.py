@@ -11,6 +11,7 @@ import threading
 import time
 from typing import Callable
 
+from sensors.errors import SensorError
 from sensors.source import FrameSource
 
 from edge_agent.daemon.ring import FrameRing
@@ -20,6 +21,8 @@ log = logging.getLogger(__name__)
 FAULT_STATES = ("disconnected", "degraded")
 ERROR_BURST_QUIET_S = 2.0
 """Errors after this long without any count as a new fault."""
+OPEN_RETRY_S = (1.0, 30.0)
+"""A source that could not be opened is tried again after 1 s, doubling up to 30 s."""
 
 
 class SourceReader:
@@ -39,6 +42,9 @@ class SourceReader:
         self._in_fault = False
         self._errors_seen = 0
         self._last_error_t = 0.0
+        self._opened = False
+        self._open_attempts = 0
+        self._open_retry_at = 0.0
         self._thread = threading.Thread(target=self._run, name=f"reader-{source.name}",
                                         daemon=True)
 
@@ -47,9 +53,29 @@ class SourceReader:
         return self.source.name
 
     def start(self) -> None:
-        """Start the source (may raise ``SensorError`` for a missing device) and the thread."""
-        self.source.start()
+        """Start the thread, which opens the source. A source that cannot be opened now (a
+        missing device, a loose cable at boot) is a fault, retried with backoff, not a reason
+        for the daemon to stop: it runs on the sensors that work."""
+        self._opened = self._try_open(attempt=1)
         self._thread.start()
+
+    def _try_open(self, attempt: int) -> bool:
+        try:
+            self.source.start()
+        except SensorError as exc:
+            h = self.source.health
+            h.errors += 1
+            h.state, h.last_error = "disconnected", str(exc)
+            self._open_attempts = attempt
+            delay = min(OPEN_RETRY_S[0] * 2 ** (attempt - 1), OPEN_RETRY_S[1])
+            self._open_retry_at = time.monotonic() + delay
+            log.log(logging.ERROR if attempt == 1 else logging.DEBUG,
+                    "%s: %s; running without it, trying again every %.0f s at most",
+                    self.name, exc, OPEN_RETRY_S[1])
+            return False
+        if attempt > 1:
+            log.info("%s: opened after %d attempts", self.name, attempt)
+        return True
 
     def stop(self) -> None:
         self._stop.set()
@@ -59,6 +85,12 @@ class SourceReader:
 
     def _run(self) -> None:
         while not self._stop.is_set():
+            if not self._opened:
+                if time.monotonic() >= self._open_retry_at:
+                    self._opened = self._try_open(self._open_attempts + 1)
+                self._check_health()
+                self._stop.wait(self.poll_interval_s)
+                continue
             try:
                 frames = self.source.poll()
             except Exception as exc:  # a bug in a source must not end the session
