@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import logging
+import os
 import threading
 import time
 from dataclasses import dataclass
@@ -297,6 +298,20 @@ def test_console_off_still_logs(box, caplog):
     dispatcher.close()
     assert stdout.getvalue() == ""
     assert any(text in r.getMessage() for r in caplog.records)
+
+
+def test_console_text_is_not_printed_twice_into_the_journal(tmp_path, monkeypatch, caplog):
+    from edge_agent.feedback.console import ConsoleSink
+
+    with open(tmp_path / "journal", "w") as journal, open(tmp_path / "tty", "w") as terminal:
+        st = os.fstat(journal.fileno())
+        monkeypatch.setenv("JOURNAL_STREAM", f"{st.st_dev}:{st.st_ino}")
+        caplog.set_level(logging.INFO, logger="edge_agent.feedback")
+        ConsoleSink(stream=journal).write("rep 1: clean")
+        ConsoleSink(stream=terminal).write("rep 2: clean")
+    assert (tmp_path / "journal").read_text() == ""          # the log line is the journal's copy
+    assert (tmp_path / "tty").read_text() == "rep 2: clean\n"
+    assert ["rep 1: clean" in m for m in caplog.messages] == [True, False]
 
 
 def test_device_fault_pattern_and_warning(box, caplog):

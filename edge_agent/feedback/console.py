@@ -1,11 +1,13 @@
 """Text feedback: every message goes to the log, and to stdout when the console is enabled.
 
-Under systemd stdout lands in the journal next to the log; in a terminal (``liftguard
-simulate`` / ``replay``) the athlete or coach reads it directly.
+In a terminal (``liftguard demo`` / ``replay`` / ``run``) the athlete or coach reads stdout
+directly. Under systemd stdout *is* the journal (``$JOURNAL_STREAM`` names it), where the log
+line already stands, so the text is not printed a second time.
 """
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from typing import TextIO
 
@@ -24,6 +26,19 @@ class ConsoleSink:
 
     def write(self, text: str, level: int = logging.INFO) -> None:
         log.log(level, "feedback: %s", text)
-        if self.enabled:
-            stream = self._stream or sys.stdout
+        stream = self._stream or sys.stdout
+        if self.enabled and not writes_to_journal(stream):
             print(text, file=stream, flush=True)
+
+
+def writes_to_journal(stream: TextIO) -> bool:
+    """True when ``stream`` is the journal stream systemd connected (``$JOURNAL_STREAM`` is
+    its ``device:inode``, as systemd.exec(5) documents for this check)."""
+    journal = os.environ.get("JOURNAL_STREAM")
+    if not journal:
+        return False
+    try:
+        st = os.fstat(stream.fileno())
+    except (AttributeError, OSError, ValueError):  # e.g. an in-memory stream
+        return False
+    return journal == f"{st.st_dev}:{st.st_ino}"
