@@ -105,15 +105,14 @@ class Ingester:
 
     def _on_subscribe(self, client: mqtt.Client, userdata: Any, mid: int, reasons: Any,
                       properties: Any) -> None:
+        topic = subscription(self.settings.group)
         if any(r.is_failure for r in reasons):
-            log.error("subscription %s refused: %s (check the broker ACL)",
-                      subscription(self.settings.group), reasons)
+            log.error("subscription %s refused: %s (check the broker ACL)", topic, reasons)
             return
-        log.info("ingester %s subscribed to %s; ingesting", self.settings.client_id,
-                 subscription(self.settings.group))
+        log.info("ingester %s subscribed to %s; ingesting", self.settings.client_id, topic)
         self._subscribed.set()
         if self._on_subscribed is not None:
-            self._on_subscribed(subscription(self.settings.group))
+            self._on_subscribed(topic)
 
     def _on_disconnect(self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any,
                        properties: Any) -> None:

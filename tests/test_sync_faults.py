@@ -62,6 +62,22 @@ def _wait_for(predicate, timeout_s: float, what: str) -> None:
     raise AssertionError(f"timed out waiting for {what}")
 
 
+def _raw_client(broker, client_id: str, login: tuple[str, str] | None = None) -> mqtt.Client:
+    """A bare MQTT v5 client, connected and looping: stop it with ``_close(client)``."""
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id,
+                         protocol=mqtt.MQTTv5)
+    if login is not None:
+        client.username_pw_set(*login)
+    client.connect(broker.host, broker.port)
+    client.loop_start()
+    return client
+
+
+def _close(client: mqtt.Client) -> None:
+    client.loop_stop()
+    client.disconnect()
+
+
 def _count(pg_db, table: str) -> int:
     conn = psycopg2.connect(pg_db.dsn)
     try:
@@ -95,10 +111,7 @@ def test_ingest_command_tells_systemd_ready_only_once_subscribed(pg, pg_db, mosq
         with LocalStore(tmp_path / "box", DEVICE) as store:
             record_session(store, seconds=3, reps=0, end=False)
             chunks = [e for e in store.pending(100) if e.kind == "sensor_data"]
-        sender = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="ready-probe",
-                             protocol=mqtt.MQTTv5)
-        sender.connect(mosquitto.host, mosquitto.port)
-        sender.loop_start()
+        sender = _raw_client(mosquitto, "ready-probe")
         try:
             for chunk in chunks:
                 message = encode_message(DEVICE, "sensor_data",
@@ -106,7 +119,7 @@ def test_ingest_command_tells_systemd_ready_only_once_subscribed(pg, pg_db, mosq
                 sender.publish(data_topic(DEVICE, "sensor_data"), message, qos=1)\
                     .wait_for_publish(5)
         finally:
-            sender.loop_stop()
+            _close(sender)
         _wait_for(lambda: _count(pg_db, "sensor_data") == len(chunks), 30, "the chunks in PostgreSQL")
     finally:
         proc.terminate()
@@ -211,11 +224,7 @@ def test_bad_payloads_become_dead_letters_and_acl_blocks_other_devices(pg, pg_db
     chunk = next(e for e in entries if e.kind == "sensor_data")
     good = encode_message(DEVICE, "sensor_data", [encode_item(chunk.id, chunk.payload)], 0.0)
 
-    intruder = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="box-2",
-                           protocol=mqtt.MQTTv5)
-    intruder.username_pw_set("box-2", "pw-2")
-    intruder.connect(broker.host, broker.port)
-    intruder.loop_start()
+    intruder = _raw_client(broker, "box-2", ("box-2", "pw-2"))
     try:
         # Another device's topic: the broker's ACL refuses it, the ingester never sees it
         # (a forged chunk with its own id, so that storing it would show).
@@ -231,18 +240,13 @@ def test_bad_payloads_become_dead_letters_and_acl_blocks_other_devices(pg, pg_db
         intruder.publish(data_topic("box-2", "sensor_data"), b"x" * (65 * 1024), qos=1)\
             .wait_for_publish(5)
     finally:
-        intruder.loop_stop()
-        intruder.disconnect()
+        _close(intruder)
     _wait_for(lambda: _count(pg_db, "dead_letters") >= 3, 20, "three dead letters")
 
-    box = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=DEVICE, protocol=mqtt.MQTTv5)
-    box.username_pw_set(DEVICE, "pw-1")
-    box.connect(broker.host, broker.port)
-    box.loop_start()
+    box = _raw_client(broker, DEVICE, (DEVICE, "pw-1"))
     box.publish(data_topic(DEVICE, "sensor_data"), good, qos=1).wait_for_publish(5)
     _wait_for(lambda: _count(pg_db, "sensor_data") == 1, 20, "the good chunk")
-    box.loop_stop()
-    box.disconnect()
+    _close(box)
     ing.stop()
     with pg.cursor() as cur:
         cur.execute("SELECT topic, device_id, reason FROM dead_letters ORDER BY received_at")
