@@ -61,7 +61,7 @@ ALTER TABLE sessions
     ADD COLUMN end_reason        TEXT,
     ADD COLUMN wall_clock_synced BOOLEAN;
 CREATE INDEX sessions_device_id_idx ON sessions (device_id);
-CREATE INDEX sessions_athlete_start_idx ON sessions (athlete_id, start_time);
+CREATE INDEX sessions_athlete_started_idx ON sessions (athlete, started_at);
 
 -- Raw data is uploaded in chunks: chunk_seq orders them within a session (and makes a replayed
 -- chunk an upsert), mono_*_ns give the box's monotonic time range the chunk covers.
@@ -69,4 +69,4 @@ ALTER TABLE sensor_data
     ADD COLUMN chunk_seq     INTEGER CHECK (chunk_seq >= 0),
     ADD COLUMN mono_start_ns BIGINT,
     ADD COLUMN mono_end_ns   BIGINT,
-    ADD CONSTRAINT sensor_data_session_chunk_key UNIQUE (session_id, chunk_seq);
+    ADD CONSTRAINT sensor_data_session_chunk_key UNIQUE (session, chunk_seq);
