@@ -50,6 +50,15 @@ class ClockGatedOutbox:
                         "times are corrected and re-sent when NTP answers", self._max_hold_s)
         return False
 
+    def hold_state(self) -> dict[str, Any]:
+        """For ``/status``: whether sync is waiting for NTP now, and for how much longer."""
+        holding = self.holding
+        remaining = (None if not holding or self._held_since is None
+                     else max(0.0, self._max_hold_s - (self._monotonic() - self._held_since)))
+        return {"waiting_for_ntp": holding, "hold_unsynced_clock_s": self._max_hold_s,
+                "remaining_s": None if remaining is None else round(remaining, 1),
+                "gave_up_waiting": self._released}
+
     def pending(self, limit: int = 100) -> list[Any]:
         return [] if self.holding else self._outbox.pending(limit)
 

@@ -110,6 +110,16 @@ def publisher(cfg: Config, outbox: Any) -> MqttPublisher:
                          resend_after_s=float(s["resend_after_s"]))
 
 
+def publish_until_stopped(pub: MqttPublisher, stop: threading.Event) -> None:
+    """The daemon's MQTT sync loop: pump until ``stop``, then say offline and disconnect.
+    When ``pub.run`` raises, the connection is kept for the supervisor's next start."""
+    try:
+        pub.run(stop)
+    finally:
+        if stop.is_set():
+            pub.stop()
+
+
 def publish_until_empty(pub: MqttPublisher, outbox: Any, timeout_s: float,
                         stop: threading.Event | None = None) -> bool:
     """Pump until every entry is acknowledged by the ingester; False on timeout."""

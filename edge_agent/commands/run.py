@@ -32,8 +32,19 @@ def run(args: argparse.Namespace) -> int:
     except DaemonError as exc:
         log.error("%s", exc)
         return 1
-    while not daemon.wait(0.5):
-        pass
+    return run_until_stopped(daemon)
+
+
+def run_until_stopped(daemon: Daemon, check_s: float = 0.5) -> int:
+    """Serve until SIGTERM/SIGINT (exit 0) or until one of the daemon's threads has died
+    (exit 1, so that systemd's Restart=on-failure starts a fresh daemon)."""
+    dead: list[str] = []
+    while not daemon.wait(check_s):
+        dead = daemon.dead_threads()
+        if dead:
+            log.critical("thread(s) %s stopped unexpectedly; shutting down so that systemd "
+                         "restarts the daemon", ", ".join(dead))
+            break
     log.info("stopping: ending the active session, committing what is queued")
-    daemon.stop("shutdown")
-    return 0
+    daemon.stop("error" if dead else "shutdown")
+    return 1 if dead else 0

@@ -55,4 +55,19 @@ def human(s: dict) -> str:
     lines.append(f"disk: {disk['db_bytes'] / 1e6:.1f} MB of {(disk['cap_bytes'] or 0) / 1e6:.0f} MB cap"
                  + (", RAW CAPTURE PAUSED" if disk["raw_capture_paused"] else ""))
     lines.append(f"sync backlog: {s['sync_backlog'] or 'empty'}")
+    lines.append(sync_hold_line(s))
     return "\n".join(lines)
+
+
+def sync_hold_line(s: dict) -> str:
+    """Whether sync waits for NTP (``[sync] hold_unsynced_clock_s``) and how much longer."""
+    hold = s.get("sync_hold")
+    if not hold:
+        return f"sync: {s['sync']}"
+    if hold["waiting_for_ntp"]:
+        return (f"sync: {s['sync']}, waiting for NTP: {hold['remaining_s']:.0f} s left of the "
+                f"{hold['hold_unsynced_clock_s']:.0f} s hold ([sync] hold_unsynced_clock_s)")
+    if hold["gave_up_waiting"]:
+        return (f"sync: {s['sync']}, clock still not NTP-synchronised: sending anyway after "
+                f"the {hold['hold_unsynced_clock_s']:.0f} s hold")
+    return f"sync: {s['sync']}, not waiting for NTP"

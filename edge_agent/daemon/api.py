@@ -2,8 +2,10 @@
 
 Bound to 127.0.0.1 by default. Bound anywhere else it requires ``Authorization: Bearer
 <api_token>`` on every request, and refuses to start without a token. Request bodies are
-limited to ``MAX_BODY_BYTES``; every error is a JSON object ``{"error": "..."}`` with a 4xx
-status naming what was wrong.
+limited to ``MAX_BODY_BYTES`` and checked by ``api_input`` (depth, numbers, strings) before
+anything is done with them; threads and time are bounded by ``api_server``. Every error,
+including those ``http.server`` raises itself (bad request line, 414, 431, unknown methods),
+is a JSON object ``{"error": "..."}`` naming what was wrong.
 """
 from __future__ import annotations
 
@@ -12,10 +14,12 @@ import ipaddress
 import json
 import logging
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any, Callable
 from urllib.parse import parse_qs, urlsplit
 
+from edge_agent.daemon.api_input import ApiError, check_text, decode_json
+from edge_agent.daemon.api_server import MAX_THREADS, READ_TIMEOUT_S, BoundedHTTPServer
 from edge_agent.daemon.sessions import SessionError, SessionManager
 
 log = logging.getLogger(__name__)
@@ -25,12 +29,9 @@ FLUSH_TIMEOUT_S = 2.0
 """Start/end answers wait this long at most for the row to be committed."""
 SESSION_FIELDS = {"lift_type": str, "athlete": str, "trainer": str}
 REQUIRED_FIELDS = ("lift_type", "athlete")
-
-
-class ApiError(Exception):
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
+QUERY_PARAMETERS = {"status": (), "sessions": ("limit", "status", "athlete"), "session": (),
+                    "sensor_data": ("limit", "after")}
+"""The query parameters each route reads; any other is refused with 400."""
 
 
 class ApiConfigError(Exception):
@@ -48,7 +49,8 @@ def is_loopback(host: str) -> bool:
 
 class LocalApi:
     def __init__(self, sessions: SessionManager, status: Callable[[], dict[str, Any]], *,
-                 bind: str = "127.0.0.1", port: int = 8765, token: str | None = None) -> None:
+                 bind: str = "127.0.0.1", port: int = 8765, token: str | None = None,
+                 max_threads: int = MAX_THREADS) -> None:
         if not is_loopback(bind) and not token:
             raise ApiConfigError(
                 f"[api] bind = {bind!r} is not a loopback address: set the api_token secret "
@@ -58,12 +60,15 @@ class LocalApi:
         self.token = token if not is_loopback(bind) or token else None
         handler = type("Handler", (_Handler,), {"api": self})
         try:
-            self.server = ThreadingHTTPServer((bind, port), handler)
+            self.server = BoundedHTTPServer((bind, port), handler, max_threads=max_threads)
         except OSError as exc:
             raise ApiConfigError(f"[api] cannot listen on {bind}:{port}: {exc}") from exc
-        self.server.daemon_threads = True
         self._thread = threading.Thread(target=self.server.serve_forever, name="local-api",
                                         daemon=True)
+
+    @property
+    def thread(self) -> threading.Thread:
+        return self._thread
 
     @property
     def url(self) -> str:
@@ -88,11 +93,16 @@ class LocalApi:
         store = self.sessions.store
         if parts == ["status"]:
             self._allow(method, "GET")
+            _known(query, "status")
             return 200, self.status()
         if parts == ["sessions"]:
             self._allow(method, "GET", "POST")
+            _known(query, "sessions")
             if method == "POST":
                 fields = self._session_body(body)
+                if not store.writer_alive:
+                    raise ApiError(503, "the local store's writer has stopped; no session can "
+                                        "be recorded until the daemon restarts")
                 try:
                     sid = self.sessions.start(fields["lift_type"], fields["athlete"],
                                               fields.get("trainer"), reason="api")
@@ -103,15 +113,20 @@ class LocalApi:
             status = _one(query, "status", None)
             if status not in (None, "active", "ended"):
                 raise ApiError(400, f"status must be 'active' or 'ended', got {status!r}")
+            athlete = _one(query, "athlete", None)
+            if athlete is not None:
+                check_text("query parameter athlete", athlete)
             return 200, {"sessions": store.list_sessions(_int(query, "limit", 50, 1, 1000),
-                                                         status)}
+                                                         status, athlete)}
         if len(parts) >= 2 and parts[0] == "sessions":
             sid = parts[1]
             if len(parts) == 2:
                 self._allow(method, "GET")
+                _known(query, "session")
                 return 200, self._session(sid)
             if parts[2:] == ["end"]:
                 self._allow(method, "POST")
+                _known(query, "session")
                 if body not in (None, {}):
                     raise ApiError(400, "POST /sessions/<id>/end takes no body fields")
                 self._session(sid)
@@ -123,6 +138,7 @@ class LocalApi:
                 return 200, self._session(sid)
             if parts[2:] == ["sensor_data"]:
                 self._allow(method, "GET")
+                _known(query, "sensor_data")
                 self._session(sid)
                 limit = _int(query, "limit", 100, 1, 1000)
                 chunks = store.sensor_chunks(sid, limit, _one(query, "after", None))
@@ -164,7 +180,17 @@ class LocalApi:
                 raise ApiError(400, f"field {name!r} must be a string")
             if isinstance(value, str) and not value.strip() and name != "trainer":
                 raise ApiError(400, f"field {name!r} must not be empty")
+            if isinstance(value, str):
+                check_text(f"field {name!r}", value)
         return body
+
+
+def _known(query: dict[str, list[str]], route: str) -> None:
+    unknown = sorted(set(query) - set(QUERY_PARAMETERS[route]))
+    if unknown:
+        known = ", ".join(QUERY_PARAMETERS[route]) or "none"
+        raise ApiError(400, f"unknown query parameter(s) {', '.join(map(repr, unknown))} "
+                            f"(this route takes: {known})")
 
 
 def _one(query: dict[str, list[str]], name: str, default: Any) -> Any:
@@ -185,12 +211,20 @@ def _int(query: dict[str, list[str]], name: str, default: int, lo: int, hi: int)
     return value
 
 
+class _ClientGone(Exception):
+    """The client stopped sending (read timeout) or closed the connection: no answer."""
+
+
 class _Handler(BaseHTTPRequestHandler):
     api: LocalApi
     server_version = "liftguard"
     protocol_version = "HTTP/1.1"
+    timeout = READ_TIMEOUT_S
 
     def do_GET(self) -> None:
+        self._handle("GET")
+
+    def do_HEAD(self) -> None:
         self._handle("GET")
 
     def do_POST(self) -> None:
@@ -205,18 +239,34 @@ class _Handler(BaseHTTPRequestHandler):
     def do_PATCH(self) -> None:
         self._handle("PATCH")
 
+    def do_OPTIONS(self) -> None:
+        self._handle("OPTIONS")
+
     def _handle(self, method: str) -> None:
         try:
             self._authorise()
             body = self._body()
             url = urlsplit(self.path)
             status, payload = self.api.route(method, url.path, parse_qs(url.query), body)
+        except _ClientGone:
+            self.close_connection = True
+            return
         except ApiError as exc:
             status, payload = exc.status, {"error": str(exc)}
         except Exception as exc:  # noqa: BLE001 - answer, log, keep serving
             log.exception("local API: %s %s failed", method, self.path)
             status, payload = 500, {"error": f"internal error: {type(exc).__name__}"}
         self._send(status, payload)
+
+    def send_error(self, code: int, message: str | None = None,
+                   explain: str | None = None) -> None:
+        """``http.server``'s own errors (bad request line, 414, 431, 501, ...) as JSON."""
+        short = self.responses.get(code, ("error",))[0]
+        text = message or short
+        log.debug("local API: %s answered %d: %s", self.address_string(), code, text)
+        self.close_connection = True
+        self._send(code, {"error": text if not explain or explain == text
+                          else f"{text}: {explain}"})
 
     def _authorise(self) -> None:
         token = self.api.token
@@ -235,29 +285,38 @@ class _Handler(BaseHTTPRequestHandler):
         try:
             length = int(length_header)
         except ValueError:
-            raise ApiError(400, f"bad Content-Length {length_header!r}") from None
+            length = -1
+        if length < 0 or len(length_header) > 12:
+            self.close_connection = True
+            raise ApiError(400, f"bad Content-Length {length_header[:40]!r}")
         if length > MAX_BODY_BYTES:
             self.close_connection = True
             raise ApiError(413, f"body of {length} bytes is over the {MAX_BODY_BYTES}-byte limit")
-        raw = self.rfile.read(length) if length > 0 else b""
+        try:
+            raw = self.rfile.read(length) if length > 0 else b""
+        except (TimeoutError, OSError):
+            raise _ClientGone() from None
+        if len(raw) < length:
+            raise _ClientGone()
         if not raw.strip():
             return None
-        try:
-            return json.loads(raw)
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise ApiError(400, f"body is not valid JSON: {exc}") from None
+        return decode_json(raw)
 
     def _send(self, status: int, payload: Any) -> None:
         data = json.dumps(payload, default=str, allow_nan=False).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        if status == 401:
-            self.send_header("WWW-Authenticate", 'Bearer realm="liftguard"')
-        if self.close_connection:
-            self.send_header("Connection", "close")
-        self.end_headers()
-        self.wfile.write(data)
+        try:
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            if status == 401:
+                self.send_header("WWW-Authenticate", 'Bearer realm="liftguard"')
+            if self.close_connection:
+                self.send_header("Connection", "close")
+            self.end_headers()
+            if self.command != "HEAD" and status >= 200 and status not in (204, 304):
+                self.wfile.write(data)
+        except OSError:  # the client went away (or was cut off) before the answer
+            self.close_connection = True
 
     def log_message(self, format: str, *args: Any) -> None:
         log.debug("local API: %s %s", self.address_string(), format % args)

@@ -3,8 +3,10 @@
 possible: ``liftguard replay`` without ``--realtime``, benchmarks).
 
 Threads: one reader per source, ``realtime`` (the loop), ``store-writer``,
-``liftguard-feedback``, ``session-worker``, ``local-api`` (+ one per request), gpiozero's own,
-and ``housekeeping`` (systemd STATUS= lines, wall-clock correction, model bundle reload).
+``liftguard-feedback``, ``session-worker``, ``local-api`` (+ one per request, bounded),
+gpiozero's own, and ``housekeeping`` (systemd STATUS= lines, wall-clock correction, model
+bundle reload). Each survives a bad value in its own unit of work; ``threads`` watches them
+all, and ``dead_threads()`` tells ``liftguard run`` to exit non-zero if one died anyway.
 """
 from __future__ import annotations
 
@@ -25,6 +27,7 @@ from edge_agent.daemon.ring import FrameRing
 from edge_agent.daemon.scoring import make_scorer
 from edge_agent.daemon.sessions import SessionManager
 from edge_agent.daemon.status import build_status, health_line
+from edge_agent.daemon.threads import Supervised, ThreadWatch
 from edge_agent.feedback import (ConsoleSink, FeedbackConfig, FeedbackDispatcher, FeedbackError,
                                  GpioOutputs, SessionButton)
 from edge_agent.secrets import load_secrets
@@ -163,7 +166,34 @@ class Daemon:
         self._sync_thread: threading.Thread | None = None
         self._housekeeping_thread: threading.Thread | None = None
         self.sync_state = "off"
+        self.sync_outbox: Any = None
+        self.sync_supervisor: Supervised | None = None
+        self.loop_failures = 0
+        self.loop_frames_dropped = 0
         self._status_interval = d["status_log_interval_s"]
+        self.threads = self._watch_threads()
+
+    def _watch_threads(self) -> ThreadWatch:
+        """Every long-lived thread, alive unless it died (not started yet, or stopping, is
+        not dead)."""
+        def started_alive(get: Callable[[], threading.Thread | None]) -> Callable[[], bool]:
+            return lambda: (self._stop.is_set() or (t := get()) is None or t.ident is None
+                            or t.is_alive())
+
+        watch = ThreadWatch()
+        watch.watch("store-writer", lambda: self._stop.is_set() or self.store.writer_alive)
+        watch.watch("session-worker", lambda: self._stop.is_set() or self.sessions.worker_alive)
+        watch.watch("realtime", started_alive(lambda: self._loop_thread))
+        watch.watch("sync", started_alive(lambda: self._sync_thread))
+        watch.watch("housekeeping", started_alive(lambda: self._housekeeping_thread))
+        watch.watch("local-api", started_alive(
+            lambda: None if self.api is None else self.api.thread))
+        for r in self.readers:
+            watch.watch(f"reader-{r.name}", lambda r=r: not r.died)
+        return watch
+
+    def dead_threads(self) -> list[str]:
+        return self.threads.dead()
 
     def _gpio_outputs(self, fb_cfg: FeedbackConfig, pin_factory: Any) -> GpioOutputs | None:
         try:
@@ -210,11 +240,11 @@ class Daemon:
         try:
             if mode == "direct" and self.cfg.get("database.dsn"):
                 worker = sync_runner.direct_worker(self.cfg, outbox)
-                target = lambda: worker.run(self._stop, idle_s=self.cfg.get("sync.interval_s"))
+                target = lambda stop: worker.run(stop, idle_s=self.cfg.get("sync.interval_s"))
             elif mode == "mqtt" and self.cfg.get("mqtt.host"):
                 pub = sync_runner.publisher(self.cfg, outbox)
                 pub.start()
-                target = lambda: (pub.run(self._stop), pub.stop())
+                target = lambda stop: sync_runner.publish_until_stopped(pub, stop)
             else:
                 self.sync_state = ("off" if mode == "off" else
                                    f"off: [sync] mode = '{mode}' but no "
@@ -226,7 +256,10 @@ class Daemon:
             log.warning("sync not started: %s", exc)
             return
         self.sync_state = mode
-        self._sync_thread = threading.Thread(target=target, name=f"sync-{mode}", daemon=True)
+        self.sync_outbox = outbox
+        self.sync_supervisor = Supervised(f"sync ({mode})", target, self._stop)
+        self._sync_thread = threading.Thread(target=self.sync_supervisor, name=f"sync-{mode}",
+                                             daemon=True)
         self._sync_thread.start()
 
     def _notify(self) -> None:
@@ -251,11 +284,20 @@ class Daemon:
                 arrival = max(arrival, at)
             try:
                 self.loop.handle(frames, arrival)
-            except Exception:
-                log.exception("real-time loop step failed; continuing with the next frames")
+            except Exception:  # noqa: BLE001 - one bad frame must not stop live feedback
+                self._loop_step_failed(len(frames))
             if time.monotonic() >= next_health:
                 next_health = time.monotonic() + self._status_interval
                 log.info("%s", health_line(self.status()))
+
+    def _loop_step_failed(self, frames: int) -> None:
+        dropped = self.loop.discard_pending()
+        self.loop_failures += 1
+        self.loop_frames_dropped += dropped
+        if self.loop_failures <= 10 or self.loop_failures % 1000 == 0:
+            log.exception("real-time loop failed on a step of %d frames; dropped %d frames not "
+                          "yet stored, going on with the next (%d failed steps so far)",
+                          frames, dropped, self.loop_failures)
 
     def _run_housekeeping(self) -> None:
         """Off the real-time path: what may wait on a subprocess, the disk or a model load."""
@@ -331,7 +373,8 @@ class Daemon:
         self.loop.finish()
         if self.sessions.active_id is not None:
             self.sessions.try_end(None, reason)
-        self.sessions.wait_idle(timeout=120)
+        if self.sessions.worker_alive:
+            self.sessions.wait_idle(timeout=120)
         self.close()
 
     def close_partial(self) -> None:

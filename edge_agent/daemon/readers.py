@@ -77,6 +77,12 @@ class SourceReader:
             log.info("%s: opened after %d attempts", self.name, attempt)
         return True
 
+    @property
+    def died(self) -> bool:
+        """The thread ran and ended although its source did not finish and no stop came."""
+        return (self._thread.ident is not None and not self._thread.is_alive()
+                and not self.finished.is_set() and not self._stop.is_set())
+
     def stop(self) -> None:
         self._stop.set()
         if self._thread.is_alive():
@@ -85,29 +91,41 @@ class SourceReader:
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            if not self._opened:
-                if time.monotonic() >= self._open_retry_at:
-                    self._opened = self._try_open(self._open_attempts + 1)
-                self._check_health()
-                self._stop.wait(self.poll_interval_s)
-                continue
             try:
-                frames = self.source.poll()
-            except Exception as exc:  # a bug in a source must not end the session
+                if not self._step():
+                    return
+            except Exception as exc:  # noqa: BLE001 - e.g. a fault callback; keep reading
                 self.source.health.errors += 1
                 self.source.health.last_error = f"{type(exc).__name__}: {exc}"
-                log.exception("%s: poll failed; retrying", self.name)
-                frames = []
-            if frames:
-                self.ring.push(frames, time.monotonic_ns())
-                self._on_frames()
+                log.exception("%s: reader step failed; going on", self.name)
+                self._stop.wait(self.poll_interval_s)
+
+    def _step(self) -> bool:
+        """One poll; False when the source is exhausted (the thread ends)."""
+        if not self._opened:
+            if time.monotonic() >= self._open_retry_at:
+                self._opened = self._try_open(self._open_attempts + 1)
             self._check_health()
-            if self.source.exhausted:
-                log.info("%s: source finished (no more frames)", self.name)
-                self.finished.set()
-                self._on_frames()
-                return
             self._stop.wait(self.poll_interval_s)
+            return True
+        try:
+            frames = self.source.poll()
+        except Exception as exc:  # a bug in a source must not end the session
+            self.source.health.errors += 1
+            self.source.health.last_error = f"{type(exc).__name__}: {exc}"
+            log.exception("%s: poll failed; retrying", self.name)
+            frames = []
+        if frames:
+            self.ring.push(frames, time.monotonic_ns())
+            self._on_frames()
+        self._check_health()
+        if self.source.exhausted:
+            log.info("%s: source finished (no more frames)", self.name)
+            self.finished.set()
+            self._on_frames()
+            return False
+        self._stop.wait(self.poll_interval_s)
+        return True
 
     def _check_health(self) -> None:
         h = self.source.health

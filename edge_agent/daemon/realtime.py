@@ -191,6 +191,14 @@ class RealtimeLoop:
             self.latencies_ns.append(time.monotonic_ns() - arrival_ns)
         self._hand_on(previous if previous is not None else self._session_id)
 
+    def discard_pending(self) -> int:
+        """After a failed step: drop the frames not yet handed on and restart rep segmentation
+        (its state may be what failed), so that one bad frame is not met again every hop.
+        Returns how many frames were dropped."""
+        dropped, self._pending = len(self._pending), []
+        self._segmenter, self._carry = None, None
+        return dropped
+
     def finish(self) -> None:
         """Hand on the frames that came after the last hop boundary (before ending a session
         or stopping)."""

@@ -201,6 +201,11 @@ def make_scorer(bundle_dir: Path, alert_on: float, signing_key: bytes | None = N
         reason = f"model bundle {bundle_dir} refused ({exc}): using the metric rules only"
         log.warning("%s", reason)
         return RuleScorer(alert_on), None, reason
+    except Exception as exc:  # noqa: BLE001 - a bundle must never keep the daemon from starting
+        reason = (f"model bundle {bundle_dir} failed to load ({type(exc).__name__}: {exc}): "
+                  f"using the metric rules only")
+        log.exception("%s", reason)
+        return RuleScorer(alert_on), None, reason
     log.info("real-time decisions use the model bundle %s (fused with the metric rules; window "
              "threshold fused_p <= %.3g)", bundle_dir, scorer.threshold)
     return scorer, scorer.describe(), None

@@ -61,6 +61,9 @@ class SessionManager:
         self._jobs: queue.Queue[Any] = queue.Queue(maxsize=256)
         self.analyses_done = 0
         self.reps_analysed = 0
+        self.jobs_failed = 0
+        self.jobs_dropped = 0
+        self.last_job_error: str | None = None
         self.last_summary: dict[str, Any] | None = None
         self.idle = threading.Event()
         self.idle.set()
@@ -200,6 +203,7 @@ class SessionManager:
         try:
             self._jobs.put_nowait(job)
         except queue.Full:
+            self.jobs_dropped += 1
             log.error("session worker is behind; dropped a %s job", job[0])
             self._done()
 
@@ -211,6 +215,14 @@ class SessionManager:
 
     def wait_idle(self, timeout: float | None = None) -> bool:
         return self.idle.wait(timeout)
+
+    @property
+    def worker_alive(self) -> bool:
+        return self._worker.is_alive()
+
+    def worker_status(self) -> dict[str, Any]:
+        return {"alive": self.worker_alive, "jobs_failed": self.jobs_failed,
+                "jobs_dropped": self.jobs_dropped, "last_error": self.last_job_error}
 
     def close(self) -> None:
         self._jobs.put(_STOP)
@@ -225,8 +237,13 @@ class SessionManager:
                     self._analyse_rep(*job[1:])
                 else:
                     self._analyse_session(*job[1:])
-            except Exception:
-                log.exception("session worker: %s job failed", job[0])
+            except Exception as exc:  # noqa: BLE001 - one bad job must not stop the worker
+                self.jobs_failed += 1
+                self.last_job_error = f"{job[0]} job: {type(exc).__name__}: {exc}"[:300]
+                log.exception("session worker: a %s job failed%s; dropped it and going on with "
+                              "the next (%d failed so far)", job[0],
+                              f" (session {job[1]})" if job[0] != "say" else "",
+                              self.jobs_failed)
             finally:
                 self._done()
 

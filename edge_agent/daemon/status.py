@@ -36,6 +36,7 @@ def committed_seq(db_path: Path, session_id: str) -> dict[str, int]:
 
 def build_status(d: "Daemon") -> dict[str, Any]:
     store = d.store.status()
+    threads = d.threads.status()
     sid = d.sessions.active_id
     sources = {}
     for r in d.readers:
@@ -67,11 +68,32 @@ def build_status(d: "Daemon") -> dict[str, Any]:
         "model_reason": d.model_reason,
         "decision": d.scorer.describe(),
         "sync": d.sync_state,
+        "sync_hold": None if d.sync_outbox is None else d.sync_outbox.hold_state(),
         "sync_backlog": store["outbox_backlog"],
         "disk": {k: store[k] for k in ("db_bytes", "db_used_bytes", "cap_bytes",
                                       "raw_capture_paused", "deleted_synced_chunks")},
-        "store": {k: store[k] for k in ("queue_depth", "rejected_rows", "last_commit_wall",
+        "store": {k: store[k] for k in ("queue_depth", "rejected_rows", "last_rejected",
+                                       "writer_tick_failures", "last_commit_wall",
                                        "last_error", "writer_alive")},
+        "threads": threads,
+        "threads_dead": [name for name, alive in threads.items() if not alive],
+        "worker_errors": worker_errors(d, store),
+    }
+
+
+def worker_errors(d: "Daemon", store: dict[str, Any]) -> dict[str, Any]:
+    """What each worker caught, dropped and went on after (docs/daemon.md, "Bad values")."""
+    sync = d.sync_supervisor
+    return {
+        "store_rejected_rows": store["rejected_rows"],
+        "store_failed_ticks": store["writer_tick_failures"],
+        "session_jobs_failed": d.sessions.jobs_failed,
+        "session_jobs_dropped": d.sessions.jobs_dropped,
+        "session_last_error": d.sessions.last_job_error,
+        "realtime_failed_steps": d.loop_failures,
+        "realtime_frames_dropped": d.loop_frames_dropped,
+        "sync_restarts": 0 if sync is None else sync.restarts,
+        "sync_last_error": None if sync is None else sync.last_error,
     }
 
 

@@ -30,12 +30,14 @@ def _rows(conn: sqlite3.Connection, sql: str, params: tuple[Any, ...],
     return out
 
 
-def list_sessions(conn: sqlite3.Connection, limit: int = 50,
-                  status: str | None = None) -> list[dict[str, Any]]:
-    """Most recent first."""
-    where, params = ("WHERE status = ?", (status,)) if status else ("", ())
+def list_sessions(conn: sqlite3.Connection, limit: int = 50, status: str | None = None,
+                  athlete: str | None = None) -> list[dict[str, Any]]:
+    """Most recent first; ``status`` and ``athlete`` (exact match) filter when given."""
+    filters = [(column, value) for column, value in (("status", status), ("athlete", athlete))
+               if value is not None]
+    where = ("WHERE " + " AND ".join(f"{c} = ?" for c, _ in filters)) if filters else ""
     return _rows(conn, f"SELECT * FROM sessions {where} ORDER BY start_mono_ns DESC, id DESC "
-                       f"LIMIT ?", (*params, _page(limit)))
+                       f"LIMIT ?", (*(v for _, v in filters), _page(limit)))
 
 
 def get_session(conn: sqlite3.Connection, session_id: str) -> dict[str, Any] | None:

@@ -161,6 +161,10 @@ class LocalStore:
             self._writer.submit_row(sessions.link_write(session_id, "feedback_id", row_id))
         return row_id
 
+    @property
+    def writer_alive(self) -> bool:
+        return self._writer.alive
+
     def flush(self, timeout: float | None = None) -> bool:
         """Wait until everything submitted so far is committed; False on timeout."""
         return self._writer.flush(timeout)
@@ -206,9 +210,10 @@ class LocalStore:
 
     # ---- queries (local API, analysis of recovered sessions) ----------------------------
 
-    def list_sessions(self, limit: int = 50, status: str | None = None) -> list[dict[str, Any]]:
+    def list_sessions(self, limit: int = 50, status: str | None = None,
+                      athlete: str | None = None) -> list[dict[str, Any]]:
         with self._conn_lock:
-            return queries.list_sessions(self._conn, limit, status)
+            return queries.list_sessions(self._conn, limit, status, athlete)
 
     def get_session(self, session_id: str) -> dict[str, Any] | None:
         with self._conn_lock:
@@ -248,6 +253,8 @@ class LocalStore:
             "queue_rows": w["queue_rows"],
             "dropped": w["dropped"],
             "rejected_rows": w["rejected_rows"],
+            "last_rejected": w["last_rejected"],
+            "writer_tick_failures": w["tick_failures"],
             "last_commit_wall": w["last_commit_wall"],
             "last_error": w["last_error"],
             "writer_alive": w["writer_alive"],

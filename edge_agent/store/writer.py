@@ -9,7 +9,15 @@ transaction.
 Drop policy when the box cannot keep up: raw frames are bounded (``max_queued_frames``, which
 counts frames waiting and frames in a batch that failed to commit); a frame batch that would
 exceed it is dropped whole and counted. Rows (sessions, metrics, feedback, reps) are never
-dropped: they are few (a handful per rep) and are what the athlete and coach see.
+dropped for lack of room: they are few (a handful per rep) and are what the athlete and coach
+see.
+
+One bad value never stops the worker: a row SQLite cannot take (a constraint, a lone surrogate
+in a string, an integer beyond 64 bits) is rolled back to its savepoint, logged and counted in
+``rejected_rows``; the rest of its batch commits. Only errors of the database itself
+(``sqlite3.OperationalError``: disk full, I/O) keep a batch for retry. Anything else the
+worker did not expect drops that tick's items, is logged and counted (``tick_failures``), and
+the worker goes on with the next tick.
 """
 from __future__ import annotations
 
@@ -31,6 +39,10 @@ log = logging.getLogger(__name__)
 
 DROP_QUEUE_FULL = "raw_frames_queue_full"
 DROP_DISK_CAP = "raw_frames_disk_cap"
+DROP_TICK_FAILED = "items_unexpected_error"
+RETRIED_SQLITE_ERRORS = (sqlite3.OperationalError,)
+"""Database errors a batch is kept and retried for (the disk, not the row, is the trouble);
+every other error refuses the one row that raised it."""
 
 
 @dataclass(frozen=True)
@@ -87,6 +99,8 @@ class BatchWriter:
         self._raw_paused = False
         self.dropped: collections.Counter[str] = collections.Counter()
         self.rejected = 0
+        self.last_rejected: str | None = None
+        self.tick_failures = 0
         self.commits = 0
         self.last_commit_wall: float | None = None
         self.last_error: str | None = None
@@ -165,6 +179,11 @@ class BatchWriter:
             return
         self._conn.close()
 
+    @property
+    def alive(self) -> bool:
+        """False once the worker thread has ended (closed, or died)."""
+        return self._thread.is_alive()
+
     def stats(self) -> dict[str, Any]:
         with self._cond:
             return {
@@ -172,6 +191,8 @@ class BatchWriter:
                 "queue_rows": len(self._rows),
                 "dropped": dict(self.dropped),
                 "rejected_rows": self.rejected,
+                "last_rejected": self.last_rejected,
+                "tick_failures": self.tick_failures,
                 "commits": self.commits,
                 "last_commit_wall": self.last_commit_wall,
                 "last_error": self.last_error,
@@ -195,9 +216,13 @@ class BatchWriter:
                 upto = self._submitted
                 self._ticks_started += 1
             next_commit = time.monotonic() + self._interval_s
-            writes = retry + rows + self._encode(batches)
             batch_frames = retry_frames + sum(len(b.frames) for b in batches)
-            committed = bool(writes) and self._commit(writes)
+            try:
+                writes = retry + rows + self._encode(batches)
+                committed = bool(writes) and self._commit(writes)
+            except Exception:  # noqa: BLE001 - the worker outlives any one tick
+                writes, committed = [], False
+                self._tick_failed(len(retry) + len(rows), batch_frames)
             try:
                 self._after_tick(self._conn, committed)
             except Exception:
@@ -216,6 +241,19 @@ class BatchWriter:
                     log.error("local store is closing with %d writes it could not commit "
                               "(last error: %s)", len(retry), self.last_error)
                 return
+
+    def _tick_failed(self, rows: int, frames: int) -> None:
+        log.exception("local store writer: unexpected error; dropping this tick's %d rows and "
+                      "%d raw frames and going on with the next", rows, frames)
+        conn = self._conn
+        try:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+        except sqlite3.Error:
+            log.exception("local store writer: rollback after the error failed too")
+        with self._cond:
+            self.tick_failures += 1
+            self.dropped[DROP_TICK_FAILED] += rows + frames
 
     def _encode(self, batches: list[FrameBatch]) -> list[RowWrite]:
         try:
@@ -259,8 +297,19 @@ class BatchWriter:
             if w.must_change and changed == 0:
                 raise sqlite3.IntegrityError("no such row to update")
             add_entry(conn, w.table, w.row_id, now)
-        except sqlite3.IntegrityError as exc:
+        except RETRIED_SQLITE_ERRORS:
+            raise
+        except Exception as exc:  # noqa: BLE001 - one bad row must not cost its batch
             conn.execute("ROLLBACK TO row_write")
             self.rejected += 1
-            log.error("local store refused a %s write for id %s: %s", w.table, w.row_id, exc)
+            self.last_rejected = (f"{w.table} {w.row_id}: {type(exc).__name__}: "
+                                  f"{_printable(str(exc))}")
+            log.error("local store refused a %s write for id %s: %s: %s", w.table, w.row_id,
+                      type(exc).__name__, _printable(str(exc)))
         conn.execute("RELEASE row_write")
+
+
+def _printable(text: str, limit: int = 200) -> str:
+    """Error text safe for a log line and JSON: no lone surrogates, bounded length."""
+    text = text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return text if len(text) <= limit else text[:limit] + "..."
