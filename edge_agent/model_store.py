@@ -9,8 +9,11 @@ Layout under ``<data_dir>/models``::
 Installing (``install_bundle``) copies or unpacks the bundle into a staging directory on
 the same filesystem and verifies *that copy* (what is verified is what is used): format
 version, HMAC signature when a key is configured (required then), the SHA-256 of every file,
-no unlisted or non-regular file, channels this box has, a sample rate it can feed. Nothing
-is unpickled. Only then is the staging directory renamed to ``<sha>`` and ``default``
+no unlisted or non-regular file, channels this box has, a sample rate it can feed, every
+manifest value in range. Only after all that is the copy loaded as the daemon will load it
+(its detectors, calibration and autoencoder, and one window scored), so that a file that
+does not load is refused now and never reaches the daemon. Only then is the staging
+directory renamed to ``<sha>`` and ``default``
 switched by ``os.replace`` of a temporary symlink, an atomic rename: a reader sees either
 the old bundle or the new one, never a mix, and a refused bundle leaves ``default`` as it
 was. The running daemon notices the new target between sessions and reloads.
@@ -20,10 +23,12 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import lzma
 import os
 import shutil
 import tarfile
 import tempfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -116,6 +121,7 @@ def install_bundle(source: Path, models_dir: Path, box: BoxSensors,
         else:
             raise ModelStoreError(f"{source}: no such bundle directory or archive")
         manifest = verify_bundle(staging, box, signing_key, origin=str(source))
+        check_loads(staging, signing_key, origin=str(source))
         sha = manifest_sha256(staging)
         final = models_dir / sha
         if final.exists():
@@ -152,6 +158,17 @@ def verify_bundle(bundle_dir: Path, box: BoxSensors, signing_key: bytes | None,
         raise ModelStoreError(f"{origin}: refused: files not listed in the manifest: {extra}")
     box.check(manifest, f"{origin}: refused")
     return manifest
+
+
+def check_loads(bundle_dir: Path, signing_key: bytes | None, origin: str) -> None:
+    """Load a verified bundle as the daemon will; ``ModelStoreError`` naming the file or
+    field when it does not load."""
+    from models.anomaly.model import load_model  # scikit-learn: imported only to install
+
+    try:
+        load_model(bundle_dir, signing_key=signing_key)
+    except BundleError as exc:
+        raise ModelStoreError(f"{origin}: refused: {_without_path(str(exc), bundle_dir)}") from None
 
 
 def rollback(models_dir: Path) -> Path:
@@ -210,8 +227,9 @@ def _unpack_archive(archive: Path, staging: Path) -> None:
             tops = {Path(m.name).parts[0] for m in files if len(Path(m.name).parts) > 1}
             for m in files:
                 parts = Path(m.name).parts
-                name = parts[-1]
-                if (Path(m.name).is_absolute() or ".." in parts or len(parts) > 2
+                name = parts[-1] if parts else ""
+                if (not parts or name in (".", "..") or Path(m.name).is_absolute()
+                        or ".." in parts or len(parts) > 2
                         or (len(parts) == 2 and len(tops) != 1)):
                     raise ModelStoreError(f"{archive}: refused: unexpected path {m.name!r} "
                                           f"(a bundle is flat, optionally in one directory)")
@@ -221,7 +239,7 @@ def _unpack_archive(archive: Path, staging: Path) -> None:
                                           f"member {m.name!r}")
                 with handle, (staging / name).open("xb") as out:
                     shutil.copyfileobj(handle, out)
-    except (tarfile.TarError, EOFError, OSError, ValueError) as exc:
+    except (tarfile.TarError, EOFError, OSError, ValueError, lzma.LZMAError, zlib.error) as exc:
         raise ModelStoreError(f"{archive}: refused: not a readable tar archive ({exc}); "
                               f"truncated?") from None
 

@@ -30,3 +30,16 @@ def shared_data() -> Path:
 
 # Real PostgreSQL and Mosquitto on free loopback ports (tests/services.py).
 from tests.fixtures_services import mosquitto, mosquitto_factory, pg_db, pg_server  # noqa: E402,F401
+
+
+# Hypothesis: fast by default (CI, `scripts/test`); LIFTGUARD_HYPOTHESIS_PROFILE=long for a
+# deeper search before a release (docs/testing.md).
+from hypothesis import HealthCheck, settings  # noqa: E402
+
+settings.register_profile("default", max_examples=60, deadline=None,
+                          suppress_health_check=[HealthCheck.too_slow,
+                                                 HealthCheck.function_scoped_fixture])
+settings.register_profile("long", max_examples=2000, deadline=None,
+                          suppress_health_check=[HealthCheck.too_slow,
+                                                 HealthCheck.function_scoped_fixture])
+settings.load_profile(os.environ.get("LIFTGUARD_HYPOTHESIS_PROFILE", "default"))

@@ -2,9 +2,11 @@
 
 Layout: ``manifest.json`` plus the files it lists under ``files`` with their SHA-256.
 Loading checks, in this order, and refuses with ``BundleError`` naming the problem: the
-manifest parses and has a known ``format_version``; the channels and sample rate match the
-box; an HMAC-SHA256 signature verifies when a key is configured; every listed file exists
-and matches its checksum, and no unlisted file is used. Only then is ``joblib.load`` called.
+manifest parses and has a known ``format_version``; an HMAC-SHA256 signature verifies when a
+key is configured; every value the loader uses has its type and range
+(``manifest_values``, naming the field); the channels and sample rate match the box; every
+listed file exists and matches its checksum, and no unlisted file is used. Only then is
+``joblib.load`` called, and a file that does not load is a ``BundleError`` naming it.
 """
 from __future__ import annotations
 
@@ -70,20 +72,23 @@ def read_verified_manifest(
         manifest = json.loads(path.read_text())
     except FileNotFoundError as exc:
         raise BundleError(f"{path}: no manifest; not a model bundle") from exc
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise BundleError(f"{path}: manifest unreadable: {exc}") from exc
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError) as exc:
+        raise BundleError(f"{path}: manifest unreadable: {type(exc).__name__}: {str(exc)[:200]}") from None
     if not isinstance(manifest, dict):
         raise BundleError(f"{path}: manifest is not a JSON object")
     version = manifest.get("format_version")
-    if version != FORMAT_VERSION:
-        raise BundleError(f"{path}: unknown format_version {version!r}; this box reads version {FORMAT_VERSION}")
-    _check_sensors(path, manifest, expect_channels, expect_rate)
+    if type(version) is not int or version != FORMAT_VERSION:
+        raise BundleError(f"{path}: unknown format_version {repr(version)[:20]}; this box reads version {FORMAT_VERSION}")
     _check_signature(path, manifest, signing_key)
+    from models.anomaly.manifest_values import check_manifest_values
+
+    check_manifest_values(path, manifest)
+    _check_sensors(path, manifest, expect_channels, expect_rate)
     files = manifest.get("files")
     if not isinstance(files, dict) or not files:
         raise BundleError(f"{path}: manifest lists no files with checksums")
     for name, expected in files.items():
-        if Path(name).name != name:
+        if not name or Path(name).name != name or not isinstance(expected, str):
             raise BundleError(f"{path}: file entry {name!r} is not a plain file name")
         file_path = path.parent / name
         if not file_path.is_file():

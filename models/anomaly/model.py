@@ -6,7 +6,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import joblib
 import numpy as np
@@ -196,16 +196,28 @@ def load_model(
     manifest = read_verified_manifest(bundle_dir, expect_channels, expect_rate, signing_key)
     try:
         geometry, components, window_cal, rep_cal = _build(bundle_dir, manifest)
+        model = AnomalyModel(manifest, geometry, components, window_cal, rep_cal, bundle_dir)
+        model.score_window(np.zeros((geometry.window_len, geometry.n_channels)), model._identity)
     except BundleError:
         raise
-    except (KeyError, TypeError, ValueError, IndexError) as exc:
-        raise BundleError(f"{bundle_dir}: manifest or bundle contents malformed: {exc!r}") from exc
+    except Exception as exc:  # noqa: BLE001 - whatever a bad bundle raises, it is refused
+        raise BundleError(f"{bundle_dir}: manifest or bundle contents malformed: "
+                          f"{type(exc).__name__}: {str(exc)[:200]}") from exc
     log.info(
         "loaded anomaly bundle %s: %d channels at %.1f Hz, window %d samples, autoencoder %s",
         bundle_dir, geometry.n_channels, geometry.sample_rate_hz, geometry.window_len,
         "on" if components.autoencoder else "off",
     )
-    return AnomalyModel(manifest, geometry, components, window_cal, rep_cal, bundle_dir)
+    return model
+
+
+def _load_file(path: Path, load: Callable[[Path], Any]) -> Any:
+    """``load(path)``, or ``BundleError`` naming the file (truncated, wrong format, ...)."""
+    try:
+        return load(path)
+    except Exception as exc:  # noqa: BLE001 - any loader error means the file is unusable
+        raise BundleError(f"{path}: does not load ({type(exc).__name__}: {str(exc)[:200]}); "
+                          f"the bundle is corrupt or was built for other libraries") from exc
 
 
 def _build(bundle_dir: Path, manifest: dict[str, Any]):
@@ -220,11 +232,11 @@ def _build(bundle_dir: Path, manifest: dict[str, Any]):
     )
     n_window, n_rep = len(window_feature_names(channels)), len(rep_feature_names(channels))
     scalers, norms = manifest["scalers"], manifest["norms"]
-    estimators = joblib.load(bundle_file(bundle_dir, manifest, manifest["detectors"]["file"]))
+    estimators = _load_file(bundle_file(bundle_dir, manifest, manifest["detectors"]["file"]), joblib.load)
     autoencoder = None
     ae_steps = 0
     if manifest.get("autoencoder"):
-        runtime = AutoencoderRuntime(bundle_file(bundle_dir, manifest, manifest["autoencoder"]["file"]))
+        runtime = _load_file(bundle_file(bundle_dir, manifest, manifest["autoencoder"]["file"]), AutoencoderRuntime)
         if runtime.n_channels != geometry.n_channels:
             raise BundleError(f"{bundle_dir}: autoencoder expects {runtime.n_channels} channels, manifest lists {geometry.n_channels}")
         autoencoder, ae_steps = runtime.channel_errors, runtime.steps
@@ -245,7 +257,12 @@ def _build(bundle_dir: Path, manifest: dict[str, Any]):
         ae_steps=ae_steps,
         rep_autoencoder="autoencoder_mean" in manifest["detectors"].get("rep", ()),
     )
-    with np.load(bundle_file(bundle_dir, manifest, manifest["calibration"]["file"]), allow_pickle=False) as arrays:
-        window_cal = FusionCalibration.from_arrays(arrays, "window", components.window_detectors)
-        rep_cal = FusionCalibration.from_arrays(arrays, "rep", components.rep_detectors)
+    window_cal, rep_cal = _load_file(bundle_file(bundle_dir, manifest, manifest["calibration"]["file"]),
+                                     lambda path: _calibrations(path, components))
     return geometry, components, window_cal, rep_cal
+
+
+def _calibrations(path: Path, components: Components) -> tuple[FusionCalibration, FusionCalibration]:
+    with np.load(path, allow_pickle=False) as arrays:
+        return (FusionCalibration.from_arrays(arrays, "window", components.window_detectors),
+                FusionCalibration.from_arrays(arrays, "rep", components.rep_detectors))
