@@ -237,6 +237,9 @@ def validate(raw: dict[str, Any], origin: str = "<config>") -> Config:
                 section[key_name] = key.default() if callable(key.default) else key.default
                 continue
             value = given[key_name]
+            if isinstance(value, str) and "\x00" in value:
+                problems.append(f"{where} holds a NUL character (\\u0000)")
+                continue
             if not _type_ok(value, key.type):
                 problems.append(f"{where} = {value!r} has the wrong type: "
                                 f"expected {_type_name(key.type)}")
@@ -276,8 +279,17 @@ def load_config(path: str | os.PathLike[str] | None) -> Config:
         raise ConfigError([f"{p}: config file not found"]) from None
     except PermissionError:
         raise ConfigError([f"{p}: config file is not readable (permission denied)"]) from None
+    except IsADirectoryError:
+        raise ConfigError([f"{p}: is a directory, not a config file"]) from None
+    except OSError as exc:
+        raise ConfigError([f"{p}: config file cannot be read: {exc.strerror or exc}"]) from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError([f"{p}: not valid TOML: {exc}"]) from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError([f"{p}: not valid TOML: byte {exc.object[exc.start]:#04x} at offset "
+                           f"{exc.start} is not UTF-8"]) from None
+    except RecursionError:
+        raise ConfigError([f"{p}: not valid TOML: arrays or tables nested too deeply"]) from None
     cfg = validate(raw, str(p))
     cfg.path = p
     return cfg

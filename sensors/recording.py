@@ -51,6 +51,11 @@ CHANNEL_QUANTITY: dict[str, str] = {
 }
 VALUE_FORMAT = "%.7g"
 FORMAT_VERSION = 1
+INT64_MAX = (1 << 63) - 1
+MAX_DURATION_S = 1e6
+"""Longest recording span ``t`` may cover (11.6 days); beyond, nanosecond times leave int64."""
+MAX_VALUE = 1e12
+"""Largest magnitude a channel value may have in SI units (a sensor never reads more)."""
 
 
 class RecordingError(Exception):
@@ -153,7 +158,8 @@ class _Parser:
         t = table[:, 0] * scales[0]
         self._check_time(t, line_numbers)
         values = table[:, 1:] * np.asarray(scales[1:])
-        start_ns = self._meta_int("start_mono_ns", 0)
+        self._check_values(values, line_numbers, names)
+        start_ns = self._meta_int("start_mono_ns", 0, INT64_MAX - int(MAX_DURATION_S * 1e9))
         start_wall = self._meta_float("start_wall_s", 0.0)
         mono_ns = start_ns + np.rint((t - (t[0] if len(t) else 0.0)) * 1e9).astype(np.int64)
         frames, sources = self._frames(names, values, mono_ns, line_numbers, start_ns, start_wall)
@@ -173,15 +179,21 @@ class _Parser:
             return i
         raise self.fail(None, "empty recording: no header line ('t,' followed by channel names)")
 
-    def _meta_int(self, key: str, default: int) -> int:
+    def _meta_int(self, key: str, default: int, hi: int) -> int:
         value = self.metadata.get(key)
         if value is None:
             return default
+        shown = value if len(value) <= 40 else value[:37] + "..."
         try:
-            return int(value)
+            out = int(value) if len(value) <= 40 else None
         except ValueError:
-            raise self.fail(self.metadata_line[key],
-                            f"metadata {key}: {value!r} is not an integer") from None
+            out = None
+        if out is None:
+            raise self.fail(self.metadata_line[key], f"metadata {key}: {shown!r} is not an integer")
+        if not 0 <= out <= hi:
+            raise self.fail(self.metadata_line[key], f"metadata {key}: {shown} is out of range "
+                                                     f"0..{hi}")
+        return out
 
     def _meta_float(self, key: str, default: float) -> float:
         value = self.metadata.get(key)
@@ -280,11 +292,24 @@ class _Parser:
         raise self.fail(None, f"column {name!r}: unparseable value")  # pragma: no cover
 
     def _check_time(self, t: np.ndarray, line_numbers: np.ndarray) -> None:
+        far = np.flatnonzero(~(np.abs(t - t[0]) <= MAX_DURATION_S)) if len(t) else []
+        if len(far):
+            k = int(far[0])
+            raise self.fail(int(line_numbers[k]), f"t={t[k]:.9g} s is {MAX_DURATION_S:g} s or "
+                                                  f"more after the first row: out of range")
         back = np.flatnonzero(np.diff(t) < 0)
         if back.size:
             k = int(back[0]) + 1
             raise self.fail(int(line_numbers[k]), f"time goes backwards: t={t[k]:.9g} s after "
                                                   f"t={t[k - 1]:.9g} s")
+
+    def _check_values(self, values: np.ndarray, line_numbers: np.ndarray,
+                      names: tuple[str, ...]) -> None:
+        bad = ~np.isnan(values) & ~(np.abs(values) <= MAX_VALUE)
+        if bad.any():
+            k, j = (int(i) for i in np.argwhere(bad)[0])
+            raise self.fail(int(line_numbers[k]), f"column {names[j]!r}: {values[k, j]:.9g} is "
+                                                  f"out of range (at most {MAX_VALUE:g} in SI units)")
 
     def _frames(self, names: tuple[str, ...], values: np.ndarray, mono_ns: np.ndarray,
                 line_numbers: np.ndarray, start_ns: int, start_wall: float
@@ -347,7 +372,8 @@ def _fast_table(body: list[str], width: int) -> np.ndarray | None:
         table = np.loadtxt(io.StringIO(text), delimiter=",", ndmin=2, dtype=np.float64)
     except ValueError:
         return None
-    if table.shape != (text.count("\n") + 1, width) or np.isnan(table[:, 0]).any():
+    if (table.shape != (text.count("\n") + 1, width) or np.isnan(table[:, 0]).any()
+            or np.isinf(table).any()):
         return None
     return table
 
@@ -424,14 +450,7 @@ def read_labels(path: str | os.PathLike[str]) -> list[Any]:
     from sensors.simulator.truth import RepTruth
 
     path = Path(path)
-    try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise RecordingError(f"{path}: labels file not found") from None
-    except json.JSONDecodeError as exc:
-        raise RecordingError(f"{path}:{exc.lineno}: not valid JSON: {exc.msg}") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise RecordingError(f"{path}: cannot read labels: {exc}") from None
+    doc = _labels_document(path)
     if not isinstance(doc, dict) or doc.get("format") != LABELS_FORMAT:
         raise RecordingError(f"{path}: not a liftguard labels file (format != {LABELS_FORMAT!r})")
     reps = doc.get("reps")
@@ -446,15 +465,49 @@ def read_labels(path: str | os.PathLike[str]) -> list[Any]:
         if unknown or missing:
             raise RecordingError(f"{path}: reps[{i}]: unknown keys {sorted(unknown)}, "
                                  f"missing keys {sorted(missing)}")
+        _check_rep_values(path, i, rep)
         out.append(RepTruth(**rep))
     return out
 
 
+LABEL_TEXT_FIELDS = ("fault",)
+LABEL_INT_FIELDS = ("number",)
+
+
+def _check_rep_values(path: Path, i: int, rep: dict[str, Any]) -> None:
+    """Each field of a labelled rep has its type: ``number`` an integer, ``fault`` text or
+    null, ``fault_onset_s`` a number or null, every other field a number (NaN marks a metric
+    the simulator could not compute; infinities and 400-digit integers are refused)."""
+    for name, value in rep.items():
+        if name in LABEL_TEXT_FIELDS:
+            ok = value is None or isinstance(value, str)
+        elif name in LABEL_INT_FIELDS:
+            ok = type(value) is int and 0 <= value <= 1_000_000
+        else:
+            ok = ((value is None and name == "fault_onset_s")
+                  or (type(value) in (int, float)
+                      and (math.isnan(value) or abs(value) <= MAX_VALUE)))
+        if not ok:
+            shown = repr(value) if len(repr(value)) <= 40 else repr(value)[:37] + "..."
+            raise RecordingError(f"{path}: reps[{i}].{name} = {shown} has the wrong type or is "
+                                 f"out of range")
+
+
+def _labels_document(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise RecordingError(f"{path}: labels file not found") from None
+    except json.JSONDecodeError as exc:
+        raise RecordingError(f"{path}:{exc.lineno}: not valid JSON: {exc.msg}") from None
+    except RecursionError:
+        raise RecordingError(f"{path}: not valid labels: nested too deeply") from None
+    except (OSError, ValueError) as exc:
+        raise RecordingError(f"{path}: cannot read labels: {str(exc)[:200]}") from None
+
+
 def read_labels_meta(path: str | os.PathLike[str]) -> dict[str, Any]:
     """The ``set`` metadata of a labels file (lift, seed, masses, rates), {} if absent."""
-    try:
-        doc = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise RecordingError(f"{path}: cannot read labels: {exc}") from None
+    doc = _labels_document(Path(path))
     meta = doc.get("set", {}) if isinstance(doc, dict) else {}
     return meta if isinstance(meta, dict) else {}
