@@ -265,6 +265,8 @@ class _Handler(BaseHTTPRequestHandler):
         text = message or short
         log.debug("local API: %s answered %d: %s", self.address_string(), code, text)
         self.close_connection = True
+        if self.request_version == "HTTP/0.9":  # not parsed yet: answer with a status line
+            self.request_version = "HTTP/1.1"
         self._send(code, {"error": text if not explain or explain == text
                           else f"{text}: {explain}"})
 

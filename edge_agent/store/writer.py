@@ -202,6 +202,15 @@ class BatchWriter:
     # ---- worker -------------------------------------------------------------------------
 
     def _run(self) -> None:
+        try:
+            self._work()
+        except BaseException as exc:
+            log.critical("local store writer stopped on %s: nothing more is stored (%d rows, %d "
+                         "raw frames queued); the daemon exits so that systemd restarts it",
+                         type(exc).__name__, len(self._rows), self._queued_frames)
+            raise
+
+    def _work(self) -> None:
         retry: list[RowWrite] = []   # writes of a batch whose commit failed (disk full, I/O)
         retry_frames = 0
         next_commit = time.monotonic() + self._interval_s
