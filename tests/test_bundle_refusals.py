@@ -185,3 +185,16 @@ def test_manifest_mutations_raise_only_bundle_error(scratch, field, literal):
         assert str(scratch) in str(exc)
     (scratch / MANIFEST).write_text(json.dumps(MANIFEST_DOC))
     assert read_verified_manifest(scratch, BOX_CHANNELS, 100.0)["sample_rate_hz"] == 100.0
+
+
+def test_model_install_command_refuses_and_says_why(copy, tmp_path, capsys):
+    from edge_agent.cli import main
+
+    set_field(copy, "calibration.false_alarm_rate", '"x"')
+    cfg = tmp_path / "config.toml"
+    cfg.write_text(f'[device]\ndata_dir = "{tmp_path / "data"}"\nsecrets_file = ""\n'
+                   f'[source]\nkind = "simulator"\n')
+    assert main(["--config", str(cfg), "model", "install", str(copy)]) == 1
+    out = capsys.readouterr().out
+    assert "model NOT installed" in out and "calibration.false_alarm_rate = 'x'" in out
+    assert current(tmp_path / "data" / "models") is None
