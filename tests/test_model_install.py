@@ -81,9 +81,27 @@ def no_unpickling(monkeypatch):
     monkeypatch.setattr(joblib, "load", refuse)
 
 
-def test_good_bundle_swaps_atomically_and_rolls_back(box, bundles, capsys, no_unpickling):
+@pytest.fixture
+def unpickling_only_verified_copies(monkeypatch):
+    """Install loads the bundle (to refuse files that do not load), but only its verified
+    staging copy, never the source it was given."""
+    loaded: list[Path] = []
+    real_load = joblib.load
+
+    def load(path, *args, **kwargs):
+        path = Path(path)
+        assert path.parent.name.startswith(".incoming-"), f"unpickled {path} before verifying"
+        loaded.append(path)
+        return real_load(path, *args, **kwargs)
+    monkeypatch.setattr(joblib, "load", load)
+    return loaded
+
+
+def test_good_bundle_swaps_atomically_and_rolls_back(box, bundles, capsys,
+                                                     unpickling_only_verified_copies):
     cfg, models = box()
     assert cli(cfg, "install", bundles["good"]) == 0
+    assert [p.name for p in unpickling_only_verified_copies] == ["detectors.joblib"]
     first = current(models)
     assert (models / "default").is_symlink() and first.parent == models
     assert json.loads((first / "manifest.json").read_text())["channels"] == list(DEFAULT_CHANNELS)
