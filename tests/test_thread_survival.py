@@ -9,6 +9,7 @@ import pytest
 from edge_agent.commands.run import run_until_stopped
 from edge_agent.daemon import Daemon
 from edge_agent.daemon import threads as threads_mod
+from edge_agent.daemon.status import health_line
 from edge_agent.daemon.threads import Supervised
 from edge_agent.store import LocalStore
 from sensors.simulator import SimulatorSource
@@ -143,6 +144,7 @@ def test_a_dead_writer_shows_in_status_refuses_sessions_and_exits_1(daemon):
     status, st = call(daemon.api.url, "GET", "/status")
     assert status == 200 and st["threads_dead"] == ["store-writer"]
     assert not st["store"]["writer_alive"]
+    assert health_line(st).endswith("; DEAD threads: store-writer")
     daemon.sessions.try_end(None, "api")
     status, err = call(daemon.api.url, "POST", "/sessions", {"lift_type": "squat",
                                                              "athlete": "bob"})

@@ -114,4 +114,5 @@ def health_line(status: dict[str, Any]) -> str:
             f"{status['store']['queue_depth']}, {dropped} dropped; sync {status['sync']}, "
             f"backlog {sum(status['sync_backlog'].values()) if status['sync_backlog'] else 0}; "
             f"disk {disk['db_bytes'] / 1e6:.1f} of {disk['cap_bytes'] / 1e6:.0f} MB"
-            f"{', raw capture PAUSED' if disk['raw_capture_paused'] else ''}")
+            f"{', raw capture PAUSED' if disk['raw_capture_paused'] else ''}"
+            f"{'; DEAD threads: ' + ', '.join(status['threads_dead']) if status.get('threads_dead') else ''}")
