@@ -486,7 +486,7 @@ def _check_rep_values(path: Path, i: int, rep: dict[str, Any]) -> None:
         else:
             ok = ((value is None and name == "fault_onset_s")
                   or (type(value) in (int, float)
-                      and (math.isnan(value) or abs(value) <= MAX_VALUE)))
+                      and (value != value or abs(value) <= MAX_VALUE)))   # NaN or in range
         if not ok:
             shown = repr(value) if len(repr(value)) <= 40 else repr(value)[:37] + "..."
             raise RecordingError(f"{path}: reps[{i}].{name} = {shown} has the wrong type or is "

@@ -166,6 +166,20 @@ def test_labels_nested_2000_deep_are_refused_clearly(tmp_path):
         read_labels(bad)
 
 
+@pytest.mark.parametrize("literal, words", [
+    ("1" + "0" * 400, r"reps\[0\]\.start_s = 1000"),       # found by the long profile
+    ("1e999", r"reps\[0\]\.start_s = inf"),
+    ('"x"', r"reps\[0\]\.start_s = 'x'"),
+    ("9" * 5000, "cannot read labels"),
+])
+def test_label_values_of_the_wrong_type_name_the_field(valid_labels, tmp_path, literal, words):
+    text = valid_labels.read_text().replace('"start_s": 1.0', f'"start_s": {literal}', 1)
+    bad = tmp_path / "bad.labels.json"
+    bad.write_text(text)
+    with pytest.raises(RecordingError, match=words):
+        read_labels(bad)
+
+
 # ---- config ---------------------------------------------------------------------------------
 
 EXAMPLE = (REPO / "config.example.toml").read_text()

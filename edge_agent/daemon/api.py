@@ -305,7 +305,12 @@ class _Handler(BaseHTTPRequestHandler):
         return decode_json(raw)
 
     def _send(self, status: int, payload: Any) -> None:
-        data = json.dumps(payload, default=str, allow_nan=False).encode()
+        try:
+            data = json.dumps(payload, default=str, allow_nan=False).encode()
+        except (ValueError, TypeError, RecursionError) as exc:   # e.g. a NaN in a stored row
+            log.error("local API: answer to %s %s is not JSON-serialisable (%s)", self.command,
+                      self.path, exc)
+            status, data = 500, b'{"error": "internal error: answer not serialisable"}'
         try:
             self.send_response(status)
             self.send_header("Content-Type", "application/json")
