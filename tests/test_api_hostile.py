@@ -105,7 +105,8 @@ def test_any_session_body_is_stored_whole_or_refused_with_400(daemon, athlete, t
         daemon.sessions.wait_idle(30)
         assert daemon.store.flush(10)
         stored = daemon.store.get_session(sid)
-        assert stored["athlete"] == athlete and stored["trainer"] == trainer
+        sent = json.loads(raw)   # JSON joins an escaped surrogate pair into one character
+        assert stored["athlete"] == sent["athlete"] and stored["trainer"] == sent["trainer"]
     else:
         assert isinstance(body["error"], str) and daemon.sessions.active_id is None
     start_and_end_one_session(daemon)

@@ -26,7 +26,12 @@ class ApiError(Exception):
 
 
 def nesting_depth(text: str, limit: int) -> int:
-    """Deepest bracket nesting of a JSON text outside strings; stops counting past ``limit``."""
+    """Deepest bracket nesting of a JSON text outside strings; stops counting past ``limit``.
+    With at most ``limit`` opening brackets in all (every session body), that count bounds
+    the depth and the scan is skipped."""
+    opening = text.count("[") + text.count("{")
+    if opening <= limit:
+        return opening
     depth = deepest = 0
     in_string = escaped = False
     for ch in text:
