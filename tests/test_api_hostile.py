@@ -176,7 +176,8 @@ def test_a_dripping_client_is_cut_off_at_the_connection_deadline(daemon, monkeyp
                 break
             time.sleep(0.2)
     assert closed and daemon.api.server.cut_off >= 1
-    assert call(daemon.api.url, "GET", "/status")[0] == 200
+    status, body = call(daemon.api.url, "GET", "/status")
+    assert status == 200 and body["api"]["connections_cut_off"] >= 1
 
 
 def test_threads_are_bounded_and_the_excess_gets_503_json(tmp_path):
@@ -189,7 +190,7 @@ def test_threads_are_bounded_and_the_excess_gets_503_json(tmp_path):
     host, port = api.server.server_address[:2]
     idle = [socket.create_connection((host, port), timeout=5) for _ in range(2)]
     try:
-        wait_for(lambda: api.server._slots._value == 0, what="both slots taken")
+        wait_for(lambda: api.server.in_progress == 2, what="both slots taken")
         status, headers, body = split(raw_request(type("D", (), {"api": api}),
                                                   b"GET /status HTTP/1.1\r\n\r\n"))
         assert status == 503 and "try again" in json.loads(body)["error"]
@@ -197,7 +198,7 @@ def test_threads_are_bounded_and_the_excess_gets_503_json(tmp_path):
     finally:
         for s in idle:
             s.close()
-        wait_for(lambda: api.server._slots._value == 2, what="slots released")
+        wait_for(lambda: api.server.in_progress == 0, what="slots released")
         assert call(api.url, "GET", "/status")[0] == 200
         api.close()
         d.close()

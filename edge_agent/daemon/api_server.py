@@ -50,6 +50,12 @@ class BoundedHTTPServer(ThreadingHTTPServer):
         self.cut_off = 0
         super().__init__(address, handler)
 
+    @property
+    def in_progress(self) -> int:
+        """Connections being served now (each holds one of the ``max_threads`` slots)."""
+        with self._deadlines_lock:
+            return len(self._deadlines)
+
     def process_request(self, request: Any, client_address: Any) -> None:
         if not self._slots.acquire(blocking=False):
             self.refused_busy += 1

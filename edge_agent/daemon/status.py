@@ -75,6 +75,10 @@ def build_status(d: "Daemon") -> dict[str, Any]:
         "store": {k: store[k] for k in ("queue_depth", "rejected_rows", "last_rejected",
                                        "writer_tick_failures", "last_commit_wall",
                                        "last_error", "writer_alive")},
+        "api": None if d.api is None else {
+            "requests_in_progress": d.api.server.in_progress,
+            "refused_busy": d.api.server.refused_busy,
+            "connections_cut_off": d.api.server.cut_off},
         "threads": threads,
         "threads_dead": [name for name, alive in threads.items() if not alive],
         "worker_errors": worker_errors(d, store),
