@@ -259,3 +259,17 @@ def test_loadcell_decoder_survives_garbage_and_finds_the_next_good_frame(prefix,
     assert [f.seq for f in after][-3:] == [100, 101, 102]
     stats = decoder.stats
     assert stats.frames == len(frames) + len(after)
+
+
+@given(seq=st.integers(-(2**70), 2**70), device_us=st.integers(-(2**70), 2**70),
+       counts=st.lists(st.integers(-(2**40), 2**40), min_size=0, max_size=6),
+       status=st.integers(-(2**20), 2**20))
+def test_encode_frame_raises_only_value_error_and_round_trips(seq, device_us, counts, status):
+    try:
+        frame = encode_frame(seq, device_us, counts, status)
+    except ValueError as exc:
+        assert str(exc)
+        return
+    (decoded,) = FrameDecoder().feed(frame)
+    assert decoded.seq == seq % 2**32 and decoded.device_us == device_us % 2**32
+    assert list(decoded.counts) == counts and decoded.status == status
