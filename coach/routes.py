@@ -1,0 +1,14 @@
+"""Every blueprint of the web app, registered in one place."""
+from __future__ import annotations
+
+from flask import Flask
+
+
+def register_blueprints(app: Flask) -> None:
+    from coach import admin, auth, profile, roster, session_commands
+
+    app.register_blueprint(auth.bp)
+    app.register_blueprint(profile.bp)
+    app.register_blueprint(roster.bp)
+    app.register_blueprint(admin.bp)
+    app.register_blueprint(session_commands.bp)
