@@ -110,6 +110,28 @@ def create_user(conn: Any, email: str, first_name: str, last_name: str, role: st
     return row["id"]
 
 
+def claim_existing(conn: Any, email: str, password: str, role: str) -> tuple[str, str] | None:
+    """Give an existing user who has no sign-in yet (e.g. made by the original app or a box
+    roster) a password; their role stays, or becomes ``role`` when they had none.
+
+    Only for invited sign-ups: the inviter vouched for the email. Returns (id, role) or None
+    when there is no such user or they can already sign in. The caller commits.
+    """
+    problems = check_password(password)
+    if problems:
+        raise AccountError("; ".join(problems))
+    password_hash = hash_password(password)
+    user = find_by_email(conn, email)
+    if user is None or user["password_hash"]:
+        return None
+    if user["role"] is None:
+        execute(conn, "UPDATE users SET role = %s, updated_at = CURRENT_TIMESTAMP WHERE id = %s",
+                (role, user["id"]))
+    execute(conn, "INSERT INTO credentials (user_id, password_hash) VALUES (%s, %s)",
+            (user["id"], password_hash))
+    return user["id"], user["role"] or role
+
+
 def set_password(conn: Any, user_id: str, password: str) -> None:
     """New password; also ends every signed-in session of this user. The caller commits."""
     problems = check_password(password)

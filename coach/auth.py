@@ -18,7 +18,8 @@ from flask import (Blueprint, abort, current_app, flash, g, redirect, render_tem
                    request, session, url_for)
 
 from coach import invitations, login_limits
-from coach.accounts import USER_COLUMNS, create_user, users_exist, verify_login
+from coach.accounts import (USER_COLUMNS, AccountError, claim_existing, create_user,
+                            users_exist, verify_login)
 from coach.db import execute, get_db, query_one
 from coach.forms import LoginForm, SignupForm
 
@@ -182,10 +183,17 @@ def _register(conn: Any, form: SignupForm, token: str) -> Any:
         return render_template("auth/signup.html", form=None, mode=mode), 403
     role = {"first": "admin", "open": "athlete"}.get(mode) or invitation["role"]
     email = invitation["email"] if invitation else form.email.data
-    user_id = create_user(conn, email, form.first_name.data, form.last_name.data, role,
-                          form.password.data)
+    try:
+        user_id = create_user(conn, email, form.first_name.data, form.last_name.data, role,
+                              form.password.data)
+        if user_id is None and invitation is not None:
+            user_id, role = claim_existing(conn, email, form.password.data, role) or (None, role)
+    except AccountError as exc:
+        conn.rollback()
+        return render_template("auth/signup.html", form=form, mode=mode, invitation=invitation,
+                               error=str(exc)), 400
     if user_id is not None and invitation is not None:
-        invitations.mark_used(conn, invitation, user_id)
+        invitations.mark_used(conn, invitation, user_id, role)
     conn.commit()
     if user_id is not None:
         log.info("new %s account %s (%s sign-up)", role, user_id, mode)

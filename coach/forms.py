@@ -12,9 +12,20 @@ from coach.accounts import (MAX_EMAIL_CHARS, MAX_NAME_CHARS, MAX_PASSWORD_CHARS,
                             MIN_PASSWORD_CHARS, ROLES, check_email, check_password)
 from coach.access import parse_uuid
 
-LIFT_CHOICES = [("", "all lifts"), ("squat", "squat"), ("bench_press", "bench press"),
-                ("deadlift", "deadlift")]
-ROLE_CHOICES = [(r, r) for r in ROLES]
+try:  # WTForms 3.3 deprecates (value, label) tuples in favour of SelectChoice
+    from wtforms.fields.choices import SelectChoice
+except ImportError:  # pragma: no cover - older WTForms
+    SelectChoice = None
+
+
+def choices(pairs: list[tuple[str, str]]) -> list:
+    """SelectField choices from (value, label) pairs, in the form this WTForms prefers."""
+    return [SelectChoice(v, label) if SelectChoice else (v, label) for v, label in pairs]
+
+
+LIFT_CHOICES = choices([("", "all lifts"), ("squat", "squat"), ("bench_press", "bench press"),
+                        ("deadlift", "deadlift")])
+ROLE_CHOICES = choices([(r, r) for r in ROLES])
 MAX_TOKEN_CHARS = 100
 
 
@@ -70,6 +81,11 @@ class IdForm(FlaskForm):
 class AssignmentForm(FlaskForm):
     trainer_id = SelectField("Trainer", [InputRequired(), _uuid], choices=[], validate_choice=True)
     athlete_id = SelectField("Athlete", [InputRequired(), _uuid], choices=[], validate_choice=True)
+
+
+class UnassignForm(FlaskForm):
+    trainer_id = HiddenField("trainer", [Optional(), _uuid])
+    athlete_id = HiddenField("athlete", [InputRequired(), _uuid])
 
 
 class RoleForm(FlaskForm):

@@ -52,10 +52,11 @@ def usable(conn: Any, token: str, lock: bool = False) -> dict[str, Any] | None:
         (token_digest(token),))
 
 
-def mark_used(conn: Any, invitation: dict[str, Any], user_id: str) -> None:
+def mark_used(conn: Any, invitation: dict[str, Any], user_id: str, role: str) -> None:
+    """Close the invitation; an athlete invited by a trainer joins that trainer's roster."""
     execute(conn, "UPDATE invitations SET used_at = now(), used_by = %s WHERE id = %s",
             (user_id, invitation["id"]))
-    if invitation["role"] == "athlete" and invitation["inviter_role"] == "trainer":
+    if role == "athlete" and invitation["inviter_role"] == "trainer":
         execute(conn, """
             INSERT INTO trainer_athletes (trainer_id, athlete_id, assigned_by)
             VALUES (%s, %s, %s) ON CONFLICT DO NOTHING""",

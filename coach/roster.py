@@ -14,7 +14,7 @@ from flask import (Blueprint, current_app, flash, g, redirect, render_template, 
 from coach import invitations
 from coach.auth import role_required
 from coach.db import execute, get_db, query
-from coach.forms import AssignmentForm, IdForm, InvitationForm
+from coach.forms import AssignmentForm, IdForm, InvitationForm, UnassignForm, choices
 
 bp = Blueprint("roster", __name__)
 
@@ -38,12 +38,15 @@ def _assignments(conn: Any, user: dict[str, Any]) -> list[dict[str, Any]]:
          WHERE {where} ORDER BY trainer_name, athlete_name""", params)
 
 
+def _person_choices(conn: Any, role: str) -> list:
+    return choices([(p["id"], f"{p['first_name']} {p['last_name']} <{p['email']}>")
+                    for p in _people(conn, role)])
+
+
 def _assignment_form(conn: Any) -> AssignmentForm:
     form = AssignmentForm()
-    form.trainer_id.choices = [(p["id"], f"{p['first_name']} {p['last_name']} <{p['email']}>")
-                               for p in _people(conn, "trainer")]
-    form.athlete_id.choices = [(p["id"], f"{p['first_name']} {p['last_name']} <{p['email']}>")
-                               for p in _people(conn, "athlete")]
+    form.trainer_id.choices = _person_choices(conn, "trainer")
+    form.athlete_id.choices = _person_choices(conn, "athlete")
     return form
 
 
@@ -83,11 +86,12 @@ def assign() -> Any:
 @role_required("admin", "trainer")
 def unassign() -> Any:
     conn = get_db()
-    form = AssignmentForm()
-    trainer_id = g.user["id"] if g.user["role"] == "trainer" else request.form.get("trainer_id")
-    form.trainer_id.choices = [(trainer_id, "")] if trainer_id else []
-    form.athlete_id.choices = [(request.form.get("athlete_id", ""), "")]
+    form = UnassignForm()
     if not form.validate_on_submit():
+        return _render(conn, 400)
+    trainer_id = g.user["id"] if g.user["role"] == "trainer" else form.trainer_id.data
+    if not trainer_id:
+        flash("Say which trainer's roster to change.")
         return _render(conn, 400)
     removed = execute(conn, "DELETE FROM trainer_athletes WHERE trainer_id = %s "
                             "AND athlete_id = %s", (trainer_id, form.athlete_id.data))
@@ -96,9 +100,14 @@ def unassign() -> Any:
     return redirect(url_for("roster.index"))
 
 
+def _invitation_form(**kwargs: Any) -> InvitationForm:
+    form = InvitationForm(**kwargs)
+    form.role.choices = choices([(r, r) for r in invitations.roles_invitable_by(g.user)])
+    return form
+
+
 def _render_invitations(conn: Any, form: InvitationForm, status: int = 200,
                         link: str | None = None) -> Any:
-    form.role.choices = [(r, r) for r in invitations.roles_invitable_by(g.user)]
     page = render_template("invitations.html", form=form, link=link, revoke=IdForm(),
                            invitations=invitations.listed_for(conn, g.user))
     conn.rollback()
@@ -109,8 +118,7 @@ def _render_invitations(conn: Any, form: InvitationForm, status: int = 200,
 @role_required("admin", "trainer")
 def invite() -> Any:
     conn = get_db()
-    form = InvitationForm()
-    form.role.choices = [(r, r) for r in invitations.roles_invitable_by(g.user)]
+    form = _invitation_form()
     if request.method == "GET":
         return _render_invitations(conn, form)
     if not form.validate_on_submit():
@@ -119,7 +127,7 @@ def invite() -> Any:
                                current_app.config["COACH_SETTINGS"].invitation_days)
     conn.commit()
     link = url_for("auth.signup", invite=token, _external=True)
-    return _render_invitations(conn, InvitationForm(formdata=None), link=link)
+    return _render_invitations(conn, _invitation_form(formdata=None), link=link)
 
 
 @bp.route("/invitations/revoke", methods=("POST",))
@@ -128,7 +136,7 @@ def revoke() -> Any:
     conn = get_db()
     form = IdForm()
     if not form.validate_on_submit():
-        return _render_invitations(conn, InvitationForm(formdata=None), 400)
+        return _render_invitations(conn, _invitation_form(formdata=None), 400)
     done = invitations.revoke(conn, g.user, form.id.data)
     conn.commit()
     flash("Invitation revoked." if done else "No open invitation of yours has that id.")
