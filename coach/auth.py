@@ -156,8 +156,8 @@ def _signup_mode(conn: Any, token: str) -> tuple[str, dict[str, Any] | None]:
 @bp.route("/signup", methods=("GET", "POST"))
 def signup() -> Any:
     form = SignupForm()
-    token = (form.invite.data if request.method == "POST" else request.args.get("invite")) or ""
-    token = token[:200]
+    posted = form.invite.data if request.method == "POST" else None
+    token = (posted or request.args.get("invite") or "")[:200]
     conn = get_db()
     mode, invitation = _signup_mode(conn, token)
     conn.rollback()

@@ -110,6 +110,11 @@ def post_form(client: Any, url: str, data: dict[str, Any], token_from: str | Non
     return client.post(url, data={**data, "csrf_token": token}, **kwargs)
 
 
+def home_path(app: Any) -> str:
+    """Where signing in leads: the dashboard when installed, else the profile."""
+    return "/dashboard" if "dashboard.index" in app.view_functions else "/profile"
+
+
 def login(client: Any, email: str, password: str = PASSWORD) -> Any:
     return post_form(client, "/login", {"email": email, "password": password})
 
