@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
+import select
 import threading
 from typing import Any, Sequence
 
@@ -44,14 +45,26 @@ class Database:
     def _the_pool(self) -> psycopg2.pool.ThreadedConnectionPool:
         with self._lock:
             if self._pool is None or self._pid != os.getpid():
-                # minconn=0: making the pool never connects, so it cannot fail.
-                self._pool = psycopg2.pool.ThreadedConnectionPool(
+                # Made with minconn=0 so that making it never connects (and cannot fail while
+                # the database is down); then minconn is raised, because psycopg2 keeps only
+                # up to minconn idle connections and closes the rest on putconn.
+                pool = psycopg2.pool.ThreadedConnectionPool(
                     0, self._maxconn, self._dsn, **self._kwargs)
+                pool.minconn = self._maxconn
+                self._pool = pool
                 self._pid = os.getpid()
             return self._pool
 
     def getconn(self) -> Any:
         pool = self._the_pool()
+        for _ in range(self._maxconn + 1):
+            conn = self._checkout(pool)
+            if _looks_alive(conn):
+                return conn
+            pool.putconn(conn, close=True)  # the server hung up (restart): take a fresh one
+        raise DatabaseUnavailable("no live connection to the database")
+
+    def _checkout(self, pool: psycopg2.pool.ThreadedConnectionPool) -> Any:
         try:
             conn = pool.getconn()
         except psycopg2.pool.PoolError as exc:
@@ -82,6 +95,21 @@ class Database:
             if self._pool is not None and self._pid == os.getpid():
                 self._pool.closeall()
             self._pool = None
+
+
+def _looks_alive(conn: Any) -> bool:
+    """False when an idle pooled connection is known to be dead, without a query.
+
+    An idle connection has nothing to read unless the server closed it (shutdown, restart,
+    terminated backend): then its socket is readable. Costs one non-blocking select.
+    """
+    if conn.closed:
+        return False
+    try:
+        readable, _, _ = select.select([conn], [], [], 0)
+    except (OSError, ValueError):
+        return False
+    return not readable
 
 
 def mark_broken() -> None:
