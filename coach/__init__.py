@@ -46,8 +46,9 @@ def create_app(settings: WebSettings | None = None, **overrides: Any) -> Flask:
     )
     app.config.update(overrides)
     if settings.proxy_hops:
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.proxy_hops,  # type: ignore[method-assign]
-                                x_proto=settings.proxy_hops, x_host=settings.proxy_hops)
+        hops = settings.proxy_hops
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops,  # type: ignore
+                                x_host=hops)
     CSRFProtect(app)
     db.init_app(app, db.Database(settings.dsn, settings.connect_kwargs(), settings.pool_max))
     errors.register(app)

@@ -144,7 +144,8 @@ def query(conn: Any, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> l
         return [dict(row) for row in cur.fetchall()]
 
 
-def query_one(conn: Any, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> dict[str, Any] | None:
+def query_one(conn: Any, sql: str,
+              params: Sequence[Any] | dict[str, Any] = ()) -> dict[str, Any] | None:
     rows = query(conn, sql, params)
     return rows[0] if rows else None
 

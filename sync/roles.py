@@ -29,7 +29,8 @@ import psycopg2.errors
 from psycopg2 import sql
 
 ROLES_SQL = Path(__file__).resolve().parent / "roles.sql"
-GROUPS = {"writer": "liftguard_writer", "reader": "liftguard_reader", "web": "liftguard_web"}
+GROUPS = {"writer": "liftguard_writer", "reader": "liftguard_reader",
+          "web": "liftguard_webapp"}
 DEFAULT_LOGINS = {"liftguard_ingest": "writer", "liftguard_coach": "reader",
                   "liftguard_web": "web"}
 SCRAM_ITERATIONS = 4096  # PostgreSQL's own default (scram_iterations)

@@ -55,6 +55,7 @@ def test_the_pool_keeps_its_connections_warm(web_app, login_as, db_conn):
     for _ in range(5):
         assert c.get("/profile").status_code == 200
     with db_conn.cursor() as cur:
-        cur.execute("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'liftguard-web'")
+        cur.execute("SELECT count(*) FROM pg_stat_activity "
+                    "WHERE application_name = 'liftguard-web'")
         assert cur.fetchone()[0] == 1  # one sequential client, one reused connection
     db_conn.commit()

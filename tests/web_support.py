@@ -29,6 +29,11 @@ ROLES = ("admin", "trainer", "athlete")
 _CSRF_INPUT = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"|value="([^"]+)"[^>]*name="csrf_token"')
 
 
+def unique_role_name(prefix: str) -> str:
+    """Roles are cluster-wide and the tests share one cluster."""
+    return f"{prefix}_{uuid.uuid4().hex[:10]}"
+
+
 @pytest.fixture
 def web_db(pg_db: PgDatabase) -> PgDatabase:
     """A fresh database at the newest schema, with the web group role and a login in it."""
