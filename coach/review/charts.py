@@ -8,9 +8,11 @@ matplotlib's rc settings are process-global.
 """
 from __future__ import annotations
 
+import hashlib
 import io
 import math
 import threading
+from collections import OrderedDict
 from typing import Any, Sequence
 
 import matplotlib
@@ -51,11 +53,62 @@ def to_svg(fig: Figure, name: str) -> str:
     return svg.replace("<svg ", f'<svg role="img" aria-label="{name} chart" class="chart" ', 1)
 
 
-def render(name: str, draw: Any, *args: Any, **kwargs: Any) -> str:
-    """Build a figure with ``draw(fig, ...)`` under the shared style and return its SVG."""
-    with _lock, matplotlib.rc_context(_STYLE):
-        fig = draw(*args, **kwargs)
-        return to_svg(fig, name)
+def _digest(value: Any, h: Any) -> None:
+    if isinstance(value, np.ndarray):
+        h.update(f"{value.dtype}{value.shape}".encode())
+        h.update(np.ascontiguousarray(value).tobytes())
+    elif isinstance(value, (list, tuple)):
+        h.update(b"[")
+        for item in value:
+            _digest(item, h)
+        h.update(b"]")
+    else:
+        h.update(repr(value).encode())
+        h.update(b",")
+
+
+class SvgCache:
+    """Rendered charts by a digest of what they draw (matplotlib takes 0.1-0.5 s a chart on a
+    Pi-class core; a page viewed again, or the same data drawn for another user, is free)."""
+
+    def __init__(self, size: int = 256) -> None:
+        self.size = size
+        self._items: OrderedDict[bytes, str] = OrderedDict()
+
+    def key(self, name: str, draw: Any, args: tuple[Any, ...]) -> bytes:
+        h = hashlib.blake2b(f"{name}/{draw.__name__}".encode(), digest_size=20)
+        _digest(args, h)
+        return h.digest()
+
+    def get(self, key: bytes) -> str | None:
+        svg = self._items.get(key)
+        if svg is not None:
+            self._items.move_to_end(key)
+        return svg
+
+    def put(self, key: bytes, svg: str) -> None:
+        self._items[key] = svg
+        while len(self._items) > self.size:
+            self._items.popitem(last=False)
+
+    def clear(self) -> None:
+        self._items.clear()
+
+
+SVG_CACHE = SvgCache()
+
+
+def render(name: str, draw: Any, *args: Any) -> str:
+    """The SVG of ``draw(*args)`` under the shared style, from ``SVG_CACHE`` when the same
+    chart of the same data was drawn before."""
+    key = SVG_CACHE.key(name, draw, args)
+    with _lock:
+        svg = SVG_CACHE.get(key)
+        if svg is None:
+            with matplotlib.rc_context(_STYLE):
+                svg = to_svg(draw(*args), name)
+            SVG_CACHE.put(key, svg)
+        return svg
 
 
 def empty_chart(message: str, width_in: float = 7.0, height_in: float = 1.2) -> Figure:
@@ -100,9 +153,9 @@ def velocity_per_rep(numbers: Sequence[int], mean_v: Sequence[float | None],
     right.spines["right"].set_color(GRID)
     handles = ax.get_legend_handles_labels()
     more = right.get_legend_handles_labels()
-    ax.legend(handles[0] + more[0], handles[1] + more[1], loc="lower left", ncols=3)
-    top = np.nanmax(np.concatenate([mv, pv])) if np.isfinite(np.concatenate([mv, pv])).any() else 1
-    ax.set_ylim(0, top * 1.3)
+    fig.legend(handles[0] + more[0], handles[1] + more[1], loc="outside lower center", ncols=3)
+    both = np.concatenate([mv, pv])
+    ax.set_ylim(0, (np.nanmax(both) if np.isfinite(both).any() else 1.0) * 1.15)
     return fig
 
 
@@ -173,6 +226,11 @@ def cop_from_above(t: np.ndarray, x: np.ndarray, y: np.ndarray,
         ax.plot(1000 * x[sel], 1000 * y[sel], linewidth=1.0,
                 color=colours(k / max(len(spans) - 1, 1)), label=f"rep {number}")
     ok = np.isfinite(x) & np.isfinite(y)
+    in_reps = np.zeros_like(ok)
+    for _, t0, t1 in spans:
+        in_reps |= (t >= t0) & (t <= t1)
+    if (ok & in_reps).any():
+        ok &= in_reps          # zoom on the reps; walking in and out runs off the edges
     if ok.any():
         cx, cy = 1000 * np.median(x[ok]), 1000 * np.median(y[ok])
         half = max(40.0, 1000 * 1.3 * max(np.ptp(x[ok]), np.ptp(y[ok])) / 2)

@@ -43,9 +43,14 @@ class ChunkStats:
     last_end_ns: int | None
     sources: dict[str, tuple[str, ...]]   # source -> channels
 
-    @property
-    def key(self) -> tuple[int, int | None]:
-        return self.count, self.last_end_ns
+
+def chunk_key(conn: Any, session_id: str) -> tuple[Any, ...]:
+    """What identifies the chunks present (count, last end, highest sequence number), from
+    the row columns alone: no chunk JSON is read."""
+    with conn.cursor() as cur:
+        cur.execute("SELECT count(*), max(mono_end_ns), max(chunk_seq) FROM sensor_data "
+                    "WHERE session = %s", (session_id,))
+        return tuple(cur.fetchone())
 
 
 def chunk_stats(conn: Any, session_id: str) -> ChunkStats:
@@ -229,7 +234,7 @@ SERIES_CACHE = SeriesCache()
 def session_series(conn: Any, session_id: str, lift: str,
                    cache: SeriesCache = SERIES_CACHE) -> SessionSeries:
     """The session's display series, from the cache when its chunks have not changed."""
-    stats = chunk_stats(conn, session_id)
+    key = chunk_key(conn, session_id)
     skipped: list[str] = []
 
     def compute() -> SessionSeries:
@@ -239,4 +244,4 @@ def session_series(conn: Any, session_id: str, lift: str,
                                 f"out (first: {skipped[0]})")
         return series
 
-    return cache.get((session_id, lift, *stats.key), compute)
+    return cache.get((session_id, lift, *key), compute)

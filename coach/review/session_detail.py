@@ -22,6 +22,10 @@ from models.metrics import RepMetrics, velocity_loss_pct
 ALERT_TEXT = re.compile(r"^instability at (?P<t>-?\d+(?:\.\d+)?) s: (?P<reason>.*)$")
 """How the box words a live alert (edge_agent.daemon.app): time since the first frame."""
 MODEL_FLAG = re.compile(r"moved differently from clean reps(?:, pointing to (?P<hint>[^;]+))?")
+SET_MODEL_FLAGS = re.compile(r"The anomaly model flagged reps? (?P<list>.+?) as unlike clean reps")
+SET_FLAG_ITEM = re.compile(r"(?P<n>\d+)(?: \((?P<hint>[^)]*)\))?")
+"""How models.feedback_text words the model's per-rep verdicts (rep text, set summary)."""
+LIVE_REP_LINE = re.compile(r"^rep \d+: ")
 _REP_FIELDS = {f.name for f in dataclasses.fields(RepMetrics)}
 
 
@@ -142,6 +146,7 @@ def load_session(conn: Any, session_id: str) -> SessionDetail | None:
             balance, stability, risk, set_text)
         cur.execute(REPS_SQL, (session_id,))
         detail.reps = rep_rows(cur.fetchall())
+        add_set_model_flags(detail.reps, set_text)
         cur.execute(NOTES_SQL, (session_id,))
         for fid, created, text in cur.fetchall():
             if fid == feedback_id:
@@ -149,7 +154,7 @@ def load_session(conn: Any, session_id: str) -> SessionDetail | None:
             match = ALERT_TEXT.match(text or "")
             if match:
                 detail.alerts.append(Alert(float(match["t"]), match["reason"]))
-            else:
+            elif not LIVE_REP_LINE.match(text or ""):
                 detail.notes.append((created, text))
     return detail
 
@@ -198,6 +203,20 @@ def rep_rows(rows: list[tuple[Any, ...]]) -> list[RepRow]:
                                     + (f", pointing to {hint}" if hint else ""), ""))
         out.append(rep)
     return out
+
+
+def add_set_model_flags(reps: list[RepRow], set_text: str | None) -> None:
+    """The anomaly model's flags named in the set feedback, on reps that do not carry one."""
+    found = SET_MODEL_FLAGS.search(set_text or "")
+    if not found:
+        return
+    by_number = {r.number: r for r in reps}
+    for item in SET_FLAG_ITEM.finditer(found["list"]):
+        rep = by_number.get(int(item["n"]))
+        if rep is not None and not any(f.name == "model" for f in rep.faults):
+            hint = item["hint"]
+            rep.faults.append(Fault("model", "the anomaly model flagged this rep"
+                                    + (f", pointing to {hint}" if hint else "")))
 
 
 def _describe(rule: Any, rep: RepMetrics) -> str:
