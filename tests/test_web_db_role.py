@@ -1,5 +1,6 @@
 """The web app's PostgreSQL role (group liftguard_webapp, login liftguard_web): reads the data
-the boxes write, writes only the account tables, runs no DDL. Checked by running each statement as that role."""
+the boxes write, writes only the account tables, runs no DDL. Checked by running each statement
+as that role."""
 from __future__ import annotations
 
 import psycopg2
