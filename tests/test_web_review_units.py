@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from coach.review import charts
 from coach.review.csv_safe import FORMULA_STARTS, csv_lines, neutralise
-from coach.review.raw_series import compute_series, envelope
+from coach.review.raw_series import compute_series, envelope, session_sources
 from coach.review.session_detail import add_set_model_flags, rep_rows
 from coach.review.trends import SessionPoint, load_velocity_profile
 from models.analysis import analyze_frames
@@ -95,15 +95,18 @@ def test_envelope_keeps_extremes_and_bounds_points(values, points):
         assert np.nanmax(y2) == np.nanmax(y) and np.nanmin(y2) == np.nanmin(y)
 
 
-def test_series_from_the_box_frames_reach_the_reps():
-    series = compute_series(_SIM.frames, "squat")
+def test_series_from_the_box_chunks_reach_the_reps():
+    from tests.review_support import chunks_of
+    skipped: list[str] = []
+    series = compute_series(session_sources(iter(chunks_of(_SIM.frames) + [{"v": 2}]), skipped))
+    assert skipped == ["chunk field 'v' is 2; this code reads version 1"]
     assert series.notes == []
     t, z = series.displacement
     rep = _ANALYSIS.reps[0]
     inside = (t >= rep.start_s) & (t <= rep.end_s)
     assert abs(np.ptp(z[inside]) - rep.rom_m) < 0.05          # the rep's depth is visible
     assert set(series.raw) == {"ax", "ay", "az", "gx", "gy", "gz", "f_fl", "f_fr", "f_rl", "f_rr"}
-    assert compute_series([], "squat").notes
+    assert compute_series({}).notes
 
 
 def test_load_velocity_fit_and_1rm():
@@ -124,3 +127,67 @@ def test_charts_are_svg_with_text_and_cached():
     assert 'href="http' not in svg and "url(http" not in svg          # nothing fetched
     assert charts.render("velocity", charts.velocity_per_rep, *args) is svg
     assert "no reps" in charts.render("velocity", charts.velocity_per_rep, [], [], [], [], [])
+
+
+def _valid_chunks():
+    from edge_agent.store.chunks import DEFAULT_DECIMALS, encode_chunk
+    from sensors.frame import Frame
+    frames = [f for f in _SIM.frames[:600]]
+    imu = [f for f in frames if f.source == "imu"][:50]
+    # lost samples, an irregular period and a missing value
+    imu = imu[:10] + [f._replace(seq=f.seq + 5) for f in imu[10:20]] + [
+        f._replace(mono_ns=f.mono_ns + 1234) for f in imu[20:]]
+    imu[3] = imu[3]._replace(values=(math.nan,) + imu[3].values[1:])
+    plat = [f for f in frames if f.source == "platform"][:20]
+    one = [Frame("imu", 7, 10, 1.0, imu[0].channels, imu[0].values)]
+    return [encode_chunk(imu, DEFAULT_DECIMALS), encode_chunk(plat), encode_chunk(one)]
+
+
+VALID_CHUNKS = _valid_chunks()
+
+
+@st.composite
+def mutated_chunk(draw):
+    chunk = json_copy(draw(st.sampled_from(VALID_CHUNKS)))
+    for _ in range(draw(st.integers(0, 3))):
+        key = draw(st.sampled_from(sorted(chunk) + ["seq_jumps", "wall_steps", "dt_ns"]))
+        how = draw(st.integers(0, 3))
+        if how == 0:
+            chunk.pop(key, None)
+        elif how == 1:
+            chunk[key] = draw(junk)
+        elif how == 2 and isinstance(chunk.get(key), list) and chunk[key]:
+            i = draw(st.integers(0, len(chunk[key]) - 1))
+            chunk[key][i] = draw(junk)
+        elif key == "values" and chunk["values"] and chunk["values"][0]:
+            chunk["values"][0][draw(st.integers(0, len(chunk["values"][0]) - 1))] = draw(junk)
+    return chunk
+
+
+def json_copy(value):
+    import json
+    return json.loads(json.dumps(value))
+
+
+@settings(max_examples=400, deadline=None)
+@given(mutated_chunk())
+def test_chunk_columns_equal_the_box_decoder_or_name_the_problem(chunk):
+    from edge_agent.store.chunks import ChunkFormatError, decode_chunk
+    from coach.review.raw_series import chunk_columns
+    try:
+        frames = decode_chunk(chunk)
+    except (ChunkFormatError, TypeError, ValueError, KeyError, AttributeError) as exc:
+        try:
+            chunk_columns(chunk)
+        except ChunkFormatError:
+            return
+        except Exception as other:     # the same refusal as the box decoder, whatever it is
+            assert type(other) is type(exc)
+            return
+        raise AssertionError("chunk_columns took a chunk the box decoder refuses")
+    source, channels, mono, seq, values = chunk_columns(chunk)
+    assert source == frames[0].source and channels == frames[0].channels
+    assert mono.tolist() == [f.mono_ns for f in frames]
+    assert seq.tolist() == [f.seq for f in frames]
+    expected = np.array([f.values for f in frames], dtype=float).reshape(len(frames), -1)
+    assert np.array_equal(values, expected, equal_nan=True)
