@@ -20,6 +20,7 @@ import numpy as np
 from matplotlib.backends.backend_svg import FigureCanvasSVG
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
+from matplotlib.ticker import MaxNLocator
 
 from models.feedback_text import RULES
 from sensors.geometry import DEFAULT_PLATFORM
@@ -141,7 +142,7 @@ def velocity_per_rep(numbers: Sequence[int], mean_v: Sequence[float | None],
     ax.plot(x, pv, "o", color=INK, markersize=3.5, label="peak velocity")
     ax.set_xlabel("rep")
     ax.set_ylabel("velocity (m/s)")
-    ax.set_xticks(x)
+    _rep_ticks(ax.xaxis, x)
     ax.set_title("Velocity per rep")
     right = ax.twinx()
     right.plot(x, loss, color=AMBER, linewidth=1.8, marker="s", markersize=3,
@@ -157,6 +158,14 @@ def velocity_per_rep(numbers: Sequence[int], mean_v: Sequence[float | None],
     both = np.concatenate([mv, pv])
     ax.set_ylim(0, (np.nanmax(both) if np.isfinite(both).any() else 1.0) * 1.15)
     return fig
+
+
+def _rep_ticks(axis: Any, numbers: np.ndarray) -> None:
+    """A tick per rep for a short set; for long sessions at most 20 (each label costs time)."""
+    if numbers.size <= 20:
+        axis.set_ticks(numbers)
+    else:
+        axis.set_major_locator(MaxNLocator(nbins=20, integer=True))
 
 
 def _rep_spans(ax: Any, spans: Sequence[tuple[int, float, float]]) -> None:
@@ -265,7 +274,7 @@ def asymmetry_per_rep(numbers: Sequence[int], asymmetry_pct: Sequence[float | No
         ax.axvline(side, color=AMBER, linewidth=0.8, linestyle=":")
     lim = max(limit * 2, float(np.nanmax(np.abs(values))) * 1.2 if np.isfinite(values).any() else 0)
     ax.set_xlim(-lim, lim)
-    ax.set_yticks(y)
+    _rep_ticks(ax.yaxis, y)
     ax.invert_yaxis()
     ax.set_ylabel("rep")
     ax.set_xlabel("← more left   load asymmetry (%)   more right →")
