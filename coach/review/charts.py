@@ -203,7 +203,7 @@ def displacement_over_time(t: np.ndarray, z: np.ndarray,
 def tilt_over_time(t: np.ndarray, tilt: np.ndarray, spans: Sequence[tuple[int, float, float]],
                    alerts: Sequence[tuple[float, str]]) -> Figure:
     """Bar tilt from level (positive = tipped to the left) with the rule's limit band."""
-    fig = _figure(7.0, 2.4)
+    fig = _figure(10.5, 2.6)
     ax = fig.add_subplot()
     ax.axhspan(-TILT_LIMIT_DEG, TILT_LIMIT_DEG, color=TEAL, alpha=0.08, linewidth=0,
                label=f"within ±{TILT_LIMIT_DEG:.0f}°")
@@ -226,7 +226,7 @@ def cop_from_above(t: np.ndarray, x: np.ndarray, y: np.ndarray,
                    spans: Sequence[tuple[int, float, float]]) -> Figure:
     """Centre-of-pressure path seen from above (mm; x to the athlete's right, y forward), the
     reps in colour over the whole trace in grey, inside the platform's outline."""
-    fig = _figure(3.4, 3.0)
+    fig = _figure(3.4, 3.4)
     ax = fig.add_subplot()
     ax.plot(1000 * x, 1000 * y, color=GRID, linewidth=0.8)
     colours = matplotlib.colormaps["viridis"]
@@ -254,7 +254,7 @@ def cop_from_above(t: np.ndarray, x: np.ndarray, y: np.ndarray,
     ax.set_ylabel("heels ← AP (mm) → toes")
     ax.set_title("Centre of pressure")
     if 0 < len(spans) <= 8:
-        ax.legend(loc="upper right", fontsize=7)
+        fig.legend(loc="outside lower center", ncols=min(len(spans), 4), fontsize=7)
     return fig
 
 
