@@ -83,7 +83,7 @@ class RowError(ValueError):
     """A row that cannot be stored; the message names the kind and field."""
 
 
-@dataclass
+@dataclass(eq=False)
 class SyncRecord:
     """One row to store. ``device_id`` is the sender (configured box id, or the MQTT topic's);
     ``outbox_id`` is the box's outbox entry, echoed back in acknowledgements; ``origin`` is
