@@ -17,7 +17,7 @@ from sensors.simulator import SimulatorSource
 from sync.direct import PgWriter
 from sync.ingester import Ingester, IngestSettings
 from sync.mqtt_publisher import MqttSettings
-from tests.daemon_helpers import NO_PINS, config, wait_for
+from tests.daemon_helpers import NO_PINS, config, record_set_and_drain
 from tests.sync_support import migrated
 
 pytestmark = pytest.mark.integration
@@ -42,12 +42,7 @@ def test_sync_status_after_a_daemon_synced_through_mqtt(tmp_path, pg_db, mosquit
     daemon = Daemon(cfg, sources=[SimulatorSource(reps=1, realtime=False)], api=False)
     try:
         daemon.start()
-        sid = daemon.sessions.try_start("squat", "api")
-        wait_for(daemon.sources_finished, 60, "the simulated set to finish")
-        daemon.sessions.try_end(sid, "api")
-        daemon.sessions.wait_idle(60)
-        daemon.store.flush()
-        wait_for(lambda: not daemon.store.backlog(), 60, "the outbox to drain")
+        record_set_and_drain(daemon)
     finally:
         daemon.stop()
         ing.stop()
