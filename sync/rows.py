@@ -33,6 +33,8 @@ from typing import Any, Callable, Iterable, Sequence
 import psycopg2.extensions
 from psycopg2.extras import execute_values
 
+from sync.json_values import ValueProblem, check_number, check_text, check_value
+
 log = logging.getLogger(__name__)
 
 KINDS: tuple[str, ...] = ("sessions", "sensor_data", "performance_metrics", "feedback",
@@ -81,7 +83,7 @@ class RowError(ValueError):
     """A row that cannot be stored; the message names the kind and field."""
 
 
-@dataclass
+@dataclass(eq=False)
 class SyncRecord:
     """One row to store. ``device_id`` is the sender (configured box id, or the MQTT topic's);
     ``outbox_id`` is the box's outbox entry, echoed back in acknowledgements; ``origin`` is
@@ -130,8 +132,26 @@ def _type_ok(value: Any, code: str) -> bool:
     raise AssertionError(code)
 
 
+INT32_FIELDS = frozenset({"rep_number", "chunk_seq"})
+"""Integer fields stored in PostgreSQL ``integer``; the other integers go to ``bigint``."""
+TIME_FIELDS = frozenset({"start_time", "end_time", "timestamp", "created_at",
+                         "wall_clock_corrected_at"})
+"""Unix seconds, stored as timestamps: kept within what ``to_timestamp`` takes (and sane)."""
+MAX_UNIX_S = 1e11
+
+
+def _range_problem(name: str, value: Any) -> str | None:
+    if name in INT32_FIELDS and not -2**31 <= value < 2**31:
+        return "is outside the 32-bit integer range"
+    if name in TIME_FIELDS and not -MAX_UNIX_S < value < MAX_UNIX_S:
+        return f"is not a time in Unix seconds (|t| < {MAX_UNIX_S:g})"
+    return None
+
+
 def check_row(kind: str, row: Any) -> None:
-    """Raise ``RowError`` naming the first problem with a row of ``kind``."""
+    """Raise ``RowError`` naming the first problem with a row of ``kind``: a missing field, a
+    wrong type, or a value PostgreSQL would refuse (NUL, lone surrogate, non-finite number,
+    integer out of range, nesting too deep)."""
     if kind not in ROW_FIELDS:
         raise RowError(f"unknown row kind {kind!r} (known: {', '.join(KINDS)})")
     if not isinstance(row, dict):
@@ -144,6 +164,18 @@ def check_row(kind: str, row: Any) -> None:
             continue
         if not _type_ok(value, code):
             raise RowError(f"{kind} row field {name!r} must be {code}, got {value!r:.60}")
+        try:
+            if code == _STR:
+                check_text(value, f"{kind} row field {name!r}")
+            elif code == _DICT:
+                check_value(value, f"{kind} row field {name!r}")
+            elif code in (_NUM, _INT):
+                check_number(value, f"{kind} row field {name!r}")
+        except ValueProblem as exc:
+            raise RowError(str(exc)) from None
+        problem = None if code in (_STR, _DICT, _UUID, _BOOL) else _range_problem(name, value)
+        if problem:
+            raise RowError(f"{kind} row field {name!r} {value!r:.40} {problem}")
     if kind == "sessions":
         if row["lift_type"] not in LIFT_TYPES:
             raise RowError(f"sessions row field 'lift_type' {row['lift_type']!r} must be one "
@@ -294,6 +326,10 @@ def _canonical(uid: str) -> str:
     return str(uuid.UUID(uid))
 
 
+def _session_of(rec: SyncRecord) -> str:
+    return _canonical(rec.row["session_id"])
+
+
 def _last_per_id(records: Iterable[SyncRecord]) -> list[SyncRecord]:
     """One record per row id (the last, i.e. newest snapshot), in id order: an upsert may
     touch a row only once per statement, and a fixed order avoids deadlocks between
@@ -347,7 +383,7 @@ def _apply(cur: Any, records: Sequence[SyncRecord]) -> WriteOutcome:
     owners = session_owners(cur, (rec.row["session_id"] for rec in children))
     accepted: dict[str, list[SyncRecord]] = {}
     for rec in children:
-        owner = owners.get(_canonical(rec.row["session_id"]))
+        owner = owners.get(_session_of(rec))
         if owner is None:
             outcome.deferred.append(rec)
         elif owner[0] != rec.device_id:
@@ -357,24 +393,23 @@ def _apply(cur: Any, records: Sequence[SyncRecord]) -> WriteOutcome:
     chunks = accepted.get("sensor_data", [])
     metrics_of = _newest_metrics(cur, accepted)
     for kind, table in _CHILDREN.items():
-        rows = _last_per_id(accepted.get(kind, []))
+        recs = accepted.get(kind, [])
         if kind == "feedback":
-            waiting = [r for r in rows if _canonical(r.row["session_id"]) not in metrics_of]
-            outcome.deferred += [r for r in accepted.get(kind, []) if r in waiting]
-            rows = [r for r in rows if r not in waiting]
+            outcome.deferred += [r for r in recs if _session_of(r) not in metrics_of]
+            recs = [r for r in recs if _session_of(r) in metrics_of]
+        rows = _last_per_id(recs)
         if rows:
-            values = []
-            for r in rows:
-                sid = _canonical(r.row["session_id"])
-                values.append(table.values(r.row, _Parent(owners[sid][1], metrics_of.get(sid))))
+            values = [table.values(r.row, _Parent(owners[_session_of(r)][1],
+                                                  metrics_of.get(_session_of(r))))
+                      for r in rows]
             execute_values(cur, table.sql, values, template=table.template,
                            page_size=len(rows))
-        outcome.stored += [r for r in accepted.get(kind, [])
-                           if kind != "feedback" or _canonical(r.row["session_id"]) in metrics_of]
+        outcome.stored += recs
     _link_first_chunks(cur, chunks)
     deferred_ids = _apply_links(cur, sessions)
+    refused = {id(rec) for rec, _ in outcome.dead}
     for rec in by_kind["sessions"]:
-        if any(rec is dead for dead, _ in outcome.dead):
+        if id(rec) in refused:
             continue
         (outcome.deferred if rec.row["id"] in deferred_ids else outcome.stored).append(rec)
     return outcome
@@ -414,12 +449,12 @@ def _write_sessions(cur: Any, records: list[SyncRecord], outcome: WriteOutcome
 def _newest_metrics(cur: Any, accepted: dict[str, list[SyncRecord]]) -> dict[str, str]:
     """The newest performance_metrics row (box ids are time-ordered) of each session that has
     feedback in this batch, metrics of this batch included: ``feedback.metrics_id``."""
-    sids = sorted({_canonical(r.row["session_id"]) for r in accepted.get("feedback", [])})
+    sids = sorted({_session_of(r) for r in accepted.get("feedback", [])})
     if not sids:
         return {}
     newest: dict[str, str] = {}
     for r in accepted.get("performance_metrics", []):
-        sid, mid = _canonical(r.row["session_id"]), _canonical(r.row["id"])
+        sid, mid = _session_of(r), _canonical(r.row["id"])
         if sid in sids and mid > newest.get(sid, ""):
             newest[sid] = mid
     cur.execute("SELECT DISTINCT ON (session) session::text, id::text FROM performance_metrics "
@@ -433,7 +468,7 @@ def _newest_metrics(cur: Any, accepted: dict[str, list[SyncRecord]]) -> dict[str
 def _link_first_chunks(cur: Any, chunks: list[SyncRecord]) -> None:
     first: dict[str, tuple[int, str]] = {}
     for r in chunks:
-        sid, key = _canonical(r.row["session_id"]), (r.row["t_first_ns"], _canonical(r.row["id"]))
+        sid, key = _session_of(r), (r.row["t_first_ns"], _canonical(r.row["id"]))
         if sid not in first or key < first[sid]:
             first[sid] = key
     if first:
