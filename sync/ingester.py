@@ -31,15 +31,19 @@ from typing import Any, Callable
 import paho.mqtt.client as mqtt
 
 from sync.direct import DeadLetter, PgWriter, TransientDbError
-from sync.mqtt_publisher import MqttSettings, connect_async, make_client
+from sync.mqtt_publisher import MqttSettings, connect_async, describe_disconnect, make_client
 from sync.payloads import (DEFAULT_MAX_PAYLOAD_BYTES, PayloadError, ack_topic, decode_message,
                            encode_ack, parse_topic, subscription)
-from sync.rows import SyncRecord
+from sync.rows import SyncRecord, WriteOutcome
 from sync.worker import Backoff
 
 log = logging.getLogger(__name__)
 
 PAUSE_FILE_ENV = "LIFTGUARD_INGEST_PAUSE_FILE"
+WAIT_S, WAIT_TRIES = 0.25, 12
+"""A row whose session has not arrived is tried again here every WAIT_S, WAIT_TRIES times,
+before the box is asked to send it again (its message is acknowledged meanwhile: the box
+keeps the row until a commit ack names it, so a crash here loses nothing)."""
 IGNORED_KINDS = ("status", "ack")
 """Matched by the subscription but not data: boxes' status flags and our own acks."""
 
@@ -78,6 +82,10 @@ class Ingester:
         self._backoff = backoff or Backoff(0.5, 30.0)
         self._on_committed = on_committed
         self._pause_file = os.environ.get(PAUSE_FILE_ENV)
+        self._waiting: dict[SyncRecord, tuple[float, int]] = {}
+        """Deferred rows retried here first: record -> (when, tries so far)."""
+        self.fatal: str | None = None
+        """Why the writer thread died, if it did."""
         self.stats = {"messages": 0, "rows": 0, "dead_letters": 0, "batches": 0,
                       "db_retries": 0}
         self.client, self._props = make_client(mqtt_settings, settings.client_id,
@@ -118,7 +126,8 @@ class Ingester:
                        properties: Any) -> None:
         self._subscribed.clear()
         if reason.is_failure:
-            log.warning("ingester lost the broker (%s); reconnecting", reason)
+            level, words = describe_disconnect(flags, reason)
+            log.log(level, "ingester: %s; reconnecting", words)
 
     def _on_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
         self._queue.put(_Received(msg.topic, bytes(msg.payload), msg.mid, msg.qos))
@@ -146,7 +155,9 @@ class Ingester:
         self.client.loop_stop()
         self.writer.close()
 
-    def run_forever(self) -> None:
+    def run_forever(self) -> bool:
+        """Ingest until stopped; False when the writer thread died (``fatal`` says why), so
+        that the command exits non-zero and systemd restarts it."""
         self.start()
         try:
             while self._thread is not None and self._thread.is_alive():
@@ -156,6 +167,7 @@ class Ingester:
                          self.stats)
         finally:
             self.stop()
+        return self.fatal is None
 
     def _take_batch(self) -> list[_Received]:
         try:
@@ -172,13 +184,44 @@ class Ingester:
         return batch
 
     def _loop(self) -> None:
-        while not self._stop.is_set():
-            batch = self._take_batch()
-            if batch:
-                self._handle(batch)
+        try:
+            while not self._stop.is_set():
+                batch = self._take_batch()
+                if batch or self._due_waiting():
+                    self._handle_safely(batch)
+        except BaseException as exc:  # noqa: BLE001 - reported, then the process exits 1
+            self.fatal = f"{type(exc).__name__}: {exc}"
+            log.critical("ingester writer stopped: %s; nothing after it was acknowledged, the "
+                         "broker keeps it; exiting non-zero so that systemd restarts the "
+                         "ingester", self.fatal, exc_info=True)
+            self._stop.set()
+
+    def _handle_safely(self, batch: list[_Received]) -> None:
+        """``_handle``, and when something unexpected breaks a batch, each message on its own;
+        a message that breaks even alone is dead-lettered with the reason and acknowledged."""
+        try:
+            self._handle(batch)
+            return
+        except Exception:  # noqa: BLE001 - find the message, keep ingesting
+            log.exception("ingester: unexpected error in a batch of %d messages; handling them "
+                          "one by one", len(batch))
+        for m in batch:
+            try:
+                self._handle([m])
+            except Exception as exc:  # noqa: BLE001
+                log.exception("ingester: unexpected error on the message from %s; "
+                              "dead-lettering it", m.topic)
+                self._commit_and_ack(
+                    [], [DeadLetter(f"unexpected error in the ingester "
+                                    f"({type(exc).__name__}): {exc}"[:2000], m.payload,
+                                    m.topic, _claimed(m.topic))], [m])
+
+    def _due_waiting(self) -> list[SyncRecord]:
+        now = time.monotonic()
+        return [rec for rec, (due, _) in self._waiting.items() if due <= now]
 
     def _handle(self, batch: list[_Received]) -> None:
-        records: list[SyncRecord] = []
+        records: list[SyncRecord] = self._due_waiting()
         letters: list[DeadLetter] = []
         done_ids: dict[str, list[int]] = {}
         for m in batch:
@@ -191,6 +234,13 @@ class Ingester:
                 letters.append(DeadLetter(str(exc), m.payload, m.topic, _claimed(m.topic)))
                 log.warning("dead letter from %s: %s", m.topic, exc)
                 continue
+            except Exception as exc:  # noqa: BLE001 - a validator bug must not stop ingestion
+                log.exception("ingester: unexpected error validating the message from %s",
+                              m.topic)
+                letters.append(DeadLetter(f"unexpected error validating it "
+                                          f"({type(exc).__name__}): {exc}"[:2000], m.payload,
+                                          m.topic, _claimed(m.topic)))
+                continue
             for rec in msg.records:
                 rec.origin = m.topic
             records += msg.records
@@ -198,6 +248,36 @@ class Ingester:
                 letters.append(DeadLetter(reason, item, m.topic, device_id))
                 done_ids.setdefault(device_id, []).append(outbox_id)
                 log.warning("dead letter from %s: %s", m.topic, reason)
+        outcome = self._commit_and_ack(records, letters, batch)
+        if outcome is None:
+            return
+        for rec in outcome.stored:
+            done_ids.setdefault(rec.device_id, []).append(rec.outbox_id)
+        for rec, reason in outcome.dead:
+            done_ids.setdefault(rec.device_id, []).append(rec.outbox_id)
+            log.warning("dead letter from %s: %s", rec.origin, reason)
+        retry_ids: dict[str, list[int]] = {}
+        tries = {rec: self._waiting.pop(rec, (0.0, 0))[1] for rec in records}
+        for rec in outcome.deferred:
+            if rec.kind != "sessions" and tries.get(rec, 0) < WAIT_TRIES:
+                # its session (or metrics) is probably being committed by another ingester
+                self._waiting[rec] = (time.monotonic() + WAIT_S, tries.get(rec, 0) + 1)
+            else:
+                retry_ids.setdefault(rec.device_id, []).append(rec.outbox_id)
+        for device_id in done_ids.keys() | retry_ids.keys():
+            self.client.publish(ack_topic(device_id), encode_ack(
+                device_id, done_ids.get(device_id, []), retry_ids.get(device_id, [])), qos=1)
+        self.stats["messages"] += len(batch)
+        self.stats["rows"] += len(outcome.stored)
+        self.stats["dead_letters"] += len(letters) + len(outcome.dead)
+        self.stats["batches"] += 1
+        if self._on_committed is not None:
+            self._on_committed(outcome.stored)
+
+    def _commit_and_ack(self, records: list[SyncRecord], letters: list[DeadLetter],
+                        batch: list[_Received]) -> WriteOutcome | None:
+        """Commit, retrying while PostgreSQL is unavailable, then acknowledge the messages;
+        None when stopping first (nothing acknowledged: the broker delivers them again)."""
         while not self._stop.is_set():
             try:
                 outcome = self.writer.write(records, letters, lambda r: r.origin,
@@ -210,27 +290,11 @@ class Ingester:
                             "%.1f s", exc, len(batch), delay)
                 self._stop.wait(delay)
         else:
-            return  # stopping: nothing acknowledged, the broker delivers them again
+            return None
         self._backoff.reset()
         for m in batch:
             self.client.ack(m.mid, m.qos)
-        for rec in outcome.stored:
-            done_ids.setdefault(rec.device_id, []).append(rec.outbox_id)
-        for rec, reason in outcome.dead:
-            done_ids.setdefault(rec.device_id, []).append(rec.outbox_id)
-            log.warning("dead letter from %s: %s", rec.origin, reason)
-        retry_ids: dict[str, list[int]] = {}
-        for rec in outcome.deferred:
-            retry_ids.setdefault(rec.device_id, []).append(rec.outbox_id)
-        for device_id in done_ids.keys() | retry_ids.keys():
-            self.client.publish(ack_topic(device_id), encode_ack(
-                device_id, done_ids.get(device_id, []), retry_ids.get(device_id, [])), qos=1)
-        self.stats["messages"] += len(batch)
-        self.stats["rows"] += len(outcome.stored)
-        self.stats["dead_letters"] += len(letters) + len(outcome.dead)
-        self.stats["batches"] += 1
-        if self._on_committed is not None:
-            self._on_committed(outcome.stored)
+        return outcome
 
     def _pause_before_commit(self) -> None:
         if self._pause_file:
