@@ -28,3 +28,28 @@ def auroc(labels: np.ndarray, scores: np.ndarray) -> float:
 def rate(flags: np.ndarray) -> float:
     flags = np.asarray(flags, dtype=bool)
     return float(flags.mean()) if flags.size else float("nan")
+
+
+def clopper_pearson(k: int, n: int, confidence: float = 0.95) -> tuple[float, float]:
+    """Exact binomial interval for k successes in n trials (NaN, NaN when n == 0)."""
+    from scipy.stats import beta
+
+    if n == 0:
+        return float("nan"), float("nan")
+    tail = (1.0 - confidence) / 2.0
+    low = 0.0 if k == 0 else float(beta.ppf(tail, k, n - k + 1))
+    high = 1.0 if k == n else float(beta.ppf(1.0 - tail, k + 1, n - k))
+    return low, high
+
+
+def count_with_interval(flags) -> dict:
+    """``{"k", "n", "rate", "ci95"}`` for a boolean array (rate and interval NaN when empty)."""
+    flags = np.asarray(flags, dtype=bool)
+    k, n = int(flags.sum()), int(flags.size)
+    return {"k": k, "n": n, "rate": rate(flags), "ci95": list(clopper_pearson(k, n))}
+
+
+def smallest_provable_rate(n: int, confidence: float = 0.95) -> float:
+    """The upper interval end with zero events in n trials: no lower false-alarm rate can be
+    shown with n clean reps (e.g. 60 reps cannot show <= 5 %)."""
+    return clopper_pearson(0, n, confidence)[1] if n else float("nan")
