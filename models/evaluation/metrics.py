@@ -53,3 +53,26 @@ def smallest_provable_rate(n: int, confidence: float = 0.95) -> float:
     """The upper interval end with zero events in n trials: no lower false-alarm rate can be
     shown with n clean reps (e.g. 60 reps cannot show <= 5 %)."""
     return clopper_pearson(0, n, confidence)[1] if n else float("nan")
+
+
+def reps_needed_to_show(target_rate: float, confidence: float = 0.95) -> int:
+    """Clean reps needed before zero events can show a rate at or below ``target_rate``."""
+    tail = (1.0 - confidence) / 2.0
+    return int(np.ceil(np.log(tail) / np.log1p(-target_rate)))
+
+
+def support_note(n: int, target_rate: float, what: str = "held-out clean reps") -> str | None:
+    """A sentence saying that ``n`` reps cannot support a figure at ``target_rate``, or None."""
+    floor = smallest_provable_rate(n)
+    if n and floor <= target_rate:
+        return None
+    return (f"{n} {what} are too few to show a rate of {100 * target_rate:g} %: even with no events the 95 % "
+            f"interval reaches {100 * floor:.1f} %; that needs at least {reps_needed_to_show(target_rate)} reps")
+
+
+def format_count(entry: dict) -> str:
+    """``k/n = rate (95 % CI low-high)`` from ``count_with_interval``; ``none (0 reps)`` when n is 0."""
+    if not entry["n"]:
+        return "none (0 reps)"
+    low, high = entry["ci95"]
+    return f"{entry['k']}/{entry['n']} = {entry['rate']:.2f} (95 % CI {low:.2f}-{high:.2f})"

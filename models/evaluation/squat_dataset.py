@@ -33,9 +33,10 @@ import joblib
 import numpy as np
 
 from models.anomaly import fit_bundle, load_bundle
-from models.anomaly.features import rep_feature_names
-from models.anomaly.pipeline import Geometry
-from models.evaluation.metrics import auroc, count_with_interval, rate, smallest_provable_rate
+from models.anomaly.features import rep_feature_names, window_feature_names
+from models.anomaly.pipeline import AthleteProfile, Geometry
+from models.evaluation.logs import quiet_libraries
+from models.evaluation.metrics import auroc, count_with_interval, format_count, rate, smallest_provable_rate
 
 log = logging.getLogger(__name__)
 
@@ -84,13 +85,16 @@ def load_reps(data_dir: Path, subjects: Sequence[int] | None = None) -> list[Rep
     return reps
 
 
-def _score(model, reps: list[Rep], profile, enrol_durations: np.ndarray, score_duration: bool) -> dict:
+def _score(model, reps: list[Rep], profile, enrol_durations: np.ndarray, score_duration: bool,
+           reconstruction=None) -> dict:
     batch = model.decide_segments([rep.data for rep in reps], profile, score_duration=score_duration)
     detectors = {name: values.tolist() for name, values in batch.detector_scores.items()}
-    if model.components.autoencoder is not None and "autoencoder_mean" not in detectors:
+    if "autoencoder_mean" not in detectors:
         # Not fused into the rep decision, still reported alone (its raw error ranks the reps).
-        detectors["autoencoder_mean"] = [d.reconstruction_error for d in batch.decisions]
-    durations = np.array([len(rep.data) / SAMPLE_RATE_HZ for rep in reps])
+        if reconstruction is not None:
+            detectors["autoencoder_mean"] = reconstruction(reps, profile)
+        elif model.components.autoencoder is not None:
+            detectors["autoencoder_mean"] = [d.reconstruction_error for d in batch.decisions]
     return {
         "labels": [rep.label for rep in reps],
         "set_no": [rep.set_no for rep in reps],
@@ -99,7 +103,7 @@ def _score(model, reps: list[Rep], profile, enrol_durations: np.ndarray, score_d
         "detectors": detectors,
         # tempo against the athlete's own norm, never part of a decision: faulty sets were
         # recorded after the clean ones, so tempo may be an artefact of the recording order
-        "duration_shift": np.abs(np.log(durations / np.median(enrol_durations))).tolist(),
+        "duration_shift": np.abs(np.log(_durations(reps) / np.median(enrol_durations))).tolist(),
     }
 
 
@@ -132,13 +136,53 @@ def _summarise(scored: dict) -> dict:
 
 
 def _fit(reps: list[Rep], out_dir: Path, groups, options: dict, enrolment=None):
+    """The bundle the protocol tests and, when the autoencoder is asked for but not fused into
+    rep decisions, a function giving its reconstruction error alone (see ``_autoencoder_alone``)."""
+    fit_options = {k: v for k, v in options.items() if k != "score_duration"}
+    alone = fit_options["autoencoder"] and not fit_options["rep_autoencoder"]
+    if alone:
+        fit_options["autoencoder"] = False
     fit_bundle([r.data for r in reps], CHANNELS, SAMPLE_RATE_HZ, out_dir, groups=groups, enrolment=enrolment,
-               **_fit_options(options))
-    return load_bundle(out_dir, expect_channels=CHANNELS, expect_rate=SAMPLE_RATE_HZ)
+               **fit_options)
+    model = load_bundle(out_dir, expect_channels=CHANNELS, expect_rate=SAMPLE_RATE_HZ)
+    return model, (_autoencoder_alone(model, reps, groups, enrolment, options) if alone else None)
 
 
-def _fit_options(options: dict) -> dict:
-    return {k: v for k, v in options.items() if k != "score_duration"}
+def _autoencoder_alone(model, reps: list[Rep], groups, enrolment, options: dict):
+    """One autoencoder trained on the windows the bundle's final autoencoder would see (each
+    athlete centred on their enrolment, the bundle's channel scaling, same seed and size).
+
+    The rep decision does not fuse the reconstruction error, and this evaluation reports no
+    window decisions, so the out-of-fold autoencoders that only calibrate window decisions are
+    not trained: one autoencoder per fit instead of one per calibration fold plus one.
+    """
+    from models.anomaly.fitting import FitOptions
+    from models.anomaly.model import enrolment_profile
+    from models.anomaly.pipeline import prepare_segment
+    from models.anomaly.windows import resample_steps
+    from models.train.autoencoder import AutoencoderSpec, channel_errors, train_autoencoder
+
+    geometry, scaler, defaults = model.geometry, model.components.channel_scaler, FitOptions()
+    keys = groups if groups is not None else [None] * len(reps)
+    flags = enrolment if enrolment is not None else [True] * len(reps)
+    identity = AthleteProfile.identity(geometry.n_channels, len(window_feature_names(CHANNELS)),
+                                       len(geometry.rep_feature_names))
+    profiles = {g: (enrolment_profile([r.data for r, k, e in zip(reps, keys, flags) if k == g and e], geometry)
+                    if g is not None else identity) for g in set(keys)}
+    windows = np.concatenate([prepare_segment(r.data, geometry, profiles[k]).windows for r, k in zip(reps, keys)])
+
+    def inputs(batch: np.ndarray) -> np.ndarray:
+        return resample_steps(scaler.transform(batch), defaults.ae_steps)
+
+    spec = AutoencoderSpec(defaults.ae_steps, geometry.n_channels, units=defaults.ae_units, epochs=options["ae_epochs"])
+    trained = train_autoencoder(inputs(windows), spec, options["seed"])
+
+    def errors(test: list[Rep], profile) -> list[float]:
+        prepared = [prepare_segment(r.data, geometry, identity if profile is None else profile) for r in test]
+        return [float(channel_errors(trained, inputs(p.windows)).mean()) if len(p.windows) else float("nan")
+                for p in prepared]
+
+    return errors
 
 
 def _durations(reps: list[Rep]) -> np.ndarray:
@@ -152,10 +196,10 @@ def population_subject(reps: list[Rep], subject: int, work_dir: Path, options: d
     train = [r for r in reps if r.subject != subject and r.label == 0]
     enrol = [r for r in reps if r.subject == subject and r.label == 0 and r.set_no == 1]
     test = [r for r in reps if r.subject == subject and not (r.label == 0 and r.set_no == 1)]
-    model = _fit(train, work_dir / f"loso_s{subject}", [r.subject for r in train], options,
-                 enrolment=[r.set_no == 1 for r in train])
+    model, reconstruction = _fit(train, work_dir / f"loso_s{subject}", [r.subject for r in train], options,
+                                 enrolment=[r.set_no == 1 for r in train])
     profile = model.enrol([r.data for r in enrol])
-    scores = _score(model, test, profile, _durations(enrol), options["score_duration"])
+    scores = _score(model, test, profile, _durations(enrol), options["score_duration"], reconstruction)
     next_set = [i for i, r in enumerate(test) if r.set_no == 2]
     enrolment_scores = _subset(scores, next_set)
     return {"loso": {"scores": scores, **_summarise(scores)},
@@ -166,8 +210,8 @@ def own_data_subject(reps: list[Rep], subject: int, work_dir: Path, options: dic
     """``per_athlete``: a model of the subject's own 10 clean set-1 reps alone, tested on set 2."""
     train = [r for r in reps if r.subject == subject and r.label == 0 and r.set_no == 1]
     test = [r for r in reps if r.subject == subject and r.set_no == 2]
-    model = _fit(train, work_dir / f"athlete_s{subject}", None, options)
-    scores = _score(model, test, None, _durations(train), options["score_duration"])
+    model, reconstruction = _fit(train, work_dir / f"athlete_s{subject}", None, options)
+    scores = _score(model, test, None, _durations(train), options["score_duration"], reconstruction)
     return {"per_athlete": {"scores": scores, **_summarise(scores)}}
 
 
@@ -226,15 +270,11 @@ def _jobs(protocols: Sequence[str], subjects: list[int]) -> list[tuple[str, int]
 
 
 def _run_job(reps, kind: str, subject: int, work_dir: Path, options: dict) -> tuple[str, int, dict, float]:
-    _quiet_libraries()
+    quiet_libraries()
+    logging.getLogger("models.anomaly").setLevel(logging.WARNING)
     started = time.monotonic()
     job = population_subject if kind == "population" else own_data_subject
     return kind, subject, job(reps, subject, work_dir, options), time.monotonic() - started
-
-
-def _quiet_libraries() -> None:
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    logging.getLogger("models.anomaly").setLevel(logging.WARNING)
 
 
 class Progress:
@@ -357,14 +397,6 @@ PROTOCOL_TITLES = {
 
 def _cell(value: float | None, digits: int = 3) -> str:
     return "n/a" if value is None or not np.isfinite(value) else f"{value:.{digits}f}"
-
-
-def format_count(entry: dict) -> str:
-    """``k/n = rate (95 % CI low-high)``, or ``none`` when n is 0."""
-    if not entry["n"]:
-        return "none (0 reps)"
-    low, high = entry["ci95"]
-    return f"{entry['k']}/{entry['n']} = {entry['rate']:.2f} (95 % CI {low:.2f}-{high:.2f})"
 
 
 def to_markdown(report: dict) -> str:
