@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from edge_agent.daemon.simfaults import summarise
+
 
 @dataclass(frozen=True)
 class SimulatorRun:
@@ -83,16 +85,6 @@ def merge(results: list[dict[str, Any]], lifts: Sequence[str]) -> dict[str, Any]
     for r in results:
         for key, values in r["rep_scores"].items():
             rep_scores.setdefault(key, []).extend(values)
-    return {
-        "per_fault": per_fault,
-        "detection_rate": round(statistics.mean(f["detection_rate"] for f in per_fault.values()), 3),
-        "clean_reps": clean,
-        "live_false_alerts_per_100_clean_reps": round(100 * live / clean, 2),
-        "rep_flags_per_100_clean_reps": round(100 * rep / clean, 2),
-        "false_alerts_per_100_clean_reps": round(100 * (live + rep) / clean, 2),
+    return summarise(per_fault, clean, live, rep) | {
         "false_alerts": {"live": live, "rep_verdicts": rep, "clean_reps": clean},
-        "delay_median_ms_over_faults": _median([f["delay_median_ms"] for f in per_fault.values()]),
-        "seeds": results[0]["seeds"], "lifts": list(lifts),
-        "rep_scores": rep_scores,
-        "merged_from_lifts": True,
-    }
+        "seeds": results[0]["seeds"], "lifts": list(lifts), "rep_scores": rep_scores, "merged_from_lifts": True}

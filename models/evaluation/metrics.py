@@ -63,8 +63,10 @@ def reps_needed_to_show(target_rate: float, confidence: float = 0.95) -> int:
 
 def support_note(n: int, target_rate: float, what: str = "held-out clean reps") -> str | None:
     """A sentence saying that ``n`` reps cannot support a figure at ``target_rate``, or None."""
+    if n == 0:
+        return f"no {what}: no false-alarm figure can be given"
     floor = smallest_provable_rate(n)
-    if n and floor <= target_rate:
+    if floor <= target_rate:
         return None
     return (f"{n} {what} are too few to show a rate of {100 * target_rate:g} %: even with no events the 95 % "
             f"interval reaches {100 * floor:.1f} %; that needs at least {reps_needed_to_show(target_rate)} reps")
