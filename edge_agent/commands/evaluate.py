@@ -56,7 +56,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-autoencoder", action="store_true", help="real data: fit without the autoencoder")
     p.add_argument("--ae-epochs", type=int, default=20)
     p.add_argument("--jobs", type=int, default=None, metavar="N",
-                   help="real data: subjects fitted in parallel (default: cores, at most 2)")
+                   help="parallel processes: simulator lifts and real-data subjects (default: cores, at most 2)")
     p.add_argument("--quick", action="store_true",
                    help="about a minute: 1 seed, squats only, real squats without the autoencoder, "
                         "subjects 1-4, population protocols (loso, enrolment) only")
@@ -144,7 +144,7 @@ def simulator_part(bundle: Path, args: argparse.Namespace, faults: tuple[str, ..
                        alert_on=cfg.get("feedback.alert_on"), alert_off=cfg.get("feedback.alert_off"),
                        min_gap_s=cfg.get("feedback.min_alert_gap_s"), hop_s=1.0 / cfg.get("daemon.hop_hz"),
                        window_s=cfg.get("daemon.window_s"))
-    result, scorer = evaluate_lifts(run, tuple(args.lift or LIFTS), _jobs(args))
+    result, scorer = evaluate_lifts(run, tuple(args.lift or LIFTS), _jobs(args), progress=_say)
     result["scorer"] = scorer
     result["targets"] = {"detection_rate": TARGET_DETECTION, "false_alerts_per_100_clean_reps": TARGET_FALSE_PER_100}
     return result

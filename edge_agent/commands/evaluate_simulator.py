@@ -10,7 +10,8 @@ gives exactly ``simfaults.evaluate_faults``' figures.
 from __future__ import annotations
 
 import statistics
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -44,14 +45,23 @@ def one_lift(run: SimulatorRun, lift: str) -> tuple[dict[str, Any], dict[str, An
     return result, info or {"kind": scorer.kind, "why_no_model": reason}, reason
 
 
-def evaluate_lifts(run: SimulatorRun, lifts: Sequence[str], n_jobs: int) -> tuple[dict[str, Any], dict[str, Any]]:
+def evaluate_lifts(run: SimulatorRun, lifts: Sequence[str], n_jobs: int,
+                   progress: Callable[[str], None] = lambda line: None) -> tuple[dict[str, Any], dict[str, Any]]:
     """(merged result, scorer description) over ``lifts``."""
     if len(lifts) == 1 or n_jobs <= 1:
-        outputs = [one_lift(run, lift) for lift in lifts]
+        outputs = (one_lift(run, lift) for lift in lifts)
     else:
         import joblib
 
-        outputs = joblib.Parallel(n_jobs=min(n_jobs, len(lifts)))(joblib.delayed(one_lift)(run, lift) for lift in lifts)
+        parallel = joblib.Parallel(n_jobs=min(n_jobs, len(lifts)), return_as="generator")
+        outputs = parallel(joblib.delayed(one_lift)(run, lift) for lift in lifts)
+    started, done = time.monotonic(), []
+    for lift, output in zip(lifts, outputs):
+        done.append(output)
+        elapsed = time.monotonic() - started
+        progress(f"simulator: {lift} done ({len(done)} of {len(lifts)} lifts); elapsed {elapsed:.0f} s, "
+                 f"about {elapsed / len(done) * (len(lifts) - len(done)):.0f} s left")
+    outputs = done
     results = [result for result, _, _ in outputs]
     return (results[0] if len(results) == 1 else merge(results, lifts)), outputs[0][1]
 
