@@ -3,6 +3,7 @@
 >>> path = fit_bundle(clean_reps, channels, 111.0, Path("bundle"), false_alarm_rate=0.05)
 >>> model = load_bundle(path, expect_channels=channels, expect_rate=111.0)
 >>> model.score_segments(new_reps)          # one score per rep, higher = more anomalous
+>>> model.decide_segments(new_reps)         # scores, decisions and per-detector scores in one call
 >>> model.rep_decision(rep).anomalous       # the calibrated per-rep decision (+ attribution)
 >>> model.score_window(window)              # the per-window decision for the real-time path
 
