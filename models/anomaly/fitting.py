@@ -139,7 +139,7 @@ def check_fold_groups(name: str, groups: list | None) -> None:
         return
     distinct = len(set(groups))
     if distinct < 2:
-        raise ValueError(f"{name} has {distinct} distinct value(s); out-of-fold calibration needs at least 2 "
+        raise TrainingDataError(f"{name} has {distinct} distinct value(s); out-of-fold calibration needs at least 2 "
                          f"(3 or more recommended), or pass {name}=None for shuffled folds by segment")
     if distinct < 3:
         message = (f"{name} has only {distinct} distinct values: calibration uses {distinct} folds, one per value; "

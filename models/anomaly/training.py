@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from models.anomaly.api import fit_bundle, load_bundle
+from models.anomaly.fitting import TrainingDataError
 from models.anomaly.overlay import POPULATION_KEY
 from models.anomaly.pipeline import compute_profile
 from models.anomaly.realtime import REALTIME_KEY, calibrate_threshold, update_manifest, window_p_stream
@@ -73,6 +74,10 @@ def split_held_out(sets: Sequence[LabelledSet], fraction: float, seed: int) -> t
 def train_bundle(fit_sets: Sequence[LabelledSet], held_out: Sequence[LabelledSet], out_dir: Path,
                  options: TrainOptions, signing_key: bytes | None = None) -> dict[str, Any]:
     """Fit a bundle on ``fit_sets``, calibrate on ``held_out``, write the report; return it."""
+    if len(fit_sets) < 2:
+        raise TrainingDataError(
+            f"need at least 2 clean sets to fit on, got {len(fit_sets)}: calibration folds are whole sets (a set's "
+            "reps overlap the set), and held-out sets come on top (give 3 or more recordings)")
     segments, window_only, fold_groups = training_segments(s.segments for s in fit_sets)
     log.info("fitting on %d sets (%d reps), %d sets held out", len(fit_sets),
              window_only.count(False), len(held_out))
