@@ -202,8 +202,8 @@ def _roc(clean: list[float], faulty: list[float]) -> tuple[list[float], list[flo
 
 SIM_ROC_CAPTION = ("Each panel ranks one decision: the per-rep model score (-log10 fused p of the bundle's rep "
                    "decision) of that fault's faulty reps against all clean reps. The table's detection also "
-                   "counts the metric rules and live window alerts, so a fault the rules catch (e.g. load shifts) "
-                   "can sit near the diagonal here and still be detected.")
+                   "counts the metric rules and live window alerts, so a fault they catch (e.g. load shifts) "
+                   "can sit on or below the diagonal here and still be detected.")
 REAL_ROC_CAPTION = ("Enrolment protocol (population model without the subject, enrolled on clean set 1, tested on "
                     "set 2), all subjects pooled: each panel ranks that fault's reps against the clean set-2 reps "
                     "by the rep decision's fused score (hybrid) and by each detector's own tail probability.")
