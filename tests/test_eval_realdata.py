@@ -5,6 +5,8 @@ printed so that ``pytest -s`` shows them.
 """
 from __future__ import annotations
 
+import io
+
 import numpy as np
 import pytest
 from sklearn.metrics import roc_auc_score
@@ -33,11 +35,25 @@ def test_rep_slices_follow_the_metadata(dataset):
 
 
 def test_reduced_evaluation_metrics_are_consistent(dataset, tmp_path):
-    report = evaluate(dataset, tmp_path, protocols=("per_athlete", "loso"), subjects=[1, 2, 3], autoencoder=False)
+    progress = io.StringIO()
+    report = evaluate(dataset, tmp_path, protocols=("per_athlete", "loso", "enrolment"), subjects=[1, 2, 3],
+                      autoencoder=False, progress_stream=progress)
+    lines = progress.getvalue().splitlines()
+    assert len(lines) == 6, "3 population fits (loso + enrolment) and 3 own-data fits"
+    assert any("[loso + enrolment] subject" in line for line in lines) and "(6 of 6," in lines[-1]
+    assert all("left" in line for line in lines)
     per_athlete = report["protocols"]["per_athlete"]["per_subject"]
     loso = report["protocols"]["loso"]["per_subject"]
-    assert set(per_athlete) == set(loso) == {"subject1", "subject2", "subject3"}
-    for protocol, results, n_clean, n_faulty in (("per_athlete", per_athlete, 10, 40), ("loso", loso, 10, 80)):
+    enrolment = report["protocols"]["enrolment"]["per_subject"]
+    assert set(per_athlete) == set(loso) == set(enrolment) == {"subject1", "subject2", "subject3"}
+    for protocol, results, n_clean, n_faulty in (("per_athlete", per_athlete, 10, 40), ("loso", loso, 10, 80),
+                                                 ("enrolment", enrolment, 10, 40)):
+        pooled = report["protocols"][protocol]["pooled"]
+        assert pooled["false_alarms"]["n"] == 3 * n_clean and pooled["detection"]["n"] == 3 * n_faulty
+        assert pooled["false_alarms"]["k"] == sum(
+            sum(a for a, lab in zip(row["scores"]["alarm"], row["scores"]["labels"]) if lab == 0) for row in results.values())
+        low, high = pooled["false_alarms"]["ci95"]
+        assert low <= pooled["false_alarms"]["rate"] <= high
         for subject, row in results.items():
             labels = np.array(row["scores"]["labels"]) != 0
             assert (row["n_clean"], row["n_faulty"]) == (n_clean, n_faulty)
@@ -53,7 +69,15 @@ def test_reduced_evaluation_metrics_are_consistent(dataset, tmp_path):
     assert (tmp_path / "squat_eval.json").is_file()
     markdown = (tmp_path / "squat_eval.md").read_text()
     assert markdown == to_markdown(report)
-    assert "| subject2 |" in markdown and "## loso" in markdown
+    assert "| subject2 |" in markdown and "## loso" in markdown and "## enrolment" in markdown
+    assert "None" not in markdown and "95 % CI" in markdown
+    # the enrolment protocol is the loso fit tested on set 2 only
+    for subject, row in enrolment.items():
+        loso_scores = loso[subject]["scores"]
+        on_set_2 = [h for h, k in zip(loso_scores["hybrid"], loso_scores["set_no"]) if k == 2]
+        assert row["scores"]["hybrid"] == on_set_2
+    drift = report["set_drift"]
+    assert drift["subjects"] == 3 and drift["signal_statistics_mean_abs_d"] > 0
 
 
 def test_auroc_matches_sklearn_with_ties():

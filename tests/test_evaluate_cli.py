@@ -4,6 +4,9 @@ from __future__ import annotations
 import importlib.util
 import json
 
+import numpy as np
+import pytest
+
 from edge_agent.cli import main
 
 
@@ -25,6 +28,7 @@ def test_tiny_simulator_evaluation_writes_json_markdown_and_plots(tmp_path):
     assert "dataset not found" in report["real_squats"]["skipped"]
     markdown = (out / "evaluation.md").read_text()
     assert "| tremor |" in markdown and "Skipped: dataset not found" in markdown
+    assert "None" not in markdown
     if importlib.util.find_spec("matplotlib") is None:
         assert "matplotlib" in report["plots"]["skipped"]
     else:
@@ -35,3 +39,38 @@ def test_tiny_simulator_evaluation_writes_json_markdown_and_plots(tmp_path):
 def test_unknown_fault_is_a_usage_error(tmp_path, capsys):
     assert main(["evaluate", "--fault", "wobble", "--out", str(tmp_path)]) == 2
     assert "unknown fault type" in capsys.readouterr().err
+
+
+def test_without_tensorflow_the_real_part_stops_before_starting(tmp_path, capsys, monkeypatch):
+    from edge_agent.commands import evaluate
+
+    (tmp_path / "data" / evaluate.SQUAT_DATASET).mkdir(parents=True)
+    real_find_spec = evaluate.importlib.util.find_spec
+    monkeypatch.setattr(evaluate.importlib.util, "find_spec",
+                        lambda name, *a: None if name == "tensorflow" else real_find_spec(name, *a))
+    out = tmp_path / "eval"
+    assert main(["evaluate", "--data-dir", str(tmp_path / "data"), "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "needs TensorFlow" in err and "--no-autoencoder" in err and "--quick" in err
+    assert not out.exists(), "nothing ran"
+
+
+def test_lifts_run_in_parallel_give_the_serial_figures():
+    from edge_agent.commands.evaluate_simulator import SimulatorRun, evaluate_lifts
+    from edge_agent.commands.evaluate import DEFAULT_BUNDLE
+
+    run = SimulatorRun(bundle=DEFAULT_BUNDLE, seeds=(0,), faults=("tilt", "tremor"), alert_on=0.9, alert_off=0.6,
+                       min_gap_s=2.0, hop_s=0.1, window_s=1.0)
+    merged, scorer = evaluate_lifts(run, ("squat", "deadlift"), n_jobs=2)
+    alone = [evaluate_lifts(run, (lift,), n_jobs=1)[0] for lift in ("squat", "deadlift")]
+    assert scorer["kind"] == "model" and merged["lifts"] == ["squat", "deadlift"]
+    assert merged["clean_reps"] == sum(r["clean_reps"] for r in alone)
+    for fault in ("tilt", "tremor"):
+        row = merged["per_fault"][fault]
+        assert row["sets"] == 2
+        assert row["detection_rate"] == pytest.approx(np.mean([r["per_fault"][fault]["detection_rate"] for r in alone]))
+        assert row["delay_median_ms_by_lift"] == {lift: r["per_fault"][fault]["delay_median_ms"]
+                                                  for lift, r in zip(("squat", "deadlift"), alone)}
+    flags = sum(round(r["rep_flags_per_100_clean_reps"] * r["clean_reps"] / 100) for r in alone)
+    assert merged["false_alerts"]["rep_verdicts"] == flags
+    assert sorted(merged["rep_scores"]["clean"]) == sorted(alone[0]["rep_scores"]["clean"] + alone[1]["rep_scores"]["clean"])

@@ -34,7 +34,15 @@ def test_train_sim_no_autoencoder_writes_a_verified_bundle(tmp_path, capsys):
     assert 0 < realtime["window_p_threshold"] < 1
     assert realtime["calibration_false_alerts_per_100_reps"] <= realtime["target_false_alerts_per_100_reps"]
     assert len(manifest["population_norm"]["channel_offset"]) == len(BOX_CHANNELS)
-    assert str(out) in capsys.readouterr().out
+    console = capsys.readouterr().out
+    assert str(out) in console
+    held = report["held_out"]
+    assert held["rep_flags"]["n"] == held["reps_scored"] == held["reps"] > 0
+    low, high = held["rep_flags"]["ci95"]
+    assert low <= held["rep_flags"]["rate"] <= high and high > 0.01
+    note = f"{held['reps']} held-out clean reps are too few to show a rate of 1 %"
+    assert held["rep_flags_support"].startswith(note) and note in console
+    assert "95 % CI" in console and note in (out / "training_report.md").read_text()
 
 
 def test_train_from_a_directory_of_recordings(tmp_path):

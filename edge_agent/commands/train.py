@@ -124,7 +124,10 @@ def _out_dir(args: argparse.Namespace) -> Path:
 
 
 def run(args: argparse.Namespace) -> int:
+    from models.evaluation.logs import quiet_libraries
+
     _check_args(args)
+    quiet_libraries()
     if not args.no_autoencoder and importlib.util.find_spec("tensorflow") is None:
         print(f"liftguard train: the autoencoder needs TensorFlow; {TRAIN_EXTRA_HINT} "
               f"(or pass --no-autoencoder)")
@@ -166,13 +169,17 @@ def run(args: argparse.Namespace) -> int:
     size_kb = sum(p.stat().st_size for p in out.iterdir()) / 1024
     print(f"bundle written to {out} ({size_kb:.0f} KiB): {report['fit_reps']} clean reps from "
           f"{len(fit_sets)} sets, {len(held_out)} sets held out")
-    realtime = report.get("realtime")
-    if realtime:
-        print(f"  real-time threshold fused_p <= {realtime['window_p_threshold']:.3g} "
-              f"({realtime['calibration_false_alerts_per_100_reps']:g} false alerts / 100 held-out clean reps)")
-    held = report.get("held_out")
-    if held and held["rep_false_alarm_rate"] is not None:
-        print(f"  held-out clean reps flagged at the rep threshold: {100 * held['rep_false_alarm_rate']:.1f} %")
+    from models.evaluation.metrics import format_count
+
+    realtime, held = report.get("realtime"), report.get("held_out")
+    if realtime and held:
+        print(f"  real-time threshold fused_p <= {realtime['window_p_threshold']:.3g}, set on the held-out sets: "
+              f"false alerts {format_count(held['realtime_false_alerts'])} clean reps")
+        print(f"  held-out clean reps flagged at the rep threshold: {format_count(held['rep_flags'])}")
+        for note in dict.fromkeys(n for n in (held["realtime_support"], held["rep_flags_support"]) if n):
+            print(f"  note: {note}")
+    else:
+        print("  no held-out clean sets: the real-time threshold is not calibrated and no false-alarm figure exists")
     print(f"  report: {out / 'training_report.md'}")
     print(f"  install on the box: copy it to <data_dir>/models/default (or `liftguard model install {out}`)")
     return 0

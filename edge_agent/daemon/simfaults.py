@@ -137,6 +137,12 @@ def evaluate_faults(scorer: Scorer, *, seeds: Sequence[int], lifts: Sequence[str
             live_false += len(out.alerts_s)
             rep_false += sum(out.rep_problems.values())
             rep_scores["clean"] += out.rep_scores
+    return summarise(per_fault, clean_reps, live_false, rep_false) | {
+        "seeds": list(seeds), "lifts": list(lifts), "rep_scores": rep_scores}
+
+
+def summarise(per_fault: dict[str, dict[str, Any]], clean_reps: int, live_false: int, rep_false: int) -> dict[str, Any]:
+    """Mean detection over faults and false alerts per 100 clean reps (live, rep verdicts, both)."""
     all_delays = [d for f in per_fault.values() for d in ([f["delay_median_ms"]] if f["delay_median_ms"] is not None else [])]
     return {
         "per_fault": per_fault,
@@ -146,8 +152,6 @@ def evaluate_faults(scorer: Scorer, *, seeds: Sequence[int], lifts: Sequence[str
         "rep_flags_per_100_clean_reps": round(100 * rep_false / clean_reps, 2),
         "false_alerts_per_100_clean_reps": round(100 * (live_false + rep_false) / clean_reps, 2),
         "delay_median_ms_over_faults": _median(all_delays),
-        "seeds": list(seeds), "lifts": list(lifts),
-        "rep_scores": rep_scores,
     }
 
 

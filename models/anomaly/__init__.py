@@ -1,7 +1,7 @@
 """Anomaly models: LSTM autoencoder (TFLite), IsolationForest, One-Class SVM, hybrid fusion, bundles.
 
 Public API (see ``models.anomaly.api`` and docs/models.md): ``fit_bundle``, ``load_bundle``,
-``AnomalyModel``, ``AthleteProfile``, ``Decision``/``WindowDecision``/``RepDecision``,
+``AnomalyModel``, ``AthleteProfile``, ``Decision``/``WindowDecision``/``RepDecision``/``RepDecisions``,
 ``BundleError``, ``TrainingDataError``.
 """
 from models.anomaly.api import (
@@ -10,6 +10,7 @@ from models.anomaly.api import (
     BundleError,
     Decision,
     RepDecision,
+    RepDecisions,
     TrainingDataError,
     WindowDecision,
     fit_bundle,
@@ -17,6 +18,6 @@ from models.anomaly.api import (
 )
 
 __all__ = [
-    "AnomalyModel", "AthleteProfile", "BundleError", "Decision", "RepDecision", "TrainingDataError",
+    "AnomalyModel", "AthleteProfile", "BundleError", "Decision", "RepDecision", "RepDecisions", "TrainingDataError",
     "WindowDecision", "fit_bundle", "load_bundle",
 ]

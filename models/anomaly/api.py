@@ -3,6 +3,7 @@
 >>> path = fit_bundle(clean_reps, channels, 111.0, Path("bundle"), false_alarm_rate=0.05)
 >>> model = load_bundle(path, expect_channels=channels, expect_rate=111.0)
 >>> model.score_segments(new_reps)          # one score per rep, higher = more anomalous
+>>> model.decide_segments(new_reps)         # scores, decisions and per-detector scores in one call
 >>> model.rep_decision(rep).anomalous       # the calibrated per-rep decision (+ attribution)
 >>> model.score_window(window)              # the per-window decision for the real-time path
 
@@ -25,14 +26,23 @@ import numpy as np
 import sklearn
 
 from models.anomaly.bundle import BundleError, write_manifest
-from models.anomaly.features import rep_feature_names, window_feature_names
-from models.anomaly.fitting import MIN_CLEAN_REPS, FitOptions, TrainingDataError, calibrate_out_of_fold, check_enough_data, fit_components
-from models.anomaly.model import AnomalyModel, Decision, RepDecision, WindowDecision, load_model
-from models.anomaly.pipeline import AthleteProfile, Geometry, compute_profile, prepare_segment
+from models.anomaly.body_frame import imu_groups
+from models.anomaly.features import window_feature_names
+from models.anomaly.fitting import (
+    MIN_CLEAN_REPS,
+    FitOptions,
+    TrainingDataError,
+    calibrate_out_of_fold,
+    check_enough_data,
+    check_fold_groups,
+    fit_components,
+)
+from models.anomaly.model import AnomalyModel, Decision, RepDecision, RepDecisions, WindowDecision, enrolment_profile, load_model
+from models.anomaly.pipeline import AthleteProfile, Geometry, prepare_segment
 from models.anomaly.windows import SkipCounts, as_segment
 
 __all__ = [
-    "AnomalyModel", "AthleteProfile", "BundleError", "Decision", "RepDecision", "TrainingDataError",
+    "AnomalyModel", "AthleteProfile", "BundleError", "Decision", "RepDecision", "RepDecisions", "TrainingDataError",
     "WindowDecision", "fit_bundle", "load_bundle",
 ]
 
@@ -62,6 +72,7 @@ def fit_bundle(
     ae_steps: int = 32,
     ae_units: int = 16,
     rep_autoencoder: bool = False,
+    body_frame: bool = False,
     n_folds: int = 5,
     lift_types: Sequence[str] = ("squat",),
     saturation_limits: Mapping[str, float] | None = None,
@@ -77,12 +88,18 @@ def fit_bundle(
     already includes the drift between an enrolment set and later sets.
     ``window_only`` (one flag per segment) marks segments that are not whole reps (e.g. a
     whole set, or the walk-out between reps): they train the window detectors only.
+    ``fold_groups`` (one id per segment, without ``groups``) keeps segments that overlap in
+    time (a set and its reps) in the same calibration fold; otherwise folds are shuffled by
+    segment and a calibration score can come from a model that saw the same samples.
+    ``groups``/``fold_groups`` need at least 2 distinct values (a warning below 3).
+    ``body_frame`` adds each 6-axis IMU's body-frame angle curves to the rep features
+    (``models.anomaly.body_frame``).
     ``rep_autoencoder`` also fuses the mean window reconstruction error into the rep
     decision (off by default: see ``pipeline.Components.rep_autoencoder``).
     ``out_dir`` must not exist or be empty.
     """
     channels = tuple(channels)
-    geometry = _geometry(channels, sample_rate_hz, window_s, hop_s, saturation_limits)
+    geometry = _geometry(channels, sample_rate_hz, window_s, hop_s, saturation_limits, body_frame)
     if n_folds < 2:
         raise ValueError(f"n_folds must be at least 2 (calibration needs held-out folds), got {n_folds}")
     if not 0.0 < false_alarm_rate < 1.0:
@@ -92,6 +109,9 @@ def fit_bundle(
         raise ValueError(f"groups has {len(groups)} entries for {len(arrays)} segments")
     if enrolment is not None and (groups is None or len(enrolment) != len(arrays)):
         raise ValueError("enrolment needs groups and one flag per segment")
+    if fold_groups is not None and len(fold_groups) != len(arrays):
+        raise ValueError(f"fold_groups has {len(fold_groups)} entries for {len(arrays)} segments")
+    check_fold_groups("groups" if groups is not None else "fold_groups", groups if groups is not None else fold_groups)
     enrolled = [True] * len(arrays) if enrolment is None else [bool(e) for e in enrolment]
     out_dir = Path(out_dir)
     if out_dir.exists() and any(out_dir.iterdir()):
@@ -110,8 +130,6 @@ def fit_bundle(
         raise TrainingDataError(f"only {sum(calibrate_on)} non-enrolment segments to calibrate on; need {MIN_CLEAN_REPS}")
     options = FitOptions(seed=seed, autoencoder=autoencoder, ae_steps=ae_steps, ae_units=ae_units, ae_epochs=ae_epochs,
                          rep_autoencoder=rep_autoencoder, n_folds=n_folds)
-    if fold_groups is not None and len(fold_groups) != len(arrays):
-        raise ValueError(f"fold_groups has {len(fold_groups)} entries for {len(arrays)} segments")
     folds_by = groups if groups is not None else fold_groups
     calibration = calibrate_out_of_fold(
         records, geometry, options, None if folds_by is None else list(folds_by), calibrate_on
@@ -134,6 +152,7 @@ def fit_bundle(
                 None if np.isinf(v) else float(v) for v in geometry.saturation_limits
             ],
             athlete_centring=groups is not None,
+            rep_features={"body_frame": geometry.body_frame},
             enrolment_calibration=enrolment is not None,
             training={
                 "segments": len(arrays),
@@ -168,7 +187,7 @@ def load_bundle(
     return load_model(Path(path), expect_channels, expect_rate, signing_key)
 
 
-def _geometry(channels, sample_rate_hz, window_s, hop_s, saturation_limits) -> Geometry:
+def _geometry(channels, sample_rate_hz, window_s, hop_s, saturation_limits, body_frame) -> Geometry:
     if len(set(channels)) != len(channels) or not channels:
         raise ValueError(f"channels must be unique and non-empty, got {list(channels)}")
     if not sample_rate_hz > 0:
@@ -182,7 +201,9 @@ def _geometry(channels, sample_rate_hz, window_s, hop_s, saturation_limits) -> G
         if unknown:
             raise ValueError(f"saturation_limits name unknown channels {sorted(unknown)}")
         limits = np.array([saturation_limits.get(ch, np.inf) for ch in channels], dtype=np.float64)
-    return Geometry(channels, float(sample_rate_hz), window_len, hop, limits)
+    if body_frame and not imu_groups(channels):
+        raise ValueError(f"body_frame needs at least one 6-axis IMU (<prefix>ax..gz) among {list(channels)}")
+    return Geometry(channels, float(sample_rate_hz), window_len, hop, limits, bool(body_frame))
 
 
 def _prepare(arrays, geometry: Geometry, groups, enrolled: list[bool]):
@@ -192,7 +213,8 @@ def _prepare(arrays, geometry: Geometry, groups, enrolled: list[bool]):
     else:
         keys = list(groups)
         profiles = {
-            g: compute_profile([a for a, k, e in zip(arrays, keys, enrolled) if k == g and e], geometry) for g in set(keys)
+            g: enrolment_profile([a for a, k, e in zip(arrays, keys, enrolled) if k == g and e], geometry, f"athlete {g!r}")
+            for g in set(keys)
         }
     records = [prepare_segment(a, geometry, profiles[k]) for a, k in zip(arrays, keys)]
     skipped = SkipCounts()
@@ -205,7 +227,7 @@ def _prepare(arrays, geometry: Geometry, groups, enrolled: list[bool]):
 
 def _zero_profile(geometry: Geometry) -> AthleteProfile:
     return AthleteProfile.identity(
-        geometry.n_channels, len(window_feature_names(geometry.channels)), len(rep_feature_names(geometry.channels))
+        geometry.n_channels, len(window_feature_names(geometry.channels)), len(geometry.rep_feature_names)
     )
 
 

@@ -10,6 +10,7 @@ TensorFlow is only touched (lazily, through ``models.train``) when an autoencode
 from __future__ import annotations
 
 import logging
+import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,6 +30,10 @@ log = logging.getLogger(__name__)
 
 MIN_CLEAN_WINDOWS = 40
 MIN_CLEAN_REPS = 8
+MIN_ENROL_REPS = 3
+"""Complete clean reps an athlete's norm needs, in ``enrol()`` and in each athlete's enrolment
+segments of ``fit_bundle``. The norm is a median (a centre): the spread always comes from the
+population, so a short set is enough; ``liftguard calibrate athlete`` asks for the same."""
 
 
 class TrainingDataError(ValueError):
@@ -127,9 +132,26 @@ def score_records(components: Components, records: list[PreparedSegment]) -> tup
     return np.concatenate(window_rows), np.array(rep_rows)
 
 
+def check_fold_groups(name: str, groups: list | None) -> None:
+    """Refuse one group (no held-out fold is possible); warn with two (calibration then rests on
+    two models, each fitted on half the data)."""
+    if groups is None:
+        return
+    distinct = len(set(groups))
+    if distinct < 2:
+        raise TrainingDataError(f"{name} has {distinct} distinct value(s); out-of-fold calibration needs at least 2 "
+                         f"(3 or more recommended), or pass {name}=None for shuffled folds by segment")
+    if distinct < 3:
+        message = (f"{name} has only {distinct} distinct values: calibration uses {distinct} folds, one per value; "
+                   "3 or more give a steadier threshold")
+        log.warning(message)
+        warnings.warn(message, UserWarning, stacklevel=3)
+
+
 def fold_assignment(n_records: int, groups: list | None, n_folds: int, seed: int) -> np.ndarray:
-    """Fold index per record: one fold per athlete when groups are given, else shuffled K-fold."""
-    if groups is not None and len(set(groups)) >= 3:
+    """Fold index per record: one fold per group (athlete or set) when groups are given, else
+    shuffled K-fold by segment (``check_fold_groups`` has refused a single group)."""
+    if groups is not None:
         names = sorted(set(groups), key=str)
         return np.array([names.index(g) for g in groups])
     order = np.random.default_rng(seed).permutation(n_records)
@@ -169,7 +191,7 @@ def calibrate_out_of_fold(
         rep_scores.append(r)
         log.info("calibration fold %d: %d held-out windows, %d held-out reps", fold, len(w), len(r))
     detectors = fitted.components
-    by = "group (athlete or set)" if groups is not None and len(set(groups)) >= 3 else "segment"
+    by = "group (athlete or set)" if groups is not None else "segment"
     return Calibration(
         window=FusionCalibration.fit(detectors.window_detectors, np.concatenate(window_scores)),
         rep=FusionCalibration.fit(detectors.rep_detectors, np.concatenate([r for r in rep_scores if len(r)])),

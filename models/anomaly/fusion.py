@@ -53,7 +53,7 @@ class TailCalibration:
         n = self.scores.size
         at_least = n - np.searchsorted(self.scores, s, side="left")
         empirical = (1.0 + at_least) / (n + 1.0)
-        tail = self.tail_fraction * np.exp(-(s - self.tail_start) / self.tail_scale)
+        tail = self.tail_fraction * np.exp(np.minimum(0.0, -(s - self.tail_start) / self.tail_scale))
         p = np.where(s > self.tail_start, np.minimum(empirical, tail), empirical)
         return np.clip(p, MIN_P, 1.0)
 

@@ -14,12 +14,14 @@ import numpy as np
 from models.anomaly.autoencoder_runtime import AutoencoderRuntime
 from models.anomaly.bundle import BundleError, bundle_file, read_verified_manifest
 from models.anomaly.detectors import CompiledIsolationForest, CompiledOneClassSVM
-from models.anomaly.features import rep_feature_names, window_feature_names, window_features
+from models.anomaly.features import window_feature_names, window_features
+from models.anomaly.fitting import MIN_ENROL_REPS, TrainingDataError
 from models.anomaly.fusion import FusionCalibration
 from models.anomaly.pipeline import (
     AthleteProfile,
     Components,
     Geometry,
+    PreparedSegment,
     compute_profile,
     extent_feature_index,
     prepare_segment,
@@ -63,6 +65,56 @@ class RepDecision(Decision):
     score, reported whether or not the rep decision fuses it."""
 
 
+@dataclass
+class RepDecisions:
+    """Decisions for a batch of segments (``AnomalyModel.decide_segments``), as arrays.
+
+    ``scores``/``fused_p``/``anomalous``/``scored`` have one entry per segment (NaN score and
+    not anomalous when a segment was not scored); ``detector_scores[name]`` is each detector's
+    ``-log10`` tail probability, so any detector alone can rank the same segments.
+    """
+
+    decisions: list[RepDecision]
+    scores: np.ndarray
+    fused_p: np.ndarray
+    anomalous: np.ndarray
+    scored: np.ndarray
+    detector_scores: dict[str, np.ndarray]
+
+    @classmethod
+    def of(cls, decisions: list[RepDecision], detectors: Sequence[str]) -> "RepDecisions":
+        def column(name: str) -> np.ndarray:
+            return np.array([-np.log10(d.p_values[name]) if d.scored else math.nan for d in decisions])
+
+        return cls(
+            decisions=decisions,
+            scores=np.array([d.score for d in decisions]),
+            fused_p=np.array([d.fused_p for d in decisions]),
+            anomalous=np.array([d.anomalous for d in decisions], dtype=bool),
+            scored=np.array([d.scored for d in decisions], dtype=bool),
+            detector_scores={name: column(name) for name in detectors},
+        )
+
+    def __len__(self) -> int:
+        return len(self.decisions)
+
+
+def enrolment_profile(segments: Sequence[np.ndarray], geometry: Geometry, who: str = "the athlete") -> AthleteProfile:
+    """An athlete's norm from their clean segments; refuses fewer than ``MIN_ENROL_REPS``
+    complete reps (the same rule for ``enrol()`` and for ``fit_bundle``'s enrolment segments)."""
+    try:
+        profile = compute_profile(segments, geometry)
+    except ValueError as exc:
+        raise TrainingDataError(f"cannot enrol {who}: {exc}") from None
+    complete = sum(prepare_segment(s, geometry, profile).rep_features is not None for s in segments)
+    if complete < MIN_ENROL_REPS:
+        raise TrainingDataError(
+            f"cannot enrol {who}: {complete} complete clean reps of {len(segments)} segments; need at least "
+            f"{MIN_ENROL_REPS} (reps with NaN, gaps or saturated values do not count)"
+        )
+    return profile
+
+
 def _not_scored(reason: str, decision_type: type = Decision, **extra: Any) -> Any:
     return decision_type(scored=False, anomalous=False, score=math.nan, fused_p=math.nan, skip_reason=reason, **extra)
 
@@ -88,8 +140,10 @@ class AnomalyModel:
         self.false_alarm_rate = float(manifest["calibration"]["false_alarm_rate"])
         self.athlete_centring = bool(manifest.get("athlete_centring", False))
         self._window_names = window_feature_names(geometry.channels)
-        self._rep_names = rep_feature_names(geometry.channels)
+        self._rep_names = geometry.rep_feature_names
         self._identity = AthleteProfile.identity(geometry.n_channels, len(self._window_names), len(self._rep_names))
+        self._duration_index = self._rep_names.index("duration_s")
+        self._enrolled = False
 
     @property
     def channels(self) -> tuple[str, ...]:
@@ -104,15 +158,23 @@ class AnomalyModel:
         return self.geometry.window_len
 
     def enrol(self, clean_segments: Sequence[np.ndarray]) -> AthleteProfile:
-        """An athlete's profile from a few of their clean reps (e.g. the first set)."""
+        """An athlete's profile from their clean reps (e.g. the first set), at least
+        ``MIN_ENROL_REPS`` complete ones (else ``TrainingDataError``). The model keeps no
+        state: pass the returned profile to every scoring call for that athlete."""
         segments = [as_segment(s, self.geometry.n_channels) for s in clean_segments]
-        return compute_profile(segments, self.geometry)
+        profile = enrolment_profile(segments, self.geometry)
+        self._enrolled = True
+        return profile
 
     def _profile(self, profile: AthleteProfile | None) -> AthleteProfile:
         if profile is not None:
             return profile
         if self.athlete_centring:
-            raise ValueError("this bundle scores features against the athlete's own norm: call enrol() first")
+            if self._enrolled:
+                raise ValueError("this bundle scores against the athlete's own norm: pass the profile that enrol() "
+                                 "returned, e.g. model.rep_decision(rep, profile)")
+            raise ValueError("this bundle scores against the athlete's own norm: profile = model.enrol(clean_reps) "
+                             "first, then pass profile to every scoring call")
         return self._identity
 
     def score_window(self, window: np.ndarray, profile: AthleteProfile | None = None) -> WindowDecision:
@@ -132,10 +194,18 @@ class AnomalyModel:
         z = self.components.window_z(features)[0]
         return self._decision(Decision, p[0], float(fused[0]), self.window_calibration, channel_errors, z, self._window_names)
 
-    def rep_decision(self, segment: np.ndarray, profile: AthleteProfile | None = None) -> RepDecision:
-        """Decision for one whole rep. A rep with any bad window is skipped, not scored."""
+    def rep_decision(self, segment: np.ndarray, profile: AthleteProfile | None = None, *,
+                     score_duration: bool = True) -> RepDecision:
+        """Decision for one whole rep. A rep with any bad window is skipped, not scored.
+
+        ``score_duration=False``: the segment's duration says nothing (fixed-length windows that
+        are not reps, or a dataset whose tempo is a recording artefact); the duration feature is
+        set to the clean norm, so it neither raises the score nor appears in the attribution.
+        """
         segment = as_segment(segment, self.geometry.n_channels)
         prepared = prepare_segment(segment, self.geometry, self._profile(profile))
+        if not score_duration and prepared.rep_features is not None:
+            self._neutral_duration(prepared)
         skipped = prepared.skipped.as_dict()
         if prepared.rep_features is None or not len(prepared.windows):
             return _not_scored(
@@ -156,17 +226,28 @@ class AnomalyModel:
             decision.reconstruction_error = float(np.mean(ae_scores))
         return decision
 
-    def score_segments(self, segments: Sequence[np.ndarray], profile: AthleteProfile | None = None) -> np.ndarray:
-        """One anomaly score per segment (``-log10`` fused tail probability; higher = more
-        anomalous); NaN for a segment that could not be scored (bad windows), never 'normal'."""
-        decisions = [self.rep_decision(segment, profile) for segment in segments]
+    def _neutral_duration(self, prepared: PreparedSegment) -> None:
+        i, scaler = self._duration_index, self.components.rep_scaler
+        prepared.rep_features[i] = (self.components.rep_median[i] - scaler.min[i]) / scaler.scale[i]
+
+    def decide_segments(self, segments: Sequence[np.ndarray], profile: AthleteProfile | None = None, *,
+                        score_duration: bool = True) -> RepDecisions:
+        """Rep decisions for many segments in one call: scores to rank, calibrated decisions,
+        and every detector's own score (see ``RepDecisions``). Unscored segments are logged."""
+        decisions = [self.rep_decision(segment, profile, score_duration=score_duration) for segment in segments]
         skipped = [d for d in decisions if not d.scored]
         if skipped:
             totals = SkipCounts()
             for d in skipped:
                 totals.add(SkipCounts(**d.windows_skipped))
             log.warning("%d of %d segments not scored (bad windows: %s)", len(skipped), len(decisions), totals.as_dict())
-        return np.array([d.score for d in decisions])
+        return RepDecisions.of(decisions, self.rep_calibration.detectors)
+
+    def score_segments(self, segments: Sequence[np.ndarray], profile: AthleteProfile | None = None, *,
+                       score_duration: bool = True) -> np.ndarray:
+        """One anomaly score per segment (``-log10`` fused tail probability; higher = more
+        anomalous); NaN for a segment that could not be scored (bad windows), never 'normal'."""
+        return self.decide_segments(segments, profile, score_duration=score_duration).scores
 
     def _decision(self, cls, p, fused_p, calibration, channel_errors, z, names):
         channels: list[tuple[str, float]] = []
@@ -229,8 +310,9 @@ def _build(bundle_dir: Path, manifest: dict[str, Any]):
         window_len=int(manifest["window"]["length_samples"]),
         hop=int(manifest["window"]["hop_samples"]),
         saturation_limits=None if limits is None else np.array([np.inf if v is None else v for v in limits], dtype=np.float64),
+        body_frame=bool(manifest.get("rep_features", {}).get("body_frame", False)),
     )
-    n_window, n_rep = len(window_feature_names(channels)), len(rep_feature_names(channels))
+    n_window, n_rep = len(window_feature_names(channels)), len(geometry.rep_feature_names)
     scalers, norms = manifest["scalers"], manifest["norms"]
     estimators = _load_file(bundle_file(bundle_dir, manifest, manifest["detectors"]["file"]), joblib.load)
     autoencoder = None

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from models.anomaly.detectors import CompiledIsolationForest, CompiledOneClassSVM
+from models.anomaly.body_frame import body_frame_feature_names, body_frame_features
 from models.anomaly.features import rep_feature_names, rep_features, window_feature_names, window_features
 from models.anomaly.scaler import MinMaxParams
 from models.anomaly.windows import SkipCounts, resample_steps, screen_windows, sliding_windows
@@ -34,10 +35,25 @@ class Geometry:
     window_len: int
     hop: int
     saturation_limits: np.ndarray | None
+    body_frame: bool = False
+    """Add the body-frame angle curves of each 6-axis IMU to the rep features (``body_frame.py``)."""
 
     @property
     def n_channels(self) -> int:
         return len(self.channels)
+
+    @property
+    def rep_feature_names(self) -> list[str]:
+        extra = body_frame_feature_names(self.channels) if self.body_frame else []
+        return rep_feature_names(self.channels) + extra
+
+    def rep_features(self, raw: np.ndarray, centred: np.ndarray) -> np.ndarray:
+        """Rep features of one segment: the signal statistics of the offset-centred rep and,
+        with ``body_frame``, the angle curves of the raw rep (they need gravity)."""
+        base = rep_features(centred, self.sample_rate_hz)
+        if not self.body_frame:
+            return base
+        return np.concatenate([base, body_frame_features(raw, self.channels, self.sample_rate_hz)])
 
 
 @dataclass(frozen=True)
@@ -96,7 +112,7 @@ def prepare_segment(segment: np.ndarray, geometry: Geometry, profile: AthletePro
     rep = None
     whole_rep_ok = screen.usable.all() and screen_windows(segment[None], geometry.saturation_limits).usable[0]
     if whole_rep_ok and segment.shape[0] >= 2:
-        rep = rep_features(centred, geometry.sample_rate_hz) - profile.rep_feature_centre
+        rep = geometry.rep_features(segment, centred) - profile.rep_feature_centre
     return PreparedSegment(usable, features, rep, screen.skipped)
 
 
@@ -107,7 +123,7 @@ def compute_profile(segments: Sequence[np.ndarray], geometry: Geometry) -> Athle
         raise ValueError("no finite samples to build an athlete profile from")
     offset = np.concatenate(finite).mean(axis=0)
     uncentred = AthleteProfile(
-        offset, np.zeros(len(window_feature_names(geometry.channels))), np.zeros(len(rep_feature_names(geometry.channels)))
+        offset, np.zeros(len(window_feature_names(geometry.channels))), np.zeros(len(geometry.rep_feature_names))
     )
     prepared = [prepare_segment(seg, geometry, uncentred) for seg in segments]
     window_feats = [p.window_features for p in prepared if len(p.window_features)]

@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 import tempfile
 import time
@@ -28,10 +29,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import joblib
 import numpy as np
 
 from models.anomaly import fit_bundle, load_bundle
-from models.evaluation.metrics import auroc, rate
+from models.anomaly.features import rep_feature_names, window_feature_names
+from models.anomaly.pipeline import AthleteProfile, Geometry
+from models.evaluation.logs import quiet_libraries
+from models.evaluation.metrics import auroc, count_with_interval, format_count, rate, smallest_provable_rate
 
 log = logging.getLogger(__name__)
 
@@ -80,18 +85,25 @@ def load_reps(data_dir: Path, subjects: Sequence[int] | None = None) -> list[Rep
     return reps
 
 
-def _score(model, reps: list[Rep], profile=None) -> dict:
-    decisions = [model.rep_decision(rep.data, profile) for rep in reps]
-    detectors = {name: [-np.log10(d.p_values[name]) for d in decisions]
-                 for name in model.rep_calibration.detectors}
-    if model.components.autoencoder is not None and "autoencoder_mean" not in detectors:
+def _score(model, reps: list[Rep], profile, enrol_durations: np.ndarray, score_duration: bool,
+           reconstruction=None) -> dict:
+    batch = model.decide_segments([rep.data for rep in reps], profile, score_duration=score_duration)
+    detectors = {name: values.tolist() for name, values in batch.detector_scores.items()}
+    if "autoencoder_mean" not in detectors:
         # Not fused into the rep decision, still reported alone (its raw error ranks the reps).
-        detectors["autoencoder_mean"] = [d.reconstruction_error for d in decisions]
+        if reconstruction is not None:
+            detectors["autoencoder_mean"] = reconstruction(reps, profile)
+        elif model.components.autoencoder is not None:
+            detectors["autoencoder_mean"] = [d.reconstruction_error for d in batch.decisions]
     return {
         "labels": [rep.label for rep in reps],
-        "hybrid": [d.score for d in decisions],
-        "alarm": [d.anomalous for d in decisions],
+        "set_no": [rep.set_no for rep in reps],
+        "hybrid": batch.scores.tolist(),
+        "alarm": batch.anomalous.tolist(),
         "detectors": detectors,
+        # tempo against the athlete's own norm, never part of a decision: faulty sets were
+        # recorded after the clean ones, so tempo may be an artefact of the recording order
+        "duration_shift": np.abs(np.log(_durations(reps) / np.median(enrol_durations))).tolist(),
     }
 
 
@@ -115,6 +127,7 @@ def _summarise(scored: dict) -> dict:
         "n_faulty": int(faulty.sum()),
         "auroc_hybrid": auroc(faulty, hybrid),
         "auroc_detectors": {name: auroc(faulty, np.array(v)) for name, v in scored["detectors"].items()},
+        "auroc_duration_alone": auroc(faulty, np.array(scored["duration_shift"])),
         "auroc_per_fault": per_class,
         "detection_rate": rate(alarm[faulty]),
         "false_alarm_rate": rate(alarm[~faulty]),
@@ -123,40 +136,96 @@ def _summarise(scored: dict) -> dict:
 
 
 def _fit(reps: list[Rep], out_dir: Path, groups, options: dict, enrolment=None):
-    fit_bundle([r.data for r in reps], CHANNELS, SAMPLE_RATE_HZ, out_dir, groups=groups, enrolment=enrolment, **options)
-    return load_bundle(out_dir, expect_channels=CHANNELS, expect_rate=SAMPLE_RATE_HZ)
+    """The bundle the protocol tests and, when the autoencoder is asked for but not fused into
+    rep decisions, a function giving its reconstruction error alone (see ``_autoencoder_alone``)."""
+    fit_options = {k: v for k, v in options.items() if k != "score_duration"}
+    alone = fit_options["autoencoder"] and not fit_options["rep_autoencoder"]
+    if alone:
+        fit_options["autoencoder"] = False
+    fit_bundle([r.data for r in reps], CHANNELS, SAMPLE_RATE_HZ, out_dir, groups=groups, enrolment=enrolment,
+               **fit_options)
+    model = load_bundle(out_dir, expect_channels=CHANNELS, expect_rate=SAMPLE_RATE_HZ)
+    return model, (_autoencoder_alone(model, reps, groups, enrolment, options) if alone else None)
 
 
-def leave_one_subject_out(reps: list[Rep], work_dir: Path, options: dict) -> dict:
-    results = {}
-    for subject in sorted({r.subject for r in reps}):
-        train = [r for r in reps if r.subject != subject and r.label == 0]
-        enrol = [r for r in reps if r.subject == subject and r.label == 0 and r.set_no == 1]
-        test = [r for r in reps if r.subject == subject and not (r.label == 0 and r.set_no == 1)]
-        model = _fit(train, work_dir / f"loso_s{subject}", [r.subject for r in train], options,
-                     enrolment=[r.set_no == 1 for r in train])
-        profile = model.enrol([r.data for r in enrol])
-        results[f"subject{subject}"] = {"scores": _score(model, test, profile)}
-        results[f"subject{subject}"].update(_summarise(results[f"subject{subject}"]["scores"]))
-        log.info("loso subject %d: AUROC %.3f", subject, results[f"subject{subject}"]["auroc_hybrid"])
-    return results
+def _autoencoder_alone(model, reps: list[Rep], groups, enrolment, options: dict):
+    """One autoencoder trained on the windows the bundle's final autoencoder would see (each
+    athlete centred on their enrolment, the bundle's channel scaling, same seed and size).
+
+    The rep decision does not fuse the reconstruction error, and this evaluation reports no
+    window decisions, so the out-of-fold autoencoders that only calibrate window decisions are
+    not trained: one autoencoder per fit instead of one per calibration fold plus one.
+    """
+    from models.anomaly.fitting import FitOptions
+    from models.anomaly.model import enrolment_profile
+    from models.anomaly.pipeline import prepare_segment
+    from models.anomaly.windows import resample_steps
+    from models.train.autoencoder import AutoencoderSpec, channel_errors, train_autoencoder
+
+    geometry, scaler, defaults = model.geometry, model.components.channel_scaler, FitOptions()
+    keys = groups if groups is not None else [None] * len(reps)
+    flags = enrolment if enrolment is not None else [True] * len(reps)
+    identity = AthleteProfile.identity(geometry.n_channels, len(window_feature_names(CHANNELS)),
+                                       len(geometry.rep_feature_names))
+    profiles = {g: (enrolment_profile([r.data for r, k, e in zip(reps, keys, flags) if k == g and e], geometry)
+                    if g is not None else identity) for g in set(keys)}
+    windows = np.concatenate([prepare_segment(r.data, geometry, profiles[k]).windows for r, k in zip(reps, keys)])
+
+    def inputs(batch: np.ndarray) -> np.ndarray:
+        return resample_steps(scaler.transform(batch), defaults.ae_steps)
+
+    spec = AutoencoderSpec(defaults.ae_steps, geometry.n_channels, units=defaults.ae_units, epochs=options["ae_epochs"])
+    trained = train_autoencoder(inputs(windows), spec, options["seed"])
+
+    def errors(test: list[Rep], profile) -> list[float]:
+        prepared = [prepare_segment(r.data, geometry, identity if profile is None else profile) for r in test]
+        return [float(channel_errors(trained, inputs(p.windows)).mean()) if len(p.windows) else float("nan")
+                for p in prepared]
+
+    return errors
 
 
-def per_athlete(reps: list[Rep], work_dir: Path, options: dict) -> dict:
-    results = {}
-    for subject in sorted({r.subject for r in reps}):
-        train = [r for r in reps if r.subject == subject and r.label == 0 and r.set_no == 1]
-        test = [r for r in reps if r.subject == subject and r.set_no == 2]
-        model = _fit(train, work_dir / f"athlete_s{subject}", None, options)
-        results[f"subject{subject}"] = {"scores": _score(model, test)}
-        results[f"subject{subject}"].update(_summarise(results[f"subject{subject}"]["scores"]))
-        log.info("per-athlete subject %d: AUROC %.3f", subject, results[f"subject{subject}"]["auroc_hybrid"])
-    return results
+def _durations(reps: list[Rep]) -> np.ndarray:
+    return np.array([len(r.data) / SAMPLE_RATE_HZ for r in reps])
+
+
+def population_subject(reps: list[Rep], subject: int, work_dir: Path, options: dict) -> dict[str, dict]:
+    """One population fit without ``subject`` serves two protocols: ``loso`` (test every rep of
+    the subject but the 10 clean set-1 reps they enrol with) and ``enrolment`` (test their set 2
+    only: the next set after enrolling, 10 clean and 40 faulty reps)."""
+    train = [r for r in reps if r.subject != subject and r.label == 0]
+    enrol = [r for r in reps if r.subject == subject and r.label == 0 and r.set_no == 1]
+    test = [r for r in reps if r.subject == subject and not (r.label == 0 and r.set_no == 1)]
+    model, reconstruction = _fit(train, work_dir / f"loso_s{subject}", [r.subject for r in train], options,
+                                 enrolment=[r.set_no == 1 for r in train])
+    profile = model.enrol([r.data for r in enrol])
+    scores = _score(model, test, profile, _durations(enrol), options["score_duration"], reconstruction)
+    next_set = [i for i, r in enumerate(test) if r.set_no == 2]
+    enrolment_scores = _subset(scores, next_set)
+    return {"loso": {"scores": scores, **_summarise(scores)},
+            "enrolment": {"scores": enrolment_scores, **_summarise(enrolment_scores)}}
+
+
+def own_data_subject(reps: list[Rep], subject: int, work_dir: Path, options: dict) -> dict[str, dict]:
+    """``per_athlete``: a model of the subject's own 10 clean set-1 reps alone, tested on set 2."""
+    train = [r for r in reps if r.subject == subject and r.label == 0 and r.set_no == 1]
+    test = [r for r in reps if r.subject == subject and r.set_no == 2]
+    model, reconstruction = _fit(train, work_dir / f"athlete_s{subject}", None, options)
+    scores = _score(model, test, None, _durations(train), options["score_duration"], reconstruction)
+    return {"per_athlete": {"scores": scores, **_summarise(scores)}}
+
+
+def _subset(scores: dict, index: list[int]) -> dict:
+    def pick(values):
+        return [values[i] for i in index]
+
+    return {key: ({k: pick(v) for k, v in value.items()} if isinstance(value, dict) else pick(value))
+            for key, value in scores.items()}
 
 
 def _mean_over_subjects(per_subject: dict) -> dict:
     rows = list(per_subject.values())
-    keys = ("auroc_hybrid", "detection_rate", "false_alarm_rate")
+    keys = ("auroc_hybrid", "auroc_duration_alone", "detection_rate", "false_alarm_rate")
     summary = {key: float(np.nanmean([row[key] for row in rows])) for key in keys}
     summary["auroc_detectors"] = {
         name: float(np.nanmean([row["auroc_detectors"][name] for row in rows])) for name in rows[0]["auroc_detectors"]
@@ -173,34 +242,119 @@ def _mean_over_subjects(per_subject: dict) -> dict:
     return summary
 
 
-PROTOCOLS = {"loso": leave_one_subject_out, "per_athlete": per_athlete}
+def _pooled(per_subject: dict) -> dict:
+    """Counts over every subject's test reps with 95 % Clopper-Pearson intervals."""
+    labels = np.concatenate([row["scores"]["labels"] for row in per_subject.values()])
+    alarm = np.concatenate([row["scores"]["alarm"] for row in per_subject.values()]).astype(bool)
+    clean = labels == 0
+    return {
+        "false_alarms": count_with_interval(alarm[clean]),
+        "detection": count_with_interval(alarm[~clean]),
+        "detection_per_fault": {CLASS_NAMES[c]: count_with_interval(alarm[labels == c])
+                                for c in sorted(set(labels.tolist()) - {0})},
+        "lowest_false_alarm_rate_provable": smallest_provable_rate(int(clean.sum())),
+    }
+
+
+PROTOCOLS = {"loso": population_subject, "enrolment": population_subject, "per_athlete": own_data_subject}
+"""Protocol -> per-subject job; ``loso`` and ``enrolment`` share one fit per subject."""
+
+
+def _jobs(protocols: Sequence[str], subjects: list[int]) -> list[tuple[str, int]]:
+    kinds = []
+    if {"loso", "enrolment"} & set(protocols):
+        kinds.append("population")
+    if "per_athlete" in protocols:
+        kinds.append("own_data")
+    return [(kind, s) for kind in kinds for s in subjects]
+
+
+def _run_job(reps, kind: str, subject: int, work_dir: Path, options: dict) -> tuple[str, int, dict, float]:
+    quiet_libraries()
+    logging.getLogger("models.anomaly").setLevel(logging.WARNING)
+    started = time.monotonic()
+    job = population_subject if kind == "population" else own_data_subject
+    return kind, subject, job(reps, subject, work_dir, options), time.monotonic() - started
+
+
+class Progress:
+    """One line per finished subject job: which protocol(s), which subject, k of N, time left."""
+
+    def __init__(self, total: int, stream=None) -> None:
+        self.total, self.done, self.started = total, 0, time.monotonic()
+        self.stream = stream or sys.stderr
+
+    def finished(self, kind: str, subject: int, seconds: float) -> None:
+        self.done += 1
+        elapsed = time.monotonic() - self.started
+        left = elapsed / self.done * (self.total - self.done)
+        label = "loso + enrolment" if kind == "population" else "per_athlete"
+        print(f"real squats [{label}] subject {subject} done ({self.done} of {self.total}, {seconds:.0f} s); "
+              f"elapsed {_mmss(elapsed)}, about {_mmss(left)} left", file=self.stream, flush=True)
+
+
+def _mmss(seconds: float) -> str:
+    return f"{int(seconds // 60)}m{int(seconds % 60):02d}s"
+
+
+def default_jobs() -> int:
+    """Parallel fits: one per core, at most 2 (the fits are CPU-bound and memory is shared)."""
+    return max(1, min(2, os.cpu_count() or 1))
 
 
 def evaluate(
     data_dir: Path,
     out_dir: Path | None = None,
     *,
-    protocols: Sequence[str] = ("loso", "per_athlete"),
+    protocols: Sequence[str] = ("loso", "enrolment", "per_athlete"),
     subjects: Sequence[int] | None = None,
     autoencoder: bool = True,
     rep_autoencoder: bool = False,
+    body_frame: bool = True,
+    score_duration: bool = False,
     ae_epochs: int = 20,
     false_alarm_rate: float = 0.05,
     seed: int = 0,
+    n_jobs: int | None = None,
+    progress_stream=None,
 ) -> dict:
-    """Run the protocols; returns the report dict and, with ``out_dir``, writes JSON + markdown."""
+    """Run the protocols; returns the report dict and, with ``out_dir``, writes JSON + markdown.
+
+    Subjects are fitted in parallel (``n_jobs`` processes, joblib): each job is one subject's
+    whole protocol with a fixed seed, so the figures do not depend on ``n_jobs``.
+    """
+    unknown = set(protocols) - set(PROTOCOLS)
+    if unknown:
+        raise ValueError(f"unknown protocol(s) {sorted(unknown)}; known: {', '.join(PROTOCOLS)}")
     reps = load_reps(data_dir, subjects)
-    options = {"autoencoder": autoencoder, "rep_autoencoder": rep_autoencoder, "ae_epochs": ae_epochs, "false_alarm_rate": false_alarm_rate, "seed": seed}
-    report: dict = {"dataset": DATASET, "options": options, "n_reps": len(reps), "protocols": {}}
+    options = {"autoencoder": autoencoder, "rep_autoencoder": rep_autoencoder, "body_frame": body_frame,
+               "score_duration": score_duration, "ae_epochs": ae_epochs, "false_alarm_rate": false_alarm_rate,
+               "seed": seed}
+    report: dict = {"dataset": DATASET, "options": options, "n_reps": len(reps), "protocols": {},
+                    "set_drift": set_drift(reps)}
+    subject_ids = sorted({r.subject for r in reps})
+    jobs = _jobs(protocols, subject_ids)
+    progress = Progress(len(jobs), progress_stream)
+    results: dict[str, dict] = {name: {} for name in protocols}
+    seconds: dict[str, float] = {name: 0.0 for name in protocols}
+    started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="liftguard-eval-") as tmp:
-        for name in protocols:
-            started = time.monotonic()
-            per_subject = PROTOCOLS[name](reps, Path(tmp), options)
-            report["protocols"][name] = {
-                "mean": _mean_over_subjects(per_subject),
-                "per_subject": per_subject,
-                "seconds": round(time.monotonic() - started, 1),
-            }
+        n_jobs = min(n_jobs or default_jobs(), len(jobs))
+        runner = joblib.Parallel(n_jobs=n_jobs, return_as="generator_unordered") if n_jobs > 1 else None
+        calls = [(reps, kind, s, Path(tmp), options) for kind, s in jobs]
+        outputs = runner(joblib.delayed(_run_job)(*c) for c in calls) if runner else (_run_job(*c) for c in calls)
+        for kind, subject, by_protocol, took in outputs:
+            for name, result in by_protocol.items():
+                if name in results:
+                    results[name][f"subject{subject}"] = result
+                    seconds[name] += took
+            progress.finished(kind, subject, took)
+    for name in protocols:
+        per_subject = dict(sorted(results[name].items(), key=lambda kv: int(kv[0].removeprefix("subject"))))
+        report["protocols"][name] = {"mean": _mean_over_subjects(per_subject), "pooled": _pooled(per_subject),
+                                     "per_subject": per_subject, "fit_seconds": round(seconds[name], 1)}
+    report["seconds"] = round(time.monotonic() - started, 1)
+    report["n_jobs"] = n_jobs
     if out_dir is not None:
         out_dir = Path(out_dir)
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -209,23 +363,71 @@ def evaluate(
     return report
 
 
+def set_drift(reps: list[Rep]) -> dict:
+    """How far clean set 2 moves from clean set 1, per subject, in within-set SD units
+    (mean |Cohen's d| over features), for the signal statistics and the body-frame curves."""
+    geometry = Geometry(CHANNELS, SAMPLE_RATE_HZ, 1, 1, None, body_frame=True)
+    names = geometry.rep_feature_names
+    n_base = len(rep_feature_names(CHANNELS))
+    effect = []
+    for subject in sorted({r.subject for r in reps}):
+        sets = [np.array([geometry.rep_features(r.data, r.data) for r in reps
+                          if r.subject == subject and r.label == 0 and r.set_no == k]) for k in (1, 2)]
+        if min(len(s) for s in sets) < 2:
+            continue
+        pooled_sd = np.sqrt((sets[0].var(axis=0, ddof=1) + sets[1].var(axis=0, ddof=1)) / 2) + 1e-12
+        effect.append(np.abs(sets[1].mean(axis=0) - sets[0].mean(axis=0)) / pooled_sd)
+    if not effect:
+        return {}
+    d = np.mean(effect, axis=0)
+    top = np.argsort(d)[::-1][:5]
+    return {"signal_statistics_mean_abs_d": round(float(d[:n_base].mean()), 3),
+            "body_frame_mean_abs_d": round(float(d[n_base:].mean()), 3),
+            "duration_abs_d": round(float(d[names.index("duration_s")]), 3),
+            "largest": [(names[i], round(float(d[i]), 2)) for i in top],
+            "subjects": len(effect)}
+
+
+PROTOCOL_TITLES = {
+    "loso": "leave one subject out (population fit without the subject; enrol on clean set 1; test all other reps)",
+    "enrolment": "enrolment protocol (the same fits; enrol on clean set 1, test the next set: set 2)",
+    "per_athlete": "own data only (fit on the subject's 10 clean set-1 reps; test set 2)",
+}
+
+
+def _cell(value: float | None, digits: int = 3) -> str:
+    return "n/a" if value is None or not np.isfinite(value) else f"{value:.{digits}f}"
+
+
 def to_markdown(report: dict) -> str:
     lines = [f"# Anomaly model evaluation: {report['dataset']}", "", f"Options: `{json.dumps(report['options'])}`", ""]
+    drift = report.get("set_drift")
+    if drift:
+        lines += [f"Clean set 1 -> set 2 drift (mean |Cohen's d| over features, {drift['subjects']} subjects): "
+                  f"signal statistics {drift['signal_statistics_mean_abs_d']}, body-frame angle curves "
+                  f"{drift['body_frame_mean_abs_d']}, rep duration {drift['duration_abs_d']}; largest: "
+                  + ", ".join(f"{n} {d}" for n, d in drift["largest"]), ""]
     for name, result in report["protocols"].items():
-        mean = result["mean"]
+        mean, pooled = result["mean"], result["pooled"]
         detectors = list(mean["auroc_detectors"])
-        lines += [f"## {name}", "", "| subject | AUROC hybrid | " + " | ".join(f"AUROC {d}" for d in detectors)
-                  + " | detection rate | false-alarm rate |",
-                  "|---|---|" + "---|" * len(detectors) + "---|---|"]
+        lines += [f"## {name}", "", PROTOCOL_TITLES.get(name, name), "",
+                  "| subject | AUROC hybrid | " + " | ".join(f"AUROC {d}" for d in detectors)
+                  + " | AUROC duration alone (not in decision) | detection rate | false-alarm rate |",
+                  "|---|---|" + "---|" * len(detectors) + "---|---|---|"]
         rows = list(result["per_subject"].items()) + [("**mean**", mean)]
         for subject, row in rows:
-            cells = [f"{row['auroc_hybrid']:.3f}"] + [f"{row['auroc_detectors'][d]:.3f}" for d in detectors]
-            cells += [f"{row['detection_rate']:.2f}", f"{row['false_alarm_rate']:.2f}"]
+            cells = [_cell(row["auroc_hybrid"])] + [_cell(row["auroc_detectors"][d]) for d in detectors]
+            cells += [_cell(row["auroc_duration_alone"]), _cell(row["detection_rate"], 2), _cell(row["false_alarm_rate"], 2)]
             lines.append(f"| {subject} | " + " | ".join(cells) + " |")
         lines += ["", "Per fault AUROC (hybrid, mean over subjects): "
-                  + ", ".join(f"{k} {v:.3f}" for k, v in mean["auroc_per_fault"].items()), "",
+                  + ", ".join(f"{k} {_cell(v)}" for k, v in mean["auroc_per_fault"].items()), "",
+                  f"At the shipped threshold, pooled over subjects: false alarms {format_count(pooled['false_alarms'])}, "
+                  f"detection {format_count(pooled['detection'])}; per fault: "
+                  + ", ".join(f"{k} {format_count(v)}" for k, v in pooled["detection_per_fault"].items()) + ".",
+                  f"With {pooled['false_alarms']['n']} clean test reps no false-alarm rate below "
+                  f"{_cell(pooled['lowest_false_alarm_rate_provable'], 3)} can be shown (zero alarms, upper 95 % end).", "",
                   "Threshold sweep (mean detection / false-alarm rate at nominal rate a): "
-                  + ", ".join(f"a={a}: {v['detection_rate']:.2f} / {v['false_alarm_rate']:.2f}"
+                  + ", ".join(f"a={a}: {_cell(v['detection_rate'], 2)} / {_cell(v['false_alarm_rate'], 2)}"
                               for a, v in mean["operating_points"].items()), ""]
     return "\n".join(lines) + "\n"
 
@@ -239,12 +441,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--no-autoencoder", action="store_true")
     parser.add_argument("--rep-autoencoder", action="store_true",
                         help="also fuse the reconstruction error into the rep decision (older bundles)")
+    parser.add_argument("--no-body-frame", action="store_true", help="signal statistics only (older bundles)")
+    parser.add_argument("--score-duration", action="store_true", help="let rep duration count (see docs/models.md)")
     parser.add_argument("--ae-epochs", type=int, default=20)
+    parser.add_argument("--jobs", type=int, default=None, help="parallel fits (default: cores, at most 2)")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    report = evaluate(args.data_dir, args.out_dir, protocols=args.protocol or ("loso", "per_athlete"),
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    report = evaluate(args.data_dir, args.out_dir, protocols=args.protocol or tuple(PROTOCOLS),
                       subjects=args.subjects, autoencoder=not args.no_autoencoder, rep_autoencoder=args.rep_autoencoder,
-                      ae_epochs=args.ae_epochs)
+                      body_frame=not args.no_body_frame, score_duration=args.score_duration,
+                      ae_epochs=args.ae_epochs, n_jobs=args.jobs)
     print(to_markdown(report))
     return 0
 

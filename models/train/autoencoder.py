@@ -7,8 +7,12 @@ TFLite model reproduces Keras within ``AGREEMENT_TOLERANCE``.
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+import sys
+import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -76,7 +80,38 @@ def export_tflite(trained: TrainedAutoencoder) -> bytes:
     batch_one.set_weights(trained.model.get_weights())
     converter = tf.lite.TFLiteConverter.from_keras_model(batch_one)
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
-    return converter.convert()
+    with _native_output_captured() as captured:
+        try:
+            return converter.convert()
+        except Exception:
+            log.error("TFLite conversion failed; converter output:\n%s", captured())
+            raise
+
+
+@contextlib.contextmanager
+def _native_output_captured() -> Iterator:
+    """The converter writes artefact paths and ``E0000``/``W0000`` lines straight to file
+    descriptors 1 and 2, past Python logging; keep them off the console (kept for a failure)."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = [os.dup(1), os.dup(2)]
+    with tempfile.TemporaryFile(mode="w+b") as sink:
+        os.dup2(sink.fileno(), 1)
+        os.dup2(sink.fileno(), 2)
+
+        def text() -> str:
+            sink.seek(0)
+            return sink.read().decode(errors="replace")
+
+        try:
+            yield text
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os.dup2(saved[0], 1)
+            os.dup2(saved[1], 2)
+            for fd in saved:
+                os.close(fd)
 
 
 def check_agreement(trained: TrainedAutoencoder, tflite_model: bytes, windows: np.ndarray) -> float:

@@ -1,0 +1,137 @@
+"""The public fit/score API as a new user meets it: the docs' example runs as written, and the
+rough edges of issue 14 give the documented behaviour. Public names from ``models.anomaly`` only."""
+from __future__ import annotations
+
+import re
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from models.anomaly import RepDecisions, TrainingDataError, fit_bundle, load_bundle
+
+DOC = Path(__file__).resolve().parents[1] / "docs" / "models.md"
+CHANNELS = ("hip_pitch", "hip_roll", "knee_pitch", "knee_roll")
+RATE = 100.0
+
+
+def _rep(rng, n=None, depth=1.0, offset=0.0):
+    n = n or int(rng.uniform(1.8, 2.4) * RATE)
+    phase = np.linspace(0.0, 1.0, n)[:, None]
+    signal = depth * np.array([[1.0, 0.3, 1.6, 0.4]]) * np.sin(np.pi * phase) ** 2
+    return signal + offset + 0.03 * rng.normal(size=signal.shape)
+
+
+def _athletes(rng, n_athletes, reps_each=16):
+    segments, groups = [], []
+    for athlete in range(n_athletes):
+        offset = rng.normal(0.0, 0.5, len(CHANNELS))
+        segments += [_rep(rng, offset=offset) for _ in range(reps_each)]
+        groups += [athlete] * reps_each
+    return segments, groups
+
+
+def test_the_documented_example_runs_and_separates_faults(capsys):
+    blocks = re.findall(r"```python\n(.*?)```", DOC.read_text(), flags=re.S)
+    example = next(b for b in blocks if "decide_segments(clean + partial + wobbly" in b)
+    exec(compile(example, str(DOC), "exec"), {"__name__": "docs_example"})
+    out = capsys.readouterr().out
+    clean = int(re.search(r"flagged clean reps: (\d+) of 10", out).group(1))
+    faulty = int(re.search(r"flagged faulty reps: (\d+) of 10", out).group(1))
+    assert faulty >= 8 and clean <= 2, out
+
+
+@pytest.fixture(scope="module")
+def enrolled(tmp_path_factory):
+    rng = np.random.default_rng(3)
+    segments, groups = _athletes(rng, 3)
+    path = fit_bundle(segments, CHANNELS, RATE, tmp_path_factory.mktemp("b") / "bundle", groups=groups,
+                      autoencoder=False)
+    model = load_bundle(path)
+    offset = rng.normal(0.0, 0.5, len(CHANNELS))
+    profile = model.enrol([_rep(rng, offset=offset) for _ in range(10)])
+    return model, profile, offset, rng
+
+
+def test_batch_decisions_match_single_decisions_and_carry_every_detector(enrolled):
+    model, profile, offset, rng = enrolled
+    reps = [_rep(rng, offset=offset) for _ in range(4)] + [_rep(rng, depth=0.4, offset=offset) for _ in range(4)]
+    reps[1] = reps[1].copy()
+    reps[1][20:30, 0] = np.nan
+    batch = model.decide_segments(reps, profile)
+    assert isinstance(batch, RepDecisions) and len(batch) == 8
+    assert list(batch.scored) == [True, False] + [True] * 6
+    assert np.isnan(batch.scores[1]) and not batch.anomalous[1]
+    for i in (0, 2, 5):
+        single = model.rep_decision(reps[i], profile)
+        assert batch.scores[i] == pytest.approx(single.score)
+        assert batch.anomalous[i] == single.anomalous
+        for name, column in batch.detector_scores.items():
+            assert column[i] == pytest.approx(-np.log10(single.p_values[name]))
+    assert set(batch.detector_scores) == set(model.rep_calibration.detectors)
+    assert batch.anomalous[4:].all() and not batch.anomalous[[0, 2, 3]].any()
+    np.testing.assert_array_equal(model.score_segments(reps, profile), batch.scores)
+
+
+def test_scoring_without_the_profile_after_enrol_says_to_pass_it(enrolled):
+    model, _, offset, rng = enrolled
+    with pytest.raises(ValueError, match="pass the profile that enrol\\(\\) returned"):
+        model.decide_segments([_rep(rng, offset=offset)])
+
+
+def test_a_fresh_model_says_to_enrol_first(enrolled):
+    model, *_ = enrolled
+    fresh = load_bundle(model.bundle_dir)
+    with pytest.raises(ValueError, match=r"profile = model.enrol\(clean_reps\) first"):
+        fresh.score_segments([_rep(np.random.default_rng(0))])
+
+
+def test_enrol_refuses_fewer_reps_than_the_minimum(enrolled):
+    model, _, offset, rng = enrolled
+    with pytest.raises(TrainingDataError, match="2 complete clean reps of 2 segments; need at least 3"):
+        model.enrol([_rep(rng, offset=offset) for _ in range(2)])
+    broken = [_rep(rng, offset=offset) for _ in range(3)]
+    broken[0][5, 1] = np.nan
+    with pytest.raises(TrainingDataError, match="2 complete clean reps of 3 segments"):
+        model.enrol(broken)
+
+
+def test_fit_bundle_applies_the_enrolment_minimum_to_each_athlete(tmp_path):
+    rng = np.random.default_rng(4)
+    segments, groups = _athletes(rng, 3)
+    enrolment = [i % 16 < 8 for i in range(len(segments))]
+    enrolment[16:24] = [True, True] + [False] * 6  # athlete 1 enrols with 2 reps only
+    with pytest.raises(TrainingDataError, match="cannot enrol athlete 1: 2 complete clean reps"):
+        fit_bundle(segments, CHANNELS, RATE, tmp_path / "b", groups=groups, enrolment=enrolment, autoencoder=False)
+
+
+def test_one_group_is_refused_and_two_warn(tmp_path):
+    rng = np.random.default_rng(5)
+    segments, groups = _athletes(rng, 2)
+    with pytest.raises(ValueError, match="groups has 1 distinct value"):
+        fit_bundle(segments, CHANNELS, RATE, tmp_path / "one", groups=[0] * len(segments), autoencoder=False)
+    with pytest.raises(ValueError, match="fold_groups has 1 distinct value"):
+        fit_bundle(segments, CHANNELS, RATE, tmp_path / "one_fold", fold_groups=["a"] * len(segments),
+                   autoencoder=False)
+    with pytest.warns(UserWarning, match="only 2 distinct values"):
+        path = fit_bundle(segments, CHANNELS, RATE, tmp_path / "two", fold_groups=groups, autoencoder=False)
+    assert load_bundle(path).manifest["calibration"]["method"].startswith("2-fold")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        fit_bundle(segments, CHANNELS, RATE, tmp_path / "three", fold_groups=[i % 3 for i in range(len(segments))],
+                   autoencoder=False)
+
+
+def test_fixed_length_windows_can_leave_duration_unscored(tmp_path):
+    rng = np.random.default_rng(6)
+    windows = [_rep(rng, n=200) for _ in range(40)]  # 2 s windows cut from a recording: no rep boundaries
+    model = load_bundle(fit_bundle(windows, CHANNELS, RATE, tmp_path / "w", autoencoder=False))
+    shorter = [_rep(rng, n=150) for _ in range(5)]  # the last window of a recording is shorter
+    as_reps = model.decide_segments(shorter)
+    as_windows = model.decide_segments(shorter, score_duration=False)
+    assert all(d.attribution["features"][0][0] == "duration_s" for d in as_reps.decisions)
+    assert all("duration_s" not in dict(d.attribution["features"]) for d in as_windows.decisions)
+    assert (as_windows.scores < as_reps.scores).all()
+    same_length = model.decide_segments(windows[:5])
+    np.testing.assert_allclose(model.decide_segments(windows[:5], score_duration=False).scores, same_length.scores)
