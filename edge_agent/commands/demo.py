@@ -70,7 +70,8 @@ def run(args: argparse.Namespace) -> int:
           f"{result.frames} frames, {result.decisions} real-time decisions, "
           f"{len(result.alerts)} instability alert(s)")
     for a in result.alerts:
-        print(f"  alert at {a['t_s']:.1f} s: {a['reason']}")
+        during = f" (rep {a['rep']})" if a.get("rep") else " (between reps)"
+        print(f"  alert at {a['t_s']:.1f} s{during}: {a['reason']}")
     if source.set is not None:
         for rep in source.set.reps:
             if rep.fault and rep.fault_onset_s is not None:

@@ -27,6 +27,7 @@ class SessionRun:
     summary: dict[str, Any] | None
     status: dict[str, Any] = field(repr=False, default_factory=dict)
     first_frame_ns: int | None = None
+    live_reps: list[dict[str, Any]] = field(default_factory=list)
 
 
 def run_session(cfg: Config, source: FrameSource, lift: str, *, realtime: bool,
@@ -50,12 +51,16 @@ def run_session(cfg: Config, source: FrameSource, lift: str, *, realtime: bool,
         status = daemon.status()
         loop = daemon.loop
         sensor_s = ((loop.last_frame_ns or 0) - (loop.first_frame_ns or 0)) / 1e9
-        alerts = [{"t_s": round((a.at_ns - (loop.first_frame_ns or 0)) / 1e9, 3),
-                   "reason": a.reason} for a in loop.alerts]
+        t_first = loop.first_frame_ns or 0
+        alerts = [{"t_s": round((a.at_ns - t_first) / 1e9, 3), "reason": a.reason, "rep": a.rep}
+                  for a in loop.alerts]
+        reps = [{"number": r.number, "start_s": round((r.start_ns - t_first) / 1e9, 3),
+                 "end_s": round((r.end_ns - t_first) / 1e9, 3)}
+                for r in loop.reps if r.session_id == session_id]
         daemon.stop("api")
         return SessionRun(session_id, time.monotonic() - t0, sensor_s, loop.frames_in,
                           loop.decisions, alerts, daemon.sessions.last_summary, status,
-                          loop.first_frame_ns)
+                          loop.first_frame_ns, reps)
     except BaseException:
         daemon.request_stop()
         daemon.close()
