@@ -97,3 +97,27 @@ def _chunks(data: Path, sid: str) -> bool:
 def _ended(data: Path, sid: str) -> bool:
     with StoreReader(data) as store:
         return store.get_session(sid)["status"] == "ended"
+
+
+def test_only_the_store_lock_holder_recovers_sessions(tmp_path):
+    from edge_agent.store import LocalStore
+
+    first = LocalStore(tmp_path, "box")
+    try:
+        sid = first.start_session("squat", "ann")
+        assert first.flush(10)
+        second = LocalStore(tmp_path, "box")
+        try:
+            assert second.recovered_session_ids == []
+            assert second.get_session(sid)["status"] == "active"
+        finally:
+            second.close()
+    finally:
+        first._writer.close()
+        first._conn.close()
+        first._lock.release()        # as if the daemon died: its lock goes with it
+    third = LocalStore(tmp_path, "box")
+    try:
+        assert third.recovered_session_ids == [sid]
+    finally:
+        third.close()
