@@ -121,3 +121,20 @@ def test_only_the_store_lock_holder_recovers_sessions(tmp_path):
         assert third.recovered_session_ids == [sid]
     finally:
         third.close()
+
+
+def test_replay_and_demo_decide_with_the_same_bundle(tmp_path):
+    """Without an installed bundle every deciding command uses the shipped one (issue 15:
+    replay ran on the rules while demo used the bundle)."""
+    from edge_agent.bundle_choice import SHIPPED_BUNDLE
+    from sensors.recording import write_recording
+    from sensors.simulator import simulate_set
+
+    rec = write_recording(tmp_path / "rec.csv", simulate_set(reps=2, seed=3).frames)
+    replay = cli("replay", str(rec), "--json", "--data-dir", str(tmp_path / "r"))
+    assert replay.returncode == 0, replay.stderr
+    daemon = json.loads(replay.stdout)["daemon"]
+    demo = cli("demo", "--fast", "--reps", "2", "--faults", "tilt@2", "--data-dir", str(tmp_path / "d"))
+    assert demo.returncode == 0, demo.stderr
+    assert f"real-time decisions: model bundle {SHIPPED_BUNDLE}" in demo.stdout
+    assert daemon["model"]["bundle"] == str(SHIPPED_BUNDLE)

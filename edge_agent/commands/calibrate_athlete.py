@@ -13,6 +13,7 @@ import argparse
 import numpy as np
 
 from edge_agent.cli import UsageError
+from edge_agent.bundle_choice import choose_bundle
 from edge_agent.config import LIFT_TYPES
 
 MIN_REPS = 3
@@ -41,7 +42,7 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("recording reps live is not supported yet: record a clean set as a session "
                          "(liftguard run + the API or button), then pass --session ID")
     cfg = args.cfg
-    bundle = args.bundle or cfg.data_path(cfg.get("daemon.model_bundle"), "models/default")
+    bundle = args.bundle or choose_bundle(cfg)[0]
     try:
         model = load_bundle(bundle)
     except BundleError as exc:

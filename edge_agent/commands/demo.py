@@ -12,6 +12,7 @@ import os
 import tempfile
 from pathlib import Path
 
+from edge_agent.bundle_choice import pin_bundle
 from edge_agent.cli import UsageError
 from edge_agent.config import LIFT_TYPES, validate
 
@@ -55,8 +56,7 @@ def run(args: argparse.Namespace) -> int:
     values["device"]["data_dir"] = str(data_dir)
     values["device"]["id"] = "demo-box"
     values["feedback"]["console"] = True
-    values["daemon"]["model_bundle"] = values["daemon"]["model_bundle"] or str(
-        Path(__file__).resolve().parents[2] / "models" / "bundles" / "default")
+    pin_bundle(values, args.cfg)
     cfg = validate(values, "<demo>")
     source = SimulatorSource(lift=args.lift, reps=args.reps, faults=faults, seed=args.seed,
                              realtime=not args.fast)

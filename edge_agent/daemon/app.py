@@ -17,6 +17,7 @@ from typing import Any, Callable, Sequence
 
 from sensors.source import FrameSource, UnavailableSource
 
+from edge_agent.bundle_choice import choose_bundle
 from edge_agent.config import Config
 from edge_agent.daemon.api import ApiConfigError, LocalApi
 from edge_agent.daemon.readers import SourceReader
@@ -117,7 +118,7 @@ class Daemon:
         # a session records the last probed state: the probe may take a subprocess
         self.sessions = SessionManager(self.store, self.dispatcher, say=self._say,
                                        wall_clock_synced=lambda: bool(self.clock_watch.synced))
-        self._bundle_link = cfg.data_path(d["model_bundle"], "models/default")
+        self._bundle_link, self._shipped_reason = choose_bundle(cfg)
         secrets_file = cfg.get("device.secrets_file")
         secrets = load_secrets(secrets_file if secrets_file and Path(secrets_file).is_file()
                                else None)
@@ -127,6 +128,7 @@ class Daemon:
         self._bundle_target = _resolved(self._bundle_link)
         self.scorer, self.model_info, self.model_reason = make_scorer(
             self._bundle_target or self._bundle_link, fb_cfg.alert_on, self._bundle_key)
+        self.model_reason = self.model_reason or self._shipped_reason
         self.sessions.attach_scorer(self.scorer, cfg.data_dir)
         self.loop = RealtimeLoop(
             dispatcher=self.dispatcher, scorer=self.scorer, sessions=self.sessions,
@@ -271,11 +273,12 @@ class Daemon:
     def reload_model_if_changed(self) -> bool:
         """Between sessions, switch to the bundle ``models/default`` now points at
         (``liftguard model install`` / ``rollback``); True when the scorer changed."""
-        target = _resolved(self._bundle_link)
+        link, shipped_reason = choose_bundle(self.cfg)
+        target = _resolved(link)
         if target == self._bundle_target or self.sessions.active_id is not None:
             return False
-        scorer, info, reason = make_scorer(target or self._bundle_link, self._alert_on,
-                                           self._bundle_key)
+        scorer, info, reason = make_scorer(target or link, self._alert_on, self._bundle_key)
+        reason = reason or shipped_reason
         if self.sessions.active_id is not None:
             log.info("a session started while the new model loaded; switching after it")
             return False
