@@ -50,6 +50,16 @@ class UsageError(Exception):
     """Bad arguments that argparse could not catch; exits 2."""
 
 
+def interrupted_exit(signal_name: str | None) -> int:
+    """Exit code of a command a signal ended early after it ended its session and printed
+    the summary: 130 for Ctrl-C (SIGINT), 0 for SIGTERM (a requested stop, as ``run``)."""
+    if signal_name is None:
+        return EXIT_OK
+    print(f"liftguard: stopped by {signal_name}; the session was ended and analysed",
+          file=sys.stderr)
+    return EXIT_INTERRUPTED if signal_name == "SIGINT" else EXIT_OK
+
+
 def _add_global_options(parser: argparse.ArgumentParser, default: object) -> None:
     parser.add_argument("--config", metavar="FILE", default=default,
                         help=f"TOML config file (default: {DEFAULT_CONFIG_PATH} if it exists, "

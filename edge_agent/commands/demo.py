@@ -13,7 +13,7 @@ import tempfile
 from pathlib import Path
 
 from edge_agent.bundle_choice import pin_bundle
-from edge_agent.cli import UsageError
+from edge_agent.cli import UsageError, interrupted_exit
 from edge_agent.config import LIFT_TYPES, validate
 
 
@@ -74,12 +74,13 @@ def run(args: argparse.Namespace) -> int:
         print(f"  alert at {a['t_s']:.1f} s{during}: {a['reason']}")
     if source.set is not None:
         for rep in source.set.reps:
-            if rep.fault and rep.fault_onset_s is not None:
+            if rep.fault and rep.fault_onset_s is not None and rep.fault_onset_s <= result.sensor_s:
                 print(f"  injected {rep.fault} on rep {rep.number} at {rep.fault_onset_s:.1f} s")
     summary = result.summary or {}
     if summary.get("feedback"):
         print(f"summary: {summary['feedback']}")
     model = result.status.get("model")
     print(f"real-time decisions: {'model bundle ' + model['bundle'] if model else result.status.get('model_reason')}")
-    print(f"data: {data_dir / 'liftguard.db'} (liftguard --config ... sessions list / export)")
-    return 0
+    print(f"data: {data_dir / 'liftguard.db'}; see it with: liftguard sessions show "
+          f"{result.session_id} --data-dir {data_dir}")
+    return interrupted_exit(result.interrupted_by)

@@ -52,7 +52,9 @@ def run(args: argparse.Namespace) -> int:
     summary = _summary(args.file, frames)
     summary["daemon"] = _through_daemon(args, summary)
     print(json.dumps(summary, indent=2) if args.json else _human(summary))
-    return 0
+    from edge_agent.cli import interrupted_exit
+
+    return interrupted_exit(summary["daemon"].get("interrupted_by"))
 
 
 def _through_daemon(args: argparse.Namespace, summary: dict[str, Any]) -> dict[str, Any]:
@@ -73,7 +75,8 @@ def _through_daemon(args: argparse.Namespace, summary: dict[str, Any]) -> dict[s
     return {"session_id": result.session_id, "lift": lift, "data_dir": str(data_dir),
             "decisions": result.decisions, "alerts": result.alerts,
             "wall_s": round(result.wall_s, 3), "summary": result.summary,
-            "model": result.status.get("model"), "model_reason": result.status.get("model_reason")}
+            "model": result.status.get("model"), "model_reason": result.status.get("model_reason"),
+            "interrupted_by": result.interrupted_by}
 
 
 def _labelled_lift(path: str) -> str | None:

@@ -288,14 +288,20 @@ class Daemon:
         log.info("model bundle changed on disk: now %s", target or "none (metric rules)")
         return True
 
-    def run_lockstep(self) -> None:
+    def run_lockstep(self, until_sensor_s: float | None = None) -> None:
         """Drive a finite source (replay, unpaced simulator) through the same loop as fast as
-        possible: poll, push into the ring, hand to the loop, in one thread."""
+        possible: poll, push into the ring, hand to the loop, in one thread. Stops early at
+        :meth:`request_stop` or once ``until_sensor_s`` of sensor time has been handled."""
         for r in self.readers:
             r.source.start()
         active = list(self.readers)
         since_flush = 0
-        while active:
+        limit_ns = None if until_sensor_s is None else int(until_sensor_s * 1e9)
+        while active and not self._stop.is_set():
+            loop = self.loop
+            if (limit_ns is not None and loop.first_frame_ns is not None
+                    and (loop.last_frame_ns or 0) - loop.first_frame_ns >= limit_ns):
+                break
             for r in list(active):
                 frames = r.source.poll()
                 if frames:
