@@ -101,3 +101,27 @@ def test_ctrl_c_during_start_up_is_one_line_and_130(monkeypatch, capsys):
     monkeypatch.setattr(cli_module, "build_parser", interrupted)
     assert cli_module.main(["status"]) == 130
     assert capsys.readouterr().err == "liftguard: interrupted\n"
+
+
+@pytest.mark.parametrize("body,problem", [
+    ('[source]\nkind = "replay"\n', "replay_file"),
+    ('[source]\nkind = "replay"\nreplay_file = "/nonexistent/rec.csv"\n', "no such file"),
+    ('[imu]\nenabled = false\n[loadcells]\nenabled = false\n', "both disabled"),
+    ('[api]\nbind = "0.0.0.0"\n', "api_token"),
+])
+def test_config_check_applies_the_start_up_rules_run_applies(tmp_path, body, problem):
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(f'[device]\ndata_dir = "{tmp_path / "d"}"\nsecrets_file = ""\n' + body)
+    env = {k: v for k, v in __import__("os").environ.items() if k != "LIFTGUARD_API_TOKEN"}
+    checked = cli("config", "check", "--config", str(cfg), env=env)
+    assert checked.returncode == 2 and problem in checked.stderr, checked.stderr
+    ran = cli("run", "--config", str(cfg), env=env)
+    assert ran.returncode == 2 and problem in ran.stderr, ran.stderr
+
+
+def test_config_check_passes_a_good_config(tmp_path):
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(f'[device]\ndata_dir = "{tmp_path / "d"}"\nsecrets_file = ""\n'
+                   '[source]\nkind = "simulator"\n')
+    checked = cli("config", "check", "--config", str(cfg))
+    assert checked.returncode == 0 and "OK" in checked.stdout, checked.stderr

@@ -18,6 +18,7 @@ from typing import Any, Callable, Sequence
 from sensors.source import FrameSource, UnavailableSource
 
 from edge_agent.bundle_choice import choose_bundle
+from edge_agent.startup_rules import source_problems
 from edge_agent.config import Config
 from edge_agent.daemon.api import ApiConfigError, LocalApi
 from edge_agent.daemon.readers import SourceReader
@@ -56,12 +57,12 @@ def sources_from_config(cfg: Config) -> list[FrameSource]:
     if kind == "simulator":
         from sensors.simulator import SimulatorSource
         return [SimulatorSource.from_config(cfg.section("simulator"))]
+    problems = source_problems(cfg)
+    if problems:
+        raise DaemonError(problems[0])
     if kind == "replay":
         from sensors.replay_source import ReplaySource
-        path = cfg.get("source.replay_file")
-        if not path:
-            raise DaemonError("[source] kind = 'replay' needs [source] replay_file")
-        return [ReplaySource(path, realtime=True, restamp=True)]
+        return [ReplaySource(cfg.get("source.replay_file"), realtime=True, restamp=True)]
     sources: list[FrameSource] = []
     if cfg.get("imu.enabled"):
         from sensors.imu_source import IMUSource
@@ -77,8 +78,6 @@ def sources_from_config(cfg: Config) -> list[FrameSource]:
             log.error("load cells left out: %s. The daemon runs on the bar IMU alone (no balance "
                       "metrics) until they are calibrated and it is restarted", exc)
             sources.append(UnavailableSource(LoadCellSource.name, LoadCellSource.channels, str(exc)))
-    if not sources:
-        raise DaemonError("[imu] and [loadcells] are both disabled: no sensor to read")
     return sources
 
 
