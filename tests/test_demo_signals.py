@@ -82,3 +82,17 @@ def test_demo_duration_is_honoured_with_fast_and_later_faults_are_not_listed(tmp
     shown = subprocess.run([sys.executable, "-m", "edge_agent", *hint], capture_output=True,
                            text=True, cwd=REPO, timeout=60)
     assert shown.returncode == 0 and "session " in shown.stdout, shown.stderr
+
+
+def test_each_feedback_line_and_the_summary_appear_once_and_gpio_fallbacks_are_one_line(tmp_path):
+    env = dict(os.environ, PYTHONUNBUFFERED="1", PYTHONPATH=str(REPO))
+    env.pop("GPIOZERO_PIN_FACTORY", None)
+    out = subprocess.run([sys.executable, "-m", "edge_agent", "demo", "--fast", "--reps", "3",
+                          "--faults", "tilt@2", "--data-dir", str(tmp_path / "d")],
+                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=REPO,
+                         env=env, timeout=120)
+    assert out.returncode == 0, out.stdout[-2000:]
+    text = out.stdout
+    assert text.count("rep 1: ") == 1, text
+    assert text.count("Set of 3 squats") == 1, text
+    assert "PinFactoryFallback" not in text

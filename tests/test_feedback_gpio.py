@@ -257,7 +257,7 @@ def test_set_quiet_takes_effect_for_the_next_alert(box):
 def test_rep_feedback_goes_to_log_console_and_caller(box, caplog):
     make, pins, _, stdout = box
     dispatcher = make()
-    caplog.set_level(logging.INFO, logger="edge_agent.feedback")
+    caplog.set_level(logging.DEBUG, logger="edge_agent.feedback")   # DEBUG: it is printed too
     clean = dispatcher.rep_finished(1)
     problem = dispatcher.rep_finished(2, "left side 14 % heavier")
     wait_for(lambda: stdout.getvalue().count("\n") == 2)

@@ -76,9 +76,6 @@ def run(args: argparse.Namespace) -> int:
         for rep in source.set.reps:
             if rep.fault and rep.fault_onset_s is not None and rep.fault_onset_s <= result.sensor_s:
                 print(f"  injected {rep.fault} on rep {rep.number} at {rep.fault_onset_s:.1f} s")
-    summary = result.summary or {}
-    if summary.get("feedback"):
-        print(f"summary: {summary['feedback']}")
     model = result.status.get("model")
     print(f"real-time decisions: {'model bundle ' + model['bundle'] if model else result.status.get('model_reason')}")
     print(f"data: {data_dir / 'liftguard.db'}; see it with: liftguard sessions show "
