@@ -13,8 +13,9 @@
   tips, leaves 0.1-0.2 m/s at the next pause), and a drift above the gate would block every later
   rest for the rest of the set. So a quiet stretch also counts as rest, from its first quiet
   window on, once it has lasted ``REST_DRIFT_QUIET_S`` with less than ``REST_DRIFT_VELOCITY``
-  m/s integrated, or ``REST_ALWAYS_QUIET_S`` whatever the integral says: a bar moving at an even
-  speed does not stay that quiet for that long within one rep's range of motion.
+  m/s integrated (or with any integral, when a data gap since the last rest left it unknown), or
+  ``REST_ALWAYS_QUIET_S`` whatever the integral says: a bar moving at an even speed does not
+  stay that quiet for that long within one rep's range of motion.
 * Velocity with zero-velocity updates: velocity is 0 at rest; across each motion segment between
   two rests the integral of ``a_v`` is corrected by the straight line that brings it back to 0 at
   the next rest (linear drift removal: a constant bias, e.g. from gravity mis-estimation, is
@@ -95,13 +96,14 @@ class RestDetector:
         self._drift_n = max(1, int(round(REST_DRIFT_QUIET_S * rate_hz)))
         self._always_n = max(1, int(round(REST_ALWAYS_QUIET_S * rate_hz)))
         self._v = 0.0
+        self._v_unknown = False   # a gap (NaN) since the last rest: the integral means nothing
         self._n = 0
         self._quiet_since: int | None = None
         self.backfill_from: int | None = None
 
     def update(self, quiet: np.ndarray, a_vert: np.ndarray) -> np.ndarray:
         out = np.zeros(quiet.size, bool)
-        v, dt, base = self._v, self.dt, self._n
+        v, dt, base, unknown = self._v, self.dt, self._n, self._v_unknown
         since = self._quiet_since
         self.backfill_from = None
         for i, (q, a) in enumerate(zip(quiet.tolist(), a_vert.tolist())):
@@ -109,21 +111,24 @@ class RestDetector:
                 since = None
             elif since is None:
                 since = base + i
-            if q and abs(v) < REST_MAX_VELOCITY:
+            if q and abs(v) < REST_MAX_VELOCITY and not unknown:
                 out[i], v = True, 0.0
                 continue
             if q:
                 run = base + i - since + 1
-                if run >= self._always_n or (run >= self._drift_n
-                                             and abs(v) < REST_DRIFT_VELOCITY):
+                if run >= self._always_n or (run >= self._drift_n and (
+                        unknown or abs(v) < REST_DRIFT_VELOCITY)):
                     out[max(0, since - base):i + 1] = True
                     if since < base and self.backfill_from is None:
                         self.backfill_from = since
-                    v = 0.0
+                    v, unknown = 0.0, False
                     continue
             if a == a:  # not NaN
                 v += a * dt
+            else:
+                unknown = True
         self._v, self._n, self._quiet_since = v, base + quiet.size, since
+        self._v_unknown = unknown
         return out
 
 
