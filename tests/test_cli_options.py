@@ -125,3 +125,16 @@ def test_config_check_passes_a_good_config(tmp_path):
                    '[source]\nkind = "simulator"\n')
     checked = cli("config", "check", "--config", str(cfg))
     assert checked.returncode == 0 and "OK" in checked.stdout, checked.stderr
+
+
+def test_status_text_has_no_python_dicts():
+    from edge_agent.commands.status import human, pairs
+
+    assert pairs({"imu": {"ring": 3, "crc": 0}, "platform": 0}) == "imu.ring 3"
+    status = {"device_id": "b", "ready": True, "uptime_s": 5, "session": None,
+              "sources": {}, "realtime": {"decisions": 1, "decision_latency_ms": None, "alerts": 0},
+              "model": None, "model_reason": "rules", "drops": {"imu": {"ring": 2}},
+              "disk": {"db_bytes": 1e6, "cap_bytes": 4e9, "raw_capture_paused": False},
+              "sync_backlog": {"sensor_data": 4}}
+    text = human(status)
+    assert "{" not in text and "drops: imu.ring 2" in text and "sync backlog: sensor_data 4" in text

@@ -262,3 +262,19 @@ def test_reinstalling_the_default_changes_nothing_and_says_so(box, bundles, caps
     assert "already the default" in capsys.readouterr().out
     assert current(models) == first and current(models, "previous") is None
     assert not any("previous: " + first.name[:12] in r.getMessage() for r in caplog.records)
+
+
+def test_model_list_is_text_with_json_on_request(box, bundles, capsys):
+    cfg, models = box()
+    assert cli(cfg, "list") == 0
+    text = capsys.readouterr().out
+    assert "default: none installed" in text and "the shipped bundle" in text
+    assert cli(cfg, "install", bundles["good"]) == 0
+    capsys.readouterr()
+    assert cli(cfg, "list") == 0
+    text = capsys.readouterr().out
+    assert f"default: {current(models).name[:12]} (squat, bench_press, deadlift;" in text
+    assert not text.lstrip().startswith("{")
+    assert cli(cfg, "list", "--json") == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["default"]["sha256"] == current(models).name and data["reason"] is None

@@ -33,6 +33,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     rb = msub.add_parser("rollback", help="go back to the previously installed bundle")
     rb.set_defaults(func=run_rollback)
     ls = msub.add_parser("list", help="show the default and previous bundles")
+    ls.add_argument("--json", action="store_true", help="print JSON")
     ls.set_defaults(func=run_list)
     sg = msub.add_parser("sign", help="(workstation) add the HMAC-SHA256 signature to a "
                                       "bundle directory's manifest")
@@ -92,7 +93,21 @@ def run_rollback(args: argparse.Namespace) -> int:
 
 
 def run_list(args: argparse.Namespace) -> int:
-    print(json.dumps(describe(models_dir(args.cfg)), indent=2))
+    from edge_agent.bundle_choice import choose_bundle
+
+    installed = describe(models_dir(args.cfg))
+    chosen, why = choose_bundle(args.cfg)
+    if args.json:
+        print(json.dumps(dict(installed, decides=str(chosen), reason=why), indent=2))
+        return EXIT_OK
+    for link, b in installed.items():
+        if b is None:
+            print(f"{link}: none installed")
+            continue
+        print(f"{link}: {b['sha256'][:12]} ({', '.join(b['lift_types'] or ['no lift'])}; "
+              f"{len(b['channels'] or [])} channels at {b['sample_rate_hz']} Hz; "
+              f"{'signed' if b['signed'] else 'unsigned'}) {b['path']}")
+    print(f"deciding: {chosen}" + (" (the shipped bundle: none installed)" if why else ""))
     return EXIT_OK
 
 

@@ -37,6 +37,15 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def pairs(value: object, prefix: str = "") -> str:
+    """A nested dict as ``a 1, b.c 2`` for a terminal (zero and empty entries left out)."""
+    if not isinstance(value, dict):
+        return f"{prefix} {value}".strip()
+    parts = [pairs(v, f"{prefix}.{k}" if prefix else str(k)) for k, v in value.items()
+             if v not in (0, None, {}, [], "")]
+    return ", ".join(p for p in parts if p)
+
+
 def human(s: dict) -> str:
     lines = [f"liftguard {s['device_id']}: {'ready' if s['ready'] else 'starting'}, "
              f"up {s['uptime_s']:.0f} s"]
@@ -50,9 +59,9 @@ def human(s: dict) -> str:
     lat = rt["decision_latency_ms"] or {}
     lines.append(f"decisions: {rt['decisions']} (p99 {lat.get('p99', '-')} ms), alerts {rt['alerts']}")
     lines.append(f"model: {s['model']['bundle'] if s['model'] else 'none - ' + str(s['model_reason'])}")
-    lines.append(f"drops: {s['drops']}")
+    lines.append(f"drops: {pairs(s['drops']) or 'none'}")
     disk = s["disk"]
     lines.append(f"disk: {disk['db_bytes'] / 1e6:.1f} MB of {(disk['cap_bytes'] or 0) / 1e6:.0f} MB cap"
                  + (", RAW CAPTURE PAUSED" if disk["raw_capture_paused"] else ""))
-    lines.append(f"sync backlog: {s['sync_backlog'] or 'empty'}")
+    lines.append(f"sync backlog: {pairs(s['sync_backlog']) or 'empty'}")
     return "\n".join(lines)
