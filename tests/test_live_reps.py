@@ -51,3 +51,22 @@ def test_the_faulty_rep_gets_its_alert_in_a_fast_replay(scorer):
     result = live_reps(sim.frames, "deadlift", scorer)
     assert 2 in [a.rep for a in result.alerts]
     assert [r.number for r in result.reps] == [1, 2, 3]
+
+
+def test_every_live_rep_line_is_stored_with_the_session(tmp_path):
+    """Through the full daemon (store, session worker): one stored feedback line per rep, in
+    order (a rep the worker could not find again in its context used to be printed only)."""
+    import re
+
+    from edge_agent.daemon.oneshot import run_session
+    from edge_agent.store.reader import StoreReader
+    from sensors.simulator import SimulatorSource
+    from tests.daemon_helpers import NO_PINS, config
+
+    cfg = config(tmp_path, feedback=NO_PINS)
+    source = SimulatorSource(lift="squat", reps=5, faults={3: "lateral_sway"}, seed=7,
+                             realtime=False)
+    run = run_session(cfg, source, "squat", realtime=False)
+    with StoreReader(tmp_path) as store:
+        lines = [r["feedback_text"] for r in store.session_feedback(run.session_id)]
+    assert [int(m.group(1)) for t in lines if (m := re.match(r"rep (\d+):", t))] == [1, 2, 3, 4, 5]
