@@ -60,21 +60,24 @@ def interrupted_exit(signal_name: str | None) -> int:
     return EXIT_INTERRUPTED if signal_name == "SIGINT" else EXIT_OK
 
 
-def _add_global_options(parser: argparse.ArgumentParser, default: object) -> None:
-    parser.add_argument("--config", metavar="FILE", default=default,
-                        help=f"TOML config file (default: {DEFAULT_CONFIG_PATH} if it exists, "
-                             "else built-in defaults)")
-    parser.add_argument("--log-level", default=default, choices=LOG_LEVELS,
-                        help="override [logging] level")
+def _add_global_options(parser: argparse.ArgumentParser | argparse._ArgumentGroup,
+                        default: object, skip: set[str] | frozenset[str] = frozenset()) -> None:
+    if "--config" not in skip:
+        parser.add_argument("--config", metavar="FILE", default=default,
+                            help=f"TOML config file (default: {DEFAULT_CONFIG_PATH} if it "
+                                 "exists, else built-in defaults)")
+    if "--log-level" not in skip:
+        parser.add_argument("--log-level", default=default, choices=LOG_LEVELS,
+                            help="override [logging] level")
 
 
 def _accept_global_options(parser: argparse.ArgumentParser) -> None:
     """``--config``/``--log-level`` after the (sub)command too, on every level; SUPPRESS keeps
     a value given before the command when none is given after it."""
     own = {opt for action in parser._actions for opt in action.option_strings}
-    if not own & set(GLOBAL_VALUE_OPTIONS):
+    if not set(GLOBAL_VALUE_OPTIONS) <= own:
         group = parser.add_argument_group("global options (also accepted before the command)")
-        _add_global_options(group, argparse.SUPPRESS)  # type: ignore[arg-type]
+        _add_global_options(group, argparse.SUPPRESS, own)
     for action in parser._actions:
         if isinstance(action, argparse._SubParsersAction):
             for child in set(action.choices.values()):
