@@ -17,48 +17,107 @@ log = logging.getLogger("liftguard")
 
 EXIT_OK, EXIT_RUNTIME, EXIT_USAGE = 0, 1, 2
 
-# Each module registers its subcommand(s) through ``register(subparsers)``.
-COMMAND_MODULES = (
-    "edge_agent.commands.simulate",
-    "edge_agent.commands.replay",
-    "edge_agent.commands.calibrate",
-    "edge_agent.commands.sensors_check",
-    "edge_agent.commands.config_check",
-    "edge_agent.commands.db",
-    "edge_agent.commands.analyze",
-    "edge_agent.commands.sync_cmd",
-    "edge_agent.commands.ingest",
-    "edge_agent.commands.web",
-    "edge_agent.commands.run",
-    "edge_agent.commands.demo",
-    "edge_agent.commands.sessions",
-    "edge_agent.commands.export",
-    "edge_agent.commands.status",
-    "edge_agent.commands.model",
-    "edge_agent.commands.train",
-    "edge_agent.commands.evaluate",
-)
+# Command name -> (module in edge_agent.commands, one-line help). Only the module of the
+# command being run is imported (``register(subparsers)``), so ``--help`` and light commands
+# such as ``status`` never load numpy, scikit-learn or the daemon. A test keeps the help texts
+# equal to what each module registers.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "simulate": ("simulate", "simulate a set of reps (with faults) into a recording CSV + labels"),
+    "replay": ("replay", "replay a recording CSV and summarise it"),
+    "analyze": ("analyze", "per-rep metrics, scores and feedback for a recording"),
+    "run": ("run", "run the real-time daemon (sensors, feedback, sessions, API)"),
+    "demo": ("demo", "run the daemon on a simulated box and show the feedback"),
+    "status": ("status", "ask the running daemon how it is doing"),
+    "sessions": ("sessions", "list and show sessions in the local store"),
+    "export": ("export", "write a stored session's frames as a recording CSV"),
+    "calibrate": ("calibrate", "calibrate the IMU or the load cells"),
+    "sensors": ("sensors_check", "sensor hardware tools"),
+    "config": ("config_check", "configuration tools"),
+    "model": ("model", "install, roll back, list or sign anomaly-model bundles"),
+    "train": ("train", "train an anomaly-model bundle on clean sets"),
+    "evaluate": ("evaluate", "evaluate the anomaly models (simulator faults, real squats)"),
+    "db": ("db", "database schema tools"),
+    "sync": ("sync_cmd", "send stored sessions and data to PostgreSQL"),
+    "ingest": ("ingest", "server: store MQTT messages from boxes in PostgreSQL"),
+    "web": ("web", "server: the coach web app (needs the web extra)"),
+}
+COMMAND_MODULES = tuple(f"edge_agent.commands.{module}" for module, _ in COMMANDS.values())
+GLOBAL_VALUE_OPTIONS = ("--config", "--log-level")
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+EXIT_INTERRUPTED = 130
 
 
 class UsageError(Exception):
     """Bad arguments that argparse could not catch; exits 2."""
 
 
-def build_parser() -> argparse.ArgumentParser:
+def interrupted_exit(signal_name: str | None) -> int:
+    """Exit code of a command a signal ended early after it ended its session and printed
+    the summary: 130 for Ctrl-C (SIGINT), 0 for SIGTERM (a requested stop, as ``run``)."""
+    if signal_name is None:
+        return EXIT_OK
+    print(f"liftguard: stopped by {signal_name}; the session was ended and analysed",
+          file=sys.stderr)
+    return EXIT_INTERRUPTED if signal_name == "SIGINT" else EXIT_OK
+
+
+def _add_global_options(parser: argparse.ArgumentParser | argparse._ArgumentGroup,
+                        default: object, skip: set[str] | frozenset[str] = frozenset()) -> None:
+    if "--config" not in skip:
+        parser.add_argument("--config", metavar="FILE", default=default,
+                            help=f"TOML config file (default: {DEFAULT_CONFIG_PATH} if it "
+                                 "exists, else built-in defaults)")
+    if "--log-level" not in skip:
+        parser.add_argument("--log-level", default=default, choices=LOG_LEVELS,
+                            help="override [logging] level")
+
+
+def _accept_global_options(parser: argparse.ArgumentParser) -> None:
+    """``--config``/``--log-level`` after the (sub)command too, on every level; SUPPRESS keeps
+    a value given before the command when none is given after it."""
+    own = {opt for action in parser._actions for opt in action.option_strings}
+    if not set(GLOBAL_VALUE_OPTIONS) <= own:
+        group = parser.add_argument_group("global options (also accepted before the command)")
+        _add_global_options(group, argparse.SUPPRESS, own)
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for child in set(action.choices.values()):
+                _accept_global_options(child)
+
+
+def command_in(argv: Sequence[str]) -> str | None:
+    """The subcommand named in ``argv`` (the first word that is not an option or its value)."""
+    skip = False
+    for word in argv:
+        if skip:
+            skip = False
+        elif word in GLOBAL_VALUE_OPTIONS:
+            skip = True
+        elif not word.startswith("-"):
+            return word
+    return None
+
+
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The parser; only ``command``'s module is imported (all, when ``command`` is ``"*"``)."""
+    from edge_agent import __version__
+
     parser = argparse.ArgumentParser(
         prog="liftguard",
         description="liftguard: barbell IMU + load-cell platform monitor for squat, "
-                    "bench press and deadlift. Scores are training aids, not medical advice.")
-    parser.add_argument("--config", metavar="FILE", default=None,
-                        help=f"TOML config file (default: {DEFAULT_CONFIG_PATH} if it exists, "
-                             "else built-in defaults)")
-    parser.add_argument("--log-level", default=None,
-                        choices=("DEBUG", "INFO", "WARNING", "ERROR"),
-                        help="override [logging] level")
+                    "bench press and deadlift. Scores are training aids, not medical advice.",
+        epilog="'liftguard COMMAND --help' describes each command. Exit codes: 0 ok, "
+               "1 runtime failure, 2 usage or configuration error, 130 interrupted.")
+    _add_global_options(parser, None)
+    parser.add_argument("--version", action="version", version=f"liftguard {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
-    for name in COMMAND_MODULES:
-        importlib.import_module(name).register(sub)
+    for name, (module, help_text) in COMMANDS.items():
+        if command == "*" or name == command:
+            importlib.import_module(f"edge_agent.commands.{module}").register(sub)
+        else:
+            sub.add_parser(name, help=help_text)
+    _accept_global_options(parser)
     return parser
 
 
@@ -72,7 +131,15 @@ def resolve_config(args: argparse.Namespace) -> Config:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+    try:
+        return _main(sys.argv[1:] if argv is None else list(argv))
+    except KeyboardInterrupt:
+        print("liftguard: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+def _main(argv: list[str]) -> int:
+    parser = build_parser(command_in(argv))
     args = parser.parse_args(argv)
     setup_logging(args.log_level or "INFO")
     try:
@@ -87,8 +154,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UsageError as exc:
         print(f"liftguard: usage error: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    except KeyboardInterrupt:
-        return EXIT_RUNTIME
     except Exception as exc:  # noqa: BLE001 - the CLI's last line of defence
         log.debug("unhandled error", exc_info=True)
         print(f"liftguard: error: {exc}", file=sys.stderr)

@@ -90,6 +90,7 @@ class InstalledBundle:
     path: Path
     previous: Path | None
     manifest: dict[str, Any]
+    unchanged: bool = False   # it was the default already
 
 
 def manifest_sha256(bundle_dir: Path) -> str:
@@ -105,10 +106,12 @@ def current(models_dir: Path, link: str = DEFAULT_LINK) -> Path | None:
 
 
 def install_bundle(source: Path, models_dir: Path, box: BoxSensors,
-                   signing_key: bytes | None = None) -> InstalledBundle:
+                   signing_key: bytes | None = None,
+                   lifts: tuple[str, ...] | None = None) -> InstalledBundle:
     """Verify ``source`` (a bundle directory or a .tar/.tar.gz of one) and make it the
     default; the old default becomes ``previous``. Raises ``ModelStoreError`` naming the
-    reason and leaves everything installed as it was."""
+    reason and leaves everything installed as it was. ``lifts``: the lifts the box records,
+    each of which the bundle's ``lift_types`` must cover (None: no such check)."""
     source = Path(source)
     models_dir.mkdir(parents=True, exist_ok=True)
     _remove_stale_staging(models_dir)
@@ -122,6 +125,12 @@ def install_bundle(source: Path, models_dir: Path, box: BoxSensors,
             raise ModelStoreError(f"{source}: no such bundle directory or archive")
         manifest = verify_bundle(staging, box, signing_key, origin=str(source))
         check_loads(staging, signing_key, origin=str(source))
+        missing = [lift for lift in lifts or () if lift not in (manifest.get("lift_types") or ())]
+        if missing:
+            raise ModelStoreError(
+                f"{source}: the bundle covers {', '.join(manifest.get('lift_types') or []) or 'no lift'}"
+                f" but this box records {', '.join(missing)} too: those sets would be judged "
+                f"by a model of another lift (--allow-missing-lifts installs it anyway)")
         sha = manifest_sha256(staging)
         final = models_dir / sha
         if final.exists():
@@ -140,9 +149,14 @@ def install_bundle(source: Path, models_dir: Path, box: BoxSensors,
         _point(models_dir, PREVIOUS_LINK, previous.name)
     _point(models_dir, DEFAULT_LINK, sha)
     _prune(models_dir)
-    log.info("model bundle %s installed from %s (previous: %s)", sha[:12], source,
-             previous.name[:12] if previous else "none")
-    return InstalledBundle(sha, final, previous if previous != final else None, manifest)
+    if previous == final:
+        log.info("model bundle %s from %s is already the default; nothing changed", sha[:12],
+                 source)
+    else:
+        log.info("model bundle %s installed from %s (previous: %s)", sha[:12], source,
+                 previous.name[:12] if previous else "none")
+    return InstalledBundle(sha, final, previous if previous != final else None, manifest,
+                           unchanged=previous == final)
 
 
 def verify_bundle(bundle_dir: Path, box: BoxSensors, signing_key: bytes | None,

@@ -20,7 +20,7 @@ from models import scores
 from models.kinematics import vertical_acceleration
 from models.orientation import bar_tilt_deg
 from models.quality import ChannelIssue, clean_source
-from models.segmentation import RepBounds, canonical_lift, lift_direction, segment_bar
+from models.segmentation import MIN_ROM_M, RepBounds, canonical_lift, lift_direction, segment_bar
 from models.signals import ANALYSIS_RATE_HZ, AlignedSignals, align_sources, split_by_source
 from sensors.frame import IMU_CHANNELS, PLATFORM_CHANNELS, STANDARD_GRAVITY, Frame
 from sensors.geometry import DEFAULT_PLATFORM, PlatformGeometry
@@ -214,11 +214,22 @@ def _mean(values: Iterable[float | None]) -> float | None:
     return float(np.mean(v)) if v else None
 
 
+def no_reps_reason(lift: str) -> str:
+    """Why a recording with a usable bar IMU has no reps of ``lift``."""
+    rom = MIN_ROM_M[lift]
+    way = "up from rest and back down" if lift_direction(lift) < 0 else "down from rest and back up"
+    return (f"the bar never moved {way} by at least {rom * 100:.0f} cm between two pauses, as "
+            f"a {lift.replace('_', ' ')} rep does (is this the right lift, and did the bar "
+            f"rest still before and after the set?)")
+
+
 def summarise(reps: list[m.RepMetrics], ctx: _Context, unavailable: dict[str, str]) -> dict[str, Any]:
     """Set summary: rep count, means of the per-rep metrics, velocity loss, the three scores.
 
     Session scores: balance and stability are the mean over reps; injury_risk is the worst rep
-    (a set is as risky as its riskiest rep). Without reps, balance comes from the whole set.
+    (a set is as risky as its riskiest rep). Without reps there are no scores (a score would
+    judge walk-outs and set-up, not lifting) and ``no_reps_reason`` says why; the whole-set COP
+    sway is still reported (``set_*`` keys).
     """
     summary: dict[str, Any] = {"lift": ctx.lift, "rep_count": len(reps)}
     for name in IMU_METRICS + PLATFORM_METRICS:
@@ -230,11 +241,12 @@ def summarise(reps: list[m.RepMetrics], ctx: _Context, unavailable: dict[str, st
     summary["stability_score"] = _mean(r.stability_score for r in reps)
     risks = [r.injury_risk for r in reps if r.injury_risk is not None]
     summary["injury_risk"] = max(risks) if risks else None
+    if not reps:
+        summary["no_reps_reason"] = unavailable.get("reps") or no_reps_reason(ctx.lift)
     if not reps and ctx.forces is not None:
         whole = m.cop_sway(ctx.cop, ctx.sig.rate_hz)
         whole["asymmetry_pct"] = m.mean_asymmetry_pct(ctx.forces)
         summary.update({f"set_{k}": v for k, v in whole.items()})
-        summary["balance_score"] = scores.balance_score(whole)
     if summary["velocity_loss_pct"] is None and "reps" not in unavailable:
         unavailable.setdefault("velocity_loss_pct", "needs at least two reps with a velocity")
     summary["gap_fraction"] = {s: float(g.mean()) for s, g in ctx.sig.gap.items()}

@@ -234,6 +234,9 @@ def set_feedback(reps: Sequence[RepMetrics], summary: Mapping[str, object],
     ``model_flags`` maps the numbers of reps the anomaly model flagged to what their
     attribution points to (``attribution_hint``; None when unclear)."""
     lift = str(summary.get("lift", ""))
+    if not reps:
+        why = summary.get("no_reps_reason") or "no rep was recognised"
+        return f"No {LIFT_NAMES.get(lift, lift)} found: {why}. No scores for this set."
     lines = [f"Set of {len(reps)} {LIFT_NAMES.get(lift, lift)}."]
     mcv, loss = summary.get("mean_mean_concentric_velocity_mps"), summary.get("velocity_loss_pct")
     if mcv is not None:

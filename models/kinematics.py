@@ -9,6 +9,13 @@
   rests. Motion at constant velocity looks quiet to any IMU (a slow squat descent can hold
   0.4 m/s for a second), so a quiet window only counts as rest when the velocity integrated
   since the last rest is below ``REST_MAX_VELOCITY`` m/s (:class:`RestDetector`).
+  That integral drifts (an orientation error of a degree or two during a rep, e.g. while the bar
+  tips, leaves 0.1-0.2 m/s at the next pause), and a drift above the gate would block every later
+  rest for the rest of the set. So a quiet stretch also counts as rest, from its first quiet
+  window on, once it has lasted ``REST_DRIFT_QUIET_S`` with less than ``REST_DRIFT_VELOCITY``
+  m/s integrated (or with any integral, when a data gap since the last rest left it unknown), or
+  ``REST_ALWAYS_QUIET_S`` whatever the integral says: a bar moving at an even speed does not
+  stay that quiet for that long within one rep's range of motion.
 * Velocity with zero-velocity updates: velocity is 0 at rest; across each motion segment between
   two rests the integral of ``a_v`` is corrected by the straight line that brings it back to 0 at
   the next rest (linear drift removal: a constant bias, e.g. from gravity mis-estimation, is
@@ -29,6 +36,9 @@ REST_ACCEL_STD = 0.12
 REST_ACCEL_MEAN = 0.15
 REST_GYRO = 0.10
 REST_MAX_VELOCITY = 0.10
+REST_DRIFT_VELOCITY = 0.30
+REST_DRIFT_QUIET_S = 0.5
+REST_ALWAYS_QUIET_S = 2.0
 
 
 def window_samples(rate_hz: float, seconds: float = REST_WINDOW_S) -> int:
@@ -73,21 +83,52 @@ def quiet_windows(accel: np.ndarray, gyro: np.ndarray, rate_hz: float,
 
 class RestDetector:
     """Causal rest decision: a quiet window while the velocity integrated since the last rest
-    is small. Feed blocks in order; the state carries over."""
+    is small, or a long enough quiet stretch (module docstring). Feed blocks in order; the
+    state carries over.
+
+    After :meth:`update`, ``backfill_from`` is the sample index (counted from the first sample
+    ever fed) from which earlier samples are now rest too, or None: a long quiet stretch is
+    recognised as rest only once it has lasted, and then counts from its start.
+    """
 
     def __init__(self, rate_hz: float) -> None:
         self.dt = 1.0 / rate_hz
+        self._drift_n = max(1, int(round(REST_DRIFT_QUIET_S * rate_hz)))
+        self._always_n = max(1, int(round(REST_ALWAYS_QUIET_S * rate_hz)))
         self._v = 0.0
+        self._v_unknown = False   # a gap (NaN) since the last rest: the integral means nothing
+        self._n = 0
+        self._quiet_since: int | None = None
+        self.backfill_from: int | None = None
 
     def update(self, quiet: np.ndarray, a_vert: np.ndarray) -> np.ndarray:
         out = np.zeros(quiet.size, bool)
-        v, dt = self._v, self.dt
+        v, dt, base, unknown = self._v, self.dt, self._n, self._v_unknown
+        since = self._quiet_since
+        self.backfill_from = None
         for i, (q, a) in enumerate(zip(quiet.tolist(), a_vert.tolist())):
-            if q and abs(v) < REST_MAX_VELOCITY:
+            if not q:
+                since = None
+            elif since is None:
+                since = base + i
+            if q and abs(v) < REST_MAX_VELOCITY and not unknown:
                 out[i], v = True, 0.0
-            elif a == a:  # not NaN
+                continue
+            if q:
+                run = base + i - since + 1
+                if run >= self._always_n or (run >= self._drift_n and (
+                        unknown or abs(v) < REST_DRIFT_VELOCITY)):
+                    out[max(0, since - base):i + 1] = True
+                    if since < base and self.backfill_from is None:
+                        self.backfill_from = since
+                    v, unknown = 0.0, False
+                    continue
+            if a == a:  # not NaN
                 v += a * dt
-        self._v = v
+            else:
+                unknown = True
+        self._v, self._n, self._quiet_since = v, base + quiet.size, since
+        self._v_unknown = unknown
         return out
 
 

@@ -217,11 +217,21 @@ class RepSegmenter:
         self._up.append(up)
         self._a_vert.append(a_vert)
         self._rest_confirmed.append(confirmed)
-        onsets = np.flatnonzero(confirmed & ~np.concatenate(([self._at_rest], confirmed[:-1])))
+        # a long quiet stretch recognised late is rest from its start, also in earlier blocks
+        lo = self._rest_detector.backfill_from
+        if lo is not None:
+            joined = np.concatenate(self._rest_confirmed)
+            joined[lo:done] = True
+            self._rest_confirmed = [joined]
+            confirmed = joined[lo:]
+            was_rest = bool(joined[lo - 1]) if lo > 0 else False
+        else:
+            lo, was_rest = done, self._at_rest
+        onsets = lo + np.flatnonzero(confirmed & ~np.concatenate(([was_rest], confirmed[:-1])))
         self._at_rest = bool(confirmed[-1]) if confirmed.size else self._at_rest
         new: list[RepBounds] = []
         for onset in onsets:
-            new += self._detect(upto=done + int(onset) + 1, final_end=False)
+            new += self._detect(upto=int(onset) + 1, final_end=False)
         return new
 
     def finish(self) -> list[RepBounds]:

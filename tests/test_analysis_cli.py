@@ -70,3 +70,22 @@ def test_bad_file_and_bad_lift(tmp_path, capsys):
     with pytest.raises(SystemExit) as exc:
         main(["analyze", str(bad), "--lift", "curl"])
     assert exc.value.code == 2
+
+
+def test_no_reps_says_why_and_gives_no_scores(tmp_path, capsys):
+    """A bar that only shifts a few centimetres: no reps, the reason, and no scores."""
+    from sensors.simulator import simulate_set
+
+    sim = simulate_set("bench_press", 2, {}, 3)
+    frames = [f for f in sim.frames if f.source == "platform" or f.mono_ns < 2_000_000_000]
+    rec = write_recording(tmp_path / "still.csv", frames)
+    assert main(["analyze", str(rec), "--lift", "squat", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["reps"] == []
+    summary = out["summary"]
+    assert summary["balance_score"] is None and summary["stability_score"] is None
+    assert summary["injury_risk"] is None and "20 cm" in summary["no_reps_reason"]
+    assert main(["analyze", str(rec), "--lift", "squat"]) == 0
+    text = capsys.readouterr().out
+    assert "No squats found: the bar never moved" in text and "No scores" in text
+    assert "Set of 0" not in text and "/100" not in text

@@ -101,10 +101,34 @@ def test_cli_from_a_stored_session_and_the_daemon_uses_it(tmp_path, capsys):
 
 @pytest.mark.parametrize("extra, message", [
     (["--reps", "5"], "record a clean set as a session"),
-    (["--session", "no-such-session"], "no session no-such-session"),
+    (["--session", "no-such-session"], "no local store at"),   # nothing recorded, none created
 ])
 def test_cli_refusals(tmp_path, capsys, extra, message):
     cfg_file = _config_file(tmp_path)
     rc = main(["--config", str(cfg_file), "calibrate", "athlete", "--athlete", ATHLETE, "--lift", "squat", *extra])
     assert rc == 2
     assert message in capsys.readouterr().err
+
+
+def test_session_with_flagged_reps_is_refused_until_each_is_confirmed(tmp_path, capsys):
+    import re
+
+    cfg_file = _config_file(tmp_path)
+    from edge_agent.config import load_config
+
+    cfg = load_config(cfg_file)
+    source = SimulatorSource(lift="squat", reps=5, faults={2: "tilt"}, seed=9, realtime=False,
+                             **HEAVY)
+    session = run_session(cfg, source, "squat", realtime=False, athlete=ATHLETE).session_id
+    argv = ["--config", str(cfg_file), "calibrate", "athlete", "--athlete", ATHLETE,
+            "--lift", "squat", "--session", session]
+    capsys.readouterr()
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    confirm = re.search(r"--confirm-clean ([\d,]+)", err).group(1)
+    assert "2" in confirm.split(",") and "rep 2:" in err
+    directory = overlay_dir(cfg.data_dir / "athletes", ATHLETE, "squat")
+    assert not (directory / "overlay.json").exists()
+    assert main(argv + ["--confirm-clean", confirm.replace("2", "").strip(",") or "0"]) == 2
+    assert main(argv + ["--confirm-clean", confirm]) == 0, capsys.readouterr()
+    assert (directory / "overlay.json").is_file()

@@ -35,7 +35,8 @@ def test_session_lifecycle_and_reads(daemon):
     status, st = call(base, "GET", "/status")
     assert status == 200 and st["ready"] and st["session"]["id"] == sid
     assert {"sources", "drops", "model", "sync_backlog", "disk", "realtime"} <= set(st)
-    assert st["model"] is None and "no model bundle" in st["model_reason"]
+    assert st["model"]["bundle"].endswith("models/bundles/default")   # the shipped one
+    assert "no model bundle installed" in st["model_reason"]
     assert st["sync_backlog"].get("sensor_data", 0) > 0   # stored rows wait for sync
 
     status, one = call(base, "GET", f"/sessions/{sid}")

@@ -21,8 +21,9 @@ def test_demo_runs_end_to_end(tmp_path):
     text = out.stdout
     truth = simulate_set(lift="squat", reps=4, faults={2: "tilt"}, seed=5).reps[1]
 
-    alerts = [float(t) for t in re.findall(r"alert at ([\d.]+) s: bar ", text)]
-    assert alerts and any(truth.fault_onset_s <= t <= truth.end_s + 0.5 for t in alerts), text
+    alerts = [(float(t), rep) for t, rep in re.findall(r"alert at ([\d.]+) s \((rep \d|between reps)\): bar ", text)]
+    assert any(truth.fault_onset_s <= t <= truth.end_s + 0.5 and rep == "rep 2"
+               for t, rep in alerts), text
     assert "session started" in text and "session ended" in text
     assert re.search(r"rep \d: ", text)                      # live per-rep feedback
     sid = re.search(r"session ([0-9a-f-]{36}):", text).group(1)

@@ -110,3 +110,12 @@ def test_bad_arguments_are_refused(tmp_path):
                          capture_output=True, text=True)
     assert out.returncode == 2 and "no such directory" in out.stderr
     assert os.access(SCRIPT, os.X_OK)
+
+
+def test_next_steps_name_a_model_command_that_works(pi_root):
+    """The closing model hint is a full command (no bare BUNDLE placeholder) and says the
+    shipped bundle decides until another is installed."""
+    out = run("--dry-run", "--root", str(pi_root))
+    assert "model install BUNDLE" not in out.stdout
+    assert "shipped with liftguard decides" in out.stdout
+    assert "model list" in out.stdout

@@ -31,6 +31,7 @@ def bundles(tmp_path_factory):
     reps = synthetic_reps(24, seed=0)
     good = fit_bundle(reps, DEFAULT_CHANNELS, RATE, root / "good", autoencoder=False,
                       n_folds=3, signing_key=KEY.encode())
+    _edit(good, KEY, lift_types=["squat", "bench_press", "deadlift"])   # every lift a box records
     other = root / "other"
     shutil.copytree(good, other)
     _edit(other, KEY, lift_types=["squat", "deadlift"])      # a different, valid bundle
@@ -105,7 +106,7 @@ def test_good_bundle_swaps_atomically_and_rolls_back(box, bundles, capsys,
     first = current(models)
     assert (models / "default").is_symlink() and first.parent == models
     assert json.loads((first / "manifest.json").read_text())["channels"] == list(DEFAULT_CHANNELS)
-    assert cli(cfg, "install", bundles["other"]) == 0
+    assert cli(cfg, "install", bundles["other"], "--allow-missing-lifts") == 0
     second = current(models)
     assert second != first and current(models, "previous") == first
     assert "kept for 'liftguard model rollback'" in capsys.readouterr().out
@@ -254,3 +255,44 @@ def test_daemon_switches_to_the_new_bundle_between_sessions(tmp_path, bundles, m
     finally:
         d.sessions.wait_idle(30)
         d.close()
+
+
+def test_bundle_not_covering_the_boxs_lifts_is_refused_unless_allowed(box, bundles, capsys):
+    cfg, models = box()
+    assert cli(cfg, "install", bundles["good"]) == 0
+    first = current(models)
+    capsys.readouterr()
+    assert cli(cfg, "install", bundles["other"]) == 1
+    out = capsys.readouterr().out
+    assert "NOT installed" in out and "bench_press" in out and "--allow-missing-lifts" in out
+    assert current(models) == first
+    assert cli(cfg, "install", bundles["other"], "--allow-missing-lifts") == 0
+    assert current(models) != first
+
+
+def test_reinstalling_the_default_changes_nothing_and_says_so(box, bundles, capsys, caplog):
+    cfg, models = box()
+    assert cli(cfg, "install", bundles["good"]) == 0
+    first = current(models)
+    capsys.readouterr()
+    with caplog.at_level("INFO", logger="edge_agent.model_store"):
+        assert cli(cfg, "install", bundles["good"]) == 0
+    assert "already the default" in capsys.readouterr().out
+    assert current(models) == first and current(models, "previous") is None
+    assert not any("previous: " + first.name[:12] in r.getMessage() for r in caplog.records)
+
+
+def test_model_list_is_text_with_json_on_request(box, bundles, capsys):
+    cfg, models = box()
+    assert cli(cfg, "list") == 0
+    text = capsys.readouterr().out
+    assert "default: none installed" in text and "the shipped bundle" in text
+    assert cli(cfg, "install", bundles["good"]) == 0
+    capsys.readouterr()
+    assert cli(cfg, "list") == 0
+    text = capsys.readouterr().out
+    assert f"default: {current(models).name[:12]} (squat, bench_press, deadlift;" in text
+    assert not text.lstrip().startswith("{")
+    assert cli(cfg, "list", "--json") == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["default"]["sha256"] == current(models).name and data["reason"] is None

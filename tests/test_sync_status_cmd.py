@@ -75,13 +75,13 @@ class _FakeDaemon(BaseHTTPRequestHandler):
 @pytest.mark.parametrize("hold, shown", [
     ({"waiting_for_ntp": True, "hold_unsynced_clock_s": 900.0, "remaining_s": 612.4,
       "gave_up_waiting": False},
-     "NTP hold: waiting for NTP, 612 s left of 900 s ([sync] hold_unsynced_clock_s); "
+     "NTP hold: waiting for NTP: 612 s left of the 900 s hold ([sync] hold_unsynced_clock_s); "
      "nothing is sent until then"),
     ({"waiting_for_ntp": False, "hold_unsynced_clock_s": 900.0, "remaining_s": None,
       "gave_up_waiting": True},
-     "NTP hold: clock still not synchronised; sending anyway after the hold"),
+     "NTP hold: clock still not NTP-synchronised: sending anyway after the 900 s hold"),
     ({"waiting_for_ntp": False, "hold_unsynced_clock_s": 900.0, "remaining_s": None,
-      "gave_up_waiting": False}, "NTP hold: none (clock synchronised)"),
+      "gave_up_waiting": False}, "NTP hold: not waiting for NTP (clock synchronised)"),
 ])
 def test_sync_status_shows_the_daemons_ntp_hold(tmp_path, capsys, hold, shown):
     handler = type("Handler", (_FakeDaemon,), {"hold": hold})

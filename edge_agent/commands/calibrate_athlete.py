@@ -13,6 +13,7 @@ import argparse
 import numpy as np
 
 from edge_agent.cli import UsageError
+from edge_agent.bundle_choice import choose_bundle
 from edge_agent.config import LIFT_TYPES
 
 MIN_REPS = 3
@@ -27,7 +28,33 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--session", metavar="ID", help="finished clean session in the local store")
     p.add_argument("--reps", type=int, metavar="N", help="record N clean reps live (not supported yet)")
     p.add_argument("--bundle", default=None, help="model bundle (default: the daemon's)")
+    p.add_argument("--confirm-clean", default="", metavar="REPS",
+                   help="rep numbers (e.g. 2,5) a coach checked and confirms clean although "
+                        "the analysis flagged them; a session with unconfirmed flagged reps is "
+                        "refused")
     p.set_defaults(func=run)
+
+
+def flagged_reps(frames: list, lift: str) -> dict[int, str]:
+    """Rep number -> what the metric rules found, for every rep they flag. The anomaly model's
+    own "unlike clean reps" is not counted: an athlete unlike the training set is what the
+    overlay is for, so it would refuse exactly the athletes who need one."""
+    from models import analyze_frames
+    from models.feedback_text import findings
+
+    out = {}
+    for rep in analyze_frames(frames, lift).reps:
+        found = findings(rep)
+        if found:
+            out[rep.number] = "; ".join(rule.describe(rep) for _, rule in found)
+    return out
+
+
+def _confirmed(text: str) -> set[int]:
+    try:
+        return {int(x) for x in text.replace(" ", "").split(",") if x}
+    except ValueError:
+        raise UsageError(f"--confirm-clean {text!r}: expected rep numbers such as 2,5") from None
 
 
 def run(args: argparse.Namespace) -> int:
@@ -35,19 +62,20 @@ def run(args: argparse.Namespace) -> int:
     from models.anomaly.overlay import OverlayError, make_overlay, overlay_dir, save_overlay
     from models.anomaly.segments import set_segments
 
-    from edge_agent.store import LocalStore
+    from edge_agent.commands.store_args import open_reader
 
     if args.reps is not None or not args.session:
         raise UsageError("recording reps live is not supported yet: record a clean set as a session "
                          "(liftguard run + the API or button), then pass --session ID")
     cfg = args.cfg
-    bundle = args.bundle or cfg.data_path(cfg.get("daemon.model_bundle"), "models/default")
+    bundle = args.bundle or choose_bundle(cfg)[0]
     try:
         model = load_bundle(bundle)
     except BundleError as exc:
         print(f"liftguard calibrate athlete: {exc}")
         return 1
-    with LocalStore(cfg.data_dir, cfg.get("device.id")) as store:
+    args.data_dir = None
+    with open_reader(args) as store:
         session = store.get_session(args.session)
         if session is None:
             raise UsageError(f"no session {args.session} in {store.path}")
@@ -56,6 +84,15 @@ def run(args: argparse.Namespace) -> int:
         frames = store.session_frames(args.session)
     if not frames:
         raise UsageError(f"session {args.session} has no stored sensor data")
+    flagged = flagged_reps(frames, args.lift)
+    unconfirmed = sorted(set(flagged) - _confirmed(args.confirm_clean))
+    if unconfirmed:
+        which = "; ".join(f"rep {n}: {flagged[n]}" for n in unconfirmed)
+        raise UsageError(
+            f"session {args.session} has reps the form rules flagged ({which}). An overlay "
+            f"fitted on faulty reps would teach the model that they are normal. Use a clean "
+            f"session, or have a coach check those reps and confirm each one with "
+            f"--confirm-clean {','.join(map(str, unconfirmed))}")
     try:
         segments = set_segments(frames, args.lift, model.channels, model.sample_rate_hz)
     except ValueError as exc:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 from edge_agent.secrets import SECRET_NAMES, load_secrets
 
@@ -15,9 +16,18 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run_check(args: argparse.Namespace) -> int:
+    from edge_agent.cli import EXIT_USAGE
+    from edge_agent.startup_rules import problems
+
     cfg = args.cfg
     secrets = load_secrets(cfg.get("device.secrets_file"))
-    print(f"config: {cfg.path or 'built-in defaults'}: OK")
+    where = cfg.path or "built-in defaults"
+    found = problems(cfg, secrets)
+    for problem in found:
+        print(f"liftguard: config error: {where}: {problem}", file=sys.stderr)
+    if found:
+        return EXIT_USAGE
+    print(f"config: {where}: OK (the rules 'liftguard run' applies at start-up pass)")
     for name, var in SECRET_NAMES.items():
         where = secrets.sources.get(name, f"not set (env {var} or secrets file)")
         print(f"secret {name}: {where}")

@@ -12,7 +12,8 @@ import os
 import tempfile
 from pathlib import Path
 
-from edge_agent.cli import UsageError
+from edge_agent.bundle_choice import pin_bundle
+from edge_agent.cli import UsageError, interrupted_exit
 from edge_agent.config import LIFT_TYPES, validate
 
 
@@ -55,8 +56,7 @@ def run(args: argparse.Namespace) -> int:
     values["device"]["data_dir"] = str(data_dir)
     values["device"]["id"] = "demo-box"
     values["feedback"]["console"] = True
-    values["daemon"]["model_bundle"] = values["daemon"]["model_bundle"] or str(
-        Path(__file__).resolve().parents[2] / "models" / "bundles" / "default")
+    pin_bundle(values, args.cfg)
     cfg = validate(values, "<demo>")
     source = SimulatorSource(lift=args.lift, reps=args.reps, faults=faults, seed=args.seed,
                              realtime=not args.fast)
@@ -70,15 +70,14 @@ def run(args: argparse.Namespace) -> int:
           f"{result.frames} frames, {result.decisions} real-time decisions, "
           f"{len(result.alerts)} instability alert(s)")
     for a in result.alerts:
-        print(f"  alert at {a['t_s']:.1f} s: {a['reason']}")
+        during = f" (rep {a['rep']})" if a.get("rep") else " (between reps)"
+        print(f"  alert at {a['t_s']:.1f} s{during}: {a['reason']}")
     if source.set is not None:
         for rep in source.set.reps:
-            if rep.fault and rep.fault_onset_s is not None:
+            if rep.fault and rep.fault_onset_s is not None and rep.fault_onset_s <= result.sensor_s:
                 print(f"  injected {rep.fault} on rep {rep.number} at {rep.fault_onset_s:.1f} s")
-    summary = result.summary or {}
-    if summary.get("feedback"):
-        print(f"summary: {summary['feedback']}")
     model = result.status.get("model")
     print(f"real-time decisions: {'model bundle ' + model['bundle'] if model else result.status.get('model_reason')}")
-    print(f"data: {data_dir / 'liftguard.db'} (liftguard --config ... sessions list / export)")
-    return 0
+    print(f"data: {data_dir / 'liftguard.db'}; see it with: liftguard sessions show "
+          f"{result.session_id} --data-dir {data_dir}")
+    return interrupted_exit(result.interrupted_by)

@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 
 from edge_agent.cli import EXIT_OK, EXIT_RUNTIME, UsageError
-from edge_agent.config import Config
+from edge_agent.config import LIFT_TYPES, Config
 from edge_agent.model_store import (BoxSensors, ModelStoreError, describe, install_bundle,
                                     rollback, sign_bundle)
 from edge_agent.secrets import load_secrets
@@ -26,10 +26,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     inst = msub.add_parser("install", help="verify a bundle (directory or .tar.gz) and make "
                                            "it the default; the daemon switches between sessions")
     inst.add_argument("bundle", type=Path)
+    inst.add_argument("--allow-missing-lifts", action="store_true",
+                      help="install a bundle whose lift types do not cover every lift this box "
+                           "records (squat, bench press, deadlift)")
     inst.set_defaults(func=run_install)
     rb = msub.add_parser("rollback", help="go back to the previously installed bundle")
     rb.set_defaults(func=run_rollback)
     ls = msub.add_parser("list", help="show the default and previous bundles")
+    ls.add_argument("--json", action="store_true", help="print JSON")
     ls.set_defaults(func=run_list)
     sg = msub.add_parser("sign", help="(workstation) add the HMAC-SHA256 signature to a "
                                       "bundle directory's manifest")
@@ -60,11 +64,15 @@ def run_install(args: argparse.Namespace) -> int:
     key = bundle_key(args.cfg)
     try:
         done = install_bundle(args.bundle, models_dir(args.cfg), BoxSensors.from_config(args.cfg),
-                              signing_key=key)
+                              signing_key=key,
+                              lifts=None if args.allow_missing_lifts else LIFT_TYPES)
     except ModelStoreError as exc:
         print(f"liftguard: model NOT installed; the current one stays: {exc}")
         return EXIT_RUNTIME
     checked = "signature verified" if key else "checksums only: no bundle_key configured"
+    if done.unchanged:
+        print(f"bundle {done.sha256[:12]} is already the default; nothing changed")
+        return EXIT_OK
     channels = ", ".join(done.manifest["channels"])
     print(f"installed bundle {done.sha256[:12]} ({channels} at "
           f"{done.manifest['sample_rate_hz']:g} Hz, {checked}); the daemon switches to it "
@@ -85,7 +93,21 @@ def run_rollback(args: argparse.Namespace) -> int:
 
 
 def run_list(args: argparse.Namespace) -> int:
-    print(json.dumps(describe(models_dir(args.cfg)), indent=2))
+    from edge_agent.bundle_choice import choose_bundle
+
+    installed = describe(models_dir(args.cfg))
+    chosen, why = choose_bundle(args.cfg)
+    if args.json:
+        print(json.dumps(dict(installed, decides=str(chosen), reason=why), indent=2))
+        return EXIT_OK
+    for link, b in installed.items():
+        if b is None:
+            print(f"{link}: none installed")
+            continue
+        print(f"{link}: {b['sha256'][:12]} ({', '.join(b['lift_types'] or ['no lift'])}; "
+              f"{len(b['channels'] or [])} channels at {b['sample_rate_hz']} Hz; "
+              f"{'signed' if b['signed'] else 'unsigned'}) {b['path']}")
+    print(f"deciding: {chosen}" + (" (the shipped bundle: none installed)" if why else ""))
     return EXIT_OK
 
 

@@ -21,6 +21,7 @@ from sensors.recording import (RecordingError, describe_frames, labels_path_for,
                                read_labels_meta)
 from sensors.replay_source import ReplaySource
 
+from edge_agent.bundle_choice import pin_bundle
 from edge_agent.config import LIFT_TYPES
 
 
@@ -51,7 +52,9 @@ def run(args: argparse.Namespace) -> int:
     summary = _summary(args.file, frames)
     summary["daemon"] = _through_daemon(args, summary)
     print(json.dumps(summary, indent=2) if args.json else _human(summary))
-    return 0
+    from edge_agent.cli import interrupted_exit
+
+    return interrupted_exit(summary["daemon"].get("interrupted_by"))
 
 
 def _through_daemon(args: argparse.Namespace, summary: dict[str, Any]) -> dict[str, Any]:
@@ -65,12 +68,15 @@ def _through_daemon(args: argparse.Namespace, summary: dict[str, Any]) -> dict[s
     for pin in ("buzzer_pin", "green_led_pin", "amber_led_pin", "red_led_pin", "button_pin"):
         values["feedback"][pin] = -1   # a replay never drives the box's buzzer
     values["feedback"]["console"] = not args.json
+    pin_bundle(values, args.cfg)
     cfg = validate(values, "<replay>")
     source = ReplaySource(args.file, realtime=args.realtime, restamp=True, clock=SYSTEM_CLOCK)
     result = run_session(cfg, source, lift, realtime=args.realtime, console=not args.json)
     return {"session_id": result.session_id, "lift": lift, "data_dir": str(data_dir),
             "decisions": result.decisions, "alerts": result.alerts,
-            "wall_s": round(result.wall_s, 3), "summary": result.summary}
+            "wall_s": round(result.wall_s, 3), "summary": result.summary,
+            "model": result.status.get("model"), "model_reason": result.status.get("model_reason"),
+            "interrupted_by": result.interrupted_by}
 
 
 def _labelled_lift(path: str) -> str | None:
@@ -124,4 +130,6 @@ def _human(summary: dict[str, Any]) -> str:
                      f"{d['decisions']} decisions, {len(d['alerts'])} alert(s), "
                      f"{(d['summary'] or {}).get('rep_count', 0)} reps; stored in "
                      f"{d['data_dir']}")
+        lines.append("  real-time decisions: " + (f"model bundle {d['model']['bundle']}"
+                                                 if d.get("model") else str(d.get("model_reason"))))
     return "\n".join(lines)

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import argparse
 import json
-from pathlib import Path
 from typing import Any
 
+from edge_agent.commands.output_paths import output_file
 from sensors.recording import describe_frames, labels_path_for, write_labels, write_recording
 from sensors.simulator import FAULT_TYPES, LIFTS, FaultSpecError, NoiseModel, SimulatedSet, \
     parse_faults, simulate_set
@@ -77,10 +77,10 @@ def _options(args: argparse.Namespace) -> dict[str, Any]:
 
 def run(args: argparse.Namespace) -> int:
     opts = _options(args)
+    out = output_file(args.out, "--out") if args.out else None
     s = simulate_set(**opts)
     files: list[str] = []
-    if args.out:
-        out = Path(args.out)
+    if out is not None:
         write_recording(out, s.frames)
         write_labels(labels_path_for(out), s.reps, s.meta())
         files = [str(out), str(labels_path_for(out))]

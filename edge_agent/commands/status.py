@@ -49,6 +49,15 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def pairs(value: object, prefix: str = "") -> str:
+    """A nested dict as ``a 1, b.c 2`` for a terminal (zero and empty entries left out)."""
+    if not isinstance(value, dict):
+        return f"{prefix} {value}".strip()
+    parts = [pairs(v, f"{prefix}.{k}" if prefix else str(k)) for k, v in value.items()
+             if v not in (0, None, {}, [], "")]
+    return ", ".join(p for p in parts if p)
+
+
 def human(s: dict) -> str:
     lines = [f"liftguard {s['device_id']}: {'ready' if s['ready'] else 'starting'}, "
              f"up {s['uptime_s']:.0f} s"]
@@ -62,24 +71,30 @@ def human(s: dict) -> str:
     lat = rt["decision_latency_ms"] or {}
     lines.append(f"decisions: {rt['decisions']} (p99 {lat.get('p99', '-')} ms), alerts {rt['alerts']}")
     lines.append(f"model: {s['model']['bundle'] if s['model'] else 'none - ' + str(s['model_reason'])}")
-    lines.append(f"drops: {s['drops']}")
+    lines.append(f"drops: {pairs(s['drops']) or 'none'}")
     disk = s["disk"]
     lines.append(f"disk: {disk['db_bytes'] / 1e6:.1f} MB of {(disk['cap_bytes'] or 0) / 1e6:.0f} MB cap"
                  + (", RAW CAPTURE PAUSED" if disk["raw_capture_paused"] else ""))
-    lines.append(f"sync backlog: {s['sync_backlog'] or 'empty'}")
+    lines.append(f"sync backlog: {pairs(s['sync_backlog']) or 'empty'}")
     lines.append(sync_hold_line(s))
     return "\n".join(lines)
 
 
 def sync_hold_line(s: dict) -> str:
-    """Whether sync waits for NTP (``[sync] hold_unsynced_clock_s``) and how much longer."""
+    """The sync mode and whether it waits for NTP, for ``liftguard status``."""
     hold = s.get("sync_hold")
+    return f"sync: {s['sync']}, {describe_sync_hold(hold)}" if hold else f"sync: {s['sync']}"
+
+
+def describe_sync_hold(hold: dict | None) -> str:
+    """Whether sync waits for NTP (``[sync] hold_unsynced_clock_s``) and how much longer, from
+    the clock gate's state (``ClockGatedOutbox.hold_state`` in /status)."""
     if not hold:
-        return f"sync: {s['sync']}"
-    if hold["waiting_for_ntp"]:
-        return (f"sync: {s['sync']}, waiting for NTP: {hold['remaining_s']:.0f} s left of the "
-                f"{hold['hold_unsynced_clock_s']:.0f} s hold ([sync] hold_unsynced_clock_s)")
-    if hold["gave_up_waiting"]:
-        return (f"sync: {s['sync']}, clock still not NTP-synchronised: sending anyway after "
-                f"the {hold['hold_unsynced_clock_s']:.0f} s hold")
-    return f"sync: {s['sync']}, not waiting for NTP"
+        return "not held for the clock"
+    held = f"{hold.get('hold_unsynced_clock_s') or 0:.0f} s hold"
+    if hold.get("waiting_for_ntp"):
+        return (f"waiting for NTP: {hold.get('remaining_s') or 0:.0f} s left of the {held} "
+                "([sync] hold_unsynced_clock_s); nothing is sent until then")
+    if hold.get("gave_up_waiting"):
+        return f"clock still not NTP-synchronised: sending anyway after the {held}"
+    return "not waiting for NTP (clock synchronised)"

@@ -10,7 +10,7 @@ import time
 
 from edge_agent import sync_runner
 from edge_agent.cli import EXIT_OK, EXIT_RUNTIME, UsageError
-from edge_agent.commands.status import DaemonUnreachable, daemon_status
+from edge_agent.commands.status import DaemonUnreachable, daemon_status, describe_sync_hold
 from edge_agent.store.db import StoreError
 from sync.roster import fetch_roster
 from sync.sync_state import SyncState
@@ -113,18 +113,9 @@ def _status(args: argparse.Namespace) -> int:
 
 
 def _hold_text(hold: dict | None, daemon: str) -> str:
-    """The daemon's clock-gate state (``ClockGatedOutbox.hold_state`` in /status)."""
     if daemon != "running":
         return f"unknown: {daemon}"
-    if not hold:
-        return "none (sync is not held for the clock)"
-    if hold.get("waiting_for_ntp"):
-        return (f"waiting for NTP, {hold.get('remaining_s') or 0:.0f} s left of "
-                f"{hold.get('hold_unsynced_clock_s') or 0:.0f} s "
-                f"([sync] hold_unsynced_clock_s); nothing is sent until then")
-    if hold.get("gave_up_waiting"):
-        return "clock still not synchronised; sending anyway after the hold"
-    return "none (clock synchronised)"
+    return describe_sync_hold(hold)
 
 
 def _roster(args: argparse.Namespace) -> int:

@@ -23,6 +23,7 @@ import time
 from pathlib import Path
 
 from edge_agent.cli import EXIT_USAGE, UsageError
+from edge_agent.commands.output_paths import output_dir
 
 log = logging.getLogger(__name__)
 
@@ -117,7 +118,8 @@ def _recorded_sets(paths: list[Path], lift: str, rate_hz: float):
 
 
 def _out_dir(args: argparse.Namespace) -> Path:
-    out = Path(args.out or f"liftguard-bundle-{args.lift}-{time.strftime('%Y%m%d-%H%M%S')}")
+    out = output_dir(args.out or f"liftguard-bundle-{args.lift}-{time.strftime('%Y%m%d-%H%M%S')}",
+                     "--out")
     if out.exists() and any(out.iterdir()) and not args.replace:
         raise UsageError(f"{out} exists and is not empty; choose another --out or add --replace")
     return out

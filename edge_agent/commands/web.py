@@ -23,7 +23,6 @@ def register(sub: argparse._SubParsersAction) -> None:
                        description="Serve the coach web app with gunicorn. Reads [web] and "
                                    "[database]; the session secret is web_secret_key in the "
                                    "secrets file or LIFTGUARD_WEB_SECRET_KEY.")
-    _add_config(p)
     p.add_argument("--bind", metavar="HOST", default=None, help="override [web] bind")
     p.add_argument("--port", type=int, metavar="N", default=None, help="override [web] port")
     p.set_defaults(func=run_serve)
@@ -31,18 +30,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     c = wsub.add_parser("create-user", help="create a user; the password is read from stdin",
                         description="Create a web app user. The password is read from "
                                     "standard input (one line), or asked twice on a terminal.")
-    _add_config(c)
     c.add_argument("--email", required=True)
     c.add_argument("--first-name", required=True)
     c.add_argument("--last-name", required=True)
     c.add_argument("--role", required=True, choices=ROLES)
     c.set_defaults(func=run_create_user)
-
-
-def _add_config(p: argparse.ArgumentParser) -> None:
-    # Also accepted after the subcommand; SUPPRESS keeps the global --config otherwise.
-    p.add_argument("--config", metavar="FILE", default=argparse.SUPPRESS,
-                   help="TOML config file (same as the global --config)")
 
 
 def _settings(cfg: Any) -> Any:

@@ -19,6 +19,8 @@ from typing import Any, Callable, Sequence
 
 from sensors.source import FrameSource, UnavailableSource
 
+from edge_agent.bundle_choice import choose_bundle
+from edge_agent.startup_rules import source_problems
 from edge_agent.config import Config
 from edge_agent.daemon.api import ApiConfigError, LocalApi
 from edge_agent.daemon.readers import SourceReader
@@ -59,12 +61,12 @@ def sources_from_config(cfg: Config) -> list[FrameSource]:
     if kind == "simulator":
         from sensors.simulator import SimulatorSource
         return [SimulatorSource.from_config(cfg.section("simulator"))]
+    problems = source_problems(cfg)
+    if problems:
+        raise DaemonError(problems[0])
     if kind == "replay":
         from sensors.replay_source import ReplaySource
-        path = cfg.get("source.replay_file")
-        if not path:
-            raise DaemonError("[source] kind = 'replay' needs [source] replay_file")
-        return [ReplaySource(path, realtime=True, restamp=True)]
+        return [ReplaySource(cfg.get("source.replay_file"), realtime=True, restamp=True)]
     sources: list[FrameSource] = []
     if cfg.get("imu.enabled"):
         from sensors.imu_source import IMUSource
@@ -80,8 +82,6 @@ def sources_from_config(cfg: Config) -> list[FrameSource]:
             log.error("load cells left out: %s. The daemon runs on the bar IMU alone (no balance "
                       "metrics) until they are calibrated and it is restarted", exc)
             sources.append(UnavailableSource(LoadCellSource.name, LoadCellSource.channels, str(exc)))
-    if not sources:
-        raise DaemonError("[imu] and [loadcells] are both disabled: no sensor to read")
     return sources
 
 
@@ -121,7 +121,7 @@ class Daemon:
         # a session records the last probed state: the probe may take a subprocess
         self.sessions = SessionManager(self.store, self.dispatcher, say=self._say,
                                        wall_clock_synced=lambda: bool(self.clock_watch.synced))
-        self._bundle_link = cfg.data_path(d["model_bundle"], "models/default")
+        self._bundle_link, self._shipped_reason = choose_bundle(cfg)
         secrets_file = cfg.get("device.secrets_file")
         secrets = load_secrets(secrets_file if secrets_file and Path(secrets_file).is_file()
                                else None)
@@ -131,6 +131,7 @@ class Daemon:
         self._bundle_target = _resolved(self._bundle_link)
         self.scorer, self.model_info, self.model_reason = make_scorer(
             self._bundle_target or self._bundle_link, fb_cfg.alert_on, self._bundle_key)
+        self.model_reason = self.model_reason or self._shipped_reason
         self.sessions.attach_scorer(self.scorer, cfg.data_dir)
         self.loop = RealtimeLoop(
             dispatcher=self.dispatcher, scorer=self.scorer, sessions=self.sessions,
@@ -316,11 +317,12 @@ class Daemon:
     def reload_model_if_changed(self) -> bool:
         """Between sessions, switch to the bundle ``models/default`` now points at
         (``liftguard model install`` / ``rollback``); True when the scorer changed."""
-        target = _resolved(self._bundle_link)
+        link, shipped_reason = choose_bundle(self.cfg)
+        target = _resolved(link)
         if target == self._bundle_target or self.sessions.active_id is not None:
             return False
-        scorer, info, reason = make_scorer(target or self._bundle_link, self._alert_on,
-                                           self._bundle_key)
+        scorer, info, reason = make_scorer(target or link, self._alert_on, self._bundle_key)
+        reason = reason or shipped_reason
         if self.sessions.active_id is not None:
             log.info("a session started while the new model loaded; switching after it")
             return False
@@ -330,14 +332,20 @@ class Daemon:
         log.info("model bundle changed on disk: now %s", target or "none (metric rules)")
         return True
 
-    def run_lockstep(self) -> None:
+    def run_lockstep(self, until_sensor_s: float | None = None) -> None:
         """Drive a finite source (replay, unpaced simulator) through the same loop as fast as
-        possible: poll, push into the ring, hand to the loop, in one thread."""
+        possible: poll, push into the ring, hand to the loop, in one thread. Stops early at
+        :meth:`request_stop` or once ``until_sensor_s`` of sensor time has been handled."""
         for r in self.readers:
             r.source.start()
         active = list(self.readers)
         since_flush = 0
-        while active:
+        limit_ns = None if until_sensor_s is None else int(until_sensor_s * 1e9)
+        while active and not self._stop.is_set():
+            loop = self.loop
+            if (limit_ns is not None and loop.first_frame_ns is not None
+                    and (loop.last_frame_ns or 0) - loop.first_frame_ns >= limit_ns):
+                break
             for r in list(active):
                 frames = r.source.poll()
                 if frames:

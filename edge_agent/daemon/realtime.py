@@ -60,6 +60,17 @@ class Alert:
     at_ns: int               # sensor time of the decision
     reason: str | None
     session_id: str | None
+    rep: int | None = None   # the rep it happened in, set once that rep is segmented
+
+
+@dataclass(frozen=True)
+class LiveRep:
+    """A rep as the live segmenter found it (sensor times)."""
+
+    session_id: str
+    number: int
+    start_ns: int
+    end_ns: int
 
 
 class RealtimeLoop:
@@ -96,6 +107,7 @@ class RealtimeLoop:
         self.store_drops = 0
         self.latencies_ns: collections.deque[int] = collections.deque(maxlen=LATENCY_SAMPLES)
         self.alerts: collections.deque[Alert] = collections.deque(maxlen=1000)
+        self.reps: collections.deque[LiveRep] = collections.deque(maxlen=1000)
         self.last_score: Score | None = None
 
     # ---- entry point ------------------------------------------------------------------
@@ -183,7 +195,7 @@ class RealtimeLoop:
         if score.probability != score.probability:  # NaN
             self.unscored += 1
         if self._session_id is not None:
-            verdict = self.dispatcher.on_decision(score.probability)
+            verdict = self.dispatcher.on_decision(score.probability, end_ns)
             self.latencies_ns.append(time.monotonic_ns() - arrival_ns)
             if verdict is Verdict.ALERT:
                 self._alert(Alert(end_ns, score.reason, self._session_id))
@@ -244,8 +256,20 @@ class RealtimeLoop:
 
     def _rep_finished(self, rep: Any) -> None:
         rate = (self._imu_rate_hz or 1.0) / self._decimation
-        end_ns = (self._segment_t0_ns or 0) + int(rep.end * 1e9 / rate)
+        t0 = self._segment_t0_ns or 0
+        start_ns, end_ns = t0 + int(rep.start * 1e9 / rate), t0 + int(rep.end * 1e9 / rate)
+        if self._session_id is not None:
+            self.reps.append(LiveRep(self._session_id, rep.number, start_ns, end_ns))
+            self._attribute_alerts(rep.number, start_ns, end_ns)
         self.sessions.rep_detected(self._session_id, rep.number, list(self._recent), end_ns)
+
+    def _attribute_alerts(self, number: int, start_ns: int, end_ns: int) -> None:
+        """Alerts of this session not yet attributed, decided from the rep's start until one
+        window after its end (a decision scores the window before it), belong to it."""
+        for alert in self.alerts:
+            if (alert.session_id == self._session_id and alert.rep is None
+                    and start_ns <= alert.at_ns <= end_ns + self.window_ns):
+                alert.rep = number
 
     def _bar_moving(self, window: Window) -> bool:
         imu = window.imu[window.imu_t_ns > window.end_ns - 250_000_000]

@@ -255,7 +255,7 @@ class SessionManager:
         near = [r for r in analysis.reps if abs(t0_ns + r.end_s * 1e9 - end_ns) < REP_MATCH_NS]
         if not near:
             log.debug("rep %d: not found again in its context window", number)
-            self.dispatcher.rep_finished(number)
+            self.store.submit_feedback(session_id, self.dispatcher.rep_finished(number))
             return
         rep = min(near, key=lambda r: abs(t0_ns + r.end_s * 1e9 - end_ns))
         rep.number = number

@@ -2,16 +2,29 @@
 
 The daemon builds ``GpioOutputs`` and ``SessionButton`` from a ``FeedbackConfig`` and hands
 the outputs to a ``FeedbackDispatcher``, which the real-time loop calls without blocking.
-"""
-from .config import FeedbackConfig
-from .console import ConsoleSink, rep_text
-from .dispatcher import FeedbackDispatcher, PatternPlayer
-from .gpio import FeedbackError, GpioOutputs, SessionButton
-from .patterns import PATTERNS, Blink, Event, Pattern
-from .policy import AlertPolicy, Verdict
 
-__all__ = [
-    "AlertPolicy", "Blink", "ConsoleSink", "Event", "FeedbackConfig", "FeedbackDispatcher",
-    "FeedbackError", "GpioOutputs", "PATTERNS", "Pattern", "PatternPlayer", "SessionButton",
-    "Verdict", "rep_text",
-]
+Names are loaded on first use (PEP 562): config validation needs ``FeedbackConfig`` only, and
+must not pull in gpiozero or numpy for a command as light as ``liftguard status``.
+"""
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_HOME = {
+    "FeedbackConfig": "config", "ConsoleSink": "console", "rep_text": "console",
+    "FeedbackDispatcher": "dispatcher", "PatternPlayer": "dispatcher",
+    "FeedbackError": "gpio", "GpioOutputs": "gpio", "SessionButton": "gpio",
+    "PATTERNS": "patterns", "Blink": "patterns", "Event": "patterns", "Pattern": "patterns",
+    "AlertPolicy": "policy", "Verdict": "policy",
+}
+
+__all__ = sorted(_HOME)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _HOME:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{_HOME[name]}"), name)
+    globals()[name] = value
+    return value

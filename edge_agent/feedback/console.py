@@ -25,9 +25,14 @@ class ConsoleSink:
         self._stream = stream
 
     def write(self, text: str, level: int = logging.INFO) -> None:
-        log.log(level, "feedback: %s", text)
+        """The line once: printed on the console, or (journal, console off) logged. When
+        printed it is logged at DEBUG only, so a terminal does not show it twice; a warning
+        (device fault) is always logged as a warning."""
         stream = self._stream or sys.stdout
-        if self.enabled and not writes_to_journal(stream):
+        printed = self.enabled and not writes_to_journal(stream)
+        log.log(logging.DEBUG if printed and level <= logging.INFO else level,
+                "feedback: %s", text)
+        if printed:
             print(text, file=stream, flush=True)
 
 

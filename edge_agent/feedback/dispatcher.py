@@ -49,13 +49,14 @@ class FeedbackDispatcher:
 
     # --- calls from the daemon / real-time loop (never block) ---
 
-    def on_decision(self, probability: float) -> Verdict:
-        """One real-time decision (fused anomaly probability in [0, 1]; NaN = no score).
+    def on_decision(self, probability: float, at_ns: int | None = None) -> Verdict:
+        """One real-time decision (fused anomaly probability in [0, 1]; NaN = no score), made
+        at sensor time ``at_ns`` (the alert gap is then sensor time; wall clock without it).
 
         A boolean decision can be passed as 1.0 / 0.0; hysteresis then reduces to the gap.
         """
         with self._lock:
-            verdict = self._policy.observe(probability)
+            verdict = self._policy.observe(probability, at_ns)
             if verdict is Verdict.ALERT:
                 self._submit(self._audible(PATTERNS[Event.INSTABILITY]), None)
         if verdict is Verdict.SUPPRESSED:

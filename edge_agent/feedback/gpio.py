@@ -7,11 +7,12 @@ very objects used on the box are the ones exercised.
 from __future__ import annotations
 
 import logging
+import warnings
 from functools import partial
 from typing import Callable
 
 from gpiozero import LED, Button, Buzzer
-from gpiozero.exc import BadPinFactory, GPIOZeroError
+from gpiozero.exc import BadPinFactory, GPIOZeroError, PinFactoryFallback
 
 from .config import FeedbackConfig
 from .patterns import Pattern
@@ -22,6 +23,22 @@ _OUTPUT_PINS = {"buzzer": "buzzer_pin", "green": "green_led_pin",
                 "amber": "amber_led_pin", "red": "red_led_pin"}
 
 
+_fallbacks_logged = False
+
+
+def _log_fallbacks(caught: list[warnings.WarningMessage]) -> None:
+    """gpiozero warns once per pin library it could not load; one log line says it all."""
+    global _fallbacks_logged
+    tried = [str(w.message) for w in caught if issubclass(w.category, PinFactoryFallback)]
+    for w in caught:
+        if not issubclass(w.category, PinFactoryFallback):
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    if tried and not _fallbacks_logged:
+        _fallbacks_logged = True
+        log.info("GPIO pin library: %s", "; ".join(t.replace("Falling back from ", "no ")
+                                                 for t in tried))
+
+
 class FeedbackError(Exception):
     """GPIO feedback hardware could not be set up; the message names the config key."""
 
@@ -29,7 +46,11 @@ class FeedbackError(Exception):
 def _open_device(make: Callable[[], object], config: FeedbackConfig, key: str) -> object:
     pin = getattr(config, key)
     try:
-        return make()
+        with warnings.catch_warnings(record=True) as fallbacks:
+            warnings.simplefilter("always", PinFactoryFallback)
+            device = make()
+        _log_fallbacks(fallbacks)
+        return device
     except BadPinFactory as exc:
         raise FeedbackError(
             f"no GPIO available for [feedback] {key} = {pin} ({exc}); on a machine without "

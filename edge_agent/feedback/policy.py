@@ -36,12 +36,16 @@ class AlertPolicy:
         self.min_gap_ns = int(round(min_alert_gap_s * 1e9))
         self._clock = clock
         self._last_buzz_ns: int | None = None
+        self._last_alert_at_ns: int | None = None
         self.in_alert = False
         self.alerts = 0
         self.suppressed_by_gap = 0
 
-    def observe(self, probability: float) -> Verdict:
-        """Feed one decision's anomaly probability; NaN (no score available) changes nothing."""
+    def observe(self, probability: float, at_ns: int | None = None) -> Verdict:
+        """Feed one decision's anomaly probability; NaN (no score available) changes nothing.
+
+        ``at_ns`` is the decision's sensor time: the gap between alerts is then measured in
+        sensor time, so a replay run faster than real time alerts as the live set would."""
         if math.isnan(probability):
             return Verdict.NONE
         if self.in_alert:
@@ -51,6 +55,14 @@ class AlertPolicy:
         if probability < self.alert_on:
             return Verdict.NONE
         self.in_alert = True
+        if at_ns is not None:
+            if self._last_alert_at_ns is not None and at_ns - self._last_alert_at_ns < self.min_gap_ns:
+                self.suppressed_by_gap += 1
+                return Verdict.SUPPRESSED
+            self._last_alert_at_ns = at_ns
+            self._last_buzz_ns = self._clock.mono_ns()
+            self.alerts += 1
+            return Verdict.ALERT
         if self.claim_alert_slot():
             self.alerts += 1
             return Verdict.ALERT

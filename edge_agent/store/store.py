@@ -21,6 +21,7 @@ from edge_agent.store.chunks import DEFAULT_DECIMALS
 from edge_agent.store.db import DB_FILENAME, SYNCHRONOUS_LEVELS, StoreError, connect
 from edge_agent.store.disk_cap import DiskCap
 from edge_agent.store.ids import new_id
+from edge_agent.store.lock import StoreLock
 from edge_agent.store.outbox import OutboxItem
 from edge_agent.store.schema import migrate
 from edge_agent.store.writer import BatchWriter, FrameBatch, RowWrite
@@ -64,8 +65,14 @@ class LocalStore:
         self._conn = connect(self.path)
         self._conn_lock = threading.Lock()
         migrate(self._conn, str(self.path))
-        self.recovered_session_ids = sessions.recover_interrupted_sessions(
-            self._conn, clock.wall_s())
+        self._lock = StoreLock(self.path)
+        if self._lock.acquire():
+            self.recovered_session_ids = sessions.recover_interrupted_sessions(
+                self._conn, clock.wall_s())
+        else:
+            self.recovered_session_ids = []
+            log.info("%s is held by another liftguard process (%s); its active session is "
+                     "left alone", self.path, self._lock.path)
         self._cap = DiskCap(None if cap_mb is None else int(cap_mb * 1_000_000))
         paused = self._cap.enforce(self._conn)
         self._writer = BatchWriter(self.path, self._encode_frames, self._after_tick,
@@ -175,6 +182,7 @@ class LocalStore:
         self._writer.close()
         with self._conn_lock:
             self._conn.close()
+        self._lock.release()
 
     def __enter__(self) -> "LocalStore":
         return self
