@@ -161,6 +161,7 @@ class Daemon:
                 raise DaemonError(str(exc)) from None
         self._loop_thread: threading.Thread | None = None
         self._sync_thread: threading.Thread | None = None
+        self.command_runner: Any = None
         self._housekeeping_thread: threading.Thread | None = None
         self.sync_state = "off"
         self._status_interval = d["status_log_interval_s"]
@@ -228,6 +229,8 @@ class Daemon:
         self.sync_state = mode
         self._sync_thread = threading.Thread(target=target, name=f"sync-{mode}", daemon=True)
         self._sync_thread.start()
+        from edge_agent import command_runner
+        self.command_runner = command_runner.start(self.cfg, self, self._stop)
 
     def _notify(self) -> None:
         with self._wake:
@@ -326,6 +329,8 @@ class Daemon:
             self._housekeeping_thread.join(timeout=30)
         if self._sync_thread is not None:
             self._sync_thread.join(timeout=10)
+        if self.command_runner is not None:
+            self.command_runner.stop()
         for r in self.readers:
             r.stop()
         self.loop.finish()
