@@ -28,6 +28,7 @@ COMMAND_MODULES = (
     "edge_agent.commands.analyze",
     "edge_agent.commands.sync_cmd",
     "edge_agent.commands.ingest",
+    "edge_agent.commands.web",
     "edge_agent.commands.run",
     "edge_agent.commands.demo",
     "edge_agent.commands.sessions",

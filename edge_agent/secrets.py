@@ -22,6 +22,7 @@ SECRET_NAMES: dict[str, str] = {
     "mqtt_password": "LIFTGUARD_MQTT_PASSWORD",
     "api_token": "LIFTGUARD_API_TOKEN",
     "bundle_key": "LIFTGUARD_BUNDLE_KEY",
+    "web_secret_key": "LIFTGUARD_WEB_SECRET_KEY",  # signs the coach web app's session cookies
 }
 
 

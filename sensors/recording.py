@@ -17,13 +17,14 @@ counts the missing samples), so lost samples survive a round trip.
 from __future__ import annotations
 
 import io
+import itertools
 import json
 import math
 import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any, Iterable, Iterator, Sequence
 
 import numpy as np
 
@@ -85,34 +86,49 @@ def write_recording(path: str | os.PathLike[str], frames: Sequence[Frame]) -> Pa
     if not frames:
         raise ValueError("no frames to write: a recording needs at least one sample")
     path = Path(path)
-    frames = sorted(frames, key=lambda f: (f.mono_ns, _SOURCE_ORDER.get(f.source, 3)))
-    columns = _columns(frames)
-    index = {c: i for i, c in enumerate(columns)}
-    first_ns = frames[0].mono_ns
-    lines = [f"# liftguard recording v{FORMAT_VERSION}",
-             f"# start_mono_ns={first_ns}",
-             f"# start_wall_s={frames[0].wall_s!r}",
-             ",".join(("t",) + columns)]
-    width = len(columns)
-    for f in frames:
-        cells = [""] * width
-        for name, value in zip(f.channels, f.values):
-            cells[index[name]] = VALUE_FORMAT % value
-        dt = f.mono_ns - first_ns
-        lines.append(f"{dt // 1_000_000_000}.{dt % 1_000_000_000:09d}," + ",".join(cells))
+    ordered = sorted(frames, key=recording_order)
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text("\n".join(lines) + "\n", encoding="ascii")
+    with open(tmp, "w", encoding="ascii") as out:
+        out.writelines(recording_lines(ordered, _columns(ordered)))
     os.replace(tmp, path)
     return path
 
 
-def _columns(frames: Iterable[Frame]) -> tuple[str, ...]:
-    seen: dict[str, None] = {}
-    for f in frames:
-        for c in f.channels:
-            seen.setdefault(c, None)
+def recording_order(frame: Frame) -> tuple[int, int]:
+    """The row order of a recording: monotonic time, then imu before platform before aux."""
+    return frame.mono_ns, _SOURCE_ORDER.get(frame.source, 3)
+
+
+def recording_lines(frames: Iterable[Frame], columns: Sequence[str]) -> Iterator[str]:
+    """The recording's lines (each ending in a newline) for frames already in
+    :func:`recording_order`, with the given value columns (channel names, header order); lets
+    a server stream a long session without holding all its frames. Yields nothing for none."""
+    index = {c: i for i, c in enumerate(columns)}
+    width = len(columns)
+    it = iter(frames)
+    first = next(it, None)
+    if first is None:
+        return
+    first_ns = first.mono_ns
+    yield (f"# liftguard recording v{FORMAT_VERSION}\n# start_mono_ns={first_ns}\n"
+           f"# start_wall_s={first.wall_s!r}\n" + ",".join(("t", *columns)) + "\n")
+    for f in itertools.chain((first,), it):
+        cells = [""] * width
+        for name, value in zip(f.channels, f.values):
+            cells[index[name]] = VALUE_FORMAT % value
+        dt = f.mono_ns - first_ns
+        yield f"{dt // 1_000_000_000}.{dt % 1_000_000_000:09d}," + ",".join(cells) + "\n"
+
+
+def recording_columns(channels: Iterable[str]) -> tuple[str, ...]:
+    """The value columns of a recording holding these channels, in header order."""
+    seen = dict.fromkeys(channels)
     known = [c for c in IMU_CHANNELS + PLATFORM_CHANNELS if c in seen]
     return tuple(known + [c for c in seen if c not in _CHANNEL_SOURCE])
+
+
+def _columns(frames: Iterable[Frame]) -> tuple[str, ...]:
+    return recording_columns(c for f in frames for c in f.channels)
 
 
 # --- reading -------------------------------------------------------------------------------

@@ -199,11 +199,12 @@ def copy_sensor_rows(conn: Any, rows: Sequence[dict[str, Any]]) -> None:
                          r["t_first_ns"], r["t_last_ns"]))
     buf.seek(0)
     with conn.cursor() as cur:
-        cur.copy_expert('COPY sensor_data (id, session_id, "timestamp", raw_data, chunk_seq, '
+        cur.copy_expert("COPY sensor_data (id, session, started_at, raw_data, chunk_seq, "
                         "mono_start_ns, mono_end_ns) FROM STDIN WITH (FORMAT csv)", buf)
     conn.commit()
 
 
 def _iso(unix_s: float) -> str:
+    """UTC wall time without zone, as the seed's TIMESTAMP columns hold it."""
     from datetime import datetime, timezone
-    return datetime.fromtimestamp(unix_s, timezone.utc).isoformat()
+    return datetime.fromtimestamp(unix_s, timezone.utc).replace(tzinfo=None).isoformat()

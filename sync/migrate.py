@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from sync.seed_schema import SEED_TABLES, differences
+
 log = logging.getLogger(__name__)
 
 SCHEMA_DIR = Path(__file__).resolve().parent / "schema"
@@ -22,7 +24,6 @@ SCHEMA_DIR = Path(__file__).resolve().parent / "schema"
 ADVISORY_LOCK_KEY = int.from_bytes(b"liftguar", "big")
 
 SEED_VERSION = 1
-SEED_TABLES = ("users", "sessions", "sensor_data", "performance_metrics", "feedback")
 
 _FILE_NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
 
@@ -130,13 +131,27 @@ def migrate(conn: Any, target: int | None = None,
         with conn.cursor() as cur:
             cur.execute("SELECT pg_advisory_lock(%s)", (ADVISORY_LOCK_KEY,))
             conn.commit()
+            cur.execute("SELECT to_regclass('schema_version') IS NOT NULL")
+            versioned = cur.fetchone()[0]
+            if versioned:
+                cur.execute("SELECT EXISTS (SELECT 1 FROM schema_version)")
+                versioned = cur.fetchone()[0]
+            conn.rollback()
+        seed = wanted[0] if wanted and wanted[0].version == SEED_VERSION else None
+        adopt = seed is not None and not versioned and _existing_seed_matches(conn)
+        with conn.cursor() as cur:
             cur.execute(_CREATE_VERSION_TABLE)
+            if adopt:
+                cur.execute("INSERT INTO schema_version (version, name, sha256) "
+                            "VALUES (%s, %s, %s) ON CONFLICT DO NOTHING",
+                            (seed.version, seed.name, seed.sha256))
+                log.info("existing seed schema found (made by the original app) and it matches "
+                         "the original column by column; recorded as version %d without "
+                         "re-creating it", seed.version)
             conn.commit()
             applied = _applied(cur)
             conn.rollback()
         _warn_about_drift(migrations, applied)
-        if not applied and wanted and wanted[0].version == SEED_VERSION:
-            applied = _adopt_existing_seed(conn, wanted[0])
         for migration in wanted:
             if migration.version in applied:
                 continue
@@ -153,12 +168,11 @@ def migrate(conn: Any, target: int | None = None,
     return applied_now
 
 
-def _adopt_existing_seed(conn: Any, seed: Migration) -> dict[int, str]:
-    """Record the seed as applied when the original product already created its tables.
-
-    A database made by the original product has the seed schema but no ``schema_version``;
-    re-running 0001 there would fail on the existing objects. A database holding only part of
-    the seed is refused: it needs a person to look at it.
+def _existing_seed_matches(conn: Any) -> bool:
+    """True when the original product already created its tables, exactly as the original
+    (column names, types, NULL-ness and the ``lift_type`` labels); False when there is no seed
+    at all. Anything in between raises ``MigrationError`` naming every difference, before
+    anything is written: the database needs a person to look at it.
     """
     with conn.cursor() as cur:
         cur.execute("SELECT t FROM unnest(%s::text[]) AS t WHERE to_regclass(t) IS NOT NULL",
@@ -168,19 +182,20 @@ def _adopt_existing_seed(conn: Any, seed: Migration) -> dict[int, str]:
         has_enum = cur.fetchone()[0]
         if not present and not has_enum:
             conn.rollback()
-            return {}
+            return False
         if present != set(SEED_TABLES) or not has_enum:
             conn.rollback()
             missing = sorted(set(SEED_TABLES) - present) + ([] if has_enum else ["type lift_type"])
             raise MigrationError(f"database has part of the seed schema but no schema_version "
                                  f"(missing: {', '.join(missing)}); refusing to guess, "
                                  "check it by hand")
-        cur.execute("INSERT INTO schema_version (version, name, sha256) VALUES (%s, %s, %s)",
-                    (seed.version, seed.name, seed.sha256))
-    conn.commit()
-    log.info("existing seed schema found (made before migrations); recorded as version %d "
-             "without re-creating it", seed.version)
-    return {seed.version: seed.sha256}
+        problems = differences(cur)
+    conn.rollback()
+    if problems:
+        raise MigrationError("database has the seed tables but they differ from the original "
+                             "schema (docs/database.md), so nothing was changed: "
+                             + "; ".join(problems))
+    return True
 
 
 def _warn_about_drift(migrations: list[Migration], applied: dict[int, str]) -> None:

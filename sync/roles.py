@@ -1,6 +1,7 @@
 """Create the least-privilege PostgreSQL roles: group roles from roles.sql plus LOGIN roles.
 
-Run as ``scripts/create-db-roles --dsn ADMIN_DSN [--writer NAME]... [--reader NAME]...`` by a
+Run as ``scripts/create-db-roles --dsn ADMIN_DSN [--writer NAME]... [--reader NAME]...
+[--web NAME]...`` by a
 database administrator (superuser, or a role with CREATEROLE that owns the database).
 
 Passwords never live in the repository. For each login role the password comes from the
@@ -28,8 +29,10 @@ import psycopg2.errors
 from psycopg2 import sql
 
 ROLES_SQL = Path(__file__).resolve().parent / "roles.sql"
-GROUPS = {"writer": "liftguard_writer", "reader": "liftguard_reader"}
-DEFAULT_LOGINS = {"liftguard_ingest": "writer", "liftguard_coach": "reader"}
+GROUPS = {"writer": "liftguard_writer", "reader": "liftguard_reader",
+          "web": "liftguard_webapp"}
+DEFAULT_LOGINS = {"liftguard_ingest": "writer", "liftguard_coach": "reader",
+                  "liftguard_web": "web"}
 SCRAM_ITERATIONS = 4096  # PostgreSQL's own default (scram_iterations)
 
 _LOGIN_NAME = re.compile(r"^[a-z_][a-z0-9_-]{0,62}$")
@@ -111,7 +114,7 @@ def _apply_login(cur: Any, name: str, kind: str, environ: Mapping[str, str],
 
 def apply_roles(conn: Any, logins: Mapping[str, str], environ: Mapping[str, str],
                 rotate: bool = False) -> list[LoginRole]:
-    """Apply roles.sql, then create/update ``logins`` ({name: "writer"|"reader"}).
+    """Apply roles.sql, then create/update ``logins`` ({name: "writer"|"reader"|"web"}).
 
     All in one transaction: a failure leaves the roles as they were.
     """
@@ -147,17 +150,21 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                    help="login role for a box or ingester (repeatable)")
     p.add_argument("--reader", action="append", default=[], metavar="NAME",
                    help="login role for coach read access (repeatable)")
+    p.add_argument("--web", action="append", default=[], metavar="NAME",
+                   help="login role for the coach web app (repeatable)")
     p.add_argument("--rotate", action="store_true",
                    help="give existing login roles new generated passwords")
     args = p.parse_args(argv)
-    if not args.writer and not args.reader:
-        args.writer, args.reader = ["liftguard_ingest"], ["liftguard_coach"]
+    if not args.writer and not args.reader and not args.web:
+        args.writer, args.reader, args.web = ["liftguard_ingest"], ["liftguard_coach"], \
+            ["liftguard_web"]
     return args
 
 
 def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> int:
     args = _parse_args(argv)
-    logins = {**{n: "writer" for n in args.writer}, **{n: "reader" for n in args.reader}}
+    logins = {**{n: "writer" for n in args.writer}, **{n: "reader" for n in args.reader},
+              **{n: "web" for n in args.web}}
     try:
         conn = psycopg2.connect(args.dsn)
     except psycopg2.Error as exc:

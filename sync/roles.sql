@@ -8,6 +8,11 @@
 --   letters, reads the athlete/trainer roster and the schema version. No DELETE, no TRUNCATE,
 --   no DDL.
 -- liftguard_reader: coach dashboards and reports. SELECT only, dead letters excluded.
+-- liftguard_webapp: the coach web app (coach/; its login is liftguard_web). Reads the data
+--   tables the boxes write (and the dead letters, for the admin dashboard); writes only the
+--   account tables: users (sign-up, roles), credentials, invitations, trainer_athletes,
+--   login_attempts. DELETE only where the app removes rows (assignments, expired login
+--   attempts). No DDL.
 
 DO $$
 BEGIN
@@ -17,16 +22,21 @@ BEGIN
     IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'liftguard_reader') THEN
         CREATE ROLE liftguard_reader NOLOGIN;
     END IF;
-    EXECUTE format('GRANT CONNECT ON DATABASE %I TO liftguard_writer, liftguard_reader',
-                   current_database());
+    IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'liftguard_webapp') THEN
+        CREATE ROLE liftguard_webapp NOLOGIN;
+    END IF;
+    EXECUTE format('GRANT CONNECT ON DATABASE %I TO liftguard_writer, liftguard_reader, '
+                   'liftguard_webapp', current_database());
 END $$;
 
 -- Nobody but the schema owner creates objects (already the default from PostgreSQL 15 on).
 REVOKE CREATE ON SCHEMA public FROM PUBLIC;
-GRANT USAGE ON SCHEMA public TO liftguard_writer, liftguard_reader;
+GRANT USAGE ON SCHEMA public TO liftguard_writer, liftguard_reader, liftguard_webapp;
 
-REVOKE ALL ON ALL TABLES IN SCHEMA public FROM liftguard_writer, liftguard_reader;
-REVOKE ALL ON ALL SEQUENCES IN SCHEMA public FROM liftguard_writer, liftguard_reader;
+REVOKE ALL ON ALL TABLES IN SCHEMA public
+    FROM liftguard_writer, liftguard_reader, liftguard_webapp;
+REVOKE ALL ON ALL SEQUENCES IN SCHEMA public
+    FROM liftguard_writer, liftguard_reader, liftguard_webapp;
 
 GRANT SELECT, INSERT, UPDATE
     ON devices, model_versions, sessions, sensor_data, performance_metrics, feedback, rep_metrics
@@ -38,3 +48,11 @@ GRANT SELECT
     ON users, sessions, sensor_data, performance_metrics, feedback, rep_metrics, devices,
        model_versions, schema_version
     TO liftguard_reader;
+
+GRANT SELECT
+    ON sessions, sensor_data, performance_metrics, feedback, rep_metrics, devices,
+       model_versions, dead_letters, schema_version
+    TO liftguard_webapp;
+GRANT SELECT, INSERT, UPDATE ON users, credentials, invitations TO liftguard_webapp;
+GRANT SELECT, INSERT, DELETE ON trainer_athletes, login_attempts TO liftguard_webapp;
+GRANT USAGE ON SEQUENCE login_attempts_id_seq TO liftguard_webapp;

@@ -15,12 +15,27 @@ from pathlib import Path
 from typing import Any, Iterable
 
 
+ROLES = ("trainer", "athlete", "admin")
+"""``users.role`` in the seed schema (nullable)."""
+
+
 @dataclass(frozen=True)
 class RosterEntry:
+    """One row of the seed's ``users`` table."""
+
     id: str
     email: str
-    name: str | None
+    first_name: str
+    last_name: str
     role: str | None
+
+    @property
+    def name(self) -> str:
+        """"First Last", what the box shows for a user."""
+        return f"{self.first_name} {self.last_name}".strip()
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "name": self.name}
 
 
 class Roster:
@@ -63,7 +78,8 @@ class Roster:
 def fetch_roster(conn: Any, now: float) -> Roster:
     """All users (the writer role may SELECT ``users``)."""
     with conn.cursor() as cur:
-        cur.execute("SELECT id::text, email, name, role FROM users ORDER BY email")
+        cur.execute("SELECT id::text, email, first_name, last_name, role FROM users "
+                    "ORDER BY email")
         rows = cur.fetchall()
     conn.rollback()
     return Roster([RosterEntry(*r) for r in rows], now)

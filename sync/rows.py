@@ -1,25 +1,39 @@
-"""Mapping of a box's outbox rows (local store columns) to PostgreSQL upserts.
+"""Mapping of a box's outbox rows (local store columns) to upserts into the original product's
+schema (sync/schema/0001_seed.sql) plus the additions.
 
 Shared by the direct sink and the MQTT ingester, so both write exactly the same rows. Every
 statement is idempotent on the box-made UUID: immutable rows (raw chunks, metrics, feedback,
 reps) use ``ON CONFLICT DO NOTHING``; sessions, the only rows that change, use
 ``ON CONFLICT (id) DO UPDATE`` guarded so that an older snapshot arriving late never turns an
-ended session back into an active one and never moves a session to another device.
+ended session back into an active one, and a session is only ever changed by the box that
+recorded it.
 
-Parents before children, whatever the arrival order: the device row is upserted first, then
-sessions, then a session *stub* (id + device only) for every child whose session has not
-arrived yet, then the children. The stub is filled in when the session row arrives.
-``sessions.metrics_id`` / ``feedback_id`` point at a child row; a link whose target has not
-arrived yet is *deferred*: the session row is stored without it and its record is reported as
-deferred, so the box keeps the entry and sends it again later.
+Order inside one transaction, which is also what makes the seed's circular foreign keys hold
+without deferring them: devices, sessions (without their three ``*_id`` links), the rows that
+hang off a session (``sensor_data``, ``performance_metrics``, ``feedback``, ``rep_metrics``),
+then the links ``sessions.sensor_data_id`` / ``performance_metric_id`` / ``feedback_id``.
+
+A row that hangs off a session is stored only when that session is already in PostgreSQL and
+belongs to the sending device. Its session not there yet (the two MQTT messages went to
+different ingesters) -> the record is *deferred*: nothing is stored and the box sends it again
+soon. Its session belonging to another device (or to none: a session the original app made)
+-> refused as spoofed. ``feedback.metrics_id`` (NOT NULL in the seed) is the session's newest
+``performance_metrics`` row, so feedback is deferred until the session's metrics arrive. A
+session whose link target has not arrived yet is stored without that link and deferred too.
 """
 from __future__ import annotations
 
+import json
+import logging
+import math
 import uuid
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Sequence
 
+import psycopg2.extensions
 from psycopg2.extras import execute_values
+
+log = logging.getLogger(__name__)
 
 KINDS: tuple[str, ...] = ("sessions", "sensor_data", "performance_metrics", "feedback",
                           "rep_metrics")
@@ -141,88 +155,130 @@ def check_row(kind: str, row: Any) -> None:
 
 # ---- statements ------------------------------------------------------------------------
 
+NOW_UTC = "(now() AT TIME ZONE 'UTC')"
+"""The seed keeps UTC wall time in ``TIMESTAMP`` columns; ``CURRENT_TIMESTAMP`` defaults would
+follow the server's TimeZone setting, so writers set these columns explicitly."""
+
 _DEVICES_SQL = ("INSERT INTO devices (device_id) VALUES %s "
                 "ON CONFLICT (device_id) DO UPDATE SET last_seen = now()")
 
 _USER_REF = ("(SELECT u.id FROM users u WHERE u.id::text = lower(v.{0}) "
              "OR lower(u.email) = lower(v.{0}) ORDER BY u.created_at LIMIT 1)")
 
+
+def _utc(expr: str) -> str:
+    """Unix seconds -> the seed's UTC ``TIMESTAMP``."""
+    return f"(to_timestamp({expr}) AT TIME ZONE 'UTC')"
+
+
+def _advance(alias: str) -> str:
+    """A new ``updated_at`` that is later than the stored one even within one clock tick."""
+    return f"GREATEST({NOW_UTC}, {alias}.updated_at + interval '1 microsecond')"
+
+
 _SESSIONS_SQL = (
-    "INSERT INTO sessions AS s (id, device_id, athlete_id, trainer_id, lift_type, start_time, "
-    "end_time, status, end_reason, wall_clock_synced, mono_to_wall_offset_s, "
-    "wall_clock_corrected_at, wall_clock_previous_offset_s) "
+    "INSERT INTO sessions AS s (id, device_id, athlete, trainer, athlete_email, trainer_email, "
+    "lift_type, started_at, ended_at, status, end_reason, wall_clock_synced, "
+    "mono_to_wall_offset_s, wall_clock_corrected_at, wall_clock_previous_offset_s, "
+    "created_at, updated_at) "
     f"SELECT v.id, v.device_id, {_USER_REF.format('athlete')}, {_USER_REF.format('trainer')}, "
-    "v.lift_type::lift_type, to_timestamp(v.start_time), to_timestamp(v.end_time), v.status, "
-    "v.end_reason, v.wall_clock_synced, v.offset_s, to_timestamp(v.corrected_at), "
-    "v.previous_offset_s "
+    f"v.athlete, v.trainer, v.lift_type::lift_type, {_utc('v.start_time')}, "
+    f"{_utc('v.end_time')}, v.status, v.end_reason, v.wall_clock_synced, v.offset_s, "
+    f"to_timestamp(v.corrected_at), v.previous_offset_s, {NOW_UTC}, {NOW_UTC} "
     "FROM (VALUES %s) AS v (id, device_id, athlete, trainer, lift_type, start_time, end_time, "
     "status, end_reason, wall_clock_synced, offset_s, corrected_at, previous_offset_s) "
-    "ON CONFLICT (id) DO UPDATE SET device_id = EXCLUDED.device_id, "
-    "athlete_id = EXCLUDED.athlete_id, trainer_id = EXCLUDED.trainer_id, "
-    "lift_type = EXCLUDED.lift_type, start_time = EXCLUDED.start_time, "
-    "end_time = COALESCE(EXCLUDED.end_time, s.end_time), status = EXCLUDED.status, "
+    "ON CONFLICT (id) DO UPDATE SET "
+    "athlete = EXCLUDED.athlete, trainer = EXCLUDED.trainer, "
+    "athlete_email = EXCLUDED.athlete_email, trainer_email = EXCLUDED.trainer_email, "
+    "lift_type = EXCLUDED.lift_type, started_at = EXCLUDED.started_at, "
+    "ended_at = COALESCE(EXCLUDED.ended_at, s.ended_at), status = EXCLUDED.status, "
     "end_reason = COALESCE(EXCLUDED.end_reason, s.end_reason), "
     "wall_clock_synced = EXCLUDED.wall_clock_synced, "
     "mono_to_wall_offset_s = EXCLUDED.mono_to_wall_offset_s, "
     "wall_clock_corrected_at = EXCLUDED.wall_clock_corrected_at, "
-    "wall_clock_previous_offset_s = EXCLUDED.wall_clock_previous_offset_s "
-    "WHERE (s.device_id IS NULL OR s.device_id = EXCLUDED.device_id) "
+    "wall_clock_previous_offset_s = EXCLUDED.wall_clock_previous_offset_s, "
+    f"updated_at = {_advance('s')} "
+    "WHERE s.device_id = EXCLUDED.device_id "
     "AND NOT (s.status = 'ended' AND EXCLUDED.status = 'active') "
     # a snapshot from before a wall-clock correction, arriving late, never undoes it
-    "AND NOT (s.wall_clock_corrected_at IS NOT NULL AND EXCLUDED.wall_clock_corrected_at IS NULL)"
+    "AND NOT (s.wall_clock_corrected_at IS NOT NULL AND EXCLUDED.wall_clock_corrected_at IS NULL) "
+    "RETURNING id::text, athlete IS NULL AND athlete_email IS NOT NULL, "
+    "trainer IS NULL AND trainer_email IS NOT NULL"
 )
 _SESSIONS_TEMPLATE = ("(%s::uuid, %s::text, %s::text, %s::text, %s::text, %s::float8, "
                       "%s::float8, %s::text, %s::text, %s::boolean, %s::float8, %s::float8, "
                       "%s::float8)")
-
-_STUBS_SQL = ("INSERT INTO sessions (id, device_id) VALUES %s ON CONFLICT (id) DO NOTHING")
-_STUBS_TEMPLATE = "(%s::uuid, %s::text)"
 
 
 @dataclass(frozen=True)
 class _ChildTable:
     sql: str
     template: str
-    values: Callable[[dict[str, Any]], tuple[Any, ...]]
+    values: Callable[[dict[str, Any], "_Parent"], tuple[Any, ...]]
+
+
+@dataclass(frozen=True)
+class _Parent:
+    """What a child row needs from its session: the session's athlete, and (feedback) the
+    session's newest performance_metrics row."""
+
+    athlete: str | None
+    metrics_id: str | None
+
+
+def _score(value: Any) -> float:
+    """The seed's scores are NOT NULL: a score the box could not compute (no platform data,
+    no reps) is stored as NaN, "not a number", never as a made-up 0."""
+    return math.nan if value is None else value
 
 
 _CHILDREN: dict[str, _ChildTable] = {
     "sensor_data": _ChildTable(
-        'INSERT INTO sensor_data (id, session_id, "timestamp", raw_data, chunk_seq, '
-        "mono_start_ns, mono_end_ns) VALUES %s ON CONFLICT DO NOTHING",
-        "(%s::uuid, %s::uuid, to_timestamp(%s::float8), %s::jsonb, %s::int, %s::bigint, "
-        "%s::bigint)",
-        lambda r: (r["id"], r["session_id"], r["timestamp"], r["raw_data"], r.get("chunk_seq"),
-                   r["t_first_ns"], r["t_last_ns"])),
+        "INSERT INTO sensor_data (id, session, athlete, raw_data, started_at, chunk_seq, "
+        "mono_start_ns, mono_end_ns, created_at, updated_at) VALUES %s ON CONFLICT DO NOTHING",
+        f"(%s::uuid, %s::uuid, %s::uuid, %s::jsonb, {_utc('%s::float8')}, %s::int, %s::bigint, "
+        f"%s::bigint, {NOW_UTC}, {NOW_UTC})",
+        lambda r, p: (r["id"], r["session_id"], p.athlete, r["raw_data"], r["timestamp"],
+                      r.get("chunk_seq"), r["t_first_ns"], r["t_last_ns"])),
     "performance_metrics": _ChildTable(
-        "INSERT INTO performance_metrics (id, session_id, balance_score, stability_score, "
-        "injury_risk, created_at) VALUES %s ON CONFLICT DO NOTHING",
-        "(%s::uuid, %s::uuid, %s::float8, %s::float8, %s::float8, "
-        "COALESCE(to_timestamp(%s::float8), now()))",
-        lambda r: (r["id"], r["session_id"], r.get("balance_score"), r.get("stability_score"),
-                   r.get("injury_risk"), r.get("created_at"))),
+        "INSERT INTO performance_metrics (id, session, balance_score, stability_score, "
+        "injury_risk, created_at, updated_at) VALUES %s ON CONFLICT DO NOTHING",
+        f"(%s::uuid, %s::uuid, %s::float8, %s::float8, %s::float8, {NOW_UTC}, {NOW_UTC})",
+        lambda r, p: (r["id"], r["session_id"], _score(r.get("balance_score")),
+                      _score(r.get("stability_score")), _score(r.get("injury_risk")))),
     "feedback": _ChildTable(
-        "INSERT INTO feedback (id, session_id, feedback_text, created_at) VALUES %s "
-        "ON CONFLICT DO NOTHING",
-        "(%s::uuid, %s::uuid, %s::text, COALESCE(to_timestamp(%s::float8), now()))",
-        lambda r: (r["id"], r["session_id"], r["feedback_text"], r.get("created_at"))),
+        "INSERT INTO feedback (id, session, metrics_id, feedback_text, created_at, updated_at) "
+        "VALUES %s ON CONFLICT DO NOTHING",
+        f"(%s::uuid, %s::uuid, %s::uuid, %s::text, {NOW_UTC}, {NOW_UTC})",
+        lambda r, p: (r["id"], r["session_id"], p.metrics_id, r["feedback_text"])),
     "rep_metrics": _ChildTable(
         "INSERT INTO rep_metrics (id, session_id, rep_number, mono_start_ns, mono_end_ns, "
         "metrics, balance_score, stability_score, injury_risk, feedback_text, created_at) "
         "VALUES %s ON CONFLICT DO NOTHING",
         "(%s::uuid, %s::uuid, %s::int, %s::bigint, %s::bigint, %s::jsonb, %s::float8, "
         "%s::float8, %s::float8, %s::text, COALESCE(to_timestamp(%s::float8), now()))",
-        lambda r: (r["id"], r["session_id"], r["rep_number"], r.get("start_mono_ns"),
-                   r.get("end_mono_ns"), _json(r["metrics"]), r.get("balance_score"),
-                   r.get("stability_score"), r.get("injury_risk"), r.get("feedback_text"),
-                   r.get("created_at"))),
+        lambda r, p: (r["id"], r["session_id"], r["rep_number"], r.get("start_mono_ns"),
+                      r.get("end_mono_ns"), _json(r["metrics"]), r.get("balance_score"),
+                      r.get("stability_score"), r.get("injury_risk"), r.get("feedback_text"),
+                      r.get("created_at"))),
 }
 
-_LINKS = {"metrics_id": "performance_metrics", "feedback_id": "feedback"}
+_LINKS = {"metrics_id": ("performance_metric_id", "performance_metrics"),
+          "feedback_id": ("feedback_id", "feedback")}
+"""Box column -> (sessions column, table it points at)."""
+
+_FIRST_CHUNK_SQL = (
+    # sessions.sensor_data_id names the session's first chunk: the lowest (mono_start_ns, id)
+    f"UPDATE sessions s SET sensor_data_id = v.chunk, updated_at = {_advance('s')} "
+    "FROM (VALUES %s) AS v (id, chunk, mono_start) "
+    "WHERE s.id = v.id AND (s.sensor_data_id IS NULL OR "
+    "ROW(v.mono_start, v.chunk) < (SELECT c.mono_start_ns, c.id FROM sensor_data c "
+    "WHERE c.id = s.sensor_data_id)) "
+    "AND EXISTS (SELECT 1 FROM sensor_data d WHERE d.id = v.chunk AND d.session = v.id)"
+)
 
 
 def _json(value: Any) -> str:
-    import json
     return json.dumps(value, separators=(",", ":"), allow_nan=False)
 
 
@@ -234,18 +290,50 @@ def _session_values(r: dict[str, Any]) -> tuple[Any, ...]:
             r.get("wall_clock_corrected_at"), r.get("wall_clock_previous_offset_s"))
 
 
+def _canonical(uid: str) -> str:
+    return str(uuid.UUID(uid))
+
+
 def _last_per_id(records: Iterable[SyncRecord]) -> list[SyncRecord]:
     """One record per row id (the last, i.e. newest snapshot), in id order: an upsert may
     touch a row only once per statement, and a fixed order avoids deadlocks between
     ingesters."""
     latest: dict[str, SyncRecord] = {}
     for rec in records:
-        latest[rec.row["id"]] = rec
+        latest[_canonical(rec.row["id"])] = rec
     return [latest[k] for k in sorted(latest)]
 
 
+def session_owners(cur: Any, session_ids: Iterable[str]) -> dict[str, tuple[str | None, Any]]:
+    """(device_id, athlete) of each of these sessions that PostgreSQL holds, by canonical id.
+    The check every row hanging off a session goes through (also for additions such as
+    labels): store it only if its session is there and ``device_id`` is the sender."""
+    ids = sorted({_canonical(s) for s in session_ids})
+    if not ids:
+        return {}
+    cur.execute("SELECT id::text, device_id, athlete::text FROM sessions "
+                "WHERE id = ANY(%s::uuid[])", (ids,))
+    return {sid: (device, athlete) for sid, device, athlete in cur.fetchall()}
+
+
+def spoof_reason(rec: SyncRecord, owner: str | None) -> str:
+    return (f"spoofed: {rec.kind} row {rec.row.get('id')} from device {rec.device_id!r} "
+            f"points at session {rec.row.get('session_id')}, which belongs to "
+            f"{_owner_text(owner)}")
+
+
+def _owner_text(owner: str | None) -> str:
+    return f"device {owner!r}" if owner else "no box (a session the web app made)"
+
+
 def apply_records(cur: Any, records: Sequence[SyncRecord]) -> WriteOutcome:
-    """Write already-checked records in the current transaction (the caller commits)."""
+    """Write already-checked records in the current transaction of ``cur``'s connection (the
+    caller commits)."""
+    with cur.connection.cursor(cursor_factory=psycopg2.extensions.cursor) as plain:
+        return _apply(plain, records)
+
+
+def _apply(cur: Any, records: Sequence[SyncRecord]) -> WriteOutcome:
     outcome = WriteOutcome()
     by_kind: dict[str, list[SyncRecord]] = {k: [] for k in KINDS}
     for rec in records:
@@ -254,45 +342,129 @@ def apply_records(cur: Any, records: Sequence[SyncRecord]) -> WriteOutcome:
                      | {rec.row["device_id"] for rec in by_kind["sessions"]})
     if devices:
         execute_values(cur, _DEVICES_SQL, [(d,) for d in devices], page_size=len(devices))
-    sessions = _last_per_id(by_kind["sessions"])
-    if sessions:
-        execute_values(cur, _SESSIONS_SQL, [_session_values(r.row) for r in sessions],
-                       template=_SESSIONS_TEMPLATE, page_size=len(sessions))
+    sessions = _write_sessions(cur, by_kind["sessions"], outcome)
     children = [rec for kind in _CHILDREN for rec in by_kind[kind]]
-    stubs = sorted({(rec.row["session_id"], rec.device_id) for rec in children})
-    if stubs:
-        execute_values(cur, _STUBS_SQL, stubs, template=_STUBS_TEMPLATE, page_size=len(stubs))
+    owners = session_owners(cur, (rec.row["session_id"] for rec in children))
+    accepted: dict[str, list[SyncRecord]] = {}
+    for rec in children:
+        owner = owners.get(_canonical(rec.row["session_id"]))
+        if owner is None:
+            outcome.deferred.append(rec)
+        elif owner[0] != rec.device_id:
+            outcome.dead.append((rec, spoof_reason(rec, owner[0])))
+        else:
+            accepted.setdefault(rec.kind, []).append(rec)
+    chunks = accepted.get("sensor_data", [])
+    metrics_of = _newest_metrics(cur, accepted)
     for kind, table in _CHILDREN.items():
-        rows = _last_per_id(by_kind[kind])
+        rows = _last_per_id(accepted.get(kind, []))
+        if kind == "feedback":
+            waiting = [r for r in rows if _canonical(r.row["session_id"]) not in metrics_of]
+            outcome.deferred += [r for r in accepted.get(kind, []) if r in waiting]
+            rows = [r for r in rows if r not in waiting]
         if rows:
-            execute_values(cur, table.sql, [table.values(r.row) for r in rows],
-                           template=table.template, page_size=len(rows))
-    outcome.stored += children
+            values = []
+            for r in rows:
+                sid = _canonical(r.row["session_id"])
+                values.append(table.values(r.row, _Parent(owners[sid][1], metrics_of.get(sid))))
+            execute_values(cur, table.sql, values, template=table.template,
+                           page_size=len(rows))
+        outcome.stored += [r for r in accepted.get(kind, [])
+                           if kind != "feedback" or _canonical(r.row["session_id"]) in metrics_of]
+    _link_first_chunks(cur, chunks)
     deferred_ids = _apply_links(cur, sessions)
     for rec in by_kind["sessions"]:
+        if any(rec is dead for dead, _ in outcome.dead):
+            continue
         (outcome.deferred if rec.row["id"] in deferred_ids else outcome.stored).append(rec)
     return outcome
 
 
+def _write_sessions(cur: Any, records: list[SyncRecord], outcome: WriteOutcome
+                    ) -> list[SyncRecord]:
+    """Upsert the newest snapshot of each session; a session id that belongs to another
+    device is refused as spoofed (its records go to ``outcome.dead``). Returns the sessions
+    written or already up to date."""
+    sessions = _last_per_id(records)
+    if not sessions:
+        return []
+    returned = execute_values(cur, _SESSIONS_SQL, [_session_values(r.row) for r in sessions],
+                              template=_SESSIONS_TEMPLATE, page_size=len(sessions), fetch=True)
+    changed = {sid for sid, _, _ in returned}
+    for sid, no_athlete, no_trainer in returned:
+        row = next(r.row for r in sessions if _canonical(r.row["id"]) == sid)
+        for who, missing in (("athlete", no_athlete), ("trainer", no_trainer)):
+            if missing:
+                log.warning("session %s: %s %r is not in users; stored with sessions.%s NULL "
+                            "and the reference kept in sessions.%s_email", sid, who,
+                            row.get(who), who, who)
+    unchanged = [r for r in sessions if _canonical(r.row["id"]) not in changed]
+    owners = session_owners(cur, (r.row["id"] for r in unchanged))
+    spoofed = {_canonical(r.row["id"]) for r in unchanged
+               if owners.get(_canonical(r.row["id"]), (None,))[0] != r.device_id}
+    for rec in records:
+        sid = _canonical(rec.row["id"])
+        if sid in spoofed:
+            outcome.dead.append((rec, f"spoofed: sessions row {sid} from device "
+                                      f"{rec.device_id!r} belongs to "
+                                      f"{_owner_text(owners.get(sid, (None,))[0])}"))
+    return [r for r in sessions if _canonical(r.row["id"]) not in spoofed]
+
+
+def _newest_metrics(cur: Any, accepted: dict[str, list[SyncRecord]]) -> dict[str, str]:
+    """The newest performance_metrics row (box ids are time-ordered) of each session that has
+    feedback in this batch, metrics of this batch included: ``feedback.metrics_id``."""
+    sids = sorted({_canonical(r.row["session_id"]) for r in accepted.get("feedback", [])})
+    if not sids:
+        return {}
+    newest: dict[str, str] = {}
+    for r in accepted.get("performance_metrics", []):
+        sid, mid = _canonical(r.row["session_id"]), _canonical(r.row["id"])
+        if sid in sids and mid > newest.get(sid, ""):
+            newest[sid] = mid
+    cur.execute("SELECT DISTINCT ON (session) session::text, id::text FROM performance_metrics "
+                "WHERE session = ANY(%s::uuid[]) ORDER BY session, id DESC", (sids,))
+    for sid, mid in cur.fetchall():
+        if mid > newest.get(sid, ""):
+            newest[sid] = mid
+    return newest
+
+
+def _link_first_chunks(cur: Any, chunks: list[SyncRecord]) -> None:
+    first: dict[str, tuple[int, str]] = {}
+    for r in chunks:
+        sid, key = _canonical(r.row["session_id"]), (r.row["t_first_ns"], _canonical(r.row["id"]))
+        if sid not in first or key < first[sid]:
+            first[sid] = key
+    if first:
+        execute_values(cur, _FIRST_CHUNK_SQL,
+                       [(sid, cid, m0) for sid, (m0, cid) in sorted(first.items())],
+                       template="(%s::uuid, %s::uuid, %s::bigint)", page_size=len(first))
+
+
 def _apply_links(cur: Any, sessions: list[SyncRecord]) -> set[str]:
-    """Set ``metrics_id``/``feedback_id`` where the target row exists; returns the ids of
-    sessions with a link that has to wait for its target."""
+    """Set ``performance_metric_id``/``feedback_id`` where the target row exists and belongs
+    to the same session; returns the ids of sessions with a link that has to wait."""
     deferred: set[str] = set()
-    for column, table in _LINKS.items():
-        links = [(r.row["id"], r.row[column]) for r in sessions if r.row.get(column)]
+    for box_column, (column, table) in _LINKS.items():
+        links = sorted((_canonical(r.row["id"]), _canonical(r.row[box_column]), r.row["id"])
+                       for r in sessions if r.row.get(box_column))
         if not links:
             continue
-        cur.execute(f"SELECT id::text FROM {table} WHERE id = ANY(%s::uuid[])",
-                    ([target for _, target in links],))
-        present = {row[0] for row in cur.fetchall()}
-        ready = [(sid, target) for sid, target in links if target in present]
-        deferred |= {sid for sid, target in links if target not in present}
-        if ready:
+        present = execute_values(
+            cur, f"SELECT v.id::text FROM (VALUES %s) AS v (id, target) "
+                 f"JOIN {table} t ON t.id = v.target AND t.session = v.id",
+            [(sid, target) for sid, target, _ in links], template="(%s::uuid, %s::uuid)",
+            page_size=len(links), fetch=True)
+        ready = {row[0] for row in present}
+        deferred |= {given for sid, _, given in links if sid not in ready}
+        update = [(sid, target) for sid, target, _ in links if sid in ready]
+        if update:
             execute_values(
-                cur, f"UPDATE sessions s SET {column} = v.target FROM (VALUES %s) "
-                     f"AS v (id, target) WHERE s.id = v.id "
+                cur, f"UPDATE sessions s SET {column} = v.target, updated_at = {_advance('s')} "
+                     f"FROM (VALUES %s) AS v (id, target) WHERE s.id = v.id "
                      f"AND s.{column} IS DISTINCT FROM v.target",
-                ready, template="(%s::uuid, %s::uuid)", page_size=len(ready))
+                update, template="(%s::uuid, %s::uuid)", page_size=len(update))
     return deferred
 
 

@@ -76,8 +76,10 @@ def box_counts(db_path: Path) -> dict[str, int]:
 
 def pg_counts(conn: Any, device: str | None = None) -> dict[str, int]:
     """The same counts in PostgreSQL (rows of sessions recorded by ``device`` when given)."""
-    where = "" if device is None else " WHERE session_id IN (SELECT id FROM sessions " \
-                                      "WHERE device_id = %(d)s)"
+    def where(table: str) -> str:
+        column = "session_id" if table == "rep_metrics" else "session"
+        return "" if device is None else (f" WHERE {column} IN (SELECT id FROM sessions "
+                                          "WHERE device_id = %(d)s)")
     with conn.cursor() as cur:
         counts = {}
         for t in TABLES:
@@ -85,11 +87,11 @@ def pg_counts(conn: Any, device: str | None = None) -> dict[str, int]:
                 cur.execute("SELECT COUNT(*) FROM sessions" +
                             ("" if device is None else " WHERE device_id = %(d)s"), {"d": device})
             else:
-                cur.execute(f"SELECT COUNT(*) FROM {t}{where}", {"d": device})
+                cur.execute(f"SELECT COUNT(*) FROM {t}{where(t)}", {"d": device})
             counts[t] = cur.fetchone()[0]
         cur.execute("SELECT COALESCE(SUM((raw_data->>'n')::int), 0), "
-                    "COUNT(*) - COUNT(DISTINCT (session_id, raw_data->>'source', "
-                    f"raw_data->>'seq0')) FROM sensor_data{where}", {"d": device})
+                    "COUNT(*) - COUNT(DISTINCT (session, raw_data->>'source', "
+                    f"raw_data->>'seq0')) FROM sensor_data{where('sensor_data')}", {"d": device})
         counts["frames"], counts["duplicate_chunks"] = cur.fetchone()
     return counts
 
@@ -99,7 +101,7 @@ def assert_same_contents(db_path: Path, conn: Any) -> None:
     box = sqlite3.connect(str(db_path))
     box.row_factory = sqlite3.Row
     with conn.cursor() as cur:
-        cur.execute("SELECT id::text, raw_data, extract(epoch FROM \"timestamp\"), "
+        cur.execute("SELECT id::text, raw_data, extract(epoch FROM started_at), "
                     "mono_start_ns, mono_end_ns FROM sensor_data")
         pg_chunks = {r[0]: r[1:] for r in cur.fetchall()}
         local = {r["id"]: r for r in box.execute("SELECT * FROM sensor_data")}
@@ -110,8 +112,8 @@ def assert_same_contents(db_path: Path, conn: Any) -> None:
             assert abs(float(ts) - r["timestamp"]) < 1e-5
             assert (m0, m1) == (r["t_first_ns"], r["t_last_ns"])
         cur.execute("SELECT id::text, device_id, status, lift_type::text, end_reason, "
-                    "wall_clock_synced, metrics_id::text, feedback_id::text, "
-                    "extract(epoch FROM start_time), extract(epoch FROM end_time) "
+                    "wall_clock_synced, performance_metric_id::text, feedback_id::text, "
+                    "extract(epoch FROM started_at), extract(epoch FROM ended_at) "
                     "FROM sessions")
         pg_sessions = {r[0]: r[1:] for r in cur.fetchall()}
         for s in box.execute("SELECT * FROM sessions"):

@@ -145,7 +145,7 @@ def test_correction_reaches_postgres_and_a_late_snapshot_cannot_undo_it(box, pg_
         with pg.cursor(cursor_factory=RealDictCursor) as cur:
             for row in (stale, fixed, stale):       # the stale snapshot is resent late
                 apply_records(cur, [SyncRecord("sessions", row, DEVICE, 1)])
-            cur.execute("SELECT extract(epoch FROM start_time) AS start, mono_to_wall_offset_s, "
+            cur.execute("SELECT extract(epoch FROM started_at) AS start, mono_to_wall_offset_s, "
                         "wall_clock_previous_offset_s, wall_clock_corrected_at FROM sessions")
             got = cur.fetchone()
     finally:

@@ -12,19 +12,23 @@ import pytest
 
 from sync.migrate import (SCHEMA_DIR, MigrationError, current_version, load_migrations, migrate,
                           pending)
+from sync.seed_schema import SEED_COLUMNS, actual_columns, differences
 
 pytestmark = pytest.mark.integration
 
-# The seed schema as the original product describes it (docs/database.md).
+# The seed schema's foreign keys as ../shared/SEED-SCHEMA.md gives them.
 SEED_TABLES = {"users", "sessions", "sensor_data", "performance_metrics", "feedback"}
 SEED_FOREIGN_KEYS = {
-    ("sessions", "athlete_id", "users"),
-    ("sessions", "trainer_id", "users"),
-    ("sessions", "metrics_id", "performance_metrics"),
+    ("sessions", "athlete", "users"),
+    ("sessions", "trainer", "users"),
+    ("sessions", "sensor_data_id", "sensor_data"),
+    ("sessions", "performance_metric_id", "performance_metrics"),
     ("sessions", "feedback_id", "feedback"),
-    ("sensor_data", "session_id", "sessions"),
-    ("performance_metrics", "session_id", "sessions"),
-    ("feedback", "session_id", "sessions"),
+    ("sensor_data", "athlete", "users"),
+    ("sensor_data", "session", "sessions"),
+    ("performance_metrics", "session", "sessions"),
+    ("feedback", "session", "sessions"),
+    ("feedback", "metrics_id", "performance_metrics"),
 }
 ADDED_TABLES = {"devices", "rep_metrics", "model_versions", "dead_letters", "schema_version"}
 
@@ -81,39 +85,71 @@ def test_migrate_on_empty_database_creates_seed_schema(conn):
     assert query(conn, "SELECT 1 FROM pg_extension WHERE extname = 'pgcrypto'") == [(1,)]
     users = columns(conn, "users")
     assert users["id"][0] == "uuid" and "gen_random_uuid()" in users["id"][2]
-    assert users["email"][:2] == ("text", "NO")
-    assert users["created_at"][0] == "timestamp with time zone"
-    assert "now()" in users["created_at"][2]
-    assert columns(conn, "sessions")["lift_type"][0] == "USER-DEFINED"
-    assert columns(conn, "sensor_data")["raw_data"][0] == "jsonb"
-    assert {c: columns(conn, "performance_metrics")[c][0]
-            for c in ("balance_score", "stability_score", "injury_risk")} == {
-        c: "double precision" for c in ("balance_score", "stability_score", "injury_risk")}
+    assert users["email"][:2] == ("character varying", "NO")
+    assert users["created_at"][0] == "timestamp without time zone"
+    assert users["created_at"][2] == "CURRENT_TIMESTAMP"
+    assert columns(conn, "sessions")["lift_type"][:2] == ("USER-DEFINED", "NO")
+    assert columns(conn, "sessions")["started_at"][2] == "CURRENT_TIMESTAMP"
+    assert columns(conn, "sensor_data")["raw_data"][:2] == ("jsonb", "NO")
     assert SEED_FOREIGN_KEYS <= foreign_keys(conn)
+
+
+def test_fresh_seed_is_exactly_the_original_and_additions_are_nullable(conn):
+    migrate(conn, target=1)
+    with conn.cursor() as cur:
+        assert differences(cur) == []
+        assert actual_columns(cur) == {t: {c: (ty, n) for c, ty, n in cols}
+                                       for t, cols in SEED_COLUMNS.items()}
+    conn.rollback()
+    migrate(conn)
+    with conn.cursor() as cur:
+        after = actual_columns(cur)
+    conn.rollback()
+    for table, cols in SEED_COLUMNS.items():
+        assert {c: after[table][c] for c, _, _ in cols} == {c: (ty, n) for c, ty, n in cols}
+        added = set(after[table]) - {c for c, _, _ in cols}
+        assert all(after[table][c][1] for c in added), (table, added)   # all NULLable
+    checks = {r[0] for r in query(conn, "SELECT pg_get_constraintdef(oid) FROM pg_constraint "
+                                        "WHERE contype = 'c' AND conrelid IN "
+                                        "('users'::regclass, 'sessions'::regclass)")}
+    assert any("'trainer'" in c and "'athlete'" in c and "'admin'" in c for c in checks)
+    assert any("'active'" in c and "'ended'" in c for c in checks)
 
 
 def test_circular_foreign_keys_are_enforced_and_usable(conn):
     migrate(conn)
     session_id, metrics_id = uuid.uuid4(), uuid.uuid4()
     with pytest.raises(psycopg2.errors.ForeignKeyViolation):
-        execute(conn, "INSERT INTO sessions (id, metrics_id) VALUES (%s, %s)",
-                (str(session_id), str(metrics_id)))
+        execute(conn, "INSERT INTO sessions (id, lift_type, status, performance_metric_id) "
+                      "VALUES (%s, 'squat', 'active', %s)", (str(session_id), str(metrics_id)))
     conn.rollback()
-    execute(conn, "INSERT INTO sessions (id, status) VALUES (%s, 'active')", (str(session_id),))
-    execute(conn, "INSERT INTO performance_metrics (id, session_id, balance_score) "
-                  "VALUES (%s, %s, 0.9)", (str(metrics_id), str(session_id)))
-    execute(conn, "UPDATE sessions SET metrics_id = %s, status = 'ended' WHERE id = %s",
+    execute(conn, "INSERT INTO sessions (id, lift_type, status) VALUES (%s, 'squat', 'active')",
+            (str(session_id),))
+    execute(conn, "INSERT INTO performance_metrics (id, session, balance_score, "
+                  "stability_score, injury_risk) VALUES (%s, %s, 0.9, 0.8, 0.1)",
             (str(metrics_id), str(session_id)))
+    execute(conn, "UPDATE sessions SET performance_metric_id = %s, status = 'ended' "
+                  "WHERE id = %s", (str(metrics_id), str(session_id)))
     assert query(conn, "SELECT m.balance_score FROM sessions s "
-                       "JOIN performance_metrics m ON m.id = s.metrics_id") == [(0.9,)]
+                       "JOIN performance_metrics m ON m.id = s.performance_metric_id") == [(0.9,)]
 
 
 @pytest.mark.parametrize("sql, error", [
-    ("INSERT INTO users (email, role) VALUES ('a@x', 'coach')", psycopg2.errors.CheckViolation),
-    ("INSERT INTO users (email) VALUES (NULL)", psycopg2.errors.NotNullViolation),
-    ("INSERT INTO sessions (status) VALUES ('paused')", psycopg2.errors.CheckViolation),
-    ("INSERT INTO sessions (lift_type) VALUES ('curl')",
+    ("INSERT INTO users (first_name, last_name, email, role) VALUES ('A', 'B', 'a@x', 'coach')",
+     psycopg2.errors.CheckViolation),
+    ("INSERT INTO users (first_name, last_name, email) VALUES ('A', 'B', NULL)",
+     psycopg2.errors.NotNullViolation),
+    ("INSERT INTO users (last_name, email) VALUES ('B', 'a@x')",
+     psycopg2.errors.NotNullViolation),
+    ("INSERT INTO users (first_name, last_name, email) VALUES (repeat('x', 101), 'B', 'a@x')",
+     psycopg2.errors.StringDataRightTruncation),
+    ("INSERT INTO sessions (lift_type, status) VALUES ('squat', 'paused')",
+     psycopg2.errors.CheckViolation),
+    ("INSERT INTO sessions (lift_type) VALUES ('squat')", psycopg2.errors.NotNullViolation),
+    ("INSERT INTO sessions (status) VALUES ('active')", psycopg2.errors.NotNullViolation),
+    ("INSERT INTO sessions (lift_type, status) VALUES ('curl', 'active')",
      psycopg2.errors.InvalidTextRepresentation),
+    ("INSERT INTO sensor_data (raw_data) VALUES (NULL)", psycopg2.errors.NotNullViolation),
     ("INSERT INTO rep_metrics (id, session_id, rep_number, injury_risk) "
      "VALUES (gen_random_uuid(), NULL, 1, 0.5)", psycopg2.errors.NotNullViolation),
     ("INSERT INTO devices (device_id) VALUES ('box/1')", psycopg2.errors.CheckViolation),
@@ -126,15 +162,19 @@ def test_constraints_reject_bad_rows(conn, sql, error):
 
 def test_seed_accepts_good_rows_and_unique_email(conn):
     migrate(conn)
-    execute(conn, "INSERT INTO users (email, role) VALUES ('a@x', 'athlete'), ('t@x', 'trainer')")
+    execute(conn, "INSERT INTO users (first_name, last_name, email, role) VALUES "
+                  "('A', 'X', 'a@x', 'athlete'), ('T', 'X', 't@x', 'trainer'), "
+                  "('D', 'X', 'd@x', 'admin'), ('N', 'X', 'n@x', NULL)")
     execute(conn, "INSERT INTO sessions (lift_type, status) VALUES ('bench_press', 'active')")
     with pytest.raises(psycopg2.errors.UniqueViolation):
-        execute(conn, "INSERT INTO users (email, role) VALUES ('a@x', 'athlete')")
+        execute(conn, "INSERT INTO users (first_name, last_name, email, role) "
+                      "VALUES ('A', 'X', 'a@x', 'athlete')")
 
 
 def test_migrate_twice_is_a_no_op(conn):
     migrate(conn)
-    execute(conn, "INSERT INTO users (email, role) VALUES ('keep@x', 'athlete')")
+    execute(conn, "INSERT INTO users (first_name, last_name, email, role) "
+                  "VALUES ('K', 'X', 'keep@x', 'athlete')")
     before = query(conn, "SELECT version, applied_at FROM schema_version ORDER BY version")
 
     assert migrate(conn) == []
@@ -146,22 +186,12 @@ def test_migrate_twice_is_a_no_op(conn):
 def test_partially_migrated_database_is_upgraded(conn):
     assert migrate(conn, target=1) == [1]
     assert "devices" not in tables(conn) and current_version(conn) == 1
-    execute(conn, "INSERT INTO sessions (status) VALUES ('ended')")
+    execute(conn, "INSERT INTO sessions (lift_type, status) VALUES ('squat', 'ended')")
 
     assert migrate(conn) == [m.version for m in load_migrations() if m.version > 1]
     assert current_version(conn) == load_migrations()[-1].version
-    assert query(conn, "SELECT status, device_id, end_reason, wall_clock_synced FROM sessions") \
-        == [("ended", None, None, None)]
-
-
-def test_existing_seed_database_without_versions_is_adopted(conn):
-    seed = load_migrations()[0]
-    execute(conn, seed.sql)  # as the original product created it, before migrations existed
-    execute(conn, "INSERT INTO users (email) VALUES ('old@x')")
-
-    assert migrate(conn) == [m.version for m in load_migrations()[1:]]
-    assert query(conn, "SELECT version FROM schema_version WHERE version = 1") == [(1,)]
-    assert query(conn, "SELECT email FROM users") == [("old@x",)]
+    assert query(conn, "SELECT status, device_id, end_reason, wall_clock_synced, "
+                       "athlete_email FROM sessions") == [("ended", None, None, None, None)]
 
 
 def test_partial_seed_without_versions_is_refused(conn):

@@ -27,10 +27,11 @@ def unique_name(prefix: str) -> str:
 def seed_rows(conn) -> None:
     migrate(conn)
     with conn.cursor() as cur:
-        cur.execute("INSERT INTO users (id, email, role) VALUES (%s, 'a@x', 'athlete')", (USER,))
+        cur.execute("INSERT INTO users (id, first_name, last_name, email, role) "
+                    "VALUES (%s, 'A', 'X', 'a@x', 'athlete')", (USER,))
         cur.execute("INSERT INTO devices (device_id) VALUES ('box-1')")
-        cur.execute("INSERT INTO sessions (id, athlete_id, status, device_id) "
-                    "VALUES (%s, %s, 'active', 'box-1')", (SESSION, USER))
+        cur.execute("INSERT INTO sessions (id, athlete, lift_type, status, device_id) "
+                    "VALUES (%s, %s, 'squat', 'active', 'box-1')", (SESSION, USER))
     conn.commit()
 
 
@@ -77,22 +78,23 @@ WRITER_ALLOWED = [
     "ON CONFLICT (device_id) DO UPDATE SET last_seen = now()",
     "INSERT INTO devices (device_id) VALUES ('box-1') "
     "ON CONFLICT (device_id) DO UPDATE SET last_seen = excluded.last_seen",
-    f"INSERT INTO sessions (id, status, device_id) VALUES ('{SESSION}', 'ended', 'box-1') "
-    "ON CONFLICT (id) DO UPDATE SET status = excluded.status, end_time = now()",
+    f"INSERT INTO sessions (id, lift_type, status, device_id) "
+    f"VALUES ('{SESSION}', 'squat', 'ended', 'box-1') "
+    "ON CONFLICT (id) DO UPDATE SET status = excluded.status, ended_at = now()",
     f"INSERT INTO rep_metrics (id, session_id, rep_number, metrics) "
     f"VALUES (gen_random_uuid(), '{SESSION}', 1, '{{}}') "
     "ON CONFLICT (id) DO UPDATE SET metrics = excluded.metrics",
-    f"INSERT INTO sensor_data (session_id, chunk_seq, raw_data) VALUES ('{SESSION}', 0, '[]') "
-    "ON CONFLICT (session_id, chunk_seq) DO UPDATE SET raw_data = excluded.raw_data",
+    f"INSERT INTO sensor_data (session, chunk_seq, raw_data) VALUES ('{SESSION}', 0, '[]') "
+    "ON CONFLICT (session, chunk_seq) DO UPDATE SET raw_data = excluded.raw_data",
     "INSERT INTO dead_letters (topic, reason, payload) VALUES ('t', 'bad json', '\\x00ff')",
-    "SELECT id, name, role FROM users",
+    "SELECT id, first_name, last_name, role FROM users",
     "SELECT max(version) FROM schema_version",
 ]
 WRITER_FORBIDDEN = [
     f"DELETE FROM sessions WHERE id = '{SESSION}'",
     "DELETE FROM rep_metrics",
     "TRUNCATE sensor_data",
-    "INSERT INTO users (email) VALUES ('new@x')",
+    "INSERT INTO users (first_name, last_name, email) VALUES ('N', 'X', 'new@x')",
     "UPDATE users SET role = 'trainer'",
     "SELECT * FROM dead_letters",
     "CREATE TABLE sneaky (x int)",
@@ -101,7 +103,7 @@ WRITER_FORBIDDEN = [
     "DELETE FROM schema_version",
 ]
 READER_ALLOWED = [
-    "SELECT s.id, u.email FROM sessions s JOIN users u ON u.id = s.athlete_id",
+    "SELECT s.id, u.email FROM sessions s JOIN users u ON u.id = s.athlete",
     "SELECT * FROM rep_metrics", "SELECT * FROM devices", "SELECT * FROM performance_metrics",
 ]
 READER_FORBIDDEN = [

@@ -27,8 +27,8 @@ def _worker(store, pg_db, tmp_path, batch_size=50):
 def test_full_session_synced_directly_equals_the_box(pg, pg_db, tmp_path):
     with LocalStore(tmp_path / "box", DEVICE) as store:
         with pg.cursor() as cur:
-            cur.execute("INSERT INTO users (email, role) VALUES ('ann@example.org', 'athlete') "
-                        "RETURNING id::text")
+            cur.execute("INSERT INTO users (first_name, last_name, email, role) "
+                        "VALUES ('Ann', 'Lee', 'ann@example.org', 'athlete') RETURNING id::text")
             ann = cur.fetchone()[0]
         record_session(store, seconds=20, reps=3, athlete="Ann@Example.org")
         worker = _worker(store, pg_db, tmp_path)
@@ -39,8 +39,10 @@ def test_full_session_synced_directly_equals_the_box(pg, pg_db, tmp_path):
         assert counts["sensor_data"] == 40 and counts["frames"] == 20 * 280
         assert_same_contents(store.path, pg)
         with pg.cursor() as cur:
-            cur.execute("SELECT athlete_id::text FROM sessions")
-            assert cur.fetchone()[0] == ann
+            cur.execute("SELECT athlete::text, athlete_email FROM sessions")
+            assert cur.fetchone() == (ann, "Ann@Example.org")
+            cur.execute("SELECT DISTINCT athlete::text FROM sensor_data")
+            assert cur.fetchall() == [(ann,)]
         state = SyncState.load(tmp_path / "state.json")
         assert state.last_success is not None and state.rows_synced == report.sent
 
@@ -111,8 +113,12 @@ def test_backoff_is_jittered_exponential_and_capped():
 def test_roster_pulled_from_postgres(pg):
     from sync.roster import fetch_roster
     with pg.cursor() as cur:
-        cur.execute("INSERT INTO users (email, name, role) VALUES ('bo@x.org', 'Bo', 'athlete') "
+        cur.execute("INSERT INTO users (first_name, last_name, email, role) VALUES "
+                    "('Bo', 'Berg', 'bo@x.org', 'athlete'), ('Ada', 'Min', 'ada@x.org', 'admin') "
                     "RETURNING id::text")
-        bo = cur.fetchone()[0]
+        bo, ada = (r[0] for r in cur.fetchall())
     roster = fetch_roster(pg, 1.0)
-    assert roster.resolve("BO@x.org").id == bo and roster.resolve(bo).name == "Bo"
+    assert roster.resolve("BO@x.org").id == bo and roster.resolve(bo).name == "Bo Berg"
+    assert (roster.resolve(ada).first_name, roster.resolve(ada).last_name,
+            roster.resolve(ada).role) == ("Ada", "Min", "admin")
+    assert roster.resolve("ada@x.org", role="athlete") is None

@@ -110,13 +110,14 @@ def test_ingest_command_tells_systemd_ready_only_once_subscribed(pg, pg_db, mosq
         assert fake.lines("STATUS=ingesting $share/liftguard/liftguard/v1/+/+")
         with LocalStore(tmp_path / "box", DEVICE) as store:
             record_session(store, seconds=3, reps=0, end=False)
-            chunks = [e for e in store.pending(100) if e.kind == "sensor_data"]
+            entries = [e for e in store.pending(100) if e.kind in ("sessions", "sensor_data")]
+            chunks = [e for e in entries if e.kind == "sensor_data"]
         sender = _raw_client(mosquitto, "ready-probe")
         try:
-            for chunk in chunks:
-                message = encode_message(DEVICE, "sensor_data",
-                                         [encode_item(chunk.id, chunk.payload)], 0.0)
-                sender.publish(data_topic(DEVICE, "sensor_data"), message, qos=1)\
+            for entry in entries:  # the session first: chunks are stored only under it
+                message = encode_message(DEVICE, entry.kind,
+                                         [encode_item(entry.id, entry.payload)], 0.0)
+                sender.publish(data_topic(DEVICE, entry.kind), message, qos=1)\
                     .wait_for_publish(5)
         finally:
             _close(sender)
@@ -244,6 +245,10 @@ def test_bad_payloads_become_dead_letters_and_acl_blocks_other_devices(pg, pg_db
     _wait_for(lambda: _count(pg_db, "dead_letters") >= 3, 20, "three dead letters")
 
     box = _raw_client(broker, DEVICE, (DEVICE, "pw-1"))
+    session = next(e for e in entries if e.kind == "sessions")
+    box.publish(data_topic(DEVICE, "sessions"), encode_message(
+        DEVICE, "sessions", [encode_item(session.id, session.payload)], 0.0), qos=1)\
+        .wait_for_publish(5)
     box.publish(data_topic(DEVICE, "sensor_data"), good, qos=1).wait_for_publish(5)
     _wait_for(lambda: _count(pg_db, "sensor_data") == 1, 20, "the good chunk")
     _close(box)

@@ -68,11 +68,14 @@ def test_acks_round_trip_and_are_checked():
 
 
 def test_roster_resolves_by_id_or_email_and_survives_a_save(tmp_path):
-    ann = RosterEntry(str(uuid.uuid4()), "Ann@Example.org", "Ann", "athlete")
-    roster = Roster([ann, RosterEntry(str(uuid.uuid4()), "coach@x.org", None, "trainer")], 5.0)
+    ann = RosterEntry(str(uuid.uuid4()), "Ann@Example.org", "Ann", "Lee", "athlete")
+    boss = RosterEntry(str(uuid.uuid4()), "boss@x.org", "Ada", "Min", "admin")
+    roster = Roster([ann, boss, RosterEntry(str(uuid.uuid4()), "coach@x.org", "Cy", "Ho",
+                                            "trainer")], 5.0)
     roster.save(tmp_path / "r.json")
     loaded = Roster.load(tmp_path / "r.json")
-    assert loaded.resolve("ann@example.org") == ann
+    assert loaded.resolve("ann@example.org") == ann and ann.name == "Ann Lee"
+    assert loaded.resolve(boss.id, role="admin") == boss
     assert loaded.resolve(ann.id.upper()) == ann
     assert loaded.resolve("coach@x.org", role="athlete") is None
     assert loaded.resolve("nobody@x.org") is None and loaded.fetched_at == 5.0

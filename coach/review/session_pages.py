@@ -1,0 +1,155 @@
+"""GET /sessions/<id> (the session page), its raw-data charts, GET /sessions/<id>/sensor_data
+(raw channels, and the recording CSV that ``liftguard replay`` reads) and the reps CSV.
+
+Every route goes through ``coach.access.session_or_404``: a session the user may not see, an
+unknown id and a malformed UUID all answer the same 404. Rep-based charts are inlined in the
+page; the charts drawn from raw chunks are separate SVG requests, so the page itself never
+decodes raw data (a 60-minute session has 7,200 chunks) and the browser fetches them in
+parallel.
+"""
+from __future__ import annotations
+
+import io
+import tempfile
+from typing import Any
+
+from flask import Blueprint, Response, abort, g, render_template, request, send_file
+from markupsafe import Markup
+
+from coach.access import session_or_404
+from coach.auth import login_required
+from coach.db import get_db
+from coach.review import charts
+from coach.review.csv_safe import csv_lines
+from coach.review.raw_series import chunk_stats, session_series, write_session_recording
+from coach.review.session_detail import SessionDetail, load_session
+
+bp = Blueprint("sessions_review", __name__)
+
+RAW_CHARTS = ("displacement", "tilt", "cop")
+REP_COLUMNS = (
+    ("rep", None), ("start_s", "start_s"), ("end_s", "end_s"), ("rom_m", "rom_m"),
+    ("mean_concentric_velocity_mps", "mean_concentric_velocity_mps"),
+    ("peak_concentric_velocity_mps", "peak_concentric_velocity_mps"),
+    ("velocity_loss_pct", None), ("max_tilt_deg", "max_tilt_deg"),
+    ("lateral_displacement_m", "lateral_displacement_m"), ("asymmetry_pct", "asymmetry_pct"),
+    ("cop_ap_shift_m", "cop_ap_shift_m"), ("balance_score", None), ("stability_score", None),
+    ("injury_risk", None), ("faults", None), ("feedback_text", None))
+
+
+def _detail(session_id: str) -> SessionDetail:
+    conn = get_db()
+    row = session_or_404(conn, g.user, session_id)
+    detail = load_session(conn, row["id"])
+    if detail is None:
+        abort(404)
+    return detail
+
+
+def _rep_spans(detail: SessionDetail) -> list[tuple[int, float, float]]:
+    spans = []
+    for rep in detail.reps:
+        t0, t1 = rep.get("start_s"), rep.get("end_s")
+        if t0 is not None and t1 is not None and t1 > t0:
+            spans.append((rep.number, t0, t1))
+    return spans
+
+
+def rep_charts(detail: SessionDetail) -> dict[str, Markup]:
+    reps = detail.reps
+    velocity = charts.render(
+        "velocity", charts.velocity_per_rep, [r.number for r in reps],
+        [r.get("mean_concentric_velocity_mps") for r in reps],
+        [r.get("peak_concentric_velocity_mps") for r in reps],
+        [r.velocity_loss_pct for r in reps], [r.problem for r in reps])
+    with_platform = [r for r in reps if r.get("asymmetry_pct") is not None]
+    asymmetry = charts.render("asymmetry", charts.asymmetry_per_rep,
+                              [r.number for r in with_platform],
+                              [r.get("asymmetry_pct") for r in with_platform])
+    return {"velocity": Markup(velocity), "asymmetry": Markup(asymmetry)}
+
+
+@bp.route("/sessions/<session_id>")
+@login_required
+def show(session_id: str) -> Any:
+    detail = _detail(session_id)
+    return render_template("review/session.html", s=detail, charts=rep_charts(detail),
+                           raw_charts=RAW_CHARTS)
+
+
+@bp.route("/sessions/<session_id>/charts/<name>.svg")
+@login_required
+def raw_chart(session_id: str, name: str) -> Any:
+    if name not in RAW_CHARTS:
+        abort(404)
+    detail = _detail(session_id)
+    series = session_series(get_db(), detail.id, detail.lift_type)
+    spans = _rep_spans(detail)
+    alerts = [(a.t_s, a.reason) for a in detail.alerts]
+    if name == "displacement" and series.displacement is not None:
+        svg = charts.render(name, charts.displacement_over_time, *series.displacement, spans,
+                            alerts)
+    elif name == "tilt" and series.tilt is not None:
+        svg = charts.render(name, charts.tilt_over_time, *series.tilt, spans, alerts)
+    elif name == "cop" and series.cop is not None:
+        svg = charts.render(name, charts.cop_from_above, *series.cop, spans)
+    else:
+        svg = charts.render(name, charts.empty_chart, "; ".join(series.notes) or "no data")
+    return Response(svg, mimetype="image/svg+xml",
+                    headers={"Cache-Control": "private, max-age=60"})
+
+
+@bp.route("/sessions/<session_id>/sensor_data")
+@login_required
+def sensor_data(session_id: str) -> Any:
+    detail = _detail(session_id)
+    conn = get_db()
+    if request.args.get("format") == "csv":
+        return _recording_download(conn, detail)
+    stats = chunk_stats(conn, detail.id)
+    series = session_series(conn, detail.id, detail.lift_type)
+    chart = Markup(charts.render("raw", charts.raw_channels, series.raw))
+    return render_template("review/sensor_data.html", s=detail, stats=stats, chart=chart,
+                           notes=series.notes, duration_s=series.duration_s)
+
+
+def _recording_download(conn: Any, detail: SessionDetail) -> Any:
+    """The recording CSV, spooled to a temporary file (memory stays bounded for a long session
+    and the database connection is released before the body is sent)."""
+    spool = tempfile.SpooledTemporaryFile(max_size=8 * 1024 * 1024, mode="w+b")
+    text = io.TextIOWrapper(spool, encoding="ascii", newline="")
+    frames = write_session_recording(conn, detail.id, text)
+    text.flush()
+    text.detach()
+    if frames == 0:
+        spool.close()
+        abort(404, "This session has no raw sensor data.")
+    spool.seek(0)
+    return send_file(spool, mimetype="text/csv", as_attachment=True,
+                     download_name=f"session-{detail.id}.csv")
+
+
+def rep_table_rows(detail: SessionDetail) -> list[list[Any]]:
+    rows = []
+    for rep in detail.reps:
+        row: list[Any] = []
+        for name, key in REP_COLUMNS:
+            if key is not None:
+                row.append(rep.get(key))
+            elif name == "rep":
+                row.append(rep.number)
+            elif name == "faults":
+                row.append("; ".join(f.detail for f in rep.faults))
+            else:
+                row.append(getattr(rep, name))
+        rows.append(row)
+    return rows
+
+
+@bp.route("/sessions/<session_id>/reps.csv")
+@login_required
+def reps_csv(session_id: str) -> Any:
+    detail = _detail(session_id)
+    body = "".join(csv_lines([name for name, _ in REP_COLUMNS], rep_table_rows(detail)))
+    return Response(body, mimetype="text/csv", headers={
+        "Content-Disposition": f'attachment; filename="reps-{detail.id}.csv"'})

@@ -1,0 +1,143 @@
+"""Roster management: trainer <-> athlete assignments and sign-up invitations.
+
+An admin assigns any athlete to any trainer and removes assignments; a trainer sees their
+athletes, removes one from their roster, and invites new athletes (who are assigned to them on
+sign-up). Every change is a CSRF-protected POST and answers with the page again.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from flask import (Blueprint, current_app, flash, g, redirect, render_template, request,
+                   url_for)
+
+from coach import invitations
+from coach.auth import role_required
+from coach.db import execute, get_db, query
+from coach.forms import AssignmentForm, IdForm, InvitationForm, UnassignForm, choices
+
+bp = Blueprint("roster", __name__)
+
+
+def _people(conn: Any, role: str) -> list[dict[str, Any]]:
+    return query(conn, """
+        SELECT id::text AS id, first_name, last_name, email FROM users WHERE role = %s
+         ORDER BY last_name, first_name, email""", (role,))
+
+
+def _assignments(conn: Any, user: dict[str, Any]) -> list[dict[str, Any]]:
+    where, params = ("TRUE", ()) if user["role"] == "admin" else ("ta.trainer_id = %s",
+                                                                  (user["id"],))
+    return query(conn, f"""
+        SELECT ta.trainer_id::text AS trainer_id, ta.athlete_id::text AS athlete_id,
+               ta.assigned_at, t.first_name || ' ' || t.last_name AS trainer_name,
+               t.email AS trainer_email, a.first_name || ' ' || a.last_name AS athlete_name,
+               a.email AS athlete_email
+          FROM trainer_athletes ta
+          JOIN users t ON t.id = ta.trainer_id JOIN users a ON a.id = ta.athlete_id
+         WHERE {where} ORDER BY trainer_name, athlete_name""", params)
+
+
+def _person_choices(conn: Any, role: str) -> list:
+    return choices([(p["id"], f"{p['first_name']} {p['last_name']} <{p['email']}>")
+                    for p in _people(conn, role)])
+
+
+def _assignment_form(conn: Any) -> AssignmentForm:
+    form = AssignmentForm()
+    form.trainer_id.choices = _person_choices(conn, "trainer")
+    form.athlete_id.choices = _person_choices(conn, "athlete")
+    return form
+
+
+def _render(conn: Any, status: int = 200, assign: AssignmentForm | None = None) -> Any:
+    user = g.user
+    assign = assign or (_assignment_form(conn) if user["role"] == "admin" else None)
+    page = render_template("roster.html", assignments=_assignments(conn, user), assign=assign,
+                           remove=IdForm())
+    conn.rollback()
+    return page, status
+
+
+@bp.route("/roster")
+@role_required("admin", "trainer")
+def index() -> Any:
+    return _render(get_db())
+
+
+@bp.route("/roster/assign", methods=("POST",))
+@role_required("admin")
+def assign() -> Any:
+    conn = get_db()
+    form = _assignment_form(conn)
+    if not form.validate_on_submit():
+        return _render(conn, 400, form)
+    execute(conn, """
+        INSERT INTO trainer_athletes (trainer_id, athlete_id, assigned_by)
+        SELECT t.id, a.id, %s FROM users t, users a
+         WHERE t.id = %s AND t.role = 'trainer' AND a.id = %s AND a.role = 'athlete'
+        ON CONFLICT DO NOTHING""", (g.user["id"], form.trainer_id.data, form.athlete_id.data))
+    conn.commit()
+    flash("Athlete assigned.")
+    return redirect(url_for("roster.index"))
+
+
+@bp.route("/roster/unassign", methods=("POST",))
+@role_required("admin", "trainer")
+def unassign() -> Any:
+    conn = get_db()
+    form = UnassignForm()
+    if not form.validate_on_submit():
+        return _render(conn, 400)
+    trainer_id = g.user["id"] if g.user["role"] == "trainer" else form.trainer_id.data
+    if not trainer_id:
+        flash("Say which trainer's roster to change.")
+        return _render(conn, 400)
+    removed = execute(conn, "DELETE FROM trainer_athletes WHERE trainer_id = %s "
+                            "AND athlete_id = %s", (trainer_id, form.athlete_id.data))
+    conn.commit()
+    flash("Athlete removed from the roster." if removed else "That assignment did not exist.")
+    return redirect(url_for("roster.index"))
+
+
+def _invitation_form(**kwargs: Any) -> InvitationForm:
+    form = InvitationForm(**kwargs)
+    form.role.choices = choices([(r, r) for r in invitations.roles_invitable_by(g.user)])
+    return form
+
+
+def _render_invitations(conn: Any, form: InvitationForm, status: int = 200,
+                        link: str | None = None) -> Any:
+    page = render_template("invitations.html", form=form, link=link, revoke=IdForm(),
+                           invitations=invitations.listed_for(conn, g.user))
+    conn.rollback()
+    return page, status
+
+
+@bp.route("/invitations", methods=("GET", "POST"))
+@role_required("admin", "trainer")
+def invite() -> Any:
+    conn = get_db()
+    form = _invitation_form()
+    if request.method == "GET":
+        return _render_invitations(conn, form)
+    if not form.validate_on_submit():
+        return _render_invitations(conn, form, 400)
+    token = invitations.create(conn, g.user, form.email.data, form.role.data,
+                               current_app.config["COACH_SETTINGS"].invitation_days)
+    conn.commit()
+    link = url_for("auth.signup", invite=token, _external=True)
+    return _render_invitations(conn, _invitation_form(formdata=None), link=link)
+
+
+@bp.route("/invitations/revoke", methods=("POST",))
+@role_required("admin", "trainer")
+def revoke() -> Any:
+    conn = get_db()
+    form = IdForm()
+    if not form.validate_on_submit():
+        return _render_invitations(conn, _invitation_form(formdata=None), 400)
+    done = invitations.revoke(conn, g.user, form.id.data)
+    conn.commit()
+    flash("Invitation revoked." if done else "No open invitation of yours has that id.")
+    return redirect(url_for("roster.invite"))

@@ -1,0 +1,19 @@
+"""Every blueprint of the web app, registered in one place."""
+from __future__ import annotations
+
+from flask import Flask
+
+
+def register_blueprints(app: Flask) -> None:
+    from coach import admin, auth, profile, roster, session_commands
+
+    app.register_blueprint(auth.bp)
+    app.register_blueprint(profile.bp)
+    app.register_blueprint(roster.bp)
+    app.register_blueprint(admin.bp)
+    app.register_blueprint(session_commands.bp)
+    from coach.review import athlete_pages, dashboard_page, exports, session_pages
+    app.register_blueprint(dashboard_page.bp)
+    app.register_blueprint(session_pages.bp)
+    app.register_blueprint(athlete_pages.bp)
+    app.register_blueprint(exports.bp)

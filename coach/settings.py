@@ -1,0 +1,83 @@
+"""The web app's settings: built from the `[web]` and `[database]` config sections plus the
+secrets, or directly (tests, scripts). Secrets arrive here already resolved; this module never
+reads the config file's text for them."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+SIGNUP_MODES = ("invitation", "open")
+MIN_SECRET_KEY_CHARS = 32
+
+
+class SettingsError(ValueError):
+    """A setting the web app cannot run with; the message names it."""
+
+
+@dataclass(frozen=True)
+class WebSettings:
+    dsn: str
+    secret_key: str
+    db_password: str | None = None
+    secure_cookies: bool = True
+    signup: str = "invitation"
+    pool_max: int = 4
+    connect_timeout_s: int = 5
+    statement_timeout_ms: int = 10_000
+    session_hours: int = 12
+    login_window_s: int = 900
+    login_max_failures_per_account: int = 5
+    login_max_failures_per_address: int = 30
+    invitation_days: int = 7
+    page_size: int = 25
+    proxy_hops: int = 0
+    max_form_bytes: int = 64 * 1024
+
+    def __post_init__(self) -> None:
+        if not self.dsn:
+            raise SettingsError("no database given: set [database] dsn")
+        if len(self.secret_key or "") < MIN_SECRET_KEY_CHARS:
+            raise SettingsError(
+                f"web_secret_key must be at least {MIN_SECRET_KEY_CHARS} characters: set "
+                "LIFTGUARD_WEB_SECRET_KEY or web_secret_key in the secrets file (e.g. from "
+                "`python3 -c 'import secrets; print(secrets.token_urlsafe(48))'`)")
+        if self.signup not in SIGNUP_MODES:
+            raise SettingsError(f"[web] signup must be one of {', '.join(SIGNUP_MODES)}")
+
+    def connect_kwargs(self) -> dict[str, Any]:
+        """psycopg2.connect keywords besides the DSN (the password only when the DSN has none)."""
+        kwargs: dict[str, Any] = {
+            "connect_timeout": self.connect_timeout_s,
+            "application_name": "liftguard-web",
+            "options": f"-c statement_timeout={self.statement_timeout_ms}",
+        }
+        if self.db_password:
+            kwargs["password"] = self.db_password
+        return kwargs
+
+
+def settings_from_config(cfg: Any, secrets: Any) -> WebSettings:
+    """WebSettings from a validated ``edge_agent.config.Config`` and resolved ``Secrets``."""
+    import psycopg2.extensions
+
+    web = cfg.section("web")
+    dsn = cfg.get("database.dsn")
+    try:
+        has_password = bool(dsn) and "password" in psycopg2.extensions.parse_dsn(dsn)
+    except psycopg2.ProgrammingError:
+        raise SettingsError("[database] dsn is not a valid libpq connection string") from None
+    return WebSettings(
+        dsn=dsn,
+        secret_key=secrets.get("web_secret_key") or "",
+        db_password=None if has_password else secrets.get("database_password"),
+        secure_cookies=web["secure_cookies"],
+        signup=web["signup"],
+        pool_max=web["threads"] + 1,
+        session_hours=web["session_hours"],
+        login_window_s=web["login_window_s"],
+        login_max_failures_per_account=web["login_max_failures_per_account"],
+        login_max_failures_per_address=web["login_max_failures_per_address"],
+        invitation_days=web["invitation_days"],
+        page_size=web["page_size"],
+        proxy_hops=web["proxy_hops"],
+    )

@@ -1,0 +1,71 @@
+"""GET /profile: session history filtered by lift and date, with pages; bad filters get 400."""
+from __future__ import annotations
+
+import pytest
+
+from tests.web_support import add_session
+from tests.web_support import client, db_conn, login_as, make_user, web_app, web_db, web_settings  # noqa: F401
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def athlete_with_history(login_as, db_conn):
+    c, athlete = login_as("athlete")
+    made = {
+        "squat_nov": add_session(db_conn, athlete, "squat", "2026-11-02 09:00:00"),
+        "dead_nov": add_session(db_conn, athlete, "deadlift", "2026-11-20 18:30:00"),
+        "squat_dec": add_session(db_conn, athlete, "squat", "2026-12-01 07:15:00",
+                                 status="active"),
+    }
+    return c, athlete, made
+
+
+def shown(c, query, made):
+    response = c.get("/profile", query_string=query)
+    assert response.status_code == 200, response.get_data(as_text=True)[:500]
+    page = response.get_data(as_text=True)
+    return {name for name, sid in made.items() if sid in page}
+
+
+def test_filters_by_lift_and_date(athlete_with_history):
+    c, _, made = athlete_with_history
+    assert shown(c, {}, made) == set(made)
+    assert shown(c, {"lift": "squat"}, made) == {"squat_nov", "squat_dec"}
+    assert shown(c, {"date_from": "2026-11-10"}, made) == {"dead_nov", "squat_dec"}
+    assert shown(c, {"date_to": "2026-11-20"}, made) == {"squat_nov", "dead_nov"}  # inclusive
+    assert shown(c, {"lift": "squat", "date_from": "2026-11-03", "date_to": "2026-12-31"},
+                 made) == {"squat_dec"}
+    assert shown(c, {"lift": "bench_press"}, made) == set()
+
+
+def test_newest_first(athlete_with_history):
+    c, _, made = athlete_with_history
+    page = c.get("/profile").get_data(as_text=True)
+    assert page.index(made["squat_dec"]) < page.index(made["dead_nov"]) < \
+        page.index(made["squat_nov"])
+
+
+@pytest.mark.parametrize("query, field", [({"lift": "curls"}, "Not a valid choice"),
+                                           ({"date_from": "yesterday"}, "Not a valid date"),
+                                           ({"page": "0"}, "page"),
+                                           ({"page": "x"}, "page")])
+def test_bad_filters_get_400_naming_the_field(athlete_with_history, query, field):
+    c, _, _ = athlete_with_history
+    response = c.get("/profile", query_string=query)
+    assert response.status_code == 400 and field in response.get_data(as_text=True)
+
+
+def test_history_is_paginated(login_as, db_conn, web_settings):
+    c, athlete = login_as("athlete")
+    ids = [add_session(db_conn, athlete, "squat", f"2026-10-{1 + i % 28:02d} {i % 24:02d}:00:00")
+           for i in range(web_settings.page_size + 3)]
+    first = c.get("/profile").get_data(as_text=True)
+    second = c.get("/profile?page=2").get_data(as_text=True)
+    on_first = {i for i in ids if i in first}
+    on_second = {i for i in ids if i in second}
+    assert len(on_first) == web_settings.page_size and len(on_second) == 3
+    assert on_first.isdisjoint(on_second)
+    assert f"{len(ids)} sessions" in first and "page 1 of 2" in first
+    filtered = c.get("/profile?page=2&lift=squat").get_data(as_text=True)
+    assert "lift=squat" in filtered  # the pager keeps the filter

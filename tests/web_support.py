@@ -1,0 +1,158 @@
+"""Pytest support for the coach web app: a migrated real PostgreSQL that the app reaches as
+the least-privilege web role, the app and its test client (CSRF on), users of each role, and
+signing in the way a browser does (the CSRF token is read from the form).
+
+Import the fixtures you use into a test module:
+    from tests.web_support import client, db_conn, login_as, make_user, web_app, web_db  # noqa: F401
+"""
+from __future__ import annotations
+
+import re
+import uuid
+from typing import Any, Callable, Iterator
+
+import pytest
+
+from coach import WebSettings, create_app
+from coach.accounts import create_user
+from sync.migrate import migrate
+from sync.roles import apply_roles, password_env_var
+from tests.services import PgDatabase
+
+# Test-only values, not secrets of anything real.
+WEB_ROLE = "liftguard_web_test"
+WEB_ROLE_PASSWORD = "web-role-test-Pw-1"
+TEST_SECRET_KEY = "test-secret-key-for-the-coach-app-only-0123456789"
+PASSWORD = "correct horse battery staple"
+ROLES = ("admin", "trainer", "athlete")
+
+_CSRF_INPUT = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"|value="([^"]+)"[^>]*name="csrf_token"')
+
+
+def unique_role_name(prefix: str) -> str:
+    """Roles are cluster-wide and the tests share one cluster."""
+    return f"{prefix}_{uuid.uuid4().hex[:10]}"
+
+
+@pytest.fixture
+def web_db(pg_db: PgDatabase) -> PgDatabase:
+    """A fresh database at the newest schema, with the web group role and a login in it."""
+    conn = pg_db.connect()
+    try:
+        migrate(conn)
+        apply_roles(conn, {WEB_ROLE: "web"}, {password_env_var(WEB_ROLE): WEB_ROLE_PASSWORD})
+    finally:
+        conn.close()
+    return pg_db
+
+
+@pytest.fixture
+def db_conn(web_db: PgDatabase) -> Iterator[Any]:
+    """A superuser connection to the web database, for seeding rows and checking results."""
+    conn = web_db.connect()
+    yield conn
+    conn.close()
+
+
+def settings_for(db: PgDatabase, **changes: Any) -> WebSettings:
+    fields: dict[str, Any] = {"dsn": db.dsn_for(WEB_ROLE, WEB_ROLE_PASSWORD),
+                              "secret_key": TEST_SECRET_KEY}
+    fields.update(changes)
+    return WebSettings(**fields)
+
+
+@pytest.fixture
+def web_settings(web_db: PgDatabase) -> WebSettings:
+    return settings_for(web_db)
+
+
+@pytest.fixture
+def web_app(web_settings: WebSettings) -> Iterator[Any]:
+    app = create_app(web_settings, TESTING=True)
+    yield app
+    app.extensions["coach_db"].close()
+
+
+@pytest.fixture
+def client(web_app: Any) -> Any:
+    return web_app.test_client()
+
+
+@pytest.fixture
+def make_user(db_conn: Any) -> Callable[..., dict[str, Any]]:
+    """``make_user("trainer", email=None, password=PASSWORD)`` -> the user dict plus password."""
+    def make(role: str, email: str | None = None, password: str = PASSWORD,
+             first_name: str | None = None, last_name: str = "Tester") -> dict[str, Any]:
+        email = email or f"{role}-{uuid.uuid4().hex[:8]}@example.org"
+        first_name = first_name or role.capitalize()
+        user_id = create_user(db_conn, email, first_name, last_name, role, password)
+        db_conn.commit()
+        assert user_id is not None, f"{email} exists already"
+        return {"id": user_id, "email": email, "first_name": first_name,
+                "last_name": last_name, "role": role, "password": password}
+    return make
+
+
+def csrf_token(html: str) -> str:
+    """The CSRF token of the first form in a page."""
+    match = _CSRF_INPUT.search(html)
+    assert match, "no csrf_token field in the page"
+    return match.group(1) or match.group(2)
+
+
+def form_token(client: Any, url: str) -> str:
+    """GET ``url`` and return the CSRF token of its form."""
+    page = client.get(url)
+    assert page.status_code == 200, f"GET {url} -> {page.status_code}"
+    return csrf_token(page.get_data(as_text=True))
+
+
+def post_form(client: Any, url: str, data: dict[str, Any], token_from: str | None = None,
+              **kwargs: Any) -> Any:
+    """POST ``data`` with a valid CSRF token read from the form at ``token_from`` (default ``url``;
+    for POST-only URLs name the page holding the form)."""
+    token = form_token(client, token_from or url)
+    return client.post(url, data={**data, "csrf_token": token}, **kwargs)
+
+
+def home_path(app: Any) -> str:
+    """Where signing in leads: the dashboard when installed, else the profile."""
+    return "/dashboard" if "dashboard.index" in app.view_functions else "/profile"
+
+
+def login(client: Any, email: str, password: str = PASSWORD) -> Any:
+    return post_form(client, "/login", {"email": email, "password": password})
+
+
+def assign(conn: Any, trainer: dict[str, Any], athlete: dict[str, Any]) -> None:
+    with conn.cursor() as cur:
+        cur.execute("INSERT INTO trainer_athletes (trainer_id, athlete_id) VALUES (%s, %s)",
+                    (trainer["id"], athlete["id"]))
+    conn.commit()
+
+
+def add_session(conn: Any, athlete: dict[str, Any] | None, lift: str = "squat",
+                started_at: str = "2026-11-30 10:00:00", status: str = "ended",
+                trainer: dict[str, Any] | None = None) -> str:
+    """A bare synced session row (no raw data or metrics) for ``athlete``; returns its id."""
+    with conn.cursor() as cur:
+        cur.execute("""INSERT INTO sessions (athlete, trainer, lift_type, started_at, status)
+                       VALUES (%s, %s, %s, %s, %s) RETURNING id::text""",
+                    (athlete and athlete["id"], trainer and trainer["id"], lift, started_at,
+                     status))
+        session_id = cur.fetchone()[0]
+    conn.commit()
+    return session_id
+
+
+@pytest.fixture
+def login_as(web_app: Any, make_user: Callable[..., dict[str, Any]]) -> Callable[..., Any]:
+    """``client, user = login_as("trainer")`` (or ``login_as(user=existing)``): its own client,
+    signed in."""
+    def sign_in(role: str | None = None, user: dict[str, Any] | None = None) -> tuple[Any, dict]:
+        user = user or make_user(role)
+        c = web_app.test_client()
+        response = login(c, user["email"], user["password"])
+        assert response.status_code == 302, response.get_data(as_text=True)[:500]
+        return c, user
+    return sign_in
