@@ -87,12 +87,12 @@ class PgWriter:
             try:
                 with conn.cursor() as cur:
                     outcome = apply_records(cur, records)
-            except psycopg2.Error as exc:
-                if _is_transient(exc):
+            except Exception as exc:  # noqa: BLE001 - any bad row: find it, store the rest
+                if isinstance(exc, psycopg2.Error) and _is_transient(exc):
                     raise
                 conn.rollback()
-                log.warning("PostgreSQL refused a batch of %d rows (%s); storing them one by "
-                            "one to find the bad ones", len(records), _one_line(exc))
+                log.warning("a batch of %d rows could not be stored (%s); storing them one by "
+                            "one to find the bad ones", len(records), _describe(exc))
                 outcome = self._write_one_by_one(conn, records)
             letters = list(dead_letters) + [record_dead_letter(rec, reason, dead_topic(rec))
                                             for rec, reason in outcome.dead]
@@ -124,11 +124,14 @@ class PgWriter:
                 try:
                     outcome.extend(apply_records(cur, [rec]))
                     cur.execute("RELEASE SAVEPOINT one_record")
-                except psycopg2.Error as exc:
-                    if _is_transient(exc):
+                except Exception as exc:  # noqa: BLE001 - this record only
+                    if isinstance(exc, psycopg2.Error) and _is_transient(exc):
                         raise
+                    if not isinstance(exc, psycopg2.Error):
+                        log.error("%s row %s could not be stored", rec.kind, rec.row.get("id"),
+                                  exc_info=True)
                     cur.execute("ROLLBACK TO SAVEPOINT one_record")
-                    outcome.dead.append((rec, f"refused by PostgreSQL: {_one_line(exc)}"))
+                    outcome.dead.append((rec, _describe(exc)))
         return outcome
 
     def _discard(self, conn: Any) -> None:
@@ -142,6 +145,13 @@ class PgWriter:
 
 def _one_line(exc: BaseException) -> str:
     return " ".join(str(exc).split())[:500]
+
+
+def _describe(exc: BaseException) -> str:
+    """A dead letter's reason for a row that could not be stored."""
+    if isinstance(exc, psycopg2.Error):
+        return f"refused by PostgreSQL: {_one_line(exc)}"
+    return f"cannot be stored ({type(exc).__name__}): {_one_line(exc)}"
 
 
 def records_from_entries(entries: Iterable[OutboxEntry], device_id: str

@@ -34,7 +34,7 @@ from sync.direct import DeadLetter, PgWriter, TransientDbError
 from sync.mqtt_publisher import MqttSettings, connect_async, make_client
 from sync.payloads import (DEFAULT_MAX_PAYLOAD_BYTES, PayloadError, ack_topic, decode_message,
                            encode_ack, parse_topic, subscription)
-from sync.rows import SyncRecord
+from sync.rows import SyncRecord, WriteOutcome
 from sync.worker import Backoff
 
 log = logging.getLogger(__name__)
@@ -78,6 +78,8 @@ class Ingester:
         self._backoff = backoff or Backoff(0.5, 30.0)
         self._on_committed = on_committed
         self._pause_file = os.environ.get(PAUSE_FILE_ENV)
+        self.fatal: str | None = None
+        """Why the writer thread died, if it did."""
         self.stats = {"messages": 0, "rows": 0, "dead_letters": 0, "batches": 0,
                       "db_retries": 0}
         self.client, self._props = make_client(mqtt_settings, settings.client_id,
@@ -146,7 +148,9 @@ class Ingester:
         self.client.loop_stop()
         self.writer.close()
 
-    def run_forever(self) -> None:
+    def run_forever(self) -> bool:
+        """Ingest until stopped; False when the writer thread died (``fatal`` says why), so
+        that the command exits non-zero and systemd restarts it."""
         self.start()
         try:
             while self._thread is not None and self._thread.is_alive():
@@ -156,6 +160,7 @@ class Ingester:
                          self.stats)
         finally:
             self.stop()
+        return self.fatal is None
 
     def _take_batch(self) -> list[_Received]:
         try:
@@ -172,10 +177,37 @@ class Ingester:
         return batch
 
     def _loop(self) -> None:
-        while not self._stop.is_set():
-            batch = self._take_batch()
-            if batch:
-                self._handle(batch)
+        try:
+            while not self._stop.is_set():
+                batch = self._take_batch()
+                if batch:
+                    self._handle_safely(batch)
+        except BaseException as exc:  # noqa: BLE001 - reported, then the process exits 1
+            self.fatal = f"{type(exc).__name__}: {exc}"
+            log.critical("ingester writer stopped: %s; nothing after it was acknowledged, the "
+                         "broker keeps it; exiting non-zero so that systemd restarts the "
+                         "ingester", self.fatal, exc_info=True)
+            self._stop.set()
+
+    def _handle_safely(self, batch: list[_Received]) -> None:
+        """``_handle``, and when something unexpected breaks a batch, each message on its own;
+        a message that breaks even alone is dead-lettered with the reason and acknowledged."""
+        try:
+            self._handle(batch)
+            return
+        except Exception:  # noqa: BLE001 - find the message, keep ingesting
+            log.exception("ingester: unexpected error in a batch of %d messages; handling them "
+                          "one by one", len(batch))
+        for m in batch:
+            try:
+                self._handle([m])
+            except Exception as exc:  # noqa: BLE001
+                log.exception("ingester: unexpected error on the message from %s; "
+                              "dead-lettering it", m.topic)
+                self._commit_and_ack(
+                    [], [DeadLetter(f"unexpected error in the ingester "
+                                    f"({type(exc).__name__}): {exc}"[:2000], m.payload,
+                                    m.topic, _claimed(m.topic))], [m])
 
     def _handle(self, batch: list[_Received]) -> None:
         records: list[SyncRecord] = []
@@ -191,6 +223,13 @@ class Ingester:
                 letters.append(DeadLetter(str(exc), m.payload, m.topic, _claimed(m.topic)))
                 log.warning("dead letter from %s: %s", m.topic, exc)
                 continue
+            except Exception as exc:  # noqa: BLE001 - a validator bug must not stop ingestion
+                log.exception("ingester: unexpected error validating the message from %s",
+                              m.topic)
+                letters.append(DeadLetter(f"unexpected error validating it "
+                                          f"({type(exc).__name__}): {exc}"[:2000], m.payload,
+                                          m.topic, _claimed(m.topic)))
+                continue
             for rec in msg.records:
                 rec.origin = m.topic
             records += msg.records
@@ -198,22 +237,9 @@ class Ingester:
                 letters.append(DeadLetter(reason, item, m.topic, device_id))
                 done_ids.setdefault(device_id, []).append(outbox_id)
                 log.warning("dead letter from %s: %s", m.topic, reason)
-        while not self._stop.is_set():
-            try:
-                outcome = self.writer.write(records, letters, lambda r: r.origin,
-                                            self._pause_before_commit)
-                break
-            except TransientDbError as exc:
-                self.stats["db_retries"] += 1
-                delay = self._backoff.next_delay()
-                log.warning("ingester: %s; %d messages held (not acknowledged), retry in "
-                            "%.1f s", exc, len(batch), delay)
-                self._stop.wait(delay)
-        else:
-            return  # stopping: nothing acknowledged, the broker delivers them again
-        self._backoff.reset()
-        for m in batch:
-            self.client.ack(m.mid, m.qos)
+        outcome = self._commit_and_ack(records, letters, batch)
+        if outcome is None:
+            return
         for rec in outcome.stored:
             done_ids.setdefault(rec.device_id, []).append(rec.outbox_id)
         for rec, reason in outcome.dead:
@@ -231,6 +257,28 @@ class Ingester:
         self.stats["batches"] += 1
         if self._on_committed is not None:
             self._on_committed(outcome.stored)
+
+    def _commit_and_ack(self, records: list[SyncRecord], letters: list[DeadLetter],
+                        batch: list[_Received]) -> WriteOutcome | None:
+        """Commit, retrying while PostgreSQL is unavailable, then acknowledge the messages;
+        None when stopping first (nothing acknowledged: the broker delivers them again)."""
+        while not self._stop.is_set():
+            try:
+                outcome = self.writer.write(records, letters, lambda r: r.origin,
+                                            self._pause_before_commit)
+                break
+            except TransientDbError as exc:
+                self.stats["db_retries"] += 1
+                delay = self._backoff.next_delay()
+                log.warning("ingester: %s; %d messages held (not acknowledged), retry in "
+                            "%.1f s", exc, len(batch), delay)
+                self._stop.wait(delay)
+        else:
+            return None
+        self._backoff.reset()
+        for m in batch:
+            self.client.ack(m.mid, m.qos)
+        return outcome
 
     def _pause_before_commit(self) -> None:
         if self._pause_file:

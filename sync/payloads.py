@@ -24,6 +24,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Sequence
 
+from sync.json_values import (INT64_MAX, ValueProblem, check_number_lists, check_value)
 from sync.rows import KINDS, RowError, SyncRecord, check_row
 
 PAYLOAD_VERSION = 1
@@ -65,11 +66,32 @@ def subscription(group: str) -> str:
 
 
 def parse_topic(topic: str) -> tuple[str, str]:
-    """(device_id, kind) from a data topic; ``PayloadError`` for anything else."""
+    """(device_id, kind) from a data topic; ``PayloadError`` for anything else, an empty or
+    malformed device id included."""
     parts = topic.split("/")
     if len(parts) != 4 or "/".join(parts[:2]) != TOPIC_ROOT:
         raise PayloadError(f"topic {topic!r} is not {TOPIC_ROOT}/<device_id>/<kind>")
+    try:
+        check_device_id(parts[2])
+    except ValueError as exc:
+        raise PayloadError(f"topic {topic!r}: {exc}") from None
     return parts[2], parts[3]
+
+
+def _loads(payload: bytes | str, what: str, skip: frozenset[str] = frozenset()) -> Any:
+    """JSON -> value, every value checked (``sync.json_values``) but those under the keys in
+    ``skip``; ``PayloadError`` naming the problem otherwise."""
+    try:
+        value = json.loads(payload, parse_constant=_reject_constant)
+    except RecursionError:
+        raise PayloadError(f"{what} is nested too deeply") from None
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise PayloadError(f"{what} is not valid JSON: {exc}") from None
+    try:
+        check_value(value, what, skip)
+    except ValueProblem as exc:
+        raise PayloadError(str(exc)) from None
+    return value
 
 
 # ---- building (box) ---------------------------------------------------------------------
@@ -101,10 +123,7 @@ def encode_ack(device_id: str, outbox_ids: Sequence[int], retry_ids: Sequence[in
 
 def decode_ack(payload: bytes, device_id: str) -> tuple[list[int], list[int]]:
     """(ids to delete, ids to send again soon) from a commit acknowledgement."""
-    try:
-        msg = json.loads(payload)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise PayloadError(f"ack is not valid JSON: {exc}") from None
+    msg = _loads(payload, "ack")
     if not isinstance(msg, dict) or msg.get("v") != PAYLOAD_VERSION:
         raise PayloadError(f"ack must be an object with v={PAYLOAD_VERSION}")
     if msg.get("device_id") != device_id:
@@ -115,8 +134,9 @@ def decode_ack(payload: bytes, device_id: str) -> tuple[list[int], list[int]]:
 def _int_list(msg: dict[str, Any], key: str, default: Any = None) -> list[int]:
     ids = msg.get(key, default)
     if not isinstance(ids, list) or not all(isinstance(i, int) and not isinstance(i, bool)
-                                            for i in ids):
-        raise PayloadError(f"ack field {key!r} must be a list of integers")
+                                            and 0 <= i <= INT64_MAX for i in ids):
+        raise PayloadError(f"ack field {key!r} must be a list of outbox ids (integers "
+                           f"0..{INT64_MAX})")
     return ids
 
 
@@ -141,16 +161,14 @@ def _reject_constant(name: str) -> Any:
 def decode_message(topic: str, payload: bytes,
                    max_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES) -> DataMessage:
     """Validate a data message completely (size, JSON, version, device and kind against the
-    topic, every row's fields); ``PayloadError`` names the first problem."""
+    topic, every row's fields and every value in them); ``PayloadError`` names the first
+    problem of the envelope, ``rejected`` that of each bad item."""
     if len(payload) > max_bytes:
         raise PayloadError(f"payload is {len(payload)} bytes, over the {max_bytes}-byte limit")
     device_id, kind = parse_topic(topic)
     if kind not in KINDS:
         raise PayloadError(f"topic kind {kind!r} is not one of {', '.join(KINDS)}")
-    try:
-        msg = json.loads(payload, parse_constant=_reject_constant)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise PayloadError(f"payload is not valid JSON: {exc}") from None
+    msg = _loads(payload, "payload", frozenset({"items"}))  # items: checked one by one below
     if not isinstance(msg, dict):
         raise PayloadError(f"payload must be a JSON object, got {type(msg).__name__}")
     if msg.get("v") != PAYLOAD_VERSION:
@@ -172,8 +190,9 @@ def decode_message(topic: str, payload: bytes,
         if not isinstance(item, dict):
             raise PayloadError(f"{where} must be an object")
         outbox_id = item.get("outbox_id")
-        if not isinstance(outbox_id, int) or isinstance(outbox_id, bool) or outbox_id < 0:
-            raise PayloadError(f"{where}.outbox_id must be a non-negative integer")
+        if not isinstance(outbox_id, int) or isinstance(outbox_id, bool) \
+                or not 0 <= outbox_id <= INT64_MAX:
+            raise PayloadError(f"{where}.outbox_id must be an integer 0..{INT64_MAX}")
         try:
             records.append(_record(where, item.get("row"), kind, device_id, outbox_id))
         except PayloadError as exc:
@@ -199,10 +218,12 @@ def _record(where: str, row: Any, kind: str, device_id: str, outbox_id: int) -> 
 
 def _check_chunk_text(where: str, text: str) -> None:
     """PostgreSQL would refuse bad JSON for the whole batch: check it here, per message."""
-    try:
-        chunk = json.loads(text)
-    except ValueError as exc:
-        raise PayloadError(f"{where}: sensor_data raw_data is not valid JSON: {exc}") from None
+    what = f"{where}: sensor_data raw_data"
+    chunk = _loads(text, what, frozenset({"values"}))
     if not isinstance(chunk, dict) or "v" not in chunk or "values" not in chunk:
-        raise PayloadError(f"{where}: sensor_data raw_data must be a chunk object with "
-                           f"'v' and 'values' (docs/local-store.md)")
+        raise PayloadError(f"{what} must be a chunk object with 'v' and 'values' "
+                           f"(docs/local-store.md)")
+    try:
+        check_number_lists(chunk["values"], f"{what}.values")
+    except ValueProblem as exc:
+        raise PayloadError(str(exc)) from None

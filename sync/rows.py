@@ -33,6 +33,8 @@ from typing import Any, Callable, Iterable, Sequence
 import psycopg2.extensions
 from psycopg2.extras import execute_values
 
+from sync.json_values import ValueProblem, check_value
+
 log = logging.getLogger(__name__)
 
 KINDS: tuple[str, ...] = ("sessions", "sensor_data", "performance_metrics", "feedback",
@@ -130,8 +132,26 @@ def _type_ok(value: Any, code: str) -> bool:
     raise AssertionError(code)
 
 
+INT32_FIELDS = frozenset({"rep_number", "chunk_seq"})
+"""Integer fields stored in PostgreSQL ``integer``; the other integers go to ``bigint``."""
+TIME_FIELDS = frozenset({"start_time", "end_time", "timestamp", "created_at",
+                         "wall_clock_corrected_at"})
+"""Unix seconds, stored as timestamps: kept within what ``to_timestamp`` takes (and sane)."""
+MAX_UNIX_S = 1e11
+
+
+def _range_problem(name: str, value: Any) -> str | None:
+    if name in INT32_FIELDS and not -2**31 <= value < 2**31:
+        return "is outside the 32-bit integer range"
+    if name in TIME_FIELDS and not -MAX_UNIX_S < value < MAX_UNIX_S:
+        return f"is not a time in Unix seconds (|t| < {MAX_UNIX_S:g})"
+    return None
+
+
 def check_row(kind: str, row: Any) -> None:
-    """Raise ``RowError`` naming the first problem with a row of ``kind``."""
+    """Raise ``RowError`` naming the first problem with a row of ``kind``: a missing field, a
+    wrong type, or a value PostgreSQL would refuse (NUL, lone surrogate, non-finite number,
+    integer out of range, nesting too deep)."""
     if kind not in ROW_FIELDS:
         raise RowError(f"unknown row kind {kind!r} (known: {', '.join(KINDS)})")
     if not isinstance(row, dict):
@@ -144,6 +164,13 @@ def check_row(kind: str, row: Any) -> None:
             continue
         if not _type_ok(value, code):
             raise RowError(f"{kind} row field {name!r} must be {code}, got {value!r:.60}")
+        try:
+            check_value(value, f"{kind} row field {name!r}")
+        except ValueProblem as exc:
+            raise RowError(str(exc)) from None
+        problem = None if code in (_STR, _DICT, _UUID, _BOOL) else _range_problem(name, value)
+        if problem:
+            raise RowError(f"{kind} row field {name!r} {value!r:.40} {problem}")
     if kind == "sessions":
         if row["lift_type"] not in LIFT_TYPES:
             raise RowError(f"sessions row field 'lift_type' {row['lift_type']!r} must be one "

@@ -5,9 +5,11 @@ from __future__ import annotations
 import json
 import math
 import sqlite3
+import time
 from pathlib import Path
 from typing import Any
 
+import paho.mqtt.client as mqtt
 import psycopg2
 
 from edge_agent.store import LocalStore
@@ -134,3 +136,38 @@ def assert_same_contents(db_path: Path, conn: Any) -> None:
             pg = dict(cur.fetchall())
             assert pg == {r["id"]: r[col] for r in box.execute(f"SELECT id, {col} FROM {table}")}
     box.close()
+
+
+def wait_for(predicate, timeout_s: float, what: str) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def raw_client(broker, client_id: str, login: tuple[str, str] | None = None) -> mqtt.Client:
+    """A bare MQTT v5 client, connected and looping: stop it with ``close(client)``."""
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id,
+                         protocol=mqtt.MQTTv5)
+    if login is not None:
+        client.username_pw_set(*login)
+    client.connect(broker.host, broker.port)
+    client.loop_start()
+    return client
+
+
+def close(client: mqtt.Client) -> None:
+    client.loop_stop()
+    client.disconnect()
+
+
+def count(pg_db, table: str) -> int:
+    conn = psycopg2.connect(pg_db.dsn)
+    try:
+        with conn.cursor() as cur:
+            cur.execute(f"SELECT COUNT(*) FROM {table}")
+            return cur.fetchone()[0]
+    finally:
+        conn.close()

@@ -21,8 +21,8 @@ from sync.ingester import PAUSE_FILE_ENV, Ingester, IngestSettings
 from sync.mqtt_publisher import MqttPublisher, MqttSettings
 from sync.payloads import data_topic, encode_item, encode_message
 from sync.worker import Backoff
-from tests.sync_support import (DEVICE, assert_same_contents, box_counts, migrated, pg_counts,
-                                record_session)
+from tests.sync_support import (DEVICE, assert_same_contents, box_counts, close, count,
+                                migrated, pg_counts, raw_client, record_session, wait_for)
 from tests.systemd_support import FakeSystemd
 
 REPO = Path(__file__).resolve().parents[1]
@@ -53,41 +53,6 @@ def _liftguard(config: Path, *args: str, env: dict | None = None) -> subprocess.
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 
-def _wait_for(predicate, timeout_s: float, what: str) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
-def _raw_client(broker, client_id: str, login: tuple[str, str] | None = None) -> mqtt.Client:
-    """A bare MQTT v5 client, connected and looping: stop it with ``_close(client)``."""
-    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id,
-                         protocol=mqtt.MQTTv5)
-    if login is not None:
-        client.username_pw_set(*login)
-    client.connect(broker.host, broker.port)
-    client.loop_start()
-    return client
-
-
-def _close(client: mqtt.Client) -> None:
-    client.loop_stop()
-    client.disconnect()
-
-
-def _count(pg_db, table: str) -> int:
-    conn = psycopg2.connect(pg_db.dsn)
-    try:
-        with conn.cursor() as cur:
-            cur.execute(f"SELECT COUNT(*) FROM {table}")
-            return cur.fetchone()[0]
-    finally:
-        conn.close()
-
-
 def _assert_box_equals_pg(db_path: Path, pg_db) -> None:
     conn = psycopg2.connect(pg_db.dsn)
     try:
@@ -105,14 +70,14 @@ def test_ingest_command_tells_systemd_ready_only_once_subscribed(pg, pg_db, mosq
     fake = FakeSystemd()
     proc = _liftguard(config, "ingest", "--dsn", pg_db.dsn, env={"NOTIFY_SOCKET": str(fake.path)})
     try:
-        _wait_for(lambda: fake.lines("READY=1") or proc.poll() is not None, 60, "READY=1")
+        wait_for(lambda: fake.lines("READY=1") or proc.poll() is not None, 60, "READY=1")
         assert proc.poll() is None, proc.communicate()[0]
         assert fake.lines("STATUS=ingesting $share/liftguard/liftguard/v1/+/+")
         with LocalStore(tmp_path / "box", DEVICE) as store:
             record_session(store, seconds=3, reps=0, end=False)
             entries = [e for e in store.pending(100) if e.kind in ("sessions", "sensor_data")]
             chunks = [e for e in entries if e.kind == "sensor_data"]
-        sender = _raw_client(mosquitto, "ready-probe")
+        sender = raw_client(mosquitto, "ready-probe")
         try:
             for entry in entries:  # the session first: chunks are stored only under it
                 message = encode_message(DEVICE, entry.kind,
@@ -120,8 +85,8 @@ def test_ingest_command_tells_systemd_ready_only_once_subscribed(pg, pg_db, mosq
                 sender.publish(data_topic(DEVICE, entry.kind), message, qos=1)\
                     .wait_for_publish(5)
         finally:
-            _close(sender)
-        _wait_for(lambda: _count(pg_db, "sensor_data") == len(chunks), 30, "the chunks in PostgreSQL")
+            close(sender)
+        wait_for(lambda: count(pg_db, "sensor_data") == len(chunks), 30, "the chunks in PostgreSQL")
     finally:
         proc.terminate()
         proc.wait(10)
@@ -141,17 +106,17 @@ def test_ingester_killed_between_receiving_and_committing(pg, pg_db, mosquitto, 
         pub.start()
         try:
             assert pub.wait_ready(10)
-            _wait_for(lambda: (pub.pump(), pause.exists())[1], 30, "the ingester to pause")
+            wait_for(lambda: (pub.pump(), pause.exists())[1], 30, "the ingester to pause")
             proc.send_signal(signal.SIGKILL)
             proc.wait(10)
-            assert _count(pg_db, "sensor_data") == 0          # nothing was committed
+            assert count(pg_db, "sensor_data") == 0          # nothing was committed
             assert sum(store.backlog().values()) == len(store.pending(10_000))
             assert store.backlog().get("sensor_data") == 20   # and nothing acked
             proc = _liftguard(config, "ingest", "--dsn", pg_db.dsn)
             # Mosquitto 2.0 drops shared-subscription messages in flight to a client that dies
             # (eclipse-mosquitto/mosquitto#2662) instead of redelivering them on resume: the
             # box's resend timer (resend_after_s) sends what got no commit ack again.
-            _wait_for(lambda: (pub.pump(), not store.backlog())[1], 60, "the outbox to drain")
+            wait_for(lambda: (pub.pump(), not store.backlog())[1], 60, "the outbox to drain")
         finally:
             pub.stop()
             proc.terminate()
@@ -182,12 +147,12 @@ def test_box_killed_mid_sync_then_synced_again(pg, pg_db, tmp_path):
                            sync={"mode": "direct", "batch_size": 2})
     _slow_down_inserts(pg, "sensor_data", seconds_per_row=0.05)
     proc = _liftguard(config, "sync", "--once")
-    _wait_for(lambda: _count(pg_db, "sensor_data") >= 10 or proc.poll() is not None, 60,
+    wait_for(lambda: count(pg_db, "sensor_data") >= 10 or proc.poll() is not None, 60,
               "the sync to start")
     assert proc.poll() is None, proc.communicate()[0]
     proc.send_signal(signal.SIGKILL)
     proc.wait(10)
-    assert _count(pg_db, "sensor_data") < total, "killed too late to prove anything"
+    assert count(pg_db, "sensor_data") < total, "killed too late to prove anything"
     _slow_down_inserts(pg, "sensor_data", seconds_per_row=0)
     done = subprocess.run([sys.executable, "-m", "edge_agent", "--config", str(config), "sync",
                            "--once"], cwd=REPO, capture_output=True, text=True, timeout=120)
@@ -225,7 +190,7 @@ def test_bad_payloads_become_dead_letters_and_acl_blocks_other_devices(pg, pg_db
     chunk = next(e for e in entries if e.kind == "sensor_data")
     good = encode_message(DEVICE, "sensor_data", [encode_item(chunk.id, chunk.payload)], 0.0)
 
-    intruder = _raw_client(broker, "box-2", ("box-2", "pw-2"))
+    intruder = raw_client(broker, "box-2", ("box-2", "pw-2"))
     try:
         # Another device's topic: the broker's ACL refuses it, the ingester never sees it
         # (a forged chunk with its own id, so that storing it would show).
@@ -241,17 +206,17 @@ def test_bad_payloads_become_dead_letters_and_acl_blocks_other_devices(pg, pg_db
         intruder.publish(data_topic("box-2", "sensor_data"), b"x" * (65 * 1024), qos=1)\
             .wait_for_publish(5)
     finally:
-        _close(intruder)
-    _wait_for(lambda: _count(pg_db, "dead_letters") >= 3, 20, "three dead letters")
+        close(intruder)
+    wait_for(lambda: count(pg_db, "dead_letters") >= 3, 20, "three dead letters")
 
-    box = _raw_client(broker, DEVICE, (DEVICE, "pw-1"))
+    box = raw_client(broker, DEVICE, (DEVICE, "pw-1"))
     session = next(e for e in entries if e.kind == "sessions")
     box.publish(data_topic(DEVICE, "sessions"), encode_message(
         DEVICE, "sessions", [encode_item(session.id, session.payload)], 0.0), qos=1)\
         .wait_for_publish(5)
     box.publish(data_topic(DEVICE, "sensor_data"), good, qos=1).wait_for_publish(5)
-    _wait_for(lambda: _count(pg_db, "sensor_data") == 1, 20, "the good chunk")
-    _close(box)
+    wait_for(lambda: count(pg_db, "sensor_data") == 1, 20, "the good chunk")
+    close(box)
     ing.stop()
     with pg.cursor() as cur:
         cur.execute("SELECT topic, device_id, reason FROM dead_letters ORDER BY received_at")

@@ -6,7 +6,7 @@ import signal
 import socket
 
 from edge_agent import sync_runner
-from edge_agent.cli import EXIT_OK, UsageError
+from edge_agent.cli import EXIT_OK, EXIT_RUNTIME, UsageError
 from edge_agent.systemd_notify import SystemdNotifier
 from sync.direct import PgWriter
 from sync.ingester import Ingester, IngestSettings
@@ -42,5 +42,4 @@ def run(args: argparse.Namespace) -> int:
     ingester = Ingester(mqtt, PgWriter(connect), settings_from(args.cfg),
                         on_subscribed=lambda topic: notifier.ready(f"ingesting {topic}"))
     signal.signal(signal.SIGTERM, lambda signum, frame: ingester.request_stop())
-    ingester.run_forever()
-    return EXIT_OK
+    return EXIT_OK if ingester.run_forever() else EXIT_RUNTIME
