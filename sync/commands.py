@@ -106,7 +106,7 @@ def _load(payload: bytes, what: str, max_bytes: int) -> dict[str, Any]:
         raise CommandError(f"{what} is not valid JSON: {exc}") from None
     if not isinstance(msg, dict):
         raise CommandError(f"{what} must be a JSON object, got {type(msg).__name__}")
-    if msg.get("v") != COMMAND_VERSION:
+    if type(msg.get("v")) is not int or msg["v"] != COMMAND_VERSION:
         raise CommandError(f"{what} field 'v' is {msg.get('v')!r}; this box reads version "
                            f"{COMMAND_VERSION}")
     return msg
