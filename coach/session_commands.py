@@ -110,11 +110,19 @@ def _busy_reason(conn: Any, device: str) -> str | None:
                           "status = 'active' LIMIT 1", (device,))
     if row:
         return f"box {device} is recording session {row['id']}; end it first"
-    row = query_one(conn, "SELECT session_id::text FROM session_commands WHERE device_id = %s "
-                          "AND kind = 'start' AND status = 'pending' AND expires_at > now() "
-                          "LIMIT 1", (device,))
-    if row:
+    row = query_one(conn, """
+        SELECT c.session_id::text, c.status FROM session_commands c
+          LEFT JOIN sessions s ON s.id = c.session_id
+         WHERE c.device_id = %s AND c.kind = 'start' AND c.issued_at > now() - interval '12 hours'
+           AND ((c.status = 'pending' AND c.expires_at > now()) OR c.status = 'done')
+           AND s.status IS DISTINCT FROM 'ended'
+           AND NOT EXISTS (SELECT 1 FROM session_commands e WHERE e.session_id = c.session_id
+                           AND e.kind = 'end' AND e.status = 'done')
+         LIMIT 1""", (device,))
+    if row and row["status"] == "pending":
         return f"box {device} has not answered the start of session {row['session_id']} yet"
+    if row:
+        return f"box {device} is recording session {row['session_id']}; end it first"
     return None
 
 
@@ -134,11 +142,11 @@ def start() -> Any:
     if not _may_command(conn, athlete_id):
         return _refuse(form, "you are not a trainer of this athlete", 403)
     if form.lift.data not in dict(LIFTS):
-        return _refuse(form, f"lift type {form.lift.data!r} is not one of "
+        return _refuse(form, f"lift type {(form.lift.data or '')[:40]} is not one of "
                              f"{', '.join(dict(LIFTS))}", 422)
     device = form.device.data or ""
     if not query_one(conn, "SELECT 1 AS ok FROM devices WHERE device_id = %s", (device[:128],)):
-        return _refuse(form, f"unknown box {device[:60]!r}", 422)
+        return _refuse(form, f"unknown box {device[:60]}", 422)
     busy = _busy_reason(conn, device)
     if busy:
         return _refuse(form, busy, 409)
