@@ -132,17 +132,5 @@ def claim_existing(conn: Any, email: str, password: str, role: str) -> tuple[str
     return user["id"], user["role"] or role
 
 
-def set_password(conn: Any, user_id: str, password: str) -> None:
-    """New password; also ends every signed-in session of this user. The caller commits."""
-    problems = check_password(password)
-    if problems:
-        raise AccountError("; ".join(problems))
-    execute(conn, """
-        INSERT INTO credentials (user_id, password_hash) VALUES (%s, %s)
-        ON CONFLICT (user_id) DO UPDATE SET password_hash = excluded.password_hash,
-            session_epoch = credentials.session_epoch + 1, updated_at = now()""",
-            (user_id, hash_password(password)))
-
-
 def users_exist(conn: Any) -> bool:
     return query_one(conn, "SELECT EXISTS (SELECT 1 FROM users) AS any")["any"]

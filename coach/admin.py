@@ -8,7 +8,7 @@ from flask import Blueprint, current_app, flash, g, redirect, render_template, r
 
 from coach.auth import role_required
 from coach.db import execute, get_db, query
-from coach.forms import IdForm, RoleForm
+from coach.forms import IdForm, RoleForm, form_problems
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
@@ -25,14 +25,14 @@ def _users_page(conn: Any, page: int, page_size: int) -> tuple[list[dict[str, An
     return rows, (rows[0]["total"] if rows else 0)
 
 
-def _render(conn: Any, status: int = 200) -> Any:
+def _render(conn: Any, status: int = 200, problems: list[str] | None = None) -> Any:
     page_size = current_app.config["COACH_SETTINGS"].page_size
     page = request.args.get("page", "1")
     page = int(page) if page.isdigit() and 0 < int(page) <= 100_000 else 1
     users, total = _users_page(conn, page, page_size)
     body = render_template("admin/users.html", users=users, page=page,
                            pages=max(1, -(-total // page_size)), total=total,
-                           role_form=RoleForm(formdata=None), id_form=IdForm(formdata=None))
+                           problems=problems)
     conn.rollback()
     return body, status
 
@@ -49,10 +49,9 @@ def change_role() -> Any:
     conn = get_db()
     form = RoleForm()
     if not form.validate_on_submit():
-        return _render(conn, 400)
+        return _render(conn, 400, form_problems(form))
     if form.id.data == g.user["id"]:
-        flash("You cannot change your own role (ask another admin).")
-        return _render(conn, 400)
+        return _render(conn, 400, ["You cannot change your own role (ask another admin)."])
     changed = execute(conn, "UPDATE users SET role = %s, updated_at = CURRENT_TIMESTAMP "
                             "WHERE id = %s", (form.role.data, form.id.data))
     if form.role.data != "trainer":
@@ -68,10 +67,9 @@ def _set_disabled(disabled: bool) -> Any:
     conn = get_db()
     form = IdForm()
     if not form.validate_on_submit():
-        return _render(conn, 400)
+        return _render(conn, 400, form_problems(form))
     if form.id.data == g.user["id"]:
-        flash("You cannot disable your own account.")
-        return _render(conn, 400)
+        return _render(conn, 400, ["You cannot disable your own account."])
     changed = execute(conn, """
         UPDATE credentials SET disabled_at = CASE WHEN %s THEN now() END,
                session_epoch = session_epoch + 1, updated_at = now()

@@ -29,7 +29,7 @@ bp = Blueprint("auth", __name__)
 
 # pg_advisory_xact_lock key serialising sign-ups ("coachsgn" as a big-endian int64), so two
 # first users of an empty database cannot both become admin.
-SIGNUP_LOCK_KEY = int.from_bytes(b"coachsgn", "big") - 2**63
+SIGNUP_LOCK_KEY = int.from_bytes(b"coachsgn", "big")
 
 LOGIN_FAILED = "Email or password is incorrect."
 SIGNUP_DONE = ("Sign-up received. Sign in with your email and password. If that email already "

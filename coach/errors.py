@@ -24,8 +24,9 @@ def _page(status: int, title: str, message: str) -> tuple[str, int]:
 
 def database_down(exc: Exception) -> Any:
     mark_broken()
-    log.warning("database unavailable: %s", str(exc).strip().splitlines()[0] if str(exc).strip()
-                else type(exc).__name__)
+    if not isinstance(exc, DatabaseUnavailable):  # that one is logged by the pool, once
+        log.warning("database connection lost during a request: %s",
+                    str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__)
     body, status = _page(503, "Database unavailable", DB_DOWN)
     return body, status, {"Retry-After": str(RETRY_AFTER_S)}
 

@@ -52,6 +52,12 @@ def _name(label: str) -> StringField:
     return StringField(label, [InputRequired(), Length(min=1, max=MAX_NAME_CHARS)])
 
 
+def form_problems(form: FlaskForm) -> list[str]:
+    """One line per refused field, for forms whose fields are not shown on the page."""
+    return [f"{getattr(form, name).label.text}: {error}"
+            for name, errors in form.errors.items() for error in errors]
+
+
 class LoginForm(FlaskForm):
     email = _email()
     password = PasswordField("Password", [InputRequired(), Length(max=MAX_PASSWORD_CHARS)])
@@ -70,7 +76,7 @@ class SignupForm(FlaskForm):
 
 class InvitationForm(FlaskForm):
     email = _email()
-    role = SelectField("Role", choices=ROLE_CHOICES, default="athlete")
+    role = SelectField("Role", [InputRequired()], choices=ROLE_CHOICES, default="athlete")
 
 
 class IdForm(FlaskForm):
@@ -90,7 +96,7 @@ class UnassignForm(FlaskForm):
 
 class RoleForm(FlaskForm):
     id = HiddenField("id", [InputRequired(), _uuid])
-    role = SelectField("Role", choices=ROLE_CHOICES)
+    role = SelectField("Role", [InputRequired()], choices=ROLE_CHOICES)
 
 
 class HistoryFilterForm(FlaskForm):

@@ -14,7 +14,8 @@ from flask import (Blueprint, current_app, flash, g, redirect, render_template, 
 from coach import invitations
 from coach.auth import role_required
 from coach.db import execute, get_db, query
-from coach.forms import AssignmentForm, IdForm, InvitationForm, UnassignForm, choices
+from coach.forms import (AssignmentForm, IdForm, InvitationForm, UnassignForm, choices,
+                         form_problems)
 
 bp = Blueprint("roster", __name__)
 
@@ -50,11 +51,12 @@ def _assignment_form(conn: Any) -> AssignmentForm:
     return form
 
 
-def _render(conn: Any, status: int = 200, assign: AssignmentForm | None = None) -> Any:
+def _render(conn: Any, status: int = 200, assign: AssignmentForm | None = None,
+            problems: list[str] | None = None) -> Any:
     user = g.user
     assign = assign or (_assignment_form(conn) if user["role"] == "admin" else None)
     page = render_template("roster.html", assignments=_assignments(conn, user), assign=assign,
-                           remove=IdForm())
+                           problems=problems)
     conn.rollback()
     return page, status
 
@@ -88,11 +90,10 @@ def unassign() -> Any:
     conn = get_db()
     form = UnassignForm()
     if not form.validate_on_submit():
-        return _render(conn, 400)
+        return _render(conn, 400, problems=form_problems(form))
     trainer_id = g.user["id"] if g.user["role"] == "trainer" else form.trainer_id.data
     if not trainer_id:
-        flash("Say which trainer's roster to change.")
-        return _render(conn, 400)
+        return _render(conn, 400, problems=["trainer: say which trainer's roster to change"])
     removed = execute(conn, "DELETE FROM trainer_athletes WHERE trainer_id = %s "
                             "AND athlete_id = %s", (trainer_id, form.athlete_id.data))
     conn.commit()
@@ -107,8 +108,8 @@ def _invitation_form(**kwargs: Any) -> InvitationForm:
 
 
 def _render_invitations(conn: Any, form: InvitationForm, status: int = 200,
-                        link: str | None = None) -> Any:
-    page = render_template("invitations.html", form=form, link=link, revoke=IdForm(),
+                        link: str | None = None, problems: list[str] | None = None) -> Any:
+    page = render_template("invitations.html", form=form, link=link, problems=problems,
                            invitations=invitations.listed_for(conn, g.user))
     conn.rollback()
     return page, status
@@ -136,7 +137,8 @@ def revoke() -> Any:
     conn = get_db()
     form = IdForm()
     if not form.validate_on_submit():
-        return _render_invitations(conn, _invitation_form(formdata=None), 400)
+        return _render_invitations(conn, _invitation_form(formdata=None), 400,
+                                   problems=form_problems(form))
     done = invitations.revoke(conn, g.user, form.id.data)
     conn.commit()
     flash("Invitation revoked." if done else "No open invitation of yours has that id.")

@@ -13,8 +13,9 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(admin.bp)
     app.register_blueprint(session_commands.bp)
     app.register_blueprint(rep_labels.bp)
-    from coach.review import athlete_pages, dashboard_page, exports, session_pages
+    from coach.review import athlete_pages, dashboard_page, exports, session_pages, template_helpers
     app.register_blueprint(dashboard_page.bp)
     app.register_blueprint(session_pages.bp)
     app.register_blueprint(athlete_pages.bp)
     app.register_blueprint(exports.bp)
+    app.register_blueprint(template_helpers.bp)

@@ -5,13 +5,13 @@ query strings and referrers: an invitation link carries its token in the query.
 """
 from __future__ import annotations
 
-import ipaddress
 import logging
 from typing import Any, Callable
 
 from gunicorn.app.base import BaseApplication
 
 from coach.settings import WebSettings
+from edge_agent.netaddr import is_loopback
 
 log = logging.getLogger(__name__)
 
@@ -34,15 +34,6 @@ class _Server(BaseApplication):
 
 def bind_address(host: str, port: int) -> str:
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-
-
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def gunicorn_options(settings: WebSettings, host: str, port: int, workers: int,

@@ -257,3 +257,49 @@ def test_expired_invitation_is_refused(login_as, client, db_conn):
         cur.execute("UPDATE invitations SET expires_at = now() - interval '1 minute'")
     db_conn.commit()
     assert "not valid" in client.get(link).get_data(as_text=True)
+
+
+def test_client_address_comes_from_the_proxy_only_when_one_is_configured(web_db, make_user):
+    user = make_user("athlete")
+
+    def failures_until_blocked(app, forwarded_for):
+        c = app.test_client()
+        c.environ_base["HTTP_X_FORWARDED_FOR"] = forwarded_for
+        return [login(c, f"guess{i}@example.org", "wrong password 123").status_code
+                for i in range(3)] + [login(c, user["email"]).status_code]
+
+    direct = create_app(settings_for(web_db, login_max_failures_per_address=2), TESTING=True)
+    # Without a trusted proxy a forged X-Forwarded-For changes nothing: one address, blocked.
+    assert failures_until_blocked(direct, "198.51.100.1")[-2:] == [429, 429]
+    assert failures_until_blocked(direct, "198.51.100.2")[-1] == 429
+    direct.extensions["coach_db"].close()
+    proxied = create_app(settings_for(web_db, login_max_failures_per_address=2, proxy_hops=1),
+                         TESTING=True)
+    assert failures_until_blocked(proxied, "203.0.113.1") == [401, 401, 429, 429]
+    assert failures_until_blocked(proxied, "203.0.113.2")[0] == 401  # another client
+    proxied.extensions["coach_db"].close()
+
+
+def test_two_first_sign_ups_at_once_make_one_admin(web_settings, db_conn):
+    import threading
+
+    apps = [create_app(web_settings, TESTING=True) for _ in range(2)]
+    clients = [app.test_client() for app in apps]
+    tokens = [form_token(c, "/signup") for c in clients]
+    barrier, results = threading.Barrier(2), []
+
+    def sign_up(i):
+        barrier.wait()
+        results.append(clients[i].post("/signup", data={
+            **signup_data(f"racer{i}@example.org"), "csrf_token": tokens[i]}).status_code)
+
+    threads = [threading.Thread(target=sign_up, args=(i,)) for i in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert sorted(results) == [302, 403]  # the second found the database no longer empty
+    assert count(db_conn, "SELECT count(*) FROM users") == 1
+    assert count(db_conn, "SELECT count(*) FROM users WHERE role = 'admin'") == 1
+    for app in apps:
+        app.extensions["coach_db"].close()

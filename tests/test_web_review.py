@@ -202,3 +202,27 @@ def test_queries_per_page_do_not_grow_with_rows(web_db, db_conn, make_user):
     large = [_queries(c, page.format(many)) for page in pages]
     assert large == small and max(large) <= 10, (small, large)
     app.extensions["coach_db"].close()
+
+
+@pytest.mark.integration
+def test_a_chunk_that_does_not_decode_is_named_and_the_rest_still_shows(db_conn, login_as,
+                                                                      make_user):
+    from tests.review_support import chunks_of
+    from sensors.simulator import simulate_set
+
+    athlete = make_user("athlete")
+    good = chunks_of(simulate_set(reps=1, seed=2).frames)
+    bad = {"v": 9, "source": "imu", "t0_ns": good[-1]["t0_ns"] + 10**9, "n": 1}
+    sid = insert_session(db_conn, athlete["id"], chunks=[*good, bad],
+                         reps=[{"number": 1, "metrics": {"rom_m": "deep", "start_s": "x"}}])
+    c, _ = login_as(user=athlete)
+    chart = c.get(f"/sessions/{sid}/charts/displacement.svg")
+    assert chart.status_code == 200 and b"could not be decoded" not in chart.data
+    page = c.get(f"/sessions/{sid}/sensor_data")
+    assert page.status_code == 200 and b"1 raw chunk(s) could not be decoded" in page.data
+    assert b"chunk field &#39;v&#39; is 9" in page.data
+    recording = c.get(f"/sessions/{sid}/sensor_data?format=csv")
+    assert recording.status_code == 200
+    assert recording.data.count(b"\n") == 4 + sum(ch["n"] for ch in good)
+    session_page = c.get(f"/sessions/{sid}")
+    assert session_page.status_code == 200 and b"deep" not in session_page.data

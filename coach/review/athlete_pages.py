@@ -28,10 +28,17 @@ def index() -> Any:
     return render_template("review/athletes.html", athletes=rows)
 
 
+def _labels(points: list[Any]) -> list[str]:
+    """Session dates for the x axis, with the time where one day holds several sessions."""
+    days = [p.started_at.strftime("%d %b") if p.started_at else "?" for p in points]
+    if len(set(days)) == len(days):
+        return days
+    return [p.started_at.strftime("%d %b %H:%M") if p.started_at else "?" for p in points]
+
+
 def trend_chart(points: list[Any]) -> Markup:
     return Markup(charts.render(
-        "trends", charts.trends,
-        [p.started_at.strftime("%d %b") if p.started_at else "?" for p in points],
+        "trends", charts.trends, _labels(points),
         [p.mean_velocity for p in points], [p.velocity_loss_pct for p in points],
         [p.balance_score for p in points], [p.stability_score for p in points],
         [p.injury_risk for p in points]))

@@ -281,7 +281,7 @@ def raw_channels(raw: dict[str, tuple[np.ndarray, np.ndarray]]) -> Figure:
     groups = [g for g in groups if g[1]]
     if not groups:
         return empty_chart("no raw sensor data was synced for this session")
-    fig = _figure(7.5, 2.1 * len(groups))
+    fig = _figure(10.5, 2.2 * len(groups))
     axes = fig.subplots(len(groups), 1, sharex=True, squeeze=False)[:, 0]
     palette = (BLUE, RED, TEAL, AMBER)
     for ax, (label, chans) in zip(axes, groups):
@@ -303,7 +303,7 @@ def trends(dates: Sequence[Any], mcv: Sequence[float | None], loss: Sequence[flo
     """Across sessions: mean concentric velocity and velocity loss; the three scores."""
     if not dates:
         return empty_chart("no sessions yet")
-    fig = _figure(7.5, 4.4)
+    fig = _figure(10.5, 4.8)
     top, bottom = fig.subplots(2, 1, sharex=True)
     x = np.arange(len(dates))
     top.plot(x, _finite(mcv), marker="o", markersize=3, color=BLUE, label="mean concentric velocity")
@@ -315,7 +315,7 @@ def trends(dates: Sequence[Any], mcv: Sequence[float | None], loss: Sequence[flo
     loss_ax.grid(False)
     h1, l1 = top.get_legend_handles_labels()
     h2, l2 = loss_ax.get_legend_handles_labels()
-    top.legend(h1 + h2, l1 + l2, loc="upper left", ncols=2)
+    top.legend(h1 + h2, l1 + l2, loc="lower right", bbox_to_anchor=(1.0, 1.0), ncols=2)
     bottom.plot(x, _finite(balance), marker="o", markersize=3, color=TEAL, label="balance")
     bottom.plot(x, _finite(stability), marker="o", markersize=3, color=VIOLET, label="stability")
     bottom.set_ylabel("score (0-100)")
@@ -327,9 +327,9 @@ def trends(dates: Sequence[Any], mcv: Sequence[float | None], loss: Sequence[flo
     risk_ax.grid(False)
     h1, l1 = bottom.get_legend_handles_labels()
     h2, l2 = risk_ax.get_legend_handles_labels()
-    bottom.legend(h1 + h2, l1 + l2, loc="lower left", ncols=3)
+    bottom.legend(h1 + h2, l1 + l2, loc="lower right", bbox_to_anchor=(1.0, 1.0), ncols=3)
     bottom.set_title("Scores across sessions")
-    step = max(1, math.ceil(len(dates) / 10))
+    step = max(1, math.ceil(len(dates) / 12))
     bottom.set_xticks(x[::step], [str(d) for d in dates][::step], rotation=0)
     return fig
 
@@ -340,10 +340,11 @@ def load_velocity(loads: Sequence[float], velocities: Sequence[float], slope: fl
     """Mean concentric velocity against bar load, the linear fit and the load where the fit
     reaches the minimum velocity threshold (estimated 1RM)."""
     if not loads:
-        return empty_chart("no sessions with a recorded bar load", 7.0, 1.2)
-    fig = _figure(7.0, 3.0)
+        return empty_chart("no sessions with a recorded bar load", 10.5, 1.2)
+    fig = _figure(10.5, 3.4)
     ax = fig.add_subplot()
-    ax.plot(loads, velocities, "o", color=BLUE, markersize=4, label="sessions (mean velocity)")
+    ax.plot(loads, velocities, "o", color=BLUE, markersize=5,
+            label="sessions (fastest rep's mean velocity)")
     if slope is not None and intercept is not None:
         top = max(max(loads), one_rm or 0) * 1.05
         xs = np.linspace(0, top, 50)
@@ -357,6 +358,5 @@ def load_velocity(loads: Sequence[float], velocities: Sequence[float], slope: fl
     ax.set_ylabel("mean concentric velocity (m/s)")
     ax.set_ylim(bottom=0)
     ax.set_xlim(left=0)
-    ax.set_title("Load-velocity profile")
     ax.legend(loc="upper right")
     return fig

@@ -2,8 +2,9 @@
 
 Everything here reuses the box's code: chunks are decoded with ``edge_agent.store.chunks``
 (the format the box writes), put on one timeline with ``models.signals``, the bar's vertical
-displacement and orientation come from ``models.segmentation.segment_bar`` (the same
-zero-velocity-update integration the box's analysis uses), the centre of pressure from
+displacement and orientation come from ``models.kinematics`` and ``models.orientation`` in the
+steps of the box's rep segmenter (the same zero-velocity-update integration its analysis
+uses), the centre of pressure from
 ``models.metrics.centre_of_pressure``, bar tilt from ``models.orientation.bar_tilt_deg``, and
 the CSV from ``sensors.recording`` (what ``liftguard replay`` reads).
 
@@ -26,9 +27,9 @@ import numpy as np
 
 from edge_agent.store.chunks import ChunkFormatError, decode_chunk
 from models.metrics import centre_of_pressure
-from models.orientation import bar_tilt_deg
-from models.segmentation import canonical_lift, segment_bar
-from models.signals import ANALYSIS_RATE_HZ, align_sources, split_by_source
+from models import kinematics
+from models.orientation import bar_tilt_deg, estimate_up
+from models.signals import ANALYSIS_RATE_HZ, SourceSamples, align_sources
 from sensors.frame import IMU_CHANNELS, PLATFORM_CHANNELS, Frame
 from sensors.recording import recording_columns, recording_lines, recording_order
 
@@ -96,12 +97,6 @@ def _frames(chunks: Iterator[dict], skipped: list[str]) -> Iterator[Frame]:
             skipped.append(str(exc))
 
 
-def session_frames(conn: Any, session_id: str, skipped: list[str] | None = None) -> list[Frame]:
-    """Every frame of the session; chunks that do not decode are skipped and their reason
-    appended to ``skipped``."""
-    return list(_frames(iter_chunks(conn, session_id), [] if skipped is None else skipped))
-
-
 def write_session_recording(conn: Any, session_id: str, out: IO[str]) -> int:
     """Write the session as a recording CSV (``liftguard replay`` format) to ``out``, merging
     the sources in time order source by source page by page; returns the frames written."""
@@ -128,23 +123,26 @@ def write_session_recording(conn: Any, session_id: str, out: IO[str]) -> int:
 def envelope(t: np.ndarray, y: np.ndarray, points: int = DISPLAY_POINTS
              ) -> tuple[np.ndarray, np.ndarray]:
     """At most ``points`` samples of (t, y) keeping each bucket's minimum and maximum in time
-    order, so a downsampled line still reaches every peak; NaN gaps stay gaps."""
+    order, so a downsampled line still reaches every peak; a bucket without any value keeps
+    its first sample (a NaN: the gap stays a gap)."""
     n = t.size
     if n <= points:
         return t, y
     buckets = max(1, points // 2)
-    edges = np.linspace(0, n, buckets + 1).astype(int)
-    keep: list[int] = []
-    for a, b in zip(edges[:-1], edges[1:]):
-        seg = y[a:b]
-        if seg.size == 0:
-            continue
-        if not np.isfinite(seg).any():
-            keep.append(a)
-            continue
-        lo, hi = a + int(np.nanargmin(seg)), a + int(np.nanargmax(seg))
-        keep.extend(sorted({lo, hi}))
-    idx = np.asarray(keep, dtype=int)
+    width = math.ceil(n / buckets)
+    padded = np.full(buckets * width, np.nan)
+    padded[:n] = y
+    grid = padded.reshape(buckets, width)
+    empty = ~np.isfinite(grid).any(axis=1)
+    lo = np.argmin(np.where(np.isfinite(grid), grid, np.inf), axis=1)
+    hi = np.argmax(np.where(np.isfinite(grid), grid, -np.inf), axis=1)
+    base = np.arange(buckets) * width
+    first, second = np.minimum(lo, hi), np.maximum(lo, hi)
+    pairs = np.column_stack([base + first, base + second])
+    pairs[empty] = base[empty, None]
+    idx = pairs.ravel()
+    keep = np.concatenate(([True], np.diff(idx) != 0)) & (idx < n)
+    idx = idx[keep]
     return t[idx], y[idx]
 
 
@@ -164,30 +162,111 @@ class SessionSeries:
     notes: list[str] = field(default_factory=list)
 
 
-def compute_series(frames: list[Frame], lift: str) -> SessionSeries:
-    """Display series from a session's frames (see the module docstring for what computes what)."""
+def _is_int(x: Any) -> bool:
+    return type(x) is int
+
+
+def _number_or_null(x: Any) -> bool:
+    return x is None or type(x) is float or type(x) is int
+
+
+def _plain(chunk: Any) -> bool:
+    """Whether the fast path of :func:`chunk_columns` may take this chunk: every field the box
+    writes has the type ``decode_chunk`` demands (anything else goes to ``decode_chunk``)."""
+    if not isinstance(chunk, dict) or chunk.get("v") != 1 or "wall_steps" in chunk:
+        return False
+    n, channels, values = chunk.get("n"), chunk.get("channels"), chunk.get("values")
+    if not (_is_int(n) and n >= 1 and _is_int(chunk.get("t0_ns")) and _is_int(chunk.get("seq0"))
+            and isinstance(chunk.get("source"), str) and type(chunk.get("wall_t0")) in (int, float)
+            and isinstance(channels, list) and all(isinstance(c, str) for c in channels)
+            and isinstance(values, list) and len(values) == len(channels)):
+        return False
+    dt = chunk.get("dt_ns")
+    if n > 1 and not (_is_int(dt) or (isinstance(dt, list) and len(dt) == n - 1
+                                       and all(map(_is_int, dt)))):
+        return False
+    jumps = chunk.get("seq_jumps", [])
+    if not isinstance(jumps, list) or not all(
+            isinstance(j, list) and len(j) == 2 and _is_int(j[0]) and _is_int(j[1])
+            and 1 <= j[0] < n for j in jumps) or len({j[0] for j in jumps}) != len(jumps):
+        return False
+    return all(isinstance(col, list) and len(col) == n and all(map(_number_or_null, col))
+               for col in values)
+
+
+def chunk_columns(chunk: Any) -> tuple[str, tuple[str, ...], np.ndarray, np.ndarray, np.ndarray]:
+    """(source, channels, mono_ns, seq, values (n, channels)) of one chunk as numpy arrays.
+
+    Exactly what ``edge_agent.store.chunks.decode_chunk`` gives (it is called for any chunk
+    that is not plain, and raises ``ChunkFormatError`` naming what is wrong), without a
+    ``Frame`` per sample: an hour of raw data is a million frames, whose objects cost seconds
+    and hundreds of MB. Wall times are not needed for display and are not rebuilt."""
+    if not _plain(chunk):
+        frames = decode_chunk(chunk)
+        return (frames[0].source, frames[0].channels,
+                np.fromiter((f.mono_ns for f in frames), np.int64, len(frames)),
+                np.fromiter((f.seq for f in frames), np.int64, len(frames)),
+                np.array([f.values for f in frames], dtype=float).reshape(len(frames), -1))
+    n, dt = chunk["n"], chunk.get("dt_ns")
+    values = np.array(chunk["values"], dtype=float).reshape(len(chunk["channels"]), n).T
+    steps = (np.asarray(dt, dtype=np.int64) if isinstance(dt, list)
+             else np.full(n - 1, dt if n > 1 else 0, np.int64))
+    mono = chunk["t0_ns"] + np.concatenate(([0], np.cumsum(steps))).astype(np.int64)
+    seq = chunk["seq0"] + np.arange(n, dtype=np.int64)
+    for i, value in sorted(chunk.get("seq_jumps", [])):
+        seq[i:] += value - seq[i]
+    return chunk["source"], tuple(chunk["channels"]), mono, seq, values
+
+
+def session_sources(chunks: Iterator[dict], skipped: list[str]) -> dict[str, SourceSamples]:
+    """The chunks gathered per source as ``models.signals.SourceSamples`` (time-ordered)."""
+    parts: dict[str, list[tuple[tuple[str, ...], np.ndarray, np.ndarray, np.ndarray]]] = {}
+    for chunk in chunks:
+        try:
+            source, channels, mono, seq, values = chunk_columns(chunk)
+        except ChunkFormatError as exc:
+            skipped.append(str(exc))
+            continue
+        parts.setdefault(source, []).append((channels, mono, seq, values))
+    out: dict[str, SourceSamples] = {}
+    for source, items in parts.items():
+        names = sorted({c for channels, *_ in items for c in channels})
+        mono = np.concatenate([m for _, m, _, _ in items])
+        order = np.argsort(mono, kind="stable")
+        columns = {}
+        for name in names:
+            columns[name] = np.concatenate([
+                v[:, channels.index(name)] if name in channels else np.full(m.size, np.nan)
+                for channels, m, _, v in items])[order]
+        out[source] = SourceSamples(mono[order],
+                                    np.concatenate([s for _, _, s, _ in items])[order], columns)
+    return out
+
+
+def compute_series(by_source: dict[str, SourceSamples]) -> SessionSeries:
+    """Display series from a session's samples per source (see the module docstring)."""
     out = SessionSeries()
-    if not frames:
+    if not by_source:
         out.notes.append("no raw sensor data was synced for this session")
         return out
-    by_source = split_by_source(frames)
+    t0 = min(int(s.mono_ns[0]) for s in by_source.values())
     for samples in by_source.values():
-        t = (samples.mono_ns - frames[0].mono_ns) / 1e9
+        t = (samples.mono_ns - t0) / 1e9
         for name, values in samples.values.items():
             out.raw[name] = envelope(t, values)
     sig = align_sources(by_source, ANALYSIS_RATE_HZ)
     out.duration_s = float(sig.t[-1]) if sig.t.size else 0.0
     if sig.has(*IMU_CHANNELS):
-        _, seg = segment_bar(sig.stack(IMU_CHANNELS[:3]), sig.stack(IMU_CHANNELS[3:]),
-                             canonical_lift(lift), sig.rate_hz)
-        if seg.motion is not None:
-            n = seg.motion.displacement.size
-            out.displacement = envelope(sig.t[:n], seg.motion.displacement)
-            tilt = bar_tilt_deg(seg.up[:n])
-            rest = seg.motion.rest & np.isfinite(tilt)
+        motion = vertical_motion(sig.stack(IMU_CHANNELS[:3]), sig.stack(IMU_CHANNELS[3:]),
+                                 sig.rate_hz)
+        if motion is not None:
+            up, z, rest = motion
+            out.displacement = envelope(sig.t, z)
+            tilt = bar_tilt_deg(up)
+            at_rest = rest & np.isfinite(tilt)
             # level reference as models.analysis takes it: the median reading at rest
-            level = float(np.median(tilt[rest])) if rest.any() else 0.0
-            out.tilt = envelope(sig.t[:n], tilt - level)
+            level = float(np.median(tilt[at_rest])) if at_rest.any() else 0.0
+            out.tilt = envelope(sig.t, tilt - level)
         else:
             out.notes.append("the bar never rested still, so displacement and tilt have no "
                              "reference")
@@ -200,6 +279,24 @@ def compute_series(frames: list[Frame], lift: str) -> SessionSeries:
     else:
         out.notes.append("no platform data (f_fl f_fr f_rl f_rr)")
     return out
+
+
+def vertical_motion(accel: np.ndarray, gyro: np.ndarray, rate_hz: float
+                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """(up vector, vertical displacement, rest mask) of the whole session with the steps of
+    ``models.segmentation.RepSegmenter`` (gravity reference from the first quiet window, the
+    orientation filter, confirmed rests, zero-velocity-update integration), once over the
+    whole trace: the segmenter's rep search re-runs at every rest and is quadratic in the
+    session's length, and the reps are already stored. None when the bar never rests."""
+    g_ref = kinematics.gravity_reference(accel, gyro, rate_hz)
+    if g_ref is None:
+        return None
+    up = estimate_up(accel, gyro, rate_hz)
+    a_vert = kinematics.vertical_acceleration(accel, up, g_ref)
+    confirmed = kinematics.rest_confirmed(accel, gyro, a_vert, rate_hz, g_ref)
+    rest = kinematics.rest_mask(confirmed, rate_hz)
+    motion = kinematics.integrate_with_zupt(a_vert, rest, rate_hz, close_last=True)
+    return up, motion.displacement, rest
 
 
 class SeriesCache:
@@ -231,17 +328,17 @@ class SeriesCache:
 SERIES_CACHE = SeriesCache()
 
 
-def session_series(conn: Any, session_id: str, lift: str,
+def session_series(conn: Any, session_id: str,
                    cache: SeriesCache = SERIES_CACHE) -> SessionSeries:
     """The session's display series, from the cache when its chunks have not changed."""
     key = chunk_key(conn, session_id)
     skipped: list[str] = []
 
     def compute() -> SessionSeries:
-        series = compute_series(session_frames(conn, session_id, skipped), lift)
+        series = compute_series(session_sources(iter_chunks(conn, session_id), skipped))
         if skipped:
             series.notes.append(f"{len(skipped)} raw chunk(s) could not be decoded and are left "
                                 f"out (first: {skipped[0]})")
         return series
 
-    return cache.get((session_id, lift, *key), compute)
+    return cache.get((session_id, *key), compute)

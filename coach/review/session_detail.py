@@ -49,7 +49,7 @@ class RepRow:
 
     def get(self, key: str) -> Any:
         value = self.metrics.get(key)
-        return value if isinstance(value, (int, float)) and math.isfinite(value) else None
+        return float(value) if _finite_number(value) else None
 
     @property
     def problem(self) -> bool:
@@ -159,14 +159,20 @@ def load_session(conn: Any, session_id: str) -> SessionDetail | None:
     return detail
 
 
+def _finite_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
 def rep_metrics_of(metrics: dict[str, Any], number: int) -> RepMetrics:
-    """The box's RepMetrics back from its stored JSON (unknown keys ignored, missing ones None)."""
-    values = {k: v for k, v in metrics.items() if k in _REP_FIELDS}
-    values.setdefault("start_s", 0.0)
-    values.setdefault("bottom_s", 0.0)
-    values.setdefault("end_s", 0.0)
+    """The box's RepMetrics back from its stored JSON: numeric fields only (anything else,
+    e.g. a string where a number belongs, counts as not available), unknown keys ignored."""
+    values: dict[str, Any] = {k: float(v) for k, v in metrics.items()
+                              if k in _REP_FIELDS and _finite_number(v)}
+    for key in ("start_s", "bottom_s", "end_s"):
+        values.setdefault(key, 0.0)
     values["number"] = number
-    values["unavailable"] = values.get("unavailable") or {}
+    unavailable = metrics.get("unavailable")
+    values["unavailable"] = dict(unavailable) if isinstance(unavailable, dict) else {}
     return RepMetrics(**values)
 
 
@@ -184,18 +190,14 @@ def rep_rows(rows: list[tuple[Any, ...]]) -> list[RepRow]:
         if mcv is not None:
             best = max(best, mcv)
             rep.velocity_loss_pct = 100.0 * (best - mcv) / best if best > 0 else None
-        try:
-            rm = rep_metrics_of(metrics, number)
-        except TypeError:
-            rm = None
-        if rm is not None:
-            rep.faults = [Fault(rule.name, _describe(rule, rm), rule.advice)
-                          for _, rule in findings(rm)]
-            fired = {f.name for f in rep.faults}
-            rep.faults += [Fault(rule.name, rule.describe(rm, baseline), rule.advice)
-                           for _, rule, baseline in shift_findings(rm, earlier)
-                           if not any(n.startswith(rule.covered_by) for n in fired)]
-            earlier.append(rm)
+        rm = rep_metrics_of(metrics, number)
+        rep.faults = [Fault(rule.name, _describe(rule, rm), rule.advice)
+                      for _, rule in findings(rm)]
+        fired = {f.name for f in rep.faults}
+        rep.faults += [Fault(rule.name, _describe(rule, rm, baseline), rule.advice)
+                       for _, rule, baseline in shift_findings(rm, earlier)
+                       if not any(n.startswith(rule.covered_by) for n in fired)]
+        earlier.append(rm)
         flag = MODEL_FLAG.search(text or "")
         if flag:
             hint = flag["hint"]
@@ -219,8 +221,9 @@ def add_set_model_flags(reps: list[RepRow], set_text: str | None) -> None:
                                     + (f", pointing to {hint}" if hint else "")))
 
 
-def _describe(rule: Any, rep: RepMetrics) -> str:
+def _describe(rule: Any, rep: RepMetrics, *baseline: float) -> str:
+    """The rule's sentence, or its name when a value the sentence quotes is not stored."""
     try:
-        return rule.describe(rep)
+        return rule.describe(rep, *baseline)
     except (TypeError, ValueError):
         return rule.name

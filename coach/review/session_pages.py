@@ -83,7 +83,7 @@ def raw_chart(session_id: str, name: str) -> Any:
     if name not in RAW_CHARTS:
         abort(404)
     detail = _detail(session_id)
-    series = session_series(get_db(), detail.id, detail.lift_type)
+    series = session_series(get_db(), detail.id)
     spans = _rep_spans(detail)
     alerts = [(a.t_s, a.reason) for a in detail.alerts]
     if name == "displacement" and series.displacement is not None:
@@ -107,7 +107,7 @@ def sensor_data(session_id: str) -> Any:
     if request.args.get("format") == "csv":
         return _recording_download(conn, detail)
     stats = chunk_stats(conn, detail.id)
-    series = session_series(conn, detail.id, detail.lift_type)
+    series = session_series(conn, detail.id)
     chart = Markup(charts.render("raw", charts.raw_channels, series.raw))
     return render_template("review/sensor_data.html", s=detail, stats=stats, chart=chart,
                            notes=series.notes, duration_s=series.duration_s)

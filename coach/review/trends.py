@@ -5,7 +5,7 @@ the set (``models.metrics.velocity_loss_pct``'s definition: best rep against the
 three session scores. One query for any number of sessions.
 
 Bar load: the box records it per rep as ``bar_load_kg`` in ``rep_metrics.metrics`` (from the
-session's start command; see docs/web.md). A session counts in the profile when its reps carry
+session's start command; see docs/web-review.md). A session counts in the profile when its reps carry
 one. The profile is the linear fit of each session's best mean concentric velocity against its
 load (González-Badillo & Sánchez-Medina 2010); the estimated 1RM is the load at which the fit
 reaches the lift's minimum velocity threshold (``MVT_MPS``). It needs at least

@@ -8,7 +8,6 @@ status naming what was wrong.
 from __future__ import annotations
 
 import hmac
-import ipaddress
 import json
 import logging
 import threading
@@ -17,6 +16,7 @@ from typing import Any, Callable
 from urllib.parse import parse_qs, urlsplit
 
 from edge_agent.daemon.sessions import SessionError, SessionManager
+from edge_agent.netaddr import is_loopback
 
 log = logging.getLogger(__name__)
 
@@ -35,15 +35,6 @@ class ApiError(Exception):
 
 class ApiConfigError(Exception):
     """The API cannot be started as configured (e.g. a public bind without a token)."""
-
-
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 class LocalApi:
