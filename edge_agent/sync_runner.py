@@ -107,7 +107,8 @@ def direct_worker(cfg: Config, outbox: Any, dsn: str | None = None) -> SyncWorke
 def publisher(cfg: Config, outbox: Any) -> MqttPublisher:
     s = cfg.section("sync")
     return MqttPublisher(outbox, cfg.get("device.id"), mqtt_settings(cfg), window=s["window"],
-                         resend_after_s=float(s["resend_after_s"]))
+                         resend_after_s=float(s["resend_after_s"]),
+                         state_path=state_path(cfg))
 
 
 def publish_until_empty(pub: MqttPublisher, outbox: Any, timeout_s: float,

@@ -31,7 +31,7 @@ from typing import Any, Callable
 import paho.mqtt.client as mqtt
 
 from sync.direct import DeadLetter, PgWriter, TransientDbError
-from sync.mqtt_publisher import MqttSettings, connect_async, make_client
+from sync.mqtt_publisher import MqttSettings, connect_async, describe_disconnect, make_client
 from sync.payloads import (DEFAULT_MAX_PAYLOAD_BYTES, PayloadError, ack_topic, decode_message,
                            encode_ack, parse_topic, subscription)
 from sync.rows import SyncRecord, WriteOutcome
@@ -40,6 +40,10 @@ from sync.worker import Backoff
 log = logging.getLogger(__name__)
 
 PAUSE_FILE_ENV = "LIFTGUARD_INGEST_PAUSE_FILE"
+WAIT_S, WAIT_TRIES = 0.2, 5
+"""A row whose session has not arrived is tried again here every WAIT_S, WAIT_TRIES times,
+before the box is asked to send it again (its message is acknowledged meanwhile: the box
+keeps the row until a commit ack names it, so a crash here loses nothing)."""
 IGNORED_KINDS = ("status", "ack")
 """Matched by the subscription but not data: boxes' status flags and our own acks."""
 
@@ -78,6 +82,8 @@ class Ingester:
         self._backoff = backoff or Backoff(0.5, 30.0)
         self._on_committed = on_committed
         self._pause_file = os.environ.get(PAUSE_FILE_ENV)
+        self._waiting: dict[SyncRecord, tuple[float, int]] = {}
+        """Deferred rows retried here first: record -> (when, tries so far)."""
         self.fatal: str | None = None
         """Why the writer thread died, if it did."""
         self.stats = {"messages": 0, "rows": 0, "dead_letters": 0, "batches": 0,
@@ -120,7 +126,8 @@ class Ingester:
                        properties: Any) -> None:
         self._subscribed.clear()
         if reason.is_failure:
-            log.warning("ingester lost the broker (%s); reconnecting", reason)
+            level, words = describe_disconnect(flags, reason)
+            log.log(level, "ingester: %s; reconnecting", words)
 
     def _on_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
         self._queue.put(_Received(msg.topic, bytes(msg.payload), msg.mid, msg.qos))
@@ -180,7 +187,7 @@ class Ingester:
         try:
             while not self._stop.is_set():
                 batch = self._take_batch()
-                if batch:
+                if batch or self._due_waiting():
                     self._handle_safely(batch)
         except BaseException as exc:  # noqa: BLE001 - reported, then the process exits 1
             self.fatal = f"{type(exc).__name__}: {exc}"
@@ -209,8 +216,12 @@ class Ingester:
                                     f"({type(exc).__name__}): {exc}"[:2000], m.payload,
                                     m.topic, _claimed(m.topic))], [m])
 
+    def _due_waiting(self) -> list[SyncRecord]:
+        now = time.monotonic()
+        return [rec for rec, (due, _) in self._waiting.items() if due <= now]
+
     def _handle(self, batch: list[_Received]) -> None:
-        records: list[SyncRecord] = []
+        records: list[SyncRecord] = self._due_waiting()
         letters: list[DeadLetter] = []
         done_ids: dict[str, list[int]] = {}
         for m in batch:
@@ -246,8 +257,13 @@ class Ingester:
             done_ids.setdefault(rec.device_id, []).append(rec.outbox_id)
             log.warning("dead letter from %s: %s", rec.origin, reason)
         retry_ids: dict[str, list[int]] = {}
+        tries = {rec: self._waiting.pop(rec, (0.0, 0))[1] for rec in records}
         for rec in outcome.deferred:
-            retry_ids.setdefault(rec.device_id, []).append(rec.outbox_id)
+            if rec.kind != "sessions" and tries.get(rec, 0) < WAIT_TRIES:
+                # its session (or metrics) is probably being committed by another ingester
+                self._waiting[rec] = (time.monotonic() + WAIT_S, tries.get(rec, 0) + 1)
+            else:
+                retry_ids.setdefault(rec.device_id, []).append(rec.outbox_id)
         for device_id in done_ids.keys() | retry_ids.keys():
             self.client.publish(ack_topic(device_id), encode_ack(
                 device_id, done_ids.get(device_id, []), retry_ids.get(device_id, [])), qos=1)

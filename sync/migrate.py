@@ -37,7 +37,12 @@ CREATE TABLE IF NOT EXISTS schema_version (
 
 
 class MigrationError(Exception):
-    """A migration file is malformed or failed to apply; the message names the file."""
+    """A migration file is malformed or failed to apply (the message names the file), or a
+    database is refused (``problems`` names each table and column that differs)."""
+
+    def __init__(self, message: str, problems: list[str] | None = None) -> None:
+        super().__init__(message + ("".join(f"\n  {p}" for p in problems) if problems else ""))
+        self.problems = problems or []
 
 
 @dataclass(frozen=True)
@@ -193,8 +198,7 @@ def _existing_seed_matches(conn: Any) -> bool:
     conn.rollback()
     if problems:
         raise MigrationError("database has the seed tables but they differ from the original "
-                             "schema (docs/database.md), so nothing was changed: "
-                             + "; ".join(problems))
+                             "schema (docs/database.md), so nothing was changed:", problems)
     return True
 
 

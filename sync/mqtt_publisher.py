@@ -13,10 +13,12 @@ the ingester confirms that PostgreSQL committed them.
 from __future__ import annotations
 
 import logging
+import os
 import ssl
 import threading
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Callable
 
 import paho.mqtt.client as mqtt
@@ -26,9 +28,11 @@ from paho.mqtt.properties import Properties
 from sync.outbox import Outbox
 from sync.payloads import (PayloadError, ack_topic, check_device_id, data_topic, decode_ack,
                            encode_item, encode_message, status_topic)
+from sync.sync_state import SyncState
 
 log = logging.getLogger(__name__)
 
+STATE_SAVE_S = 2.0
 RETRY_DELAY_S = 1.0
 """How soon an entry the ingester could not complete yet (``retry_ids``) is sent again."""
 
@@ -69,6 +73,24 @@ def make_client(settings: MqttSettings, client_id: str, *, manual_ack: bool = Fa
     return client, props
 
 
+SERVER_SHUTTING_DOWN = 139
+"""MQTT v5 DISCONNECT reason code a broker sends when it stops cleanly."""
+
+
+def describe_disconnect(flags: Any, reason: Any) -> tuple[int, str]:
+    """(log level, words) for a paho ``on_disconnect``: a broker that stops cleanly is not a
+    "lost connection (Unspecified error)". Mosquitto 2.0 closes the socket without a
+    DISCONNECT packet when it stops, so that case is named for what it may be."""
+    if not reason.is_failure:
+        return logging.INFO, "disconnected"
+    if getattr(reason, "value", None) == SERVER_SHUTTING_DOWN:
+        return logging.INFO, "the broker is shutting down"
+    if not getattr(flags, "is_disconnect_packet_from_server", False):
+        return (logging.WARNING, "the connection closed without a DISCONNECT from the broker "
+                                 "(broker stopped or restarted, or the network failed)")
+    return logging.WARNING, f"the broker disconnected us: {reason}"
+
+
 def connect_async(client: mqtt.Client, settings: MqttSettings, props: Properties) -> None:
     client.connect_async(settings.host, settings.port, keepalive=settings.keepalive,
                          clean_start=False, properties=props)
@@ -83,7 +105,10 @@ class MqttPublisher:
                  window: int = 400, max_message_bytes: int = 64 * 1024,
                  resend_after_s: float = 60.0,
                  on_acked: Callable[[list[int], float], None] | None = None,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic,
+                 state_path: str | os.PathLike[str] | None = None) -> None:
+        """``state_path``: the sync state file ``liftguard sync status`` reads (commit acks
+        are this mode's successes), written at most every ``STATE_SAVE_S``."""
         self.outbox = outbox
         self.device_id = check_device_id(device_id)
         self.settings = settings
@@ -98,6 +123,9 @@ class MqttPublisher:
         self.last_error: str | None = None
         self.acked = 0
         self.published_messages = 0
+        self.state_path = None if state_path is None else Path(state_path)
+        self.state = SyncState.load(self.state_path)
+        self._state_saved_at = 0.0
         self.client, self._props = make_client(settings, f"liftguard-box-{device_id}")
         self.client.max_inflight_messages_set(100)
         self.client.will_set(status_topic(device_id), b"offline", qos=1, retain=True)
@@ -132,10 +160,10 @@ class MqttPublisher:
                        properties: Any) -> None:
         self._ready.clear()
         if reason.is_failure:
-            self.last_error = f"disconnected: {reason}"
-            log.warning("MQTT connection to %s:%d lost (%s); %d entries await an ack, "
-                        "reconnecting", self.settings.host, self.settings.port, reason,
-                        len(self._inflight))
+            level, words = describe_disconnect(flags, reason)
+            self.last_error = f"disconnected: {words}"
+            log.log(level, "MQTT %s:%d: %s; %d entries await an ack, reconnecting",
+                    self.settings.host, self.settings.port, words, len(self._inflight))
 
     def _on_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
         try:
@@ -144,6 +172,7 @@ class MqttPublisher:
             log.error("ignoring a malformed ack on %s: %s", msg.topic, exc)
             return
         self.outbox.ack(ids)
+        self._record_acks(len(ids))
         now = self._clock()
         with self._lock:
             for i in ids:
@@ -233,7 +262,33 @@ class MqttPublisher:
                 pass
         self.client.disconnect()
         self.client.loop_stop()
+        self.save_state()
 
     def status(self) -> dict[str, Any]:
         return {"connected": self.connected, "awaiting_ack": self.inflight(),
                 "acked": self.acked, "last_error": self.last_error}
+
+    def _record_acks(self, n: int) -> None:
+        with self._lock:
+            self.state.last_success = time.time()
+            self.state.rows_synced += n
+            self.state.consecutive_failures = 0
+        self.save_state(force=False)
+
+    def record_error(self, error: str) -> None:
+        """Note a failure (e.g. acks that never came) in the sync state file."""
+        with self._lock:
+            self.state.last_error, self.state.last_error_at = error, time.time()
+            self.state.consecutive_failures += 1
+        self.save_state()
+
+    def save_state(self, force: bool = True) -> None:
+        now = time.monotonic()
+        if self.state_path is None or (not force and now - self._state_saved_at < STATE_SAVE_S):
+            return
+        with self._lock:
+            self._state_saved_at = now
+            try:
+                self.state.save(self.state_path)
+            except OSError as exc:
+                log.warning("cannot write the sync state file %s: %s", self.state_path, exc)

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from typing import Any, Sequence
 
 from sync.json_values import (INT64_MAX, ValueProblem, check_number_lists, check_value)
-from sync.rows import KINDS, RowError, SyncRecord, check_row
+from sync.rows import KINDS, ROW_FIELDS, RowError, SyncRecord, check_row
 
 PAYLOAD_VERSION = 1
 TOPIC_ROOT = "liftguard/v1"
@@ -213,7 +213,8 @@ def _record(where: str, row: Any, kind: str, device_id: str, outbox_id: int) -> 
                            f"match the topic's device {device_id!r}")
     if kind == "sensor_data":
         _check_chunk_text(where, row["raw_data"])
-    return SyncRecord(kind, row, device_id, outbox_id)
+    known = ROW_FIELDS[kind]   # fields nothing reads are not carried further (nor checked)
+    return SyncRecord(kind, {k: v for k, v in row.items() if k in known}, device_id, outbox_id)
 
 
 def _check_chunk_text(where: str, text: str) -> None:

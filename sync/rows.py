@@ -83,7 +83,7 @@ class RowError(ValueError):
     """A row that cannot be stored; the message names the kind and field."""
 
 
-@dataclass
+@dataclass(eq=False)
 class SyncRecord:
     """One row to store. ``device_id`` is the sender (configured box id, or the MQTT topic's);
     ``outbox_id`` is the box's outbox entry, echoed back in acknowledgements; ``origin`` is
@@ -321,6 +321,10 @@ def _canonical(uid: str) -> str:
     return str(uuid.UUID(uid))
 
 
+def _session_of(rec: SyncRecord) -> str:
+    return _canonical(rec.row["session_id"])
+
+
 def _last_per_id(records: Iterable[SyncRecord]) -> list[SyncRecord]:
     """One record per row id (the last, i.e. newest snapshot), in id order: an upsert may
     touch a row only once per statement, and a fixed order avoids deadlocks between
@@ -374,7 +378,7 @@ def _apply(cur: Any, records: Sequence[SyncRecord]) -> WriteOutcome:
     owners = session_owners(cur, (rec.row["session_id"] for rec in children))
     accepted: dict[str, list[SyncRecord]] = {}
     for rec in children:
-        owner = owners.get(_canonical(rec.row["session_id"]))
+        owner = owners.get(_session_of(rec))
         if owner is None:
             outcome.deferred.append(rec)
         elif owner[0] != rec.device_id:
@@ -384,24 +388,23 @@ def _apply(cur: Any, records: Sequence[SyncRecord]) -> WriteOutcome:
     chunks = accepted.get("sensor_data", [])
     metrics_of = _newest_metrics(cur, accepted)
     for kind, table in _CHILDREN.items():
-        rows = _last_per_id(accepted.get(kind, []))
+        recs = accepted.get(kind, [])
         if kind == "feedback":
-            waiting = [r for r in rows if _canonical(r.row["session_id"]) not in metrics_of]
-            outcome.deferred += [r for r in accepted.get(kind, []) if r in waiting]
-            rows = [r for r in rows if r not in waiting]
+            outcome.deferred += [r for r in recs if _session_of(r) not in metrics_of]
+            recs = [r for r in recs if _session_of(r) in metrics_of]
+        rows = _last_per_id(recs)
         if rows:
-            values = []
-            for r in rows:
-                sid = _canonical(r.row["session_id"])
-                values.append(table.values(r.row, _Parent(owners[sid][1], metrics_of.get(sid))))
+            values = [table.values(r.row, _Parent(owners[_session_of(r)][1],
+                                                  metrics_of.get(_session_of(r))))
+                      for r in rows]
             execute_values(cur, table.sql, values, template=table.template,
                            page_size=len(rows))
-        outcome.stored += [r for r in accepted.get(kind, [])
-                           if kind != "feedback" or _canonical(r.row["session_id"]) in metrics_of]
+        outcome.stored += recs
     _link_first_chunks(cur, chunks)
     deferred_ids = _apply_links(cur, sessions)
+    refused = {id(rec) for rec, _ in outcome.dead}
     for rec in by_kind["sessions"]:
-        if any(rec is dead for dead, _ in outcome.dead):
+        if id(rec) in refused:
             continue
         (outcome.deferred if rec.row["id"] in deferred_ids else outcome.stored).append(rec)
     return outcome
@@ -441,12 +444,12 @@ def _write_sessions(cur: Any, records: list[SyncRecord], outcome: WriteOutcome
 def _newest_metrics(cur: Any, accepted: dict[str, list[SyncRecord]]) -> dict[str, str]:
     """The newest performance_metrics row (box ids are time-ordered) of each session that has
     feedback in this batch, metrics of this batch included: ``feedback.metrics_id``."""
-    sids = sorted({_canonical(r.row["session_id"]) for r in accepted.get("feedback", [])})
+    sids = sorted({_session_of(r) for r in accepted.get("feedback", [])})
     if not sids:
         return {}
     newest: dict[str, str] = {}
     for r in accepted.get("performance_metrics", []):
-        sid, mid = _canonical(r.row["session_id"]), _canonical(r.row["id"])
+        sid, mid = _session_of(r), _canonical(r.row["id"])
         if sid in sids and mid > newest.get(sid, ""):
             newest[sid] = mid
     cur.execute("SELECT DISTINCT ON (session) session::text, id::text FROM performance_metrics "
@@ -460,7 +463,7 @@ def _newest_metrics(cur: Any, accepted: dict[str, list[SyncRecord]]) -> dict[str
 def _link_first_chunks(cur: Any, chunks: list[SyncRecord]) -> None:
     first: dict[str, tuple[int, str]] = {}
     for r in chunks:
-        sid, key = _canonical(r.row["session_id"]), (r.row["t_first_ns"], _canonical(r.row["id"]))
+        sid, key = _session_of(r), (r.row["t_first_ns"], _canonical(r.row["id"]))
         if sid not in first or key < first[sid]:
             first[sid] = key
     if first:

@@ -10,7 +10,6 @@ The worker's last success and last error are kept in a small JSON state file, so
 """
 from __future__ import annotations
 
-import json
 import logging
 import os
 import random
@@ -22,6 +21,7 @@ from typing import Any, Callable, Protocol, Sequence
 
 from sync.direct import TransientDbError
 from sync.outbox import Outbox, OutboxEntry
+from sync.sync_state import SyncState
 
 log = logging.getLogger(__name__)
 
@@ -49,36 +49,6 @@ class Backoff:
 
     def reset(self) -> None:
         self.failures = 0
-
-
-@dataclass
-class SyncState:
-    """What ``liftguard sync status`` shows besides the backlog."""
-
-    last_success: float | None = None
-    last_error: str | None = None
-    last_error_at: float | None = None
-    rows_synced: int = 0
-    consecutive_failures: int = 0
-
-    @classmethod
-    def load(cls, path: Path | None) -> "SyncState":
-        if path is None or not path.exists():
-            return cls()
-        try:
-            data = json.loads(path.read_text())
-            return cls(**{k: data.get(k) for k in cls.__dataclass_fields__
-                          if data.get(k) is not None})
-        except (OSError, ValueError, TypeError) as exc:
-            log.warning("%s: unreadable sync state (%s); starting afresh", path, exc)
-            return cls()
-
-    def save(self, path: Path | None) -> None:
-        if path is None:
-            return
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(json.dumps(self.__dict__, indent=1))
-        os.replace(tmp, path)
 
 
 @dataclass

@@ -52,3 +52,15 @@ def wait_for(predicate: Callable[[], Any], limit_s: float = 20.0, what: str = "c
             return value
         time.sleep(0.05)
     raise AssertionError(f"gave up waiting for {what}")
+
+
+def record_set_and_drain(daemon: Any) -> str:
+    """On a started daemon with a finite simulated source: one session over the whole set,
+    analysed, committed and drained from the outbox; returns its id."""
+    sid = daemon.sessions.try_start("squat", "api")
+    wait_for(daemon.sources_finished, 60, "the simulated set to finish")
+    daemon.sessions.try_end(sid, "api")
+    daemon.sessions.wait_idle(60)
+    daemon.store.flush()
+    wait_for(lambda: not daemon.store.backlog(), 60, "the outbox to drain")
+    return sid

@@ -357,7 +357,8 @@ class MosquittoBroker:
 
     def __init__(self, users: dict[str, str] | None = None, acl: str | None = None,
                  persistence: bool = True, port: int | None = None,
-                 binary: str = MOSQUITTO_BINARY) -> None:
+                 binary: str = MOSQUITTO_BINARY, extra_conf: tuple[str, ...] = ()) -> None:
+        """``extra_conf``: more mosquitto.conf lines (e.g. the shipped example's limits)."""
         if not Path(binary).is_file():
             raise ServiceUnavailable(f"Mosquitto broker not found at {binary}; install the "
                                      "'mosquitto' package")
@@ -371,6 +372,7 @@ class MosquittoBroker:
         self.conf_file = self.base_dir / "mosquitto.conf"
         self.log_file = self.base_dir / "mosquitto.log"
         self._users, self._acl, self._persistence = users, acl, persistence
+        self._extra_conf = tuple(extra_conf)
         self._proc: subprocess.Popen | None = None
         if users:
             self._write_password_file(users)
@@ -400,6 +402,7 @@ class MosquittoBroker:
             lines.append(f"password_file {self.base_dir / 'passwd'}")
         if self._acl is not None:
             lines.append(f"acl_file {self.base_dir / 'acl'}")
+        lines += self._extra_conf
         self.conf_file.write_text("\n".join(lines) + "\n")
         self.run_as.own(self.base_dir)
 

@@ -5,7 +5,7 @@ import psycopg2
 
 from edge_agent.daemon import Daemon
 from sensors.simulator import SimulatorSource
-from tests.daemon_helpers import NO_PINS, config, wait_for
+from tests.daemon_helpers import NO_PINS, config, record_set_and_drain
 from tests.sync_support import assert_same_contents, box_counts, migrated, pg_counts
 
 
@@ -18,12 +18,7 @@ def test_live_daemon_syncs_a_whole_session_directly(tmp_path, pg_db):
     try:
         daemon.start()
         assert daemon.status()["sync"] == "direct"
-        sid = daemon.sessions.try_start("squat", "api")
-        wait_for(daemon.sources_finished, 60, "the simulated set to finish")
-        daemon.sessions.try_end(sid, "api")
-        daemon.sessions.wait_idle(60)
-        daemon.store.flush()
-        wait_for(lambda: not daemon.store.backlog(), 60, "the outbox to drain")
+        record_set_and_drain(daemon)
         conn = psycopg2.connect(pg_db.dsn)
         try:
             counts = box_counts(daemon.store.path)

@@ -4,8 +4,11 @@ into another box's session."""
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import time
 import uuid
+from pathlib import Path
 
 import psycopg2
 import pytest
@@ -20,6 +23,8 @@ from tests.sync_support import (DEVICE, close, count, migrated, raw_client, reco
                                 wait_for)
 
 pytestmark = pytest.mark.integration
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture
@@ -197,3 +202,33 @@ def test_spoofed_rows_for_another_boxes_session_are_refused(pg, pg_db, mosquitto
         cur.execute("SELECT device_id, status FROM sessions")
         assert cur.fetchall() == [(DEVICE, session.payload["status"])]
     assert all(d == "box-2" and r.startswith("spoofed") and DEVICE in r for d, r in letters)
+
+
+def test_ingester_that_cannot_even_dead_letter_exits_non_zero(pg, pg_db, mosquitto, tmp_path):
+    """The one way the writer dies: the database refuses the dead letter itself (here the
+    table is gone). `liftguard ingest` must then exit 1 for Restart=on-failure, not 0."""
+    config = tmp_path / "ingest.toml"
+    config.write_text(f'[device]\ndata_dir = "{tmp_path}"\nsecrets_file = "{tmp_path}/none"\n'
+                      f'[mqtt]\nhost = "{mosquitto.host}"\nport = {mosquitto.port}\ntls = false\n'
+                      '[ingest]\nclient_id = "ingest-doomed"\n')
+    with pg.cursor() as cur:
+        cur.execute("DROP TABLE dead_letters")
+    proc = subprocess.Popen([sys.executable, "-m", "edge_agent", "--config", str(config),
+                             "ingest", "--dsn", pg_db.dsn], cwd=REPO, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    try:
+        sender = raw_client(mosquitto, "doom-sender")
+        try:
+            deadline = time.monotonic() + 60
+            while proc.poll() is None and time.monotonic() < deadline:
+                _publish(sender, data_topic(DEVICE, "sensor_data"), b"not json")
+                time.sleep(0.5)
+        finally:
+            close(sender)
+        assert proc.wait(30) == 1
+        out = proc.stdout.read()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert "CRITICAL" in out and "exiting non-zero so that systemd restarts" in out
+    assert "dead_letters" in out

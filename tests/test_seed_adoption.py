@@ -8,6 +8,7 @@ import logging
 import psycopg2
 import pytest
 
+from edge_agent.cli import main
 from edge_agent.store import LocalStore
 from sync.direct import DirectSink, PgWriter
 from sync.migrate import MigrationError, load_migrations, migrate
@@ -176,8 +177,24 @@ def test_seed_table_that_differs_is_refused_naming_it_and_nothing_changes(origin
     with pytest.raises(MigrationError, match="nothing was changed") as refused:
         migrate(original)
     assert named in str(refused.value)
+    assert any(p.startswith(named) for p in refused.value.problems)
     assert _snapshot(original) == before
     assert ("schema_version",) not in before["tables"]
+
+
+def test_db_migrate_command_refuses_naming_each_difference(original, pg_db, tmp_path, capsys):
+    _rows(original, "ALTER TABLE users ADD COLUMN name text")
+    _rows(original, "ALTER TABLE sessions ALTER COLUMN ended_at TYPE timestamptz")
+    before = _snapshot(original)
+    config = tmp_path / "config.toml"
+    config.write_text(f'[device]\nsecrets_file = "{tmp_path / "none.toml"}"\n')
+    assert main(["--config", str(config), "db", "migrate", "--dsn", pg_db.dsn]) == 1
+    out = capsys.readouterr().out
+    assert "differ from the original schema" in out and "nothing was changed" in out
+    assert "  users.name: not a column of the original schema (text NULL)" in out
+    assert "  sessions.ended_at: is timestamp with time zone NULL, expected timestamp " \
+           "without time zone NULL" in out
+    assert _snapshot(original) == before
 
 
 def test_box_session_synced_into_the_original_database_reads_the_original_way(original,

@@ -11,9 +11,9 @@ from typing import Any
 import psycopg2
 import psycopg2.extensions
 
-from edge_agent.cli import EXIT_OK, UsageError
+from edge_agent.cli import EXIT_OK, EXIT_RUNTIME, UsageError
 from edge_agent.secrets import load_secrets
-from sync.migrate import current_version, load_migrations, migrate, pending
+from sync.migrate import MigrationError, current_version, load_migrations, migrate, pending
 
 CONNECT_TIMEOUT_S = 10
 
@@ -68,6 +68,9 @@ def run_migrate(args: argparse.Namespace) -> int:
     try:
         applied = migrate(conn, target=args.to, migrations=migrations)
         version = current_version(conn)
+    except MigrationError as exc:
+        print(f"liftguard db migrate: {exc}")
+        return EXIT_RUNTIME
     finally:
         conn.close()
     for v in applied:

@@ -6,6 +6,7 @@ import json
 import urllib.error
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 from edge_agent.secrets import load_secrets
 
@@ -16,8 +17,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def run(args: argparse.Namespace) -> int:
-    cfg = args.cfg
+class DaemonUnreachable(Exception):
+    """The daemon's local API did not answer; the message says where it was asked."""
+
+
+def daemon_status(cfg: Any, timeout_s: float = 3.0) -> dict[str, Any]:
+    """The running daemon's GET /status (its local API, token from the secrets)."""
     host = cfg.get("api.bind")
     host = "127.0.0.1" if host in ("0.0.0.0", "") else ("[::1]" if host == "::" else host)
     req = urllib.request.Request(f"http://{host}:{cfg.get('api.port')}/status")
@@ -27,11 +32,18 @@ def run(args: argparse.Namespace) -> int:
     if token:
         req.add_header("Authorization", f"Bearer {token}")
     try:
-        with urllib.request.urlopen(req, timeout=3) as resp:
-            status = json.load(resp)
-    except (urllib.error.URLError, OSError) as exc:
-        print(f"liftguard: the daemon does not answer on {req.full_url} ({exc}); is "
-              f"'liftguard run' running?")
+        with urllib.request.urlopen(req, timeout=timeout_s) as resp:
+            return json.load(resp)
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        raise DaemonUnreachable(f"the daemon does not answer on {req.full_url} ({exc}); is "
+                                f"'liftguard run' running?") from None
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        status = daemon_status(args.cfg)
+    except DaemonUnreachable as exc:
+        print(f"liftguard: {exc}")
         return 1
     print(json.dumps(status, indent=2) if args.json else human(status))
     return 0

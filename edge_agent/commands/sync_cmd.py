@@ -10,9 +10,10 @@ import time
 
 from edge_agent import sync_runner
 from edge_agent.cli import EXIT_OK, EXIT_RUNTIME, UsageError
+from edge_agent.commands.status import DaemonUnreachable, daemon_status
 from edge_agent.store.db import StoreError
 from sync.roster import fetch_roster
-from sync.worker import SyncState
+from sync.sync_state import SyncState
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -66,19 +67,13 @@ def _once(args: argparse.Namespace) -> int:
             pub = sync_runner.publisher(args.cfg, outbox)
         except ValueError as exc:
             raise UsageError(str(exc)) from None
-        state = SyncState.load(sync_runner.state_path(args.cfg))
         pub.start()
         try:
             ok = sync_runner.publish_until_empty(pub, outbox, args.timeout)
+            if not ok:
+                pub.record_error(pub.last_error or "timed out waiting for commit acks")
         finally:
             pub.stop()
-        if ok:
-            state.last_success = time.time()
-            state.rows_synced += pub.acked
-        else:
-            state.last_error = (pub.last_error or "timed out waiting for commit acks")
-            state.last_error_at = time.time()
-        state.save(sync_runner.state_path(args.cfg))
         print(f"acknowledged {pub.acked} rows; backlog now {sum(outbox.backlog().values())}")
         return EXIT_OK if ok else EXIT_RUNTIME
     finally:
@@ -97,15 +92,39 @@ def _status(args: argparse.Namespace) -> int:
         backlog = outbox.backlog()
     finally:
         outbox.close()
+    mode = args.cfg.get("sync.mode")
     state = SyncState.load(sync_runner.state_path(args.cfg))
-    print(f"mode: {args.cfg.get('sync.mode')}")
+    try:
+        hold = daemon_status(args.cfg, timeout_s=2.0).get("sync_hold")
+        daemon = "running"
+    except DaemonUnreachable as exc:
+        hold, daemon = None, str(exc)
+    print(f"mode: {mode}")
     print(f"backlog: {sum(backlog.values())}" +
           (f" ({', '.join(f'{k} {v}' for k, v in backlog.items())})" if backlog else ""))
-    print(f"last success: {_when(state.last_success)}")
+    print(f"last success: {_when(state.last_success)}"
+          + (" (last commit ack from the ingester)" if mode == "mqtt" and state.last_success
+             else ""))
     print(f"last error: {state.last_error or 'none'}"
           + (f" at {_when(state.last_error_at)}" if state.last_error else ""))
-    print(json.dumps({"backlog": backlog, **state.__dict__}))
+    print(f"NTP hold: {_hold_text(hold, daemon)}")
+    print(json.dumps({"mode": mode, "backlog": backlog, **state.__dict__, "sync_hold": hold}))
     return EXIT_OK
+
+
+def _hold_text(hold: dict | None, daemon: str) -> str:
+    """The daemon's clock-gate state (``ClockGatedOutbox.hold_state`` in /status)."""
+    if daemon != "running":
+        return f"unknown: {daemon}"
+    if not hold:
+        return "none (sync is not held for the clock)"
+    if hold.get("waiting_for_ntp"):
+        return (f"waiting for NTP, {hold.get('remaining_s') or 0:.0f} s left of "
+                f"{hold.get('hold_unsynced_clock_s') or 0:.0f} s "
+                f"([sync] hold_unsynced_clock_s); nothing is sent until then")
+    if hold.get("gave_up_waiting"):
+        return "clock still not synchronised; sending anyway after the hold"
+    return "none (clock synchronised)"
 
 
 def _roster(args: argparse.Namespace) -> int:

@@ -17,6 +17,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from edge_agent.daemon.sessions import SessionError, SessionManager
 from edge_agent.netaddr import is_loopback
+from sync.roster import ROLES, Roster
 
 log = logging.getLogger(__name__)
 
@@ -39,13 +40,16 @@ class ApiConfigError(Exception):
 
 class LocalApi:
     def __init__(self, sessions: SessionManager, status: Callable[[], dict[str, Any]], *,
-                 bind: str = "127.0.0.1", port: int = 8765, token: str | None = None) -> None:
+                 bind: str = "127.0.0.1", port: int = 8765, token: str | None = None,
+                 roster: Callable[[], Roster] | None = None) -> None:
+        """``roster`` loads the users pulled by ``liftguard sync roster`` (GET /athletes)."""
         if not is_loopback(bind) and not token:
             raise ApiConfigError(
                 f"[api] bind = {bind!r} is not a loopback address: set the api_token secret "
                 f"(env LIFTGUARD_API_TOKEN or the secrets file) or bind to 127.0.0.1")
         self.sessions = sessions
         self.status = status
+        self.roster = roster
         self.token = token if not is_loopback(bind) or token else None
         handler = type("Handler", (_Handler,), {"api": self})
         try:
@@ -96,6 +100,10 @@ class LocalApi:
                 raise ApiError(400, f"status must be 'active' or 'ended', got {status!r}")
             return 200, {"sessions": store.list_sessions(_int(query, "limit", 50, 1, 1000),
                                                          status)}
+        if parts and parts[0] == "athletes" and len(parts) <= 2:
+            self._allow(method, "GET")
+            return 200, self._athletes(parts[1] if len(parts) == 2 else None,
+                                       _one(query, "role", None))
         if len(parts) >= 2 and parts[0] == "sessions":
             sid = parts[1]
             if len(parts) == 2:
@@ -120,6 +128,26 @@ class LocalApi:
                 return 200, {"session_id": sid, "chunks": chunks,
                              "next_after": chunks[-1]["id"] if len(chunks) == limit else None}
         raise ApiError(404, f"no route {method} {path}")
+
+    def _athletes(self, ref: str | None, role: str | None) -> dict[str, Any]:
+        """One user of the roster by e-mail or id, or all of them (optionally of one role)."""
+        if role is not None and role not in ROLES:
+            raise ApiError(400, f"role must be one of {', '.join(ROLES)}, got {role!r}")
+        if self.roster is None:
+            raise ApiError(404, "no roster on this box")
+        try:
+            roster = self.roster()
+        except ValueError as exc:
+            raise ApiError(503, f"the roster file cannot be read: {exc}") from None
+        if ref is None:
+            return {"users": [e.as_dict() for e in roster.entries
+                              if role is None or e.role == role],
+                    "fetched_at": roster.fetched_at}
+        entry = roster.resolve(ref, role)
+        if entry is None:
+            raise ApiError(404, f"no user {ref!r}{f' with role {role}' if role else ''} in the "
+                                "roster (pull it with `liftguard sync roster`)")
+        return entry.as_dict()
 
     def _session(self, sid: str) -> dict[str, Any]:
         store = self.sessions.store

@@ -31,6 +31,7 @@ from edge_agent.secrets import load_secrets
 from edge_agent.store import LocalStore
 from edge_agent.systemd_notify import SystemdNotifier, operator_status
 from edge_agent.timesync import ClockWatch
+from sync.roster import Roster
 
 log = logging.getLogger(__name__)
 
@@ -154,8 +155,10 @@ class Daemon:
         if api:
             token = secrets.get("api_token")
             try:
+                roster_path = cfg.data_path(cfg.get("sync.roster_file"), "roster.json")
                 self.api = LocalApi(self.sessions, self.status, bind=cfg.get("api.bind"),
-                                    port=cfg.get("api.port"), token=token)
+                                    port=cfg.get("api.port"), token=token,
+                                    roster=lambda: Roster.load(roster_path))
             except ApiConfigError as exc:
                 self.close_partial()
                 raise DaemonError(str(exc)) from None

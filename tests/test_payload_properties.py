@@ -1,0 +1,192 @@
+"""Property tests of the ingester's payload parsing and the box's ack parsing: structured
+mutations of valid messages either decode to rows PostgreSQL can take, or raise PayloadError
+(nothing else), and a valid message after a bad one is still decoded.
+
+Examples per test come from the hypothesis profile (``LIFTGUARD_HYPOTHESIS_PROFILE=long`` in
+tests/conftest.py); ``LIFTGUARD_HYPOTHESIS_EXAMPLES=5000`` overrides it for these tests."""
+from __future__ import annotations
+
+import json
+import math
+import os
+import uuid
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from sync.payloads import (PayloadError, data_topic, decode_ack, decode_message, encode_ack,
+                           encode_item, encode_message)
+from sync.rows import KINDS
+
+_EXAMPLES = os.environ.get("LIFTGUARD_HYPOTHESIS_EXAMPLES")
+SETTINGS = settings(deadline=None, suppress_health_check=[HealthCheck.too_slow],
+                    **({"max_examples": int(_EXAMPLES)} if _EXAMPLES else {}))
+DEVICE = "box-7"
+SID = str(uuid.uuid4())
+
+CHUNK = json.dumps({"v": 1, "source": "imu", "channels": ["ax", "ay"], "n": 3, "seq0": 0,
+                    "t0_ns": 0, "dt_ns": 5_000_000, "wall_t0": 1.7e9,
+                    "values": [[0.1, None, 0.3], [1.0, 2.0, 3.0]]})
+VALID_ROWS = {
+    "sessions": {"id": SID, "device_id": DEVICE, "athlete": "ann@x.org", "trainer": None,
+                 "lift_type": "squat", "status": "ended", "start_time": 1.7e9,
+                 "end_time": 1.7e9 + 60, "end_reason": "button", "wall_clock_synced": 1,
+                 "metrics_id": str(uuid.uuid4()), "feedback_id": str(uuid.uuid4()),
+                 "mono_to_wall_offset_s": 1.6e9},
+    "sensor_data": {"id": str(uuid.uuid4()), "session_id": SID, "timestamp": 1.7e9,
+                    "t_first_ns": 0, "t_last_ns": 10_000_000, "n_frames": 3,
+                    "raw_data": CHUNK},
+    "performance_metrics": {"id": str(uuid.uuid4()), "session_id": SID, "balance_score": 0.9,
+                            "stability_score": None, "injury_risk": 0.1},
+    "feedback": {"id": str(uuid.uuid4()), "session_id": SID, "feedback_text": "good set"},
+    "rep_metrics": {"id": str(uuid.uuid4()), "session_id": SID, "rep_number": 1,
+                    "start_mono_ns": 0, "end_mono_ns": 800_000_000,
+                    "metrics": {"rom_m": 0.5, "tilt": {"max_deg": [1.5, 2.0]}},
+                    "injury_risk": 0.2, "feedback_text": "rep 1 fine"},
+}
+
+HOSTILE = st.one_of(
+    st.just("a\x00b"), st.just("\ud800"), st.just("x\udfff"), st.just(float("inf")),
+    st.just(float("-inf")), st.just(10**400), st.just(-(2**63) - 1), st.just(2**63),
+    st.just(2**31), st.just(True), st.just(None), st.just([]), st.just({}),
+    st.just(1e300), st.just(""), st.just("not-a-uuid"),
+    st.integers(), st.floats(allow_nan=False), st.text(max_size=20),
+    st.recursive(st.integers() | st.text(max_size=5),
+                 lambda inner: st.lists(inner, max_size=3)
+                 | st.dictionaries(st.text(max_size=5), inner, max_size=3), max_leaves=8),
+    st.integers(40, 200).map(lambda d: json.loads("[" * d + "]" * d)),
+)
+
+
+def _valid(kind: str, outbox_id: int = 1) -> bytes:
+    return encode_message(DEVICE, kind, [encode_item(outbox_id, VALID_ROWS[kind])], 1.0)
+
+
+def _paths(value, prefix=()):
+    """Every path to a node of a decoded JSON value."""
+    yield prefix
+    if isinstance(value, dict):
+        for k, v in value.items():
+            yield from _paths(v, prefix + (k,))
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            yield from _paths(v, prefix + (i,))
+
+
+def _set(value, path, new):
+    if not path:
+        return new
+    head, rest = path[0], path[1:]
+    if isinstance(value, dict):
+        return {**value, head: _set(value[head], rest, new)}
+    return [(_set(v, rest, new) if i == head else v) for i, v in enumerate(value)]
+
+
+def _dump(value) -> bytes:
+    """JSON as a hostile client would write it: inf as 1e999, huge ints as digits."""
+    text = json.dumps(value, allow_nan=True)
+    return text.replace("-Infinity", "-1e999").replace("Infinity", "1e999").encode()
+
+
+@st.composite
+def mutated_messages(draw):
+    kind = draw(st.sampled_from(KINDS))
+    message = json.loads(_valid(kind))
+    if draw(st.booleans()):  # mutate inside the chunk text too
+        message["items"][0]["row"]["raw_data"] = json.loads(CHUNK) if kind == "sensor_data" \
+            else message["items"][0]["row"].get("raw_data")
+    paths = list(_paths(message))
+    how = draw(st.sampled_from(("replace", "delete", "add", "bytes")))
+    if how == "replace":
+        message = _set(message, draw(st.sampled_from(paths)), draw(HOSTILE))
+    elif how == "delete":
+        path = draw(st.sampled_from([p for p in paths if p]))
+        parent = path[:-1]
+        node = message
+        for step in parent:
+            node = node[step]
+        if isinstance(node, dict):
+            del node[path[-1]]
+        else:
+            node.pop(path[-1])
+    elif how == "add":
+        path = draw(st.sampled_from(paths))
+        node = message
+        for step in path:
+            node = node[step]
+        if isinstance(node, dict):
+            node[draw(st.text(max_size=8))] = draw(HOSTILE)
+        elif isinstance(node, list):
+            node.append(draw(HOSTILE))
+    items = message.get("items") if isinstance(message, dict) else None
+    item = items[0] if isinstance(items, list) and items and isinstance(items[0], dict) else {}
+    if isinstance(item.get("row"), dict) and isinstance(item["row"].get("raw_data"),
+                                                        (dict, list)):
+        item["row"]["raw_data"] = _dump(item["row"]["raw_data"]).decode()
+    payload = _dump(message)
+    if how == "bytes":
+        cut = draw(st.integers(0, len(payload)))
+        payload = payload[:cut] + draw(st.binary(max_size=8)) + payload[cut:]
+    topic_device = draw(st.sampled_from((DEVICE, DEVICE, "", "box 8", "other")))
+    return data_topic(topic_device, kind), payload, kind
+
+
+def _storable(value) -> None:
+    """What PostgreSQL needs of anything the decoder lets through."""
+    text = json.dumps(value, allow_nan=False)   # raises on inf/nan
+    assert "\\u0000" not in text
+    text.encode("utf-8")                         # raises on lone surrogates (ensure_ascii off)
+    json.dumps(value, ensure_ascii=False).encode("utf-8")
+    for path in _paths(value):
+        node = value
+        for step in path:
+            node = node[step]
+        if isinstance(node, int) and not isinstance(node, bool):
+            assert -2**63 <= node < 2**63
+        if isinstance(node, float):
+            assert math.isfinite(node)
+        assert len(path) <= 40
+
+
+@SETTINGS
+@given(mutated_messages())
+def test_mutated_messages_decode_to_storable_rows_or_raise_payload_error(case):
+    topic, payload, kind = case
+    try:
+        msg = decode_message(topic, payload)
+    except PayloadError as exc:
+        assert str(exc)
+    else:
+        for rec in msg.records:
+            _storable(rec.row)
+            if rec.kind == "sensor_data":
+                _storable(json.loads(rec.row["raw_data"]))
+        for outbox_id, reason, _ in msg.rejected:
+            assert reason and 0 <= outbox_id < 2**63
+    good = decode_message(data_topic(DEVICE, kind), _valid(kind, 2))
+    assert [r.outbox_id for r in good.records] == [2] and good.rejected == []
+
+
+@st.composite
+def mutated_acks(draw):
+    ack = {"v": 1, "device_id": DEVICE, "outbox_ids": [1, 2, 3], "retry_ids": [4]}
+    paths = list(_paths(ack))
+    ack = _set(ack, draw(st.sampled_from(paths)), draw(HOSTILE))
+    payload = _dump(ack)
+    if draw(st.booleans()):
+        cut = draw(st.integers(0, len(payload)))
+        payload = payload[:cut] + draw(st.binary(max_size=6)) + payload[cut:]
+    return payload
+
+
+@SETTINGS
+@given(mutated_acks())
+def test_mutated_acks_give_outbox_ids_or_raise_payload_error(payload):
+    try:
+        done, retry = decode_ack(payload, DEVICE)
+    except PayloadError as exc:
+        assert str(exc)
+    else:
+        assert all(isinstance(i, int) and not isinstance(i, bool) and 0 <= i < 2**63
+                   for i in done + retry)
+    assert decode_ack(encode_ack(DEVICE, [5, 6], [7]), DEVICE) == ([5, 6], [7])
