@@ -5,20 +5,15 @@ from __future__ import annotations
 
 import threading
 
-import paho.mqtt.client as mqtt
-import psycopg2
 import pytest
 
-from sync.command_mqtt import AckRecorder, BoxCommandClient, CommandPublisher
+from sync.command_mqtt import BoxCommandClient, CommandPublisher
 from sync.command_store import insert_command
 from sync.commands import command_topic
-from sync.direct import PgWriter
-from sync.ingester import Ingester, IngestSettings
 from sync.mqtt_publisher import make_client
-from sync.worker import Backoff
 from tests.command_support import (DEVICE, add_device, add_user, command_box, command_status,
-                                   end_command, login, shipped_broker, start_command,
-                                   wait_settled)
+                                   end_command, login, mqtt_box, mqtt_server_side,
+                                   shipped_broker, start_command, wait_settled)
 from tests.daemon_helpers import wait_for
 from tests.sync_support import migrated
 
@@ -37,19 +32,6 @@ def people(pg):
     return add_user(pg, "athlete"), add_user(pg, "trainer")
 
 
-def _server_side(broker, pg_db):
-    """The ingester (box data) and the ack recorder, as `liftguard ingest` runs them."""
-    connect = lambda: psycopg2.connect(pg_db.dsn)
-    ing = Ingester(login(broker, "liftguard-ingest-1"), PgWriter(connect),
-                   IngestSettings(client_id="ingest-1"), backoff=Backoff(0.05, 0.5))
-    ing.start()
-    assert ing.wait_subscribed(10)
-    rec = AckRecorder(login(broker, "liftguard-ingest-1"), connect, "ack-recorder-1")
-    rec.start()
-    assert rec.wait_ready(10)
-    return ing, rec
-
-
 def _issue(pg, web, cmd, issued_by):
     insert_command(pg, cmd, issued_by["id"])
     pg.commit()
@@ -60,16 +42,12 @@ def test_mqtt_start_and_end_on_a_simulated_box(tmp_path, pg, pg_db, people, mosq
                                                monkeypatch):
     athlete, trainer = people
     broker = shipped_broker(mosquitto_factory)
-    ing, rec = _server_side(broker, pg_db)
+    ing, rec = mqtt_server_side(broker, pg_db.dsn)
     web = CommandPublisher(login(broker, "liftguard-web"), "web-1")
     web.start()
     assert web.wait_ready(10)
-    monkeypatch.setenv("LIFTGUARD_MQTT_PASSWORD", "pw-box-1")
-    box = command_box(tmp_path, {"mode": "mqtt"}, reps=2,
-                      mqtt={"host": broker.host, "port": broker.port, "username": DEVICE,
-                            "tls": False})
+    box = mqtt_box(tmp_path, broker, monkeypatch)
     try:
-        assert box.command_runner.client.wait_ready(10), box.command_runner.client.last_error
         start = start_command(athlete, trainer)
         _issue(pg, web, start, trainer)
         wait_for(lambda: box.sessions.active_id == start.session_id, 10, "the session to start")
@@ -113,7 +91,7 @@ def test_a_start_that_expired_while_the_broker_was_down_is_ignored(tmp_path, pg,
                                                                    mosquitto_factory):
     athlete, trainer = people
     broker = shipped_broker(mosquitto_factory)
-    _, rec = _server_side(broker, pg_db)
+    _, rec = mqtt_server_side(broker, pg_db.dsn)
     handled = []
     from edge_agent.daemon.commands import BoxCommands
     box = command_box(tmp_path, {"mode": "off"})

@@ -5,14 +5,10 @@ from __future__ import annotations
 
 import re
 
-import psycopg2
 import pytest
 
-from sync.command_mqtt import AckRecorder
-from sync.direct import PgWriter
-from sync.ingester import Ingester, IngestSettings
-from sync.worker import Backoff
-from tests.command_support import DEVICE, add_device, command_box, login, shipped_broker
+from tests.command_support import (DEVICE, add_device, login, mqtt_box, mqtt_server_side,
+                                   shipped_broker)
 from tests.daemon_helpers import wait_for
 from tests.web_support import (assign, client, db_conn, login_as, make_user, post_form,  # noqa: F401
                                web_app, web_db, web_settings)
@@ -41,19 +37,9 @@ def test_start_and_end_from_the_page_on_a_simulated_box(tmp_path, web_app, web_d
     trainer, athlete = people
     broker = shipped_broker(mosquitto_factory)
     web_app.config["COMMAND_MQTT"] = login(broker, "liftguard-web")
-    connect = lambda: psycopg2.connect(web_db.dsn)
-    ing = Ingester(login(broker, "liftguard-ingest-1"), PgWriter(connect),
-                   IngestSettings(client_id="ingest-1"), backoff=Backoff(0.05, 0.5))
-    ing.start()
-    rec = AckRecorder(login(broker, "liftguard-ingest-1"), connect, "acks-1")
-    rec.start()
-    monkeypatch.setenv("LIFTGUARD_MQTT_PASSWORD", "pw-box-1")
-    box = command_box(tmp_path, {"mode": "mqtt"}, reps=2,
-                      mqtt={"host": broker.host, "port": broker.port, "username": DEVICE,
-                            "tls": False})
+    ing, rec = mqtt_server_side(broker, web_db.dsn)
+    box = mqtt_box(tmp_path, broker, monkeypatch)
     try:
-        assert ing.wait_subscribed(10) and rec.wait_ready(10)
-        assert box.command_runner.client.wait_ready(10)
         c, _ = login_as(user=trainer)
         response = _start(c, athlete)
         assert response.status_code == 303
