@@ -67,8 +67,9 @@ class BoxCommandClient(_Connected):
     acknowledgement it returns (None: nothing to acknowledge, e.g. an unreadable payload)."""
 
     def __init__(self, settings: MqttSettings, device_id: str,
-                 handle: Callable[[bytes], Ack | None]) -> None:
-        super().__init__(settings, f"liftguard-box-{device_id}-cmd", command_topic(device_id))
+                 handle: Callable[[bytes], Ack | None], client_id: str | None = None) -> None:
+        super().__init__(settings, client_id or f"liftguard-box-{device_id}-cmd",
+                         command_topic(device_id))
         self.device_id, self._handle = device_id, handle
         self.client.on_message = self._on_message
 

@@ -46,7 +46,7 @@ def test_mqtt_start_and_end_on_a_simulated_box(tmp_path, pg, pg_db, people, mosq
     web = CommandPublisher(login(broker, "liftguard-web"), "web-1")
     web.start()
     assert web.wait_ready(10)
-    box = mqtt_box(tmp_path, broker, monkeypatch)
+    box = mqtt_box(tmp_path, broker, monkeypatch, reps=4)
     try:
         start = start_command(athlete, trainer)
         _issue(pg, web, start, trainer)
@@ -146,7 +146,8 @@ def test_the_broker_refuses_commands_from_a_box_login(tmp_path, pg, people, mosq
         # and box-1's login never reads box-2's commands (Mosquitto grants the subscription
         # but delivers nothing the ACL forbids)
         peeked = []
-        peek = BoxCommandClient(login(broker, DEVICE), "box-2", lambda p: peeked.append(p))
+        peek = BoxCommandClient(login(broker, DEVICE), "box-2", lambda p: peeked.append(p),
+                                client_id="box-1-peeking")
         peek.start()
         box2 = BoxCommandClient(login(broker, "box-2"), "box-2", lambda p: got.append(p))
         box2.start()

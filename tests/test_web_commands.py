@@ -38,7 +38,7 @@ def test_start_and_end_from_the_page_on_a_simulated_box(tmp_path, web_app, web_d
     broker = shipped_broker(mosquitto_factory)
     web_app.config["COMMAND_MQTT"] = login(broker, "liftguard-web")
     ing, rec = mqtt_server_side(broker, web_db.dsn)
-    box = mqtt_box(tmp_path, broker, monkeypatch)
+    box = mqtt_box(tmp_path, broker, monkeypatch, reps=4)
     try:
         c, _ = login_as(user=trainer)
         response = _start(c, athlete)
