@@ -76,13 +76,24 @@ def command_box(tmp_path: Path, sync: dict[str, Any], *, reps: int = 3, bundle: 
     return daemon
 
 
-def command_status(conn: Any, command_id: str) -> tuple[str, str | None]:
+def pg_row(conn: Any, sql: str, params: tuple[Any, ...]) -> tuple[Any, ...] | None:
+    """One row read in a transaction of its own (so later reads see new commits)."""
     with conn.cursor() as cur:
-        cur.execute("SELECT status, ack_reason FROM session_commands WHERE id = %s",
-                    (command_id,))
+        cur.execute(sql, params)
         row = cur.fetchone()
     conn.rollback()
     return row
+
+
+def command_status(conn: Any, command_id: str) -> tuple[str, str | None]:
+    return pg_row(conn, "SELECT status, ack_reason FROM session_commands WHERE id = %s",
+                  (command_id,))
+
+
+def stop_all(*parts: Any) -> None:
+    """Stop clients, recorders and daemons in order (each has ``stop()``)."""
+    for part in parts:
+        part.stop()
 
 
 def wait_settled(conn: Any, command_id: str, limit_s: float = 20.0) -> tuple[str, str | None]:

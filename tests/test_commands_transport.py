@@ -13,7 +13,7 @@ from sync.commands import command_topic
 from sync.mqtt_publisher import make_client
 from tests.command_support import (DEVICE, add_device, add_user, command_box, command_status,
                                    end_command, login, mqtt_box, mqtt_server_side,
-                                   shipped_broker, start_command, wait_settled)
+                                   shipped_broker, start_command, stop_all, wait_settled)
 from tests.daemon_helpers import wait_for
 from tests.sync_support import migrated
 
@@ -113,11 +113,8 @@ def test_a_start_that_expired_while_the_broker_was_down_is_ignored(tmp_path, pg,
         assert status == "expired" and "after its expiry" in reason
         assert len(handled) == 1 and box.sessions.active_id is None
     finally:
-        client.stop()
-        web.stop()
-        rec.stop()
+        stop_all(client, web, rec, box)
         commands.close()
-        box.stop()
 
 
 def test_the_broker_refuses_commands_from_a_box_login(tmp_path, pg, people, mosquitto_factory):
@@ -156,13 +153,11 @@ def test_the_broker_refuses_commands_from_a_box_login(tmp_path, pg, people, mosq
         web.publish(for_box2)
         wait_for(lambda: len(got) == 2, 10, "box-2's command at box-2")
         assert got[1] == for_box2.encode() and peeked == []
-        peek.stop()
-        box2.stop()
+        stop_all(peek, box2)
     finally:
         spoofer.loop_stop()
         spoofer.disconnect()
-        box1.stop()
-        web.stop()
+        stop_all(box1, web)
 
 
 def test_direct_mode_polls_its_commands_and_a_duplicate_acts_once(tmp_path, pg, pg_db, people):

@@ -18,7 +18,7 @@ from models.anomaly.segments import rep_decisions
 from models import analyze_frames
 from sensors.simulator import SimulatorSource, simulate_set
 from sync.labels import fetch_labels
-from tests.command_support import BUNDLE, DEVICE, add_user
+from tests.command_support import BUNDLE, DEVICE, add_user, pg_row
 from tests.daemon_helpers import NO_PINS
 from tests.sync_support import migrated
 
@@ -44,12 +44,8 @@ def _label(conn, sid, verdicts, by):
 
 
 def _profile_row(conn, athlete_id):
-    with conn.cursor() as cur:
-        cur.execute("SELECT rep_count, session_count FROM athlete_profiles WHERE athlete = %s",
-                    (athlete_id,))
-        row = cur.fetchone()
-    conn.rollback()
-    return row
+    return pg_row(conn, "SELECT rep_count, session_count FROM athlete_profiles "
+                        "WHERE athlete = %s", (athlete_id,))
 
 
 def test_clean_labels_build_the_profile_used_for_that_athletes_next_session_only(tmp_path,
