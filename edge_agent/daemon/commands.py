@@ -40,14 +40,24 @@ class BoxCommands:
                  clock: Callable[[], float] = time.time) -> None:
         self.sessions, self.device_id, self._clock = sessions, device_id, clock
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(str(Path(data_dir) / COMMANDS_DB), check_same_thread=False,
-                                   isolation_level=None)
-        self._db.executescript(_SCHEMA)
+        self._path = Path(data_dir) / COMMANDS_DB
+        self._conn: sqlite3.Connection | None = None
         self.acted = 0
+
+    @property
+    def _db(self) -> sqlite3.Connection:
+        """Opened at the first command, not while the daemon starts its readers."""
+        if self._conn is None:
+            self._conn = sqlite3.connect(str(self._path), check_same_thread=False,
+                                         isolation_level=None)
+            self._conn.executescript(_SCHEMA)
+        return self._conn
 
     def close(self) -> None:
         with self._lock:
-            self._db.close()
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
 
     # ---- entry points ---------------------------------------------------------------------
 
