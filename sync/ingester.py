@@ -40,7 +40,7 @@ from sync.worker import Backoff
 log = logging.getLogger(__name__)
 
 PAUSE_FILE_ENV = "LIFTGUARD_INGEST_PAUSE_FILE"
-WAIT_S, WAIT_TRIES = 0.2, 5
+WAIT_S, WAIT_TRIES = 0.25, 12
 """A row whose session has not arrived is tried again here every WAIT_S, WAIT_TRIES times,
 before the box is asked to send it again (its message is acknowledged meanwhile: the box
 keeps the row until a commit ack names it, so a crash here loses nothing)."""

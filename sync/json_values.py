@@ -76,19 +76,32 @@ def _check_scalar(item: Any, path: str, index: int | None = None) -> None:
 
 def check_number_lists(lists: Any, where: str) -> None:
     """A list of lists of numbers or nulls (a chunk's ``values``): finite, integers within
-    64 bits. Mostly C loops (``map``, ``sum``): chunks are the bulk of what boxes send."""
+    64 bits. The common case (only floats) costs one C-level ``sum`` per list: chunks are the
+    bulk of what boxes send. A sum that overflows to infinity counts as not finite."""
     if not isinstance(lists, list) or not all(isinstance(x, list) for x in lists):
         raise ValueProblem(f"{where}: must be a list of lists of numbers")
     for i, numbers in enumerate(lists):
-        kinds = set(map(type, numbers))
-        if not kinds <= {float, int, type(None)}:
-            bad = next(x for x in numbers if type(x) not in (float, int, type(None)))
-            raise ValueProblem(f"{where}[{i}]: {type(bad).__name__} {bad!r:.40} is not a number")
-        nums = [x for x in numbers if x is not None] if type(None) in kinds else numbers
-        if int in kinds:
-            for x in nums:
-                check_number(x, f"{where}[{i}]")
-        if not math.isfinite(sum(nums)):
-            bad = next((x for x in nums if not math.isfinite(x)), None)
-            if bad is not None:
-                raise ValueProblem(f"{where}[{i}]: number {bad} is not finite")
+        try:
+            total = sum(numbers)
+        except (TypeError, OverflowError):  # nulls (NaN on the box), or not numbers at all
+            total = _checked_sum(numbers, f"{where}[{i}]")
+        if isinstance(total, int):  # all integers: Python summed them exactly
+            for x in numbers:
+                if x is not None:
+                    check_number(x, f"{where}[{i}]")
+        elif not math.isfinite(total):
+            bad = next((x for x in numbers if isinstance(x, float) and not math.isfinite(x)),
+                       total)
+            raise ValueProblem(f"{where}[{i}]: number {bad} is not finite")
+
+
+def _checked_sum(numbers: list[Any], where: str) -> float | int:
+    nums = []
+    for x in numbers:
+        if x is None:
+            continue
+        if type(x) not in (float, int):
+            raise ValueProblem(f"{where}: {type(x).__name__} {x!r:.40} is not a number")
+        check_number(x, where)
+        nums.append(x)
+    return math.fsum(nums) if any(isinstance(x, float) for x in nums) else sum(nums)

@@ -118,6 +118,7 @@ class MqttPublisher:
         self._clock = clock
         self._lock = threading.Lock()
         self._inflight: dict[int, float] = {}
+        self._retry: set[int] = set()   # the ingester asked for these again (retry_ids)
         self._ready = threading.Event()
         self.last_ack_at: float | None = None
         self.last_error: str | None = None
@@ -177,9 +178,11 @@ class MqttPublisher:
         with self._lock:
             for i in ids:
                 self._inflight.pop(i, None)
+                self._retry.discard(i)
             for i in retry:
                 if i in self._inflight:  # expire RETRY_DELAY_S from now
                     self._inflight[i] = now - self.resend_after_s + RETRY_DELAY_S
+                    self._retry.add(i)
             self.acked += len(ids)
             self.last_ack_at = now
         if self._on_acked is not None:
@@ -210,12 +213,17 @@ class MqttPublisher:
             expired = [i for i, t in self._inflight.items() if now - t > self.resend_after_s]
             for i in expired:
                 del self._inflight[i]
+            asked = self._retry.intersection(expired)
+            self._retry.difference_update(expired)
             if len(self._inflight) > self.window // 2:
                 return 0
             busy = set(self._inflight)
-        if expired:
+        if len(expired) > len(asked):
             log.warning("%d outbox entries got no commit ack within %.0f s; sending them "
-                        "again", len(expired), self.resend_after_s)
+                        "again", len(expired) - len(asked), self.resend_after_s)
+        if asked:
+            log.debug("sending %d entries again that the ingester could not complete yet "
+                      "(their session or metrics row had not arrived)", len(asked))
         entries = [e for e in self.outbox.pending(self.window) if e.id not in busy]
         gone = [e.id for e in entries if e.payload is None]
         if gone:

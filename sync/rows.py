@@ -33,7 +33,7 @@ from typing import Any, Callable, Iterable, Sequence
 import psycopg2.extensions
 from psycopg2.extras import execute_values
 
-from sync.json_values import ValueProblem, check_value
+from sync.json_values import ValueProblem, check_number, check_text, check_value
 
 log = logging.getLogger(__name__)
 
@@ -165,7 +165,12 @@ def check_row(kind: str, row: Any) -> None:
         if not _type_ok(value, code):
             raise RowError(f"{kind} row field {name!r} must be {code}, got {value!r:.60}")
         try:
-            check_value(value, f"{kind} row field {name!r}")
+            if code == _STR:
+                check_text(value, f"{kind} row field {name!r}")
+            elif code == _DICT:
+                check_value(value, f"{kind} row field {name!r}")
+            elif code in (_NUM, _INT):
+                check_number(value, f"{kind} row field {name!r}")
         except ValueProblem as exc:
             raise RowError(str(exc)) from None
         problem = None if code in (_STR, _DICT, _UUID, _BOOL) else _range_problem(name, value)

@@ -7,11 +7,9 @@ import os
 import signal
 import subprocess
 import sys
-import time
 import uuid
 from pathlib import Path
 
-import paho.mqtt.client as mqtt
 import psycopg2
 import pytest
 
