@@ -132,5 +132,20 @@ def claim_existing(conn: Any, email: str, password: str, role: str) -> tuple[str
     return user["id"], user["role"] or role
 
 
+def set_password(conn: Any, user_id: str, password: str) -> int:
+    """New password; raises the session epoch, which signs out every other session of the
+    user. Returns the new epoch. The caller commits."""
+    problems = check_password(password)
+    if problems:
+        raise AccountError("; ".join(problems))
+    row = query_one(conn, """
+        UPDATE credentials SET password_hash = %s, session_epoch = session_epoch + 1,
+               updated_at = now()
+         WHERE user_id = %s RETURNING session_epoch""", (hash_password(password), user_id))
+    if row is None:
+        raise AccountError("this user has no sign-in account")
+    return row["session_epoch"]
+
+
 def users_exist(conn: Any) -> bool:
     return query_one(conn, "SELECT EXISTS (SELECT 1 FROM users) AS any")["any"]

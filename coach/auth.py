@@ -89,11 +89,11 @@ def load_logged_in_user() -> None:
     g.user = user
 
 
-def _client_address() -> str:
+def client_address() -> str:
     return request.remote_addr or "unknown"
 
 
-def _limits() -> login_limits.Limits:
+def current_limits() -> login_limits.Limits:
     s = current_app.config["COACH_SETTINGS"]
     return login_limits.Limits(s.login_window_s, s.login_max_failures_per_account,
                                s.login_max_failures_per_address)
@@ -104,11 +104,11 @@ def login() -> Any:
     form = LoginForm()
     if form.validate_on_submit():
         conn = get_db()
-        email, address = form.email.data, _client_address()
-        if login_limits.is_blocked(conn, _limits(), email, address):
+        email, address = form.email.data, client_address()
+        if login_limits.is_blocked(conn, current_limits(), email, address):
             conn.rollback()
             log.warning("login refused, too many failed attempts (address %s)", address)
-            minutes = max(1, _limits().window_s // 60)
+            minutes = max(1, current_limits().window_s // 60)
             return render_template("auth/login.html", form=form, error=(
                 f"Too many failed sign-in attempts. Wait {minutes} minutes and try again.")), 429
         user = verify_login(conn, email, form.password.data)

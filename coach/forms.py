@@ -74,6 +74,15 @@ class SignupForm(FlaskForm):
     invite = HiddenField("invite", [Optional(), Length(max=MAX_TOKEN_CHARS)])
 
 
+class PasswordChangeForm(FlaskForm):
+    current = PasswordField("Current password",
+                            [InputRequired(), Length(max=MAX_PASSWORD_CHARS)])
+    password = PasswordField(f"New password ({MIN_PASSWORD_CHARS}+ characters)",
+                             [InputRequired(), _password_rules])
+    confirm = PasswordField("New password again",
+                            [InputRequired(), EqualTo("password", "the passwords differ")])
+
+
 class InvitationForm(FlaskForm):
     email = _email()
     role = SelectField("Role", [InputRequired()], choices=ROLE_CHOICES, default="athlete")

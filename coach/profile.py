@@ -1,16 +1,20 @@
 """GET /profile: the user's account and the session history they may see, filtered by lift
-and date, a page at a time. One query for the page and its total (no per-row queries)."""
+and date, a page at a time (one query for the page and its total, no per-row queries);
+POST /profile/password changes the password."""
 from __future__ import annotations
 
 from datetime import timedelta
 from typing import Any
 
-from flask import Blueprint, current_app, g, render_template, request
+from flask import (Blueprint, current_app, flash, g, redirect, render_template, request,
+                   session, url_for)
 
+from coach import login_limits
 from coach.access import athlete_filter, visible_athlete_ids
-from coach.auth import login_required
+from coach.accounts import set_password, verify_login
+from coach.auth import client_address, current_limits, login_required
 from coach.db import get_db, query
-from coach.forms import HistoryFilterForm
+from coach.forms import HistoryFilterForm, PasswordChangeForm
 
 bp = Blueprint("profile", __name__)
 
@@ -59,13 +63,12 @@ def _account_links(conn: Any, user: dict[str, Any]) -> list[dict[str, Any]]:
     return []
 
 
-@bp.route("/profile")
-@login_required
-def index() -> Any:
+def _render(password_form: PasswordChangeForm, status: int = 200,
+            problems: list[str] | None = None) -> Any:
     form = HistoryFilterForm(request.args)
     if not form.validate():
         return render_template("profile.html", form=form, sessions=[], total=0, page=1,
-                               pages=1, links=[]), 400
+                               pages=1, links=[], password_form=password_form), 400
     page_size = current_app.config["COACH_SETTINGS"].page_size
     page = form.page.data or 1
     conn = get_db()
@@ -76,4 +79,34 @@ def index() -> Any:
     pages = max(1, -(-total // page_size))
     args = {k: v for k, v in request.args.items() if k != "page" and v}
     return render_template("profile.html", form=form, sessions=rows, total=total, page=page,
-                           pages=pages, links=links, filter_args=args)
+                           pages=pages, links=links, filter_args=args,
+                           password_form=password_form, problems=problems), status
+
+
+@bp.route("/profile")
+@login_required
+def index() -> Any:
+    return _render(PasswordChangeForm(formdata=None))
+
+
+@bp.route("/profile/password", methods=("POST",))
+@login_required
+def change_password() -> Any:
+    """Needs the current password (failures count towards the sign-in limits); signs out
+    every other session of the user and keeps this one."""
+    form = PasswordChangeForm()
+    if not form.validate_on_submit():
+        return _render(form, 400)
+    conn = get_db()
+    email, address = g.user["email"], client_address()
+    if login_limits.is_blocked(conn, current_limits(), email, address):
+        conn.rollback()
+        return _render(form, 429, ["Too many failed attempts. Wait and try again."])
+    if verify_login(conn, email, form.current.data) is None:
+        login_limits.record(conn, email, address, succeeded=False)
+        conn.commit()
+        return _render(form, 400, ["Current password: it is not the right one."])
+    session["epoch"] = set_password(conn, g.user["id"], form.password.data)
+    conn.commit()
+    flash("Password changed. Other browsers signed in as you are signed out.")
+    return redirect(url_for("profile.index"))

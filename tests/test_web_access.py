@@ -35,6 +35,7 @@ POST_ROUTES = {
     "/admin/users/disable": (302, 403, 403, 400),
     "/admin/users/enable": (302, 403, 403, 400),
     "/sessions": (302, 403, 422, 422),
+    "/profile/password": (302, 400, 400, 400),
 }
 
 

@@ -135,3 +135,15 @@ def test_wheel_ships_the_web_app_and_keeps_flask_in_the_web_extra(tmp_path):
     for dep in ("flask", "flask-wtf", "gunicorn"):
         lines = [r for r in requires if r.lower().startswith(f"requires-dist: {dep}")]
         assert lines and all('extra == "web"' in r for r in lines), (dep, lines)
+
+
+def test_wsgi_module_builds_the_app_from_liftguard_config(monkeypatch, tmp_path):
+    import coach.wsgi
+
+    cfg = write_config(tmp_path, "host=127.0.0.1 dbname=x", 'signup = "open"\n')
+    monkeypatch.setenv("LIFTGUARD_CONFIG", str(cfg))
+    monkeypatch.setenv("LIFTGUARD_WEB_SECRET_KEY", TEST_SECRET_KEY)
+    app = coach.wsgi.app  # what `gunicorn coach.wsgi:app` loads
+    assert app.config["COACH_SETTINGS"].signup == "open"
+    assert app.config["SECRET_KEY"] == TEST_SECRET_KEY
+    app.extensions["coach_db"].close()

@@ -155,6 +155,9 @@ ADMIN_FORMS = [
     ("/invitations/revoke", "/invitations", lambda w: {"id": w["invitation"]}),
     ("/admin/users/role", "/admin/users", lambda w: {"id": w["athlete"]["id"], "role": "trainer"}),
     ("/admin/users/disable", "/admin/users", lambda w: {"id": w["athlete"]["id"]}),
+    ("/profile/password", "/profile", lambda w: {"current": PASSWORD,
+                                                 "password": "a brand new passphrase",
+                                                 "confirm": "a brand new passphrase"}),
 ]
 
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.web_support import add_session
+from tests.web_support import PASSWORD, add_session, form_token, login
 from tests.web_support import client, db_conn, login_as, make_user, web_app, web_db, web_settings  # noqa: F401
 
 pytestmark = pytest.mark.integration
@@ -69,3 +69,41 @@ def test_history_is_paginated(login_as, db_conn, web_settings):
     assert f"{len(ids)} sessions" in first and "page 1 of 2" in first
     filtered = c.get("/profile?page=2&lift=squat").get_data(as_text=True)
     assert "lift=squat" in filtered  # the pager keeps the filter
+
+
+def change(c, current, new, confirm=None):
+    token = form_token(c, "/profile")
+    return c.post("/profile/password", data={"current": current, "password": new,
+                                             "confirm": confirm or new, "csrf_token": token})
+
+
+def test_password_change_keeps_this_session_and_ends_the_others(login_as, client):
+    c, user = login_as("trainer")
+    other, _ = login_as(user=user)
+    response = change(c, PASSWORD, "a brand new passphrase")
+    assert response.status_code == 302
+    assert "Password changed" in c.get("/profile").get_data(as_text=True)  # still signed in
+    assert other.get("/profile").status_code == 302  # the other browser is signed out
+    assert login(client, user["email"], PASSWORD).status_code == 401
+    assert login(client, user["email"], "a brand new passphrase").status_code == 302
+
+
+@pytest.mark.parametrize("current, new, confirm, message", [
+    ("wrong current pass", "a brand new passphrase", None, "not the right one"),
+    (PASSWORD, "short", None, "password must be"),
+    (PASSWORD, "a brand new passphrase", "something else entirely", "the passwords differ"),
+])
+def test_password_change_refusals_change_nothing(login_as, client, current, new, confirm,
+                                                 message):
+    c, user = login_as("athlete")
+    response = change(c, current, new, confirm)
+    assert response.status_code == 400 and message in response.get_data(as_text=True)
+    assert c.get("/profile").status_code == 200
+    assert login(client, user["email"], PASSWORD).status_code == 302
+
+
+def test_guessing_the_current_password_hits_the_sign_in_limit(login_as, web_settings):
+    c, _ = login_as("athlete")
+    for _ in range(web_settings.login_max_failures_per_account):
+        assert change(c, "wrong current pass", "a brand new passphrase").status_code == 400
+    assert change(c, PASSWORD, "a brand new passphrase").status_code == 429

@@ -159,7 +159,8 @@ def mutated_chunk(draw):
         elif how == 2 and isinstance(chunk.get(key), list) and chunk[key]:
             i = draw(st.integers(0, len(chunk[key]) - 1))
             chunk[key][i] = draw(junk)
-        elif key == "values" and chunk["values"] and chunk["values"][0]:
+        elif (key == "values" and isinstance(chunk.get("values"), list) and chunk["values"]
+              and isinstance(chunk["values"][0], list) and chunk["values"][0]):
             chunk["values"][0][draw(st.integers(0, len(chunk["values"][0]) - 1))] = draw(junk)
     return chunk
 

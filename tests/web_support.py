@@ -34,16 +34,6 @@ def unique_role_name(prefix: str) -> str:
     return f"{prefix}_{uuid.uuid4().hex[:10]}"
 
 
-def _admin_sql(server: PostgresServer, sql: str) -> None:
-    conn = server.connect()
-    try:
-        conn.autocommit = True
-        with conn.cursor() as cur:
-            cur.execute(sql)
-    finally:
-        conn.close()
-
-
 _TEMPLATES: dict[int, str] = {}  # id(server) -> its template database
 
 
@@ -67,7 +57,7 @@ def _template(server: PostgresServer) -> str:
 def web_db(pg_server: PostgresServer) -> Iterator[PgDatabase]:
     """A fresh database at the newest schema, with the web group role and a login in it."""
     name = unique_role_name("t_web")
-    _admin_sql(pg_server, f'CREATE DATABASE "{name}" TEMPLATE "{_template(pg_server)}"')
+    pg_server._admin(f'CREATE DATABASE "{name}" TEMPLATE "{_template(pg_server)}"')
     yield PgDatabase(pg_server, name)
     if not pg_server.is_running():  # a test may leave it stopped
         pg_server.start()

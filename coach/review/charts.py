@@ -20,6 +20,7 @@ import numpy as np
 from matplotlib.backends.backend_svg import FigureCanvasSVG
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
+from matplotlib.ticker import MaxNLocator
 
 from models.feedback_text import RULES
 from sensors.geometry import DEFAULT_PLATFORM
@@ -141,7 +142,7 @@ def velocity_per_rep(numbers: Sequence[int], mean_v: Sequence[float | None],
     ax.plot(x, pv, "o", color=INK, markersize=3.5, label="peak velocity")
     ax.set_xlabel("rep")
     ax.set_ylabel("velocity (m/s)")
-    ax.set_xticks(x)
+    _rep_ticks(ax.xaxis, x)
     ax.set_title("Velocity per rep")
     right = ax.twinx()
     right.plot(x, loss, color=AMBER, linewidth=1.8, marker="s", markersize=3,
@@ -157,6 +158,14 @@ def velocity_per_rep(numbers: Sequence[int], mean_v: Sequence[float | None],
     both = np.concatenate([mv, pv])
     ax.set_ylim(0, (np.nanmax(both) if np.isfinite(both).any() else 1.0) * 1.15)
     return fig
+
+
+def _rep_ticks(axis: Any, numbers: np.ndarray) -> None:
+    """A tick per rep for a short set; for long sessions at most 20 (each label costs time)."""
+    if numbers.size <= 20:
+        axis.set_ticks(numbers)
+    else:
+        axis.set_major_locator(MaxNLocator(nbins=20, integer=True))
 
 
 def _rep_spans(ax: Any, spans: Sequence[tuple[int, float, float]]) -> None:
@@ -194,7 +203,7 @@ def displacement_over_time(t: np.ndarray, z: np.ndarray,
 def tilt_over_time(t: np.ndarray, tilt: np.ndarray, spans: Sequence[tuple[int, float, float]],
                    alerts: Sequence[tuple[float, str]]) -> Figure:
     """Bar tilt from level (positive = tipped to the left) with the rule's limit band."""
-    fig = _figure(7.0, 2.4)
+    fig = _figure(10.5, 2.6)
     ax = fig.add_subplot()
     ax.axhspan(-TILT_LIMIT_DEG, TILT_LIMIT_DEG, color=TEAL, alpha=0.08, linewidth=0,
                label=f"within ±{TILT_LIMIT_DEG:.0f}°")
@@ -217,7 +226,7 @@ def cop_from_above(t: np.ndarray, x: np.ndarray, y: np.ndarray,
                    spans: Sequence[tuple[int, float, float]]) -> Figure:
     """Centre-of-pressure path seen from above (mm; x to the athlete's right, y forward), the
     reps in colour over the whole trace in grey, inside the platform's outline."""
-    fig = _figure(3.4, 3.0)
+    fig = _figure(3.4, 3.4)
     ax = fig.add_subplot()
     ax.plot(1000 * x, 1000 * y, color=GRID, linewidth=0.8)
     colours = matplotlib.colormaps["viridis"]
@@ -245,7 +254,7 @@ def cop_from_above(t: np.ndarray, x: np.ndarray, y: np.ndarray,
     ax.set_ylabel("heels ← AP (mm) → toes")
     ax.set_title("Centre of pressure")
     if 0 < len(spans) <= 8:
-        ax.legend(loc="upper right", fontsize=7)
+        fig.legend(loc="outside lower center", ncols=min(len(spans), 4), fontsize=7)
     return fig
 
 
@@ -265,7 +274,7 @@ def asymmetry_per_rep(numbers: Sequence[int], asymmetry_pct: Sequence[float | No
         ax.axvline(side, color=AMBER, linewidth=0.8, linestyle=":")
     lim = max(limit * 2, float(np.nanmax(np.abs(values))) * 1.2 if np.isfinite(values).any() else 0)
     ax.set_xlim(-lim, lim)
-    ax.set_yticks(y)
+    _rep_ticks(ax.yaxis, y)
     ax.invert_yaxis()
     ax.set_ylabel("rep")
     ax.set_xlabel("← more left   load asymmetry (%)   more right →")
