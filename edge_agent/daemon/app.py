@@ -17,6 +17,7 @@ from typing import Any, Callable, Sequence
 
 from sensors.source import FrameSource, UnavailableSource
 
+from edge_agent import command_runner
 from edge_agent.config import Config
 from edge_agent.daemon.api import ApiConfigError, LocalApi
 from edge_agent.daemon.readers import SourceReader
@@ -232,7 +233,6 @@ class Daemon:
         self.sync_state = mode
         self._sync_thread = threading.Thread(target=target, name=f"sync-{mode}", daemon=True)
         self._sync_thread.start()
-        from edge_agent import command_runner
         self.command_runner = command_runner.start(self.cfg, self, self._stop)
 
     def _notify(self) -> None:
