@@ -56,3 +56,15 @@ GRANT SELECT
 GRANT SELECT, INSERT, UPDATE ON users, credentials, invitations TO liftguard_webapp;
 GRANT SELECT, INSERT, DELETE ON trainer_athletes, login_attempts TO liftguard_webapp;
 GRANT USAGE ON SEQUENCE login_attempts_id_seq TO liftguard_webapp;
+
+-- Session commands, coach labels and athlete profiles (0006, docs/commands.md): the web app
+-- issues commands and labels; boxes (direct mode) read their commands and settle them, read
+-- the labels of their sessions and report the profiles they built; the ack recorder (an
+-- ingester login) settles commands acknowledged over MQTT.
+GRANT SELECT, UPDATE ON session_commands TO liftguard_writer;
+GRANT SELECT ON rep_labels TO liftguard_writer;
+GRANT SELECT, INSERT, UPDATE ON athlete_profiles TO liftguard_writer;
+GRANT SELECT, INSERT ON session_commands TO liftguard_webapp;
+GRANT SELECT, INSERT, UPDATE, DELETE ON rep_labels TO liftguard_webapp;
+GRANT SELECT ON athlete_profiles TO liftguard_webapp;
+GRANT SELECT ON session_commands, rep_labels, athlete_profiles TO liftguard_reader;

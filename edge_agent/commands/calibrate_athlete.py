@@ -16,8 +16,6 @@ from edge_agent.cli import UsageError
 from edge_agent.bundle_choice import choose_bundle
 from edge_agent.config import LIFT_TYPES
 
-MIN_REPS = 3
-
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("athlete", help="calibrate the anomaly model to one athlete (overlay)",
@@ -59,7 +57,8 @@ def _confirmed(text: str) -> set[int]:
 
 def run(args: argparse.Namespace) -> int:
     from models.anomaly import BundleError, load_bundle
-    from models.anomaly.overlay import OverlayError, make_overlay, overlay_dir, save_overlay
+    from models.anomaly.overlay import (MIN_CLEAN_REPS, OverlayError, make_overlay, overlay_dir,
+                                        save_overlay)
     from models.anomaly.segments import set_segments
 
     from edge_agent.commands.store_args import open_reader
@@ -97,8 +96,8 @@ def run(args: argparse.Namespace) -> int:
         segments = set_segments(frames, args.lift, model.channels, model.sample_rate_hz)
     except ValueError as exc:
         raise UsageError(f"session {args.session}: {exc}") from None
-    if len(segments.reps) < MIN_REPS:
-        raise UsageError(f"session {args.session} has {len(segments.reps)} reps; need at least {MIN_REPS} clean reps")
+    if len(segments.reps) < MIN_CLEAN_REPS:
+        raise UsageError(f"session {args.session} has {len(segments.reps)} reps; need at least {MIN_CLEAN_REPS} clean reps")
     try:
         overlay = make_overlay(model, segments.reps)
     except (OverlayError, ValueError) as exc:

@@ -8,6 +8,7 @@ import socket
 from edge_agent import sync_runner
 from edge_agent.cli import EXIT_OK, EXIT_RUNTIME, UsageError
 from edge_agent.systemd_notify import SystemdNotifier
+from sync.command_mqtt import AckRecorder
 from sync.direct import PgWriter
 from sync.ingester import Ingester, IngestSettings
 

@@ -19,6 +19,7 @@ from typing import Any, Callable, Sequence
 
 from sensors.source import FrameSource, UnavailableSource
 
+from edge_agent import command_runner
 from edge_agent.bundle_choice import choose_bundle
 from edge_agent.startup_rules import source_problems
 from edge_agent.config import Config
@@ -168,6 +169,7 @@ class Daemon:
                 raise DaemonError(str(exc)) from None
         self._loop_thread: threading.Thread | None = None
         self._sync_thread: threading.Thread | None = None
+        self.command_runner: Any = None
         self._housekeeping_thread: threading.Thread | None = None
         self.sync_state = "off"
         self.sync_outbox: Any = None
@@ -265,6 +267,7 @@ class Daemon:
         self._sync_thread = threading.Thread(target=self.sync_supervisor, name=f"sync-{mode}",
                                              daemon=True)
         self._sync_thread.start()
+        self.command_runner = command_runner.start(self.cfg, self, self._stop)
 
     def _notify(self) -> None:
         with self._wake:
@@ -379,6 +382,8 @@ class Daemon:
             self._housekeeping_thread.join(timeout=30)
         if self._sync_thread is not None:
             self._sync_thread.join(timeout=10)
+        if self.command_runner is not None:
+            self.command_runner.stop()
         for r in self.readers:
             r.stop()
         self.loop.finish()

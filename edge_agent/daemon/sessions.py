@@ -82,7 +82,7 @@ class SessionManager:
         return self._lift if self.store.active_session_id else None
 
     def start(self, lift_type: str, athlete: str | None = None, trainer: str | None = None,
-              *, reason: str = "api") -> str:
+              *, reason: str = "api", session_id: str | None = None) -> str:
         if lift_type not in LIFT_TYPES:
             raise SessionError(422, f"lift_type {lift_type!r} is not one of "
                                     f"{', '.join(LIFT_TYPES)}")
@@ -93,7 +93,8 @@ class SessionManager:
                                         f"(one active session per box)")
             self._profile = self._load_overlay(athlete, lift_type)
             session_id = self.store.start_session(lift_type, athlete, trainer,
-                                                  wall_clock_synced=self._wall_synced())
+                                                  wall_clock_synced=self._wall_synced(),
+                                                  session_id=session_id)
             self._lift = lift_type
         log.info("session %s started (%s, %s, by %s)", session_id, lift_type,
                  athlete or "no athlete given", reason)

@@ -11,8 +11,9 @@ from edge_agent.store.writer import RowWrite
 log = logging.getLogger(__name__)
 
 END_REASONS: tuple[str, ...] = ("api", "button", "idle_timeout", "shutdown", "error",
-                                "crash_recovery")
-"""Why a session ended; ``crash_recovery`` is set only by ``recover_interrupted_sessions``."""
+                                "crash_recovery", "command")
+"""Why a session ended; ``crash_recovery`` is set only by ``recover_interrupted_sessions``,
+``command`` by a web app command (edge_agent/daemon/commands.py)."""
 
 
 def start_write(session_id: str, device_id: str, lift_type: str, athlete: str | None,

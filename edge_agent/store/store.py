@@ -103,14 +103,15 @@ class LocalStore:
     def start_session(self, lift_type: str, athlete: str | None = None,
                       trainer: str | None = None, *, wall_clock_synced: bool = False,
                       start_mono_ns: int | None = None,
-                      start_wall_s: float | None = None) -> str:
-        """Start the box's one active session; returns its id. ``wall_clock_synced`` says
-        whether the wall clock was NTP-synchronised (it may be corrected later)."""
+                      start_wall_s: float | None = None, session_id: str | None = None) -> str:
+        """Start the box's one active session; returns its id (``session_id`` when given: a
+        web app command's). ``wall_clock_synced`` says whether the wall clock was
+        NTP-synchronised (it may be corrected later)."""
         with self._session_lock:
             if self._active_session is not None:
                 raise StoreError(f"session {self._active_session} is still active; end it "
                                  f"before starting another (one active session per box)")
-            session_id = new_id()
+            session_id = session_id or new_id()
             self._writer.submit_row(sessions.start_write(
                 session_id, self.device_id, lift_type, athlete, trainer,
                 self._clock.wall_s() if start_wall_s is None else start_wall_s,

@@ -33,6 +33,8 @@ from models.anomaly.pipeline import AthleteProfile
 POPULATION_KEY = "population_norm"
 OVERLAY_FILE = "overlay.json"
 OVERLAY_FORMAT = 1
+MIN_CLEAN_REPS = 3
+"""Fewest clean reps an overlay is made from (`calibrate athlete`, coach-label profiles)."""
 
 
 class OverlayError(BundleError):
