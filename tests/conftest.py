@@ -43,3 +43,4 @@ settings.register_profile("long", max_examples=2000, deadline=None,
                           suppress_health_check=[HealthCheck.too_slow,
                                                  HealthCheck.function_scoped_fixture])
 settings.load_profile(os.environ.get("LIFTGUARD_HYPOTHESIS_PROFILE", "default"))
+from tests.sync_support import pg  # noqa: E402,F401  (a freshly migrated database)

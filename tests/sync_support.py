@@ -11,6 +11,7 @@ from typing import Any
 
 import paho.mqtt.client as mqtt
 import psycopg2
+import pytest
 
 from edge_agent.store import LocalStore
 from sensors.frame import IMU_CHANNELS, PLATFORM_CHANNELS, Frame
@@ -25,6 +26,14 @@ def migrated(pg_db: Any) -> Any:
     migrate(conn)
     conn.autocommit = True
     return conn
+
+
+@pytest.fixture
+def pg(pg_db: Any) -> Any:
+    """A connection to a freshly migrated test database (import this fixture by name)."""
+    conn = migrated(pg_db)
+    yield conn
+    conn.close()
 
 
 def frames_for(source: str, channels: tuple[str, ...], hz: int, t0_s: float, seconds: float,

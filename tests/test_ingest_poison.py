@@ -19,19 +19,11 @@ from sync.ingester import Ingester, IngestSettings
 from sync.mqtt_publisher import MqttSettings
 from sync.payloads import data_topic, encode_item, encode_message
 from sync.worker import Backoff
-from tests.sync_support import (DEVICE, close, count, migrated, raw_client, record_session,
-                                wait_for)
+from tests.sync_support import (DEVICE, close, count, raw_client, record_session, wait_for)
 
 pytestmark = pytest.mark.integration
 
 REPO = Path(__file__).resolve().parents[1]
-
-
-@pytest.fixture
-def pg(pg_db):
-    conn = migrated(pg_db)
-    yield conn
-    conn.close()
 
 
 def _ingester(broker, pg_db, name: str) -> Ingester:

@@ -2,20 +2,12 @@
 from __future__ import annotations
 
 import psycopg2
-import pytest
 
 from edge_agent.store import LocalStore
 from sync.direct import DirectSink, PgWriter
 from sync.worker import Backoff, SyncState, SyncWorker
-from tests.sync_support import (DEVICE, assert_same_contents, box_counts, migrated, pg_counts,
+from tests.sync_support import (DEVICE, assert_same_contents, box_counts, pg_counts,
                                 record_session)
-
-
-@pytest.fixture
-def pg(pg_db):
-    conn = migrated(pg_db)
-    yield conn
-    conn.close()
 
 
 def _worker(store, pg_db, tmp_path, batch_size=50):

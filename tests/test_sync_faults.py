@@ -11,7 +11,6 @@ import uuid
 from pathlib import Path
 
 import psycopg2
-import pytest
 
 from edge_agent.store import LocalStore
 from sync.direct import PgWriter
@@ -19,18 +18,11 @@ from sync.ingester import PAUSE_FILE_ENV, Ingester, IngestSettings
 from sync.mqtt_publisher import MqttPublisher, MqttSettings
 from sync.payloads import data_topic, encode_item, encode_message
 from sync.worker import Backoff
-from tests.sync_support import (DEVICE, assert_same_contents, box_counts, close, count,
-                                migrated, pg_counts, raw_client, record_session, wait_for)
+from tests.sync_support import (DEVICE, assert_same_contents, box_counts, close, count, pg_counts,
+                                raw_client, record_session, wait_for)
 from tests.systemd_support import FakeSystemd
 
 REPO = Path(__file__).resolve().parents[1]
-
-
-@pytest.fixture
-def pg(pg_db):
-    conn = migrated(pg_db)
-    yield conn
-    conn.close()
 
 
 def _write_config(path: Path, data_dir: Path, broker=None, **sections) -> Path:

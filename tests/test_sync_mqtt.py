@@ -7,7 +7,6 @@ import time
 
 import paho.mqtt.client as mqtt
 import psycopg2
-import pytest
 
 from edge_agent.store import LocalStore
 from sync.direct import PgWriter
@@ -16,15 +15,8 @@ from sync.mqtt_publisher import MqttPublisher, MqttSettings
 from sync.payloads import data_topic, encode_item, encode_message
 from sync.worker import Backoff
 from sensors.frame import IMU_CHANNELS
-from tests.sync_support import (DEVICE, assert_same_contents, box_counts, frames_for, migrated,
-                                pg_counts, record_session)
-
-
-@pytest.fixture
-def pg(pg_db):
-    conn = migrated(pg_db)
-    yield conn
-    conn.close()
+from tests.sync_support import (DEVICE, assert_same_contents, box_counts, frames_for, pg_counts,
+                                record_session)
 
 
 def _settings(broker, user="", password=None) -> MqttSettings:
