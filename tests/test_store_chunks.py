@@ -118,3 +118,16 @@ def test_bad_chunks_name_the_field(mutate, field):
 def test_invalid_json_text_is_reported():
     with pytest.raises(ChunkFormatError, match="not valid JSON"):
         decode_chunk('{"v": 1,')
+
+
+OVERCLAIMING_CHUNKS = [  # n = 10**12 with one stored sample, or with no channel at all
+    {"v": 1, "source": "imu", "channels": channels, "n": 10**12, "seq0": 0, "t0_ns": 0,
+     "dt_ns": 10_000_000, "wall_t0": 0.0, "values": values}
+    for channels, values in ((["ax"], [[0.0]]), ([], []))]
+
+
+@pytest.mark.parametrize("chunk", OVERCLAIMING_CHUNKS)
+def test_a_chunk_claiming_more_samples_than_it_carries_is_refused_before_allocating(chunk):
+    """Refused, not 10**12 sequence numbers built first (that exhausted 24 GB of memory)."""
+    with pytest.raises(ChunkFormatError):
+        decode_chunk(chunk)

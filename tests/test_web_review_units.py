@@ -8,6 +8,7 @@ import io
 import math
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -18,6 +19,7 @@ from coach.review.session_detail import add_set_model_flags, rep_rows
 from coach.review.trends import SessionPoint, load_velocity_profile
 from models.analysis import analyze_frames
 from sensors.simulator import simulate_set
+from tests.test_store_chunks import OVERCLAIMING_CHUNKS
 
 _SIM = simulate_set(reps=4, faults={2: "lateral_sway"}, seed=7)
 _ANALYSIS = analyze_frames(_SIM.frames, "squat")
@@ -192,3 +194,12 @@ def test_chunk_columns_equal_the_box_decoder_or_name_the_problem(chunk):
     assert seq.tolist() == [f.seq for f in frames]
     expected = np.array([f.values for f in frames], dtype=float).reshape(len(frames), -1)
     assert np.array_equal(values, expected, equal_nan=True)
+
+
+@pytest.mark.parametrize("chunk", OVERCLAIMING_CHUNKS)
+def test_chunk_columns_refuse_a_chunk_claiming_more_samples_than_it_carries(chunk):
+    from coach.review.raw_series import chunk_columns
+    from edge_agent.store.chunks import ChunkFormatError
+
+    with pytest.raises(ChunkFormatError):
+        chunk_columns(chunk)

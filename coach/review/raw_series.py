@@ -178,7 +178,8 @@ def _plain(chunk: Any) -> bool:
     n, channels, values = chunk.get("n"), chunk.get("channels"), chunk.get("values")
     if not (_is_int(n) and n >= 1 and _is_int(chunk.get("t0_ns")) and _is_int(chunk.get("seq0"))
             and isinstance(chunk.get("source"), str) and type(chunk.get("wall_t0")) in (int, float)
-            and isinstance(channels, list) and all(isinstance(c, str) for c in channels)
+            and isinstance(channels, list) and channels
+            and all(isinstance(c, str) for c in channels)
             and isinstance(values, list) and len(values) == len(channels)):
         return False
     dt = chunk.get("dt_ns")
@@ -209,7 +210,8 @@ def chunk_columns(chunk: Any) -> tuple[str, tuple[str, ...], np.ndarray, np.ndar
                 np.array([f.values for f in frames], dtype=float).reshape(len(frames), -1))
     n, dt = chunk["n"], chunk.get("dt_ns")
     values = np.array(chunk["values"], dtype=float).reshape(len(chunk["channels"]), n).T
-    steps = (np.asarray(dt, dtype=np.int64) if isinstance(dt, list)
+    # One sample has no steps, whatever dt_ns says (as decode_chunk reads it).
+    steps = (np.asarray(dt, dtype=np.int64) if isinstance(dt, list) and n > 1
              else np.full(n - 1, dt if n > 1 else 0, np.int64))
     mono = chunk["t0_ns"] + np.concatenate(([0], np.cumsum(steps))).astype(np.int64)
     seq = chunk["seq0"] + np.arange(n, dtype=np.int64)

@@ -121,10 +121,8 @@ def decode_chunk(chunk: Mapping[str, Any] | str | bytes) -> list[Frame]:
     if n < 1:
         raise ChunkFormatError(f"chunk field 'n' must be >= 1, got {n}")
 
-    seqs = _expand_jumps(_field(chunk, "seq0", int), chunk.get("seq_jumps", []), n)
-    monos = _mono_times(chunk, n)
-    walls = _wall_times(chunk, monos)
-
+    # The value columns are checked before anything of length n is built, so a chunk that
+    # claims more samples than it carries is refused instead of exhausting memory.
     values = _field(chunk, "values", list)
     if len(values) != len(channels):
         raise ChunkFormatError(f"chunk field 'values' has {len(values)} columns for "
@@ -132,6 +130,12 @@ def decode_chunk(chunk: Mapping[str, Any] | str | bytes) -> list[Frame]:
     for name, column in zip(channels, values):
         if not isinstance(column, list) or len(column) != n:
             raise ChunkFormatError(f"chunk field 'values' column {name!r} must list {n} values")
+    if not channels:
+        raise ChunkFormatError("chunk field 'channels' must name at least one channel")
+
+    seqs = _expand_jumps(_field(chunk, "seq0", int), chunk.get("seq_jumps", []), n)
+    monos = _mono_times(chunk, n)
+    walls = _wall_times(chunk, monos)
     rows = zip(*(_floats(col, name) for name, col in zip(channels, values)))
     return [Frame(source, seqs[i], monos[i], walls[i], channels, row)
             for i, row in enumerate(rows)]
