@@ -18,12 +18,21 @@ import numpy as np
 
 from models.anomaly.detectors import (
     CompiledIsolationForest,
+    CompiledMahalanobis,
     CompiledOneClassSVM,
     fit_isolation_forest,
     fit_one_class_svm,
+    fit_shrunk_covariance,
 )
 from models.anomaly.fusion import FusionCalibration
-from models.anomaly.pipeline import Components, Geometry, PreparedSegment, extent_feature_index, robust_spread
+from models.anomaly.pipeline import (
+    DEFAULT_REP_FUSION,
+    Components,
+    Geometry,
+    PreparedSegment,
+    extent_feature_index,
+    robust_spread,
+)
 from models.anomaly.scaler import MinMaxParams
 
 log = logging.getLogger(__name__)
@@ -48,6 +57,9 @@ class FitOptions:
     ae_units: int = 16
     ae_epochs: int = 40
     rep_autoencoder: bool = False
+    rep_detectors: tuple[str, ...] | None = None
+    """Rep detectors fused into the rep decision; None: ``DEFAULT_REP_FUSION`` (plus
+    ``autoencoder_mean`` with ``rep_autoencoder``)."""
     iforest_trees: int = 100
     ocsvm_nu: float = 0.05
     n_folds: int = 5
@@ -59,6 +71,13 @@ class FittedSet:
     estimators: dict[str, Any]
     trained_autoencoder: Any = None
     autoencoder_inputs: np.ndarray | None = field(default=None, repr=False)
+
+
+def rep_fusion(options: FitOptions) -> tuple[str, ...]:
+    """The rep detectors a fit with ``options`` fuses into its rep decision."""
+    if options.rep_detectors is not None:
+        return tuple(options.rep_detectors)
+    return DEFAULT_REP_FUSION + (("autoencoder_mean",) if options.rep_autoencoder and options.autoencoder else ())
 
 
 def check_enough_data(records: list[PreparedSegment]) -> None:
@@ -89,6 +108,7 @@ def fit_components(records: list[PreparedSegment], geometry: Geometry, options: 
     }
     window_median, window_spread = robust_spread(scaled_window_feats)
     rep_median, rep_spread = robust_spread(scaled_rep_feats)
+    estimators["rep_mahalanobis"] = fit_shrunk_covariance((scaled_rep_feats - rep_median) / rep_spread)
     components = Components(
         channel_scaler=channel_scaler,
         window_scaler=window_scaler,
@@ -104,7 +124,8 @@ def fit_components(records: list[PreparedSegment], geometry: Geometry, options: 
         extent_index=extent_feature_index(geometry.channels),
         autoencoder=None,
         ae_steps=options.ae_steps,
-        rep_autoencoder=options.rep_autoencoder,
+        rep_fusion=rep_fusion(options),
+        rep_mahalanobis=CompiledMahalanobis(estimators["rep_mahalanobis"]),
     )
     fitted = FittedSet(components, estimators)
     if options.autoencoder:

@@ -13,11 +13,12 @@ import numpy as np
 
 from models.anomaly.autoencoder_runtime import AutoencoderRuntime
 from models.anomaly.bundle import BundleError, bundle_file, read_verified_manifest
-from models.anomaly.detectors import CompiledIsolationForest, CompiledOneClassSVM
+from models.anomaly.detectors import CompiledIsolationForest, CompiledMahalanobis, CompiledOneClassSVM
 from models.anomaly.features import window_feature_names, window_features
 from models.anomaly.fitting import MIN_ENROL_REPS, TrainingDataError
 from models.anomaly.fusion import FusionCalibration
 from models.anomaly.pipeline import (
+    DEFAULT_REP_FUSION,
     AthleteProfile,
     Components,
     Geometry,
@@ -63,6 +64,9 @@ class RepDecision(Decision):
     reconstruction_error: float = math.nan
     """Mean autoencoder reconstruction error over the rep's windows (NaN without one); a raw
     score, reported whether or not the rep decision fuses it."""
+    raw_scores: dict[str, float] = field(default_factory=dict)
+    """Every rep detector the bundle has, fused or not: its raw score (higher = more
+    anomalous), so each can rank reps alone."""
 
 
 @dataclass
@@ -70,8 +74,9 @@ class RepDecisions:
     """Decisions for a batch of segments (``AnomalyModel.decide_segments``), as arrays.
 
     ``scores``/``fused_p``/``anomalous``/``scored`` have one entry per segment (NaN score and
-    not anomalous when a segment was not scored); ``detector_scores[name]`` is each detector's
-    ``-log10`` tail probability, so any detector alone can rank the same segments.
+    not anomalous when a segment was not scored); ``detector_scores[name]`` is each fused
+    detector's ``-log10`` tail probability; ``raw_scores[name]`` is the raw score of every rep
+    detector the bundle has, fused or not, so any detector alone can rank the same segments.
     """
 
     decisions: list[RepDecision]
@@ -80,11 +85,16 @@ class RepDecisions:
     anomalous: np.ndarray
     scored: np.ndarray
     detector_scores: dict[str, np.ndarray]
+    raw_scores: dict[str, np.ndarray] = field(default_factory=dict)
 
     @classmethod
-    def of(cls, decisions: list[RepDecision], detectors: Sequence[str]) -> "RepDecisions":
+    def of(cls, decisions: list[RepDecision], detectors: Sequence[str],
+           available: Sequence[str] = ()) -> "RepDecisions":
         def column(name: str) -> np.ndarray:
             return np.array([-np.log10(d.p_values[name]) if d.scored else math.nan for d in decisions])
+
+        def raw(name: str) -> np.ndarray:
+            return np.array([d.raw_scores.get(name, math.nan) for d in decisions])
 
         return cls(
             decisions=decisions,
@@ -93,6 +103,7 @@ class RepDecisions:
             anomalous=np.array([d.anomalous for d in decisions], dtype=bool),
             scored=np.array([d.scored for d in decisions], dtype=bool),
             detector_scores={name: column(name) for name in detectors},
+            raw_scores={name: raw(name) for name in available},
         )
 
     def __len__(self) -> int:
@@ -216,12 +227,12 @@ class AnomalyModel:
             )
         window_scores, channel_errors = self.components.window_scores(prepared.windows, prepared.window_features)
         ae_scores = window_scores[:, 0] if self.components.autoencoder else None
-        rep_scores = self.components.rep_scores(prepared.rep_features, ae_scores)
-        p, fused = self.rep_calibration.fused_p(rep_scores[None])
+        raw = self.components.rep_raw_scores(prepared.rep_features, ae_scores)
+        p, fused = self.rep_calibration.fused_p(self.components.fused_rep_scores(raw)[None])
         errors = None if channel_errors is None else channel_errors.mean(axis=0, keepdims=True)
         z = self.components.rep_z(prepared.rep_features)
         decision = self._decision(RepDecision, p[0], float(fused[0]), self.rep_calibration, errors, z, self._rep_names)
-        decision.n_windows, decision.windows_skipped = len(prepared.windows), skipped
+        decision.n_windows, decision.windows_skipped, decision.raw_scores = len(prepared.windows), skipped, raw
         if ae_scores is not None:
             decision.reconstruction_error = float(np.mean(ae_scores))
         return decision
@@ -241,7 +252,7 @@ class AnomalyModel:
             for d in skipped:
                 totals.add(SkipCounts(**d.windows_skipped))
             log.warning("%d of %d segments not scored (bad windows: %s)", len(skipped), len(decisions), totals.as_dict())
-        return RepDecisions.of(decisions, self.rep_calibration.detectors)
+        return RepDecisions.of(decisions, self.rep_calibration.detectors, self.components.available_rep_detectors)
 
     def score_segments(self, segments: Sequence[np.ndarray], profile: AthleteProfile | None = None, *,
                        score_duration: bool = True) -> np.ndarray:
@@ -337,8 +348,10 @@ def _build(bundle_dir: Path, manifest: dict[str, Any]):
         extent_index=extent_feature_index(channels),
         autoencoder=autoencoder,
         ae_steps=ae_steps,
-        rep_autoencoder="autoencoder_mean" in manifest["detectors"].get("rep", ()),
+        rep_fusion=tuple(manifest["detectors"].get("rep") or DEFAULT_REP_FUSION),
+        rep_mahalanobis=CompiledMahalanobis(estimators["rep_mahalanobis"]) if "rep_mahalanobis" in estimators else None,
     )
+    components.check_rep_fusion()
     window_cal, rep_cal = _load_file(bundle_file(bundle_dir, manifest, manifest["calibration"]["file"]),
                                      lambda path: _calibrations(path, components))
     return geometry, components, window_cal, rep_cal

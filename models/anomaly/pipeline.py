@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from models.anomaly.detectors import CompiledIsolationForest, CompiledOneClassSVM
+from models.anomaly.detectors import CompiledIsolationForest, CompiledMahalanobis, CompiledOneClassSVM
 from models.anomaly.body_frame import body_frame_feature_names, body_frame_features
 from models.anomaly.features import rep_feature_names, rep_features, window_feature_names, window_features
 from models.anomaly.scaler import MinMaxParams
@@ -24,6 +24,10 @@ AutoencoderErrors = Callable[[np.ndarray], np.ndarray]
 
 ROBUST_Z_FLOOR = 1e-3
 EXTENT_SUFFIXES = ("_range", "_std", "duration_s")
+REP_DETECTORS = ("rep_iforest", "rep_ocsvm", "rep_extent", "rep_mahalanobis", "autoencoder_mean")
+"""Every rep-level detector, by the name the manifest, calibration and reports use."""
+DEFAULT_REP_FUSION = ("rep_iforest", "rep_ocsvm", "rep_extent")
+"""What older bundles (no ``detectors.rep`` choice beyond these) fuse, and ``fit_bundle``'s default."""
 
 
 @dataclass(frozen=True)
@@ -151,12 +155,15 @@ class Components:
     extent_index: np.ndarray
     autoencoder: AutoencoderErrors | None
     ae_steps: int
-    rep_autoencoder: bool = False
-    """Whether the rep decision fuses the mean window reconstruction error too. New bundles
-    leave it out: on the real squat data it was the weakest rep-level member (AUROC 0.73-0.75)
-    and lowered the fused ranking and raised held-out false alarms (docs/models.md); the
-    autoencoder stays in the per-window decision and the channel attribution. Bundles that
-    list ``autoencoder_mean`` among their rep detectors keep it."""
+    rep_fusion: tuple[str, ...] = DEFAULT_REP_FUSION
+    """The rep detectors whose calibrated tail probabilities are fused into the rep decision
+    (``REP_DETECTORS`` names; the manifest's ``detectors.rep``). Every rep detector the bundle
+    has is still scored and reported alone (``rep_raw_scores``). ``autoencoder_mean`` is left
+    out by default: on the real squat data it was the weakest rep-level member (AUROC
+    0.73-0.75) and lowered the fused ranking (docs/models.md); the autoencoder stays in the
+    per-window decision and the channel attribution."""
+    rep_mahalanobis: CompiledMahalanobis | None = None
+    """Shrunk-covariance distance of the rep's robust z-scores; absent from older bundles."""
 
     @property
     def window_detectors(self) -> tuple[str, ...]:
@@ -164,11 +171,20 @@ class Components:
 
     @property
     def rep_detectors(self) -> tuple[str, ...]:
-        return ("rep_iforest", "rep_ocsvm", "rep_extent") + (("autoencoder_mean",) if self._rep_ae else ())
+        return self.rep_fusion
 
     @property
-    def _rep_ae(self) -> bool:
-        return self.autoencoder is not None and self.rep_autoencoder
+    def available_rep_detectors(self) -> tuple[str, ...]:
+        """Every rep detector this set of components can score."""
+        have = {"rep_mahalanobis": self.rep_mahalanobis is not None, "autoencoder_mean": self.autoencoder is not None}
+        return tuple(name for name in REP_DETECTORS if have.get(name, True))
+
+    def check_rep_fusion(self) -> None:
+        """Refuse a fused rep detector these components cannot score, naming it."""
+        missing = [name for name in self.rep_fusion if name not in self.available_rep_detectors]
+        if missing or not self.rep_fusion:
+            raise ValueError(f"rep detectors {list(self.rep_fusion)}: {missing or 'none'} cannot be scored; "
+                             f"available: {list(self.available_rep_detectors)}")
 
     def autoencoder_input(self, windows: np.ndarray) -> np.ndarray:
         return resample_steps(self.channel_scaler.transform(windows), self.ae_steps)
@@ -193,14 +209,26 @@ class Components:
         scaled = self.rep_scaler.transform(rep_feature_vector[None])[0]
         return (scaled - self.rep_median) / self.rep_spread
 
-    def rep_scores(self, rep_feature_vector: np.ndarray, window_ae_scores: np.ndarray | None) -> np.ndarray:
-        """(n_rep_detectors,) anomaly scores of one rep."""
+    def rep_raw_scores(self, rep_feature_vector: np.ndarray, window_ae_scores: np.ndarray | None) -> dict[str, float]:
+        """Every available rep detector's raw anomaly score (higher = more anomalous)."""
         scaled = self.rep_scaler.transform(rep_feature_vector[None])
-        extent = float(np.sqrt(np.mean(self.rep_z(rep_feature_vector)[self.extent_index] ** 2)))
-        scores = [self.rep_iforest.anomaly_score(scaled)[0], self.rep_ocsvm.anomaly_score(scaled)[0], extent]
-        if self._rep_ae:
-            scores.append(float(np.mean(window_ae_scores)))
-        return np.array(scores)
+        z = self.rep_z(rep_feature_vector)
+        scores = {"rep_iforest": float(self.rep_iforest.anomaly_score(scaled)[0]),
+                  "rep_ocsvm": float(self.rep_ocsvm.anomaly_score(scaled)[0]),
+                  "rep_extent": float(np.sqrt(np.mean(z[self.extent_index] ** 2)))}
+        if self.rep_mahalanobis is not None:
+            scores["rep_mahalanobis"] = float(self.rep_mahalanobis.anomaly_score(z)[0])
+        if self.autoencoder is not None and window_ae_scores is not None:
+            scores["autoencoder_mean"] = float(np.mean(window_ae_scores))
+        return scores
+
+    def rep_scores(self, rep_feature_vector: np.ndarray, window_ae_scores: np.ndarray | None) -> np.ndarray:
+        """(n_rep_detectors,) anomaly scores of one rep: the fused detectors, in order."""
+        return self.fused_rep_scores(self.rep_raw_scores(rep_feature_vector, window_ae_scores))
+
+    def fused_rep_scores(self, raw_scores: dict[str, float]) -> np.ndarray:
+        """The fused detectors' entries of ``rep_raw_scores``, in ``rep_fusion`` order."""
+        return np.array([raw_scores[name] for name in self.rep_fusion])
 
 
 def extent_feature_index(channels: Sequence[str]) -> np.ndarray:

@@ -47,6 +47,9 @@ AXES = ("ax", "ay", "az", "gx", "gy", "gz")
 CHANNELS = tuple(f"{s}_{a}" for s in SENSORS for a in AXES)
 OTHER_ALPHAS = (0.01, 0.05, 0.1, 0.2)
 """Nominal false-alarm rates at which detection/false alarms are also reported (threshold sweep)."""
+DECISION_DETECTORS = ("rep_mahalanobis",)
+"""The rep decision these protocols test (docs/models.md: the shrunk-covariance distance alone
+ranked above every fusion of it with the other rep detectors)."""
 CLASS_NAMES = {0: "correct", 1: "knee_valgus", 2: "butt_wink", 3: "trunk_lean", 4: "partial_squat"}
 
 
@@ -88,7 +91,8 @@ def load_reps(data_dir: Path, subjects: Sequence[int] | None = None) -> list[Rep
 def _score(model, reps: list[Rep], profile, enrol_durations: np.ndarray, score_duration: bool,
            reconstruction=None) -> dict:
     batch = model.decide_segments([rep.data for rep in reps], profile, score_duration=score_duration)
-    detectors = {name: values.tolist() for name, values in batch.detector_scores.items()}
+    # every rep detector alone, fused or not, ranked by its raw score
+    detectors = {name: values.tolist() for name, values in batch.raw_scores.items()}
     if "autoencoder_mean" not in detectors:
         # Not fused into the rep decision, still reported alone (its raw error ranks the reps).
         if reconstruction is not None:
@@ -139,6 +143,7 @@ def _fit(reps: list[Rep], out_dir: Path, groups, options: dict, enrolment=None):
     """The bundle the protocol tests and, when the autoencoder is asked for but not fused into
     rep decisions, a function giving its reconstruction error alone (see ``_autoencoder_alone``)."""
     fit_options = {k: v for k, v in options.items() if k != "score_duration"}
+    fit_options["rep_detectors"] = options["rep_detectors"] and tuple(options["rep_detectors"])
     alone = fit_options["autoencoder"] and not fit_options["rep_autoencoder"]
     if alone:
         fit_options["autoencoder"] = False
@@ -310,6 +315,7 @@ def evaluate(
     subjects: Sequence[int] | None = None,
     autoencoder: bool = True,
     rep_autoencoder: bool = False,
+    rep_detectors: Sequence[str] | None = DECISION_DETECTORS,
     body_frame: bool = True,
     score_duration: bool = False,
     ae_epochs: int = 20,
@@ -327,7 +333,8 @@ def evaluate(
     if unknown:
         raise ValueError(f"unknown protocol(s) {sorted(unknown)}; known: {', '.join(PROTOCOLS)}")
     reps = load_reps(data_dir, subjects)
-    options = {"autoencoder": autoencoder, "rep_autoencoder": rep_autoencoder, "body_frame": body_frame,
+    options = {"autoencoder": autoencoder, "rep_autoencoder": rep_autoencoder,
+               "rep_detectors": None if rep_detectors is None else list(rep_detectors), "body_frame": body_frame,
                "score_duration": score_duration, "ae_epochs": ae_epochs, "false_alarm_rate": false_alarm_rate,
                "seed": seed}
     report: dict = {"dataset": DATASET, "options": options, "n_reps": len(reps), "protocols": {},
@@ -441,6 +448,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--no-autoencoder", action="store_true")
     parser.add_argument("--rep-autoencoder", action="store_true",
                         help="also fuse the reconstruction error into the rep decision (older bundles)")
+    parser.add_argument("--rep-detectors", default=",".join(DECISION_DETECTORS),
+                        help="comma-separated rep detectors fused into the decision (default: %(default)s)")
     parser.add_argument("--no-body-frame", action="store_true", help="signal statistics only (older bundles)")
     parser.add_argument("--score-duration", action="store_true", help="let rep duration count (see docs/models.md)")
     parser.add_argument("--ae-epochs", type=int, default=20)
@@ -449,7 +458,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     report = evaluate(args.data_dir, args.out_dir, protocols=args.protocol or tuple(PROTOCOLS),
                       subjects=args.subjects, autoencoder=not args.no_autoencoder, rep_autoencoder=args.rep_autoencoder,
-                      body_frame=not args.no_body_frame, score_duration=args.score_duration,
+                      rep_detectors=tuple(args.rep_detectors.split(",")), body_frame=not args.no_body_frame, score_duration=args.score_duration,
                       ae_epochs=args.ae_epochs, n_jobs=args.jobs)
     print(to_markdown(report))
     return 0
