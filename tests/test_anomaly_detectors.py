@@ -6,10 +6,13 @@ import pytest
 from sklearn.ensemble import IsolationForest
 
 from models.anomaly.detectors import (
+    Z_CLIP,
     CompiledIsolationForest,
+    CompiledMahalanobis,
     CompiledOneClassSVM,
     fit_isolation_forest,
     fit_one_class_svm,
+    fit_shrunk_covariance,
 )
 from models.anomaly.features import rep_feature_names, rep_features, window_feature_names, window_features
 from models.anomaly.fusion import FusionCalibration, TailCalibration, fisher_statistic, leave_one_out_p_values
@@ -41,6 +44,28 @@ def test_compiled_one_class_svm_matches_sklearn(data):
     train, test = data
     svm = fit_one_class_svm(train)
     np.testing.assert_allclose(CompiledOneClassSVM(svm).anomaly_score(test), -svm.score_samples(test), rtol=0, atol=1e-9)
+
+
+def test_compiled_mahalanobis_matches_sklearn_on_clipped_z(data):
+    train, test = data
+    test = test.copy()
+    test[0, 3] = 40.0  # clipped to Z_CLIP like the fit data
+    covariance = fit_shrunk_covariance(train)
+    compiled = CompiledMahalanobis(covariance)
+    expected = np.sqrt(covariance.mahalanobis(np.clip(test, -Z_CLIP, Z_CLIP)))
+    np.testing.assert_allclose(compiled.anomaly_score(test), expected, rtol=1e-9)
+    assert compiled.anomaly_score(test).argmax() in np.argsort(np.abs(np.clip(test, -Z_CLIP, Z_CLIP)).sum(1))[-20:]
+
+
+def test_mahalanobis_sees_correlated_features_break_apart():
+    """Two features that always move together: a rep where only one moves is far away to the
+    Mahalanobis distance although each feature alone is inside its clean range."""
+    rng = np.random.default_rng(1)
+    common = rng.normal(size=(400, 1))
+    clean = np.hstack([common, common + 0.05 * rng.normal(size=(400, 1)), rng.normal(size=(400, 3))])
+    compiled = CompiledMahalanobis(fit_shrunk_covariance(clean))
+    together, apart = np.array([[1.5, 1.5, 0, 0, 0]]), np.array([[1.5, -1.5, 0, 0, 0]])
+    assert compiled.anomaly_score(apart)[0] > 3 * compiled.anomaly_score(together)[0]
 
 
 def test_sliding_windows_fixed_length_and_hop():

@@ -135,3 +135,38 @@ def test_fixed_length_windows_can_leave_duration_unscored(tmp_path):
     assert (as_windows.scores < as_reps.scores).all()
     same_length = model.decide_segments(windows[:5])
     np.testing.assert_allclose(model.decide_segments(windows[:5], score_duration=False).scores, same_length.scores)
+
+
+def test_rep_detectors_choose_what_the_decision_fuses_and_every_detector_is_reported(tmp_path):
+    """The rep decision fuses only the named detectors (here the Mahalanobis distance alone);
+    ``raw_scores`` still ranks every rep detector the bundle has."""
+    rng = np.random.default_rng(8)
+    segments, groups = _athletes(rng, 3)
+    path = fit_bundle(segments, CHANNELS, RATE, tmp_path / "m", groups=groups, autoencoder=False,
+                      rep_detectors=["rep_mahalanobis"])
+    model = load_bundle(path)
+    assert model.manifest["detectors"]["rep"] == ["rep_mahalanobis"]
+    offset = rng.normal(0.0, 0.5, len(CHANNELS))
+    profile = model.enrol([_rep(rng, offset=offset) for _ in range(10)])
+    clean = [_rep(rng, offset=offset) for _ in range(6)]
+    partial = [_rep(rng, depth=0.5, offset=offset) for _ in range(6)]
+    batch = model.decide_segments(clean + partial, profile)
+    assert set(batch.detector_scores) == {"rep_mahalanobis"}
+    assert set(batch.raw_scores) == {"rep_iforest", "rep_ocsvm", "rep_extent", "rep_mahalanobis"}
+    assert set(batch.decisions[0].p_values) == {"rep_mahalanobis"}
+    distance = batch.raw_scores["rep_mahalanobis"]
+    assert distance[6:].min() > distance[:6].max()
+    assert batch.anomalous[6:].all() and batch.anomalous[:6].sum() <= 1
+
+
+@pytest.mark.parametrize("names, message", [
+    (["rep_bogus"], "unknown: \\['rep_bogus'\\]"),
+    ([], "at least one"),
+    (["rep_ocsvm", "rep_ocsvm"], "at most once"),
+    (["autoencoder_mean"], "autoencoder_mean but autoencoder=False"),
+])
+def test_rep_detectors_refuses_what_cannot_be_fused(tmp_path, names, message):
+    segments, groups = _athletes(np.random.default_rng(9), 3)
+    with pytest.raises(ValueError, match=message):
+        fit_bundle(segments, CHANNELS, RATE, tmp_path / "x", groups=groups, autoencoder=False, rep_detectors=names)
+    assert not (tmp_path / "x").exists()

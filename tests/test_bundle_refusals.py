@@ -64,9 +64,11 @@ CORRUPTIONS = [
     (lambda b: truncate(b, "calibration.npz"), "calibration.npz: does not load"),
     (lambda b: truncate(b, "autoencoder.tflite"), "autoencoder.tflite: does not load"),
     (lambda b: truncate(b, "detectors.joblib"), "detectors.joblib: does not load"),
+    (lambda b: set_field(b, "detectors.rep", '["rep_mahalanobis"]'), "rep_mahalanobis"),
+    (lambda b: set_field(b, "detectors.rep", '["rep_bogus", "rep_ocsvm"]'), "rep_bogus"),
 ]
 IDS = ["rate-400-digits", "length-1e999", "far-x", "hop-negative", "norm-nan", "channels-twice",
-       "npz-truncated", "tflite-truncated", "joblib-truncated"]
+       "npz-truncated", "tflite-truncated", "joblib-truncated", "rep-detector-not-in-bundle", "rep-detector-unknown"]
 
 
 @pytest.mark.parametrize("corrupt, names", CORRUPTIONS, ids=IDS)
