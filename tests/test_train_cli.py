@@ -83,6 +83,25 @@ def test_bad_arguments_exit_2(argv, capsys):
     assert main(argv) == 2
 
 
+def test_rep_detectors_option_sets_what_the_rep_decision_fuses(tmp_path):
+    out = tmp_path / "bundle"
+    assert main(["train", "--sim", "3", "--held-out-sim", "1", "--lift", "squat", "--no-autoencoder",
+                 "--rep-detectors", "rep_mahalanobis,rep_extent", "--out", str(out)]) == 0
+    model = load_bundle(out)
+    assert model.manifest["detectors"]["rep"] == ["rep_mahalanobis", "rep_extent"]
+    assert json.loads((out / "training_report.json").read_text())["rep_detectors"] == ["rep_mahalanobis", "rep_extent"]
+
+
+@pytest.mark.parametrize("names, says", [("rep_mahalanobis,rep_bogus", "rep_bogus"),
+                                         ("rep_ocsvm,rep_ocsvm", "repeated"),
+                                         ("autoencoder_mean", "needs the autoencoder")])
+def test_rep_detectors_option_refuses_bad_names(tmp_path, capsys, names, says):
+    rc = main(["train", "--sim", "2", "--lift", "squat", "--no-autoencoder", "--rep-detectors", names,
+               "--out", str(tmp_path / "b")])
+    assert rc == 2 and says in capsys.readouterr().err
+    assert not (tmp_path / "b").exists()
+
+
 def test_cli_does_not_import_tensorflow():
     code = ("import sys; from edge_agent.cli import build_parser; build_parser(); "
             "print('tensorflow' in sys.modules)")

@@ -54,6 +54,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--rep-autoencoder", action="store_true",
                    help="also fuse the autoencoder's reconstruction error into the rep decision "
                         "(helped on simulated sets, hurt on the real squat data: docs/models.md)")
+    p.add_argument("--rep-detectors", default=None, metavar="NAMES",
+                   help="comma-separated rep detectors fused into the rep decision, from rep_iforest, rep_ocsvm, "
+                        "rep_extent, rep_mahalanobis, autoencoder_mean (default: rep_iforest,rep_ocsvm,rep_extent; "
+                        "docs/models.md)")
     p.add_argument("--false-alarm-rate", type=float, default=0.01, metavar="R",
                    help="per-rep false-alarm rate the rep threshold is set for (default 0.01)")
     p.add_argument("--realtime-false-alerts", type=float, default=1.0, metavar="K",
@@ -75,6 +79,16 @@ def _check_args(args: argparse.Namespace) -> None:
         raise UsageError(f"--false-alarm-rate must be in (0, 1), got {args.false_alarm_rate}")
     if args.ae_epochs < 1:
         raise UsageError(f"--ae-epochs must be at least 1, got {args.ae_epochs}")
+    if args.rep_detectors is not None:
+        from models.anomaly.pipeline import REP_DETECTORS
+
+        names = args.rep_detectors.split(",")
+        unknown = [n for n in names if n not in REP_DETECTORS]
+        if unknown or len(set(names)) != len(names):
+            raise UsageError(f"--rep-detectors {args.rep_detectors!r}: unknown or repeated {unknown or names}; "
+                             f"choose from {','.join(REP_DETECTORS)}")
+        if "autoencoder_mean" in names and args.no_autoencoder:
+            raise UsageError("--rep-detectors autoencoder_mean needs the autoencoder (drop --no-autoencoder)")
 
 
 def recording_paths(inputs: list[str]) -> list[Path]:
@@ -152,6 +166,7 @@ def run(args: argparse.Namespace) -> int:
         fit_sets, held_out = split_held_out(sets, HELD_OUT_FRACTION, args.seed)
     options = TrainOptions(channels=tuple(channels), sample_rate_hz=rate, lift_types=lifts, seed=args.seed,
                            autoencoder=not args.no_autoencoder, rep_autoencoder=args.rep_autoencoder,
+                           rep_detectors=None if args.rep_detectors is None else tuple(args.rep_detectors.split(",")),
                            false_alarm_rate=args.false_alarm_rate,
                            realtime_false_alerts_per_100_reps=args.realtime_false_alerts,
                            ae_epochs=args.ae_epochs)

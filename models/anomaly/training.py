@@ -49,6 +49,7 @@ class TrainOptions:
     seed: int = 0
     autoencoder: bool = True
     rep_autoencoder: bool = False
+    rep_detectors: tuple[str, ...] | None = None
     false_alarm_rate: float = 0.01
     realtime_false_alerts_per_100_reps: float = 1.0
     window_s: float = 1.0
@@ -85,7 +86,8 @@ def train_bundle(fit_sets: Sequence[LabelledSet], held_out: Sequence[LabelledSet
                fold_groups=fold_groups,
                window_s=options.window_s, hop_s=options.hop_s, false_alarm_rate=options.false_alarm_rate,
                seed=options.seed, autoencoder=options.autoencoder, ae_epochs=options.ae_epochs,
-               rep_autoencoder=options.rep_autoencoder, lift_types=options.lift_types, saturation_limits=options.saturation_limits)
+               rep_autoencoder=options.rep_autoencoder, rep_detectors=options.rep_detectors,
+               lift_types=options.lift_types, saturation_limits=options.saturation_limits)
     model = load_bundle(out_dir)
     report: dict[str, Any] = {
         "channels": list(options.channels),
