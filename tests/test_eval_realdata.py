@@ -76,6 +76,11 @@ def test_reduced_evaluation_metrics_are_consistent(dataset, tmp_path):
         loso_scores = loso[subject]["scores"]
         on_set_2 = [h for h, k in zip(loso_scores["hybrid"], loso_scores["set_no"]) if k == 2]
         assert row["scores"]["hybrid"] == on_set_2
+    # set-level evidence: every set of the next set (clean + 4 faults per subject), each rep counted once
+    for level in report["protocols"]["enrolment"]["set_level"]:
+        assert level["faulty_sets"] == 3 * 4 and level["false_alarms"]["n"] == 3 * 10
+        assert level["detection"]["n"] == 3 * 40 and f"alpha {level['alpha']}" in markdown
+    assert "set_level" not in report["protocols"]["loso"]
     drift = report["set_drift"]
     assert drift["subjects"] == 3 and drift["signal_statistics_mean_abs_d"] > 0
 

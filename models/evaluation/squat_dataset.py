@@ -37,6 +37,7 @@ from models.anomaly.features import rep_feature_names, window_feature_names
 from models.anomaly.pipeline import AthleteProfile, Geometry
 from models.evaluation.logs import quiet_libraries
 from models.evaluation.metrics import auroc, count_with_interval, format_count, rate, smallest_provable_rate
+from models.evaluation.set_evidence import set_level_figures
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +51,8 @@ OTHER_ALPHAS = (0.01, 0.05, 0.1, 0.2)
 DECISION_DETECTORS = ("rep_mahalanobis",)
 """The rep decision these protocols test (docs/models.md: the shrunk-covariance distance alone
 ranked above every fusion of it with the other rep detectors)."""
+SET_LEVEL_ALPHAS = (0.01, 0.05)
+"""Rates at which the evidence accumulated over a set's reps is reported (``set_evidence``)."""
 CLASS_NAMES = {0: "correct", 1: "knee_valgus", 2: "butt_wink", 3: "trunk_lean", 4: "partial_squat"}
 
 
@@ -102,6 +105,7 @@ def _score(model, reps: list[Rep], profile, enrol_durations: np.ndarray, score_d
     return {
         "labels": [rep.label for rep in reps],
         "set_no": [rep.set_no for rep in reps],
+        "rep_index": [rep.index for rep in reps],
         "hybrid": batch.scores.tolist(),
         "alarm": batch.anomalous.tolist(),
         "detectors": detectors,
@@ -360,6 +364,9 @@ def evaluate(
         per_subject = dict(sorted(results[name].items(), key=lambda kv: int(kv[0].removeprefix("subject"))))
         report["protocols"][name] = {"mean": _mean_over_subjects(per_subject), "pooled": _pooled(per_subject),
                                      "per_subject": per_subject, "fit_seconds": round(seconds[name], 1)}
+        if name == "enrolment":
+            report["protocols"][name]["set_level"] = [set_level_figures(_sets_in_order(per_subject), alpha)
+                                                      for alpha in SET_LEVEL_ALPHAS]
     report["seconds"] = round(time.monotonic() - started, 1)
     report["n_jobs"] = n_jobs
     if out_dir is not None:
@@ -368,6 +375,16 @@ def evaluate(
         (out_dir / "squat_eval.json").write_text(json.dumps(report, indent=2))
         (out_dir / "squat_eval.md").write_text(to_markdown(report))
     return report
+
+
+def _sets_in_order(per_subject: dict):
+    """(faulty, hybrid scores in rep order) for every set of every subject's test reps."""
+    for row in per_subject.values():
+        scores = row["scores"]
+        keys = list(zip(scores["labels"], scores["set_no"]))
+        for label, set_no in dict.fromkeys(keys):
+            members = sorted((i for i, k in enumerate(keys) if k == (label, set_no)), key=lambda i: scores["rep_index"][i])
+            yield label != 0, np.array([scores["hybrid"][i] for i in members])
 
 
 def set_drift(reps: list[Rep]) -> dict:
@@ -436,6 +453,11 @@ def to_markdown(report: dict) -> str:
                   "Threshold sweep (mean detection / false-alarm rate at nominal rate a): "
                   + ", ".join(f"a={a}: {_cell(v['detection_rate'], 2)} / {_cell(v['false_alarm_rate'], 2)}"
                               for a, v in mean["operating_points"].items()), ""]
+        for level in result.get("set_level", []):
+            lines += [f"Evidence over the set's reps (Fisher, reported apart, alpha {level['alpha']}): false alarms "
+                      f"{format_count(level['false_alarms'])}, detection {format_count(level['detection'])}; first alarm "
+                      f"at rep {_cell(level['first_alarm_rep_median'], 1)} (median), "
+                      f"{level['faulty_sets_never_alarmed']} of {level['faulty_sets']} faulty sets never alarm.", ""]
     return "\n".join(lines) + "\n"
 
 
