@@ -10,9 +10,11 @@ fitted on correct reps (class0) only. Protocols:
 - ``per_athlete``: fit on one subject's class0 set 1 (10 reps, calibrated out of fold);
   test on that subject's set 2 of every class (10 clean, 40 faulty).
 
-Reported per subject and overall: rep-level AUROC of the hybrid and of each detector alone
-(ranked by its own tail probability), per fault class AUROC, and at the shipped threshold
-the detection rate on faulty reps and the false-alarm rate on held-out clean reps.
+Reported per subject and overall: rep-level AUROC of the decision (``hybrid``: whatever the
+bundle fuses, by default the rep Mahalanobis distance alone) and of every rep detector alone
+(ranked by its raw score), per fault class AUROC, and at the shipped threshold
+the detection rate on faulty reps and the false-alarm rate on held-out clean reps; for the
+enrolment protocol also the evidence accumulated over each set's reps (``set_evidence``).
 
 Run: ``python -m models.evaluation.squat_dataset DATA_DIR OUT_DIR`` (writes JSON + markdown).
 """
