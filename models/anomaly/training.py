@@ -2,7 +2,9 @@
 
 Used by ``liftguard train`` and ``scripts/train-default-bundle``. The sets are split into
 fitting sets and held-out sets; the held-out sets are never fitted on and give the real-time
-window threshold (``models.anomaly.realtime``) and the report's held-out false-alarm figures.
+window threshold (``models.anomaly.realtime``), the rep decision's calibration
+(``models.anomaly.split_calibration``, when they hold enough reps) and the report's held-out
+false-alarm figures (for the rep decision, each held-out set against the others).
 The report (``training_report.json`` + ``.md``) is written into the bundle and checksummed
 with the rest of it, as is the population norm (``models.anomaly.overlay``) that athlete
 overlays are measured against.
@@ -24,6 +26,13 @@ from models.anomaly.overlay import POPULATION_KEY
 from models.anomaly.pipeline import compute_profile
 from models.anomaly.realtime import REALTIME_KEY, calibrate_threshold, update_manifest, window_p_stream
 from models.anomaly.segments import SetSegments, set_segments, simulate_sets, training_segments
+from models.anomaly.split_calibration import (
+    MIN_HELD_OUT_REPS,
+    held_out_rep_scores,
+    leave_one_set_out_flags,
+    recalibrate_reps,
+    usable,
+)
 from models.evaluation.metrics import count_with_interval, format_count, support_note
 
 log = logging.getLogger(__name__)
@@ -106,18 +115,27 @@ def train_bundle(fit_sets: Sequence[LabelledSet], held_out: Sequence[LabelledSet
     realtime = None
     held_reps = sum(len(s.segments.reps) for s in held_out)
     if held_reps:
+        per_set = held_out_rep_scores(model, [s.segments.reps for s in held_out])
+        if usable(per_set):
+            flags = leave_one_set_out_flags(per_set, model.components.rep_fusion, options.false_alarm_rate)
+            calibration = recalibrate_reps(out_dir, model, per_set)
+            update_manifest(out_dir, {"calibration": calibration}, signing_key)
+            model = load_bundle(out_dir)
+            report["rep_calibration"] = "held-out sets (leave one set out for the figure below)"
+        else:
+            rep_p = np.array([model.rep_decision(r).fused_p for s in held_out for r in s.segments.reps])
+            flags = rep_p[np.isfinite(rep_p)] <= options.false_alarm_rate
+            report["rep_calibration"] = (f"out of fold (fewer than {MIN_HELD_OUT_REPS} scored held-out reps from "
+                                         "2 or more sets)")
         streams = [window_p_stream(model, s.segments.rows) for s in held_out]
         realtime = calibrate_threshold(streams, held_reps, options.realtime_false_alerts_per_100_reps)
-        rep_p = np.array([model.rep_decision(r).fused_p for s in held_out for r in s.segments.reps])
-        scored = rep_p[np.isfinite(rep_p)]
-        flags = scored <= options.false_alarm_rate
         alerts = int(round(realtime["calibration_false_alerts_per_100_reps"] * held_reps / 100.0))
         report["held_out"] = {
             "reps": held_reps,
-            "reps_scored": int(scored.size),
-            "rep_false_alarm_rate": round(float(np.mean(flags)), 4) if scored.size else None,
+            "reps_scored": int(flags.size),
+            "rep_false_alarm_rate": round(float(np.mean(flags)), 4) if flags.size else None,
             "rep_flags": count_with_interval(flags),
-            "rep_flags_support": support_note(int(scored.size), options.false_alarm_rate),
+            "rep_flags_support": support_note(int(flags.size), options.false_alarm_rate),
             "realtime_false_alerts": count_with_interval(np.arange(held_reps) < min(alerts, held_reps)),
             "realtime_support": support_note(held_reps, options.realtime_false_alerts_per_100_reps / 100.0),
             "windows_unscored": int(sum(np.isnan(s).sum() for s in streams)),
@@ -146,6 +164,7 @@ def report_markdown(report: dict[str, Any]) -> str:
     ]
     held = report.get("held_out")
     if held:
+        lines.append(f"- rep threshold calibrated on: {report['rep_calibration']}")
         lines.append(f"- held-out clean reps flagged by the rep decision: {format_count(held['rep_flags'])}")
         if held["rep_flags_support"]:
             lines.append(f"  - {held['rep_flags_support']}")
