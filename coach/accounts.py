@@ -9,8 +9,8 @@ from typing import Any
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from coach.db import execute, query_one
+from sync.roster import ROLES
 
-ROLES = ("admin", "trainer", "athlete")
 PASSWORD_METHOD = "scrypt"
 MIN_PASSWORD_CHARS = 10
 MAX_PASSWORD_CHARS = 256

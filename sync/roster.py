@@ -15,8 +15,10 @@ from pathlib import Path
 from typing import Any, Iterable
 
 
-ROLES = ("trainer", "athlete", "admin")
-"""``users.role`` in the seed schema (nullable)."""
+ROLES = ("admin", "trainer", "athlete")
+"""``users.role`` in the seed schema (nullable): the one list the local API, the coach web app
+and ``liftguard web create-user`` check against (this module is stdlib-only, so the CLI can
+import it without loading Flask)."""
 
 
 @dataclass(frozen=True)

@@ -45,7 +45,7 @@ def test_unknown_user_bad_role_and_unreadable_roster_are_clear_errors(api):
     status, body = call(local.url, "GET", "/athletes/walk-in@gym.example")
     assert status == 404 and "sync roster" in body["error"]
     status, body = call(local.url, "GET", "/athletes?role=coach")
-    assert status == 400 and "trainer, athlete, admin" in body["error"]
+    assert status == 400 and "admin, trainer, athlete" in body["error"]
     assert call(local.url, "POST", "/athletes", {})[0] == 405
     path.write_text("{not json")
     status, body = call(local.url, "GET", "/athletes/ann@gym.example")

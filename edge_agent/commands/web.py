@@ -13,8 +13,8 @@ from typing import Any
 from edge_agent import sync_runner
 from edge_agent.cli import EXIT_OK, EXIT_RUNTIME, UsageError
 from edge_agent.secrets import load_secrets
+from sync.roster import ROLES
 
-ROLES = ("admin", "trainer", "athlete")  # coach.accounts.ROLES; not imported: that loads Flask
 NEEDS_EXTRA = "the web app needs the web extra: pip install 'liftguard[web]'"
 
 
