@@ -51,7 +51,7 @@ def test_bundle_with_autoencoder_scores_and_attributes_channels(tmp_path):
     rep[:, 2] += np.random.default_rng(3).normal(scale=1.0, size=len(rep))
     decision = model.rep_decision(rep)
     # The autoencoder informs the window decision and the attribution; the rep decision fuses
-    # the rep-level detectors only (pipeline.Components.rep_autoencoder).
+    # the rep-level detectors only (pipeline.Components.rep_fusion).
     assert set(decision.p_values) == set(manifest["detectors"]["rep"]) == {
         "rep_iforest", "rep_ocsvm", "rep_extent"}
     channels = decision.attribution["channels"]
