@@ -80,15 +80,12 @@ def _check_args(args: argparse.Namespace) -> None:
     if args.ae_epochs < 1:
         raise UsageError(f"--ae-epochs must be at least 1, got {args.ae_epochs}")
     if args.rep_detectors is not None:
-        from models.anomaly.pipeline import REP_DETECTORS
+        from models.anomaly.pipeline import checked_rep_detectors
 
-        names = args.rep_detectors.split(",")
-        unknown = [n for n in names if n not in REP_DETECTORS]
-        if unknown or len(set(names)) != len(names):
-            raise UsageError(f"--rep-detectors {args.rep_detectors!r}: unknown or repeated {unknown or names}; "
-                             f"choose from {','.join(REP_DETECTORS)}")
-        if "autoencoder_mean" in names and args.no_autoencoder:
-            raise UsageError("--rep-detectors autoencoder_mean needs the autoencoder (drop --no-autoencoder)")
+        try:
+            checked_rep_detectors(args.rep_detectors.split(","), autoencoder=not args.no_autoencoder)
+        except ValueError as exc:
+            raise UsageError(f"--rep-detectors {args.rep_detectors!r}: {exc}") from None
 
 
 def recording_paths(inputs: list[str]) -> list[Path]:

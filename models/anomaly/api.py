@@ -38,7 +38,7 @@ from models.anomaly.fitting import (
     fit_components,
 )
 from models.anomaly.model import AnomalyModel, Decision, RepDecision, RepDecisions, WindowDecision, enrolment_profile, load_model
-from models.anomaly.pipeline import REP_DETECTORS, AthleteProfile, Geometry, prepare_segment
+from models.anomaly.pipeline import AthleteProfile, Geometry, checked_rep_detectors, prepare_segment
 from models.anomaly.windows import SkipCounts, as_segment
 
 __all__ = [
@@ -135,7 +135,7 @@ def fit_bundle(
         raise TrainingDataError(f"only {sum(calibrate_on)} non-enrolment segments to calibrate on; need {MIN_CLEAN_REPS}")
     options = FitOptions(seed=seed, autoencoder=autoencoder, ae_steps=ae_steps, ae_units=ae_units, ae_epochs=ae_epochs,
                          rep_autoencoder=rep_autoencoder, n_folds=n_folds,
-                         rep_detectors=_checked_rep_detectors(rep_detectors, autoencoder))
+                         rep_detectors=checked_rep_detectors(rep_detectors, autoencoder))
     folds_by = groups if groups is not None else fold_groups
     calibration = calibrate_out_of_fold(
         records, geometry, options, None if folds_by is None else list(folds_by), calibrate_on
@@ -191,19 +191,6 @@ def load_bundle(
 ) -> AnomalyModel:
     """Verify and load a bundle; raises ``BundleError`` naming what is wrong."""
     return load_model(Path(path), expect_channels, expect_rate, signing_key)
-
-
-def _checked_rep_detectors(names: Sequence[str] | None, autoencoder: bool) -> tuple[str, ...] | None:
-    if names is None:
-        return None
-    names = tuple(names)
-    unknown = [n for n in names if n not in REP_DETECTORS]
-    if unknown or not names or len(set(names)) != len(names):
-        raise ValueError(f"rep_detectors {list(names)}: each of {list(REP_DETECTORS)} at most once, at least one; "
-                         f"unknown: {unknown}")
-    if "autoencoder_mean" in names and not autoencoder:
-        raise ValueError("rep_detectors names autoencoder_mean but autoencoder=False")
-    return names
 
 
 def _geometry(channels, sample_rate_hz, window_s, hop_s, saturation_limits, body_frame) -> Geometry:

@@ -231,6 +231,25 @@ class Components:
         return np.array([raw_scores[name] for name in self.rep_fusion])
 
 
+def checked_rep_detectors(names: Sequence[str] | None, autoencoder: bool) -> tuple[str, ...] | None:
+    """``names`` as a tuple when they can make a rep decision, else ``ValueError`` naming what
+    is wrong: an unknown or repeated name, none at all, or ``autoencoder_mean`` without the
+    autoencoder. None stays None (the default fusion)."""
+    if names is None:
+        return None
+    names = tuple(names)
+    unknown = [n for n in names if n not in REP_DETECTORS]
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    problems = ([f"unknown: {unknown}"] if unknown else []) + ([f"repeated: {repeated}"] if repeated else []) + (
+        [] if names else ["none named"])
+    if problems:
+        raise ValueError(f"rep_detectors {list(names)}: {', '.join(problems)}; name at least one of "
+                         f"{list(REP_DETECTORS)}, each at most once")
+    if "autoencoder_mean" in names and not autoencoder:
+        raise ValueError("rep_detectors names autoencoder_mean but autoencoder=False: it needs the autoencoder")
+    return names
+
+
 def extent_feature_index(channels: Sequence[str]) -> np.ndarray:
     """Indices of the rep features that measure how much the rep moved (ROM proxies, duration)."""
     names = rep_feature_names(channels)
