@@ -123,8 +123,8 @@ def train_bundle(fit_sets: Sequence[LabelledSet], held_out: Sequence[LabelledSet
             model = load_bundle(out_dir)
             report["rep_calibration"] = "held-out sets (leave one set out for the figure below)"
         else:
-            rep_p = np.array([model.rep_decision(r).fused_p for s in held_out for r in s.segments.reps])
-            flags = rep_p[np.isfinite(rep_p)] <= options.false_alarm_rate
+            _, rep_p = model.rep_calibration.fused_p(np.concatenate(per_set))
+            flags = rep_p <= options.false_alarm_rate
             report["rep_calibration"] = (f"out of fold (fewer than {MIN_HELD_OUT_REPS} scored held-out reps from "
                                          "2 or more sets)")
         streams = [window_p_stream(model, s.segments.rows) for s in held_out]
