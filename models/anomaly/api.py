@@ -246,7 +246,7 @@ def _write_parts(staging: Path, final, calibration) -> dict:
                  "joblib": joblib.__version__}
     manifest = {
         "detectors": {"file": DETECTORS_FILE, "window": list(components.window_detectors),
-                      "rep": list(components.rep_detectors)},
+                      "rep": list(components.rep_fusion)},
         "autoencoder": None,
         "scalers": {"channels": components.channel_scaler.to_manifest(),
                     "window_features": components.window_scaler.to_manifest(),

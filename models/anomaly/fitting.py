@@ -215,7 +215,7 @@ def calibrate_out_of_fold(
     by = "group (athlete or set)" if groups is not None else "segment"
     return Calibration(
         window=FusionCalibration.fit(detectors.window_detectors, np.concatenate(window_scores)),
-        rep=FusionCalibration.fit(detectors.rep_detectors, np.concatenate([r for r in rep_scores if len(r)])),
+        rep=FusionCalibration.fit(detectors.rep_fusion, np.concatenate([r for r in rep_scores if len(r)])),
         method=f"{len(np.unique(folds))}-fold out-of-fold scores, folds by {by}; empirical survival with "
         "+1 smoothing and exponential tail; Fisher combination calibrated on leave-one-out clean p-values",
         n_folds=int(len(np.unique(folds))),

@@ -360,4 +360,4 @@ def _build(bundle_dir: Path, manifest: dict[str, Any]):
 def _calibrations(path: Path, components: Components) -> tuple[FusionCalibration, FusionCalibration]:
     with np.load(path, allow_pickle=False) as arrays:
         return (FusionCalibration.from_arrays(arrays, "window", components.window_detectors),
-                FusionCalibration.from_arrays(arrays, "rep", components.rep_detectors))
+                FusionCalibration.from_arrays(arrays, "rep", components.rep_fusion))

@@ -170,10 +170,6 @@ class Components:
         return (("autoencoder",) if self.autoencoder else ()) + ("iforest", "ocsvm")
 
     @property
-    def rep_detectors(self) -> tuple[str, ...]:
-        return self.rep_fusion
-
-    @property
     def available_rep_detectors(self) -> tuple[str, ...]:
         """Every rep detector this set of components can score."""
         have = {"rep_mahalanobis": self.rep_mahalanobis is not None, "autoencoder_mean": self.autoencoder is not None}

@@ -73,4 +73,3 @@ def recalibrate_reps(bundle_dir: Path, model: AnomalyModel, per_set: Sequence[np
                    rep_threshold_fisher=calibration.threshold_statistic(model.false_alarm_rate),
                    rep_calibrated_on="held_out_sets")
     return section
-
