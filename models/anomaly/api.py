@@ -27,6 +27,7 @@ import sklearn
 
 from models.anomaly.bundle import BundleError, write_manifest
 from models.anomaly.body_frame import imu_groups
+from models.anomaly.enrolment_baseline import BothDirections
 from models.anomaly.features import window_feature_names
 from models.anomaly.fitting import (
     MIN_CLEAN_REPS,
@@ -38,7 +39,7 @@ from models.anomaly.fitting import (
     fit_components,
 )
 from models.anomaly.model import AnomalyModel, Decision, RepDecision, RepDecisions, WindowDecision, enrolment_profile, load_model
-from models.anomaly.pipeline import AthleteProfile, Geometry, checked_rep_detectors, prepare_segment
+from models.anomaly.pipeline import DEFAULT_REP_FUSION, AthleteProfile, Geometry, checked_rep_detectors, prepare_segment
 from models.anomaly.windows import SkipCounts, as_segment
 
 __all__ = [
@@ -73,6 +74,7 @@ def fit_bundle(
     ae_units: int = 16,
     rep_autoencoder: bool = False,
     rep_detectors: Sequence[str] | None = None,
+    enrolment_baseline: float = 0.0,
     body_frame: bool = False,
     n_folds: int = 5,
     lift_types: Sequence[str] = ("squat",),
@@ -101,6 +103,11 @@ def fit_bundle(
     rep_iforest, rep_ocsvm, rep_extent, rep_mahalanobis, autoencoder_mean); default
     IsolationForest, One-Class SVM and extent. Every rep detector is fitted and reported alone
     whatever is fused.
+    ``enrolment_baseline`` (a weight, e.g. 0.5; needs ``enrolment`` and ``rep_mahalanobis``
+    fused) scores the rep distance beyond that share of the athlete's typical distance from
+    their own norm, measured at ``enrol()``, and calibrates the rep decision on both directions
+    (later reps against the enrolment norm, enrolment reps against a norm of the later reps);
+    see ``models.anomaly.enrolment_baseline``.
     ``out_dir`` must not exist or be empty.
     """
     channels = tuple(channels)
@@ -118,6 +125,8 @@ def fit_bundle(
         raise ValueError(f"fold_groups has {len(fold_groups)} entries for {len(arrays)} segments")
     check_fold_groups("groups" if groups is not None else "fold_groups", groups if groups is not None else fold_groups)
     enrolled = [True] * len(arrays) if enrolment is None else [bool(e) for e in enrolment]
+    fused = checked_rep_detectors(rep_detectors, autoencoder)
+    _check_enrolment_baseline(enrolment_baseline, enrolment is not None, fused)
     out_dir = Path(out_dir)
     if out_dir.exists() and any(out_dir.iterdir()):
         raise FileExistsError(f"{out_dir} exists and is not empty; choose a new bundle directory")
@@ -134,11 +143,12 @@ def fit_bundle(
     if calibrate_on is not None and sum(calibrate_on) < MIN_CLEAN_REPS:
         raise TrainingDataError(f"only {sum(calibrate_on)} non-enrolment segments to calibrate on; need {MIN_CLEAN_REPS}")
     options = FitOptions(seed=seed, autoencoder=autoencoder, ae_steps=ae_steps, ae_units=ae_units, ae_epochs=ae_epochs,
-                         rep_autoencoder=rep_autoencoder, n_folds=n_folds,
-                         rep_detectors=checked_rep_detectors(rep_detectors, autoencoder))
+                         rep_autoencoder=rep_autoencoder, n_folds=n_folds, rep_detectors=fused,
+                         enrolment_baseline=float(enrolment_baseline))
     folds_by = groups if groups is not None else fold_groups
+    both_directions = BothDirections(arrays, groups, enrolled, records, geometry) if enrolment_baseline else None
     calibration = calibrate_out_of_fold(
-        records, geometry, options, None if folds_by is None else list(folds_by), calibrate_on
+        records, geometry, options, None if folds_by is None else list(folds_by), calibrate_on, both_directions
     )
     final = fit_components(records, geometry, options)
 
@@ -173,6 +183,8 @@ def fit_bundle(
             window_threshold_fisher=calibration.window.threshold_statistic(false_alarm_rate),
             rep_threshold_fisher=calibration.rep.threshold_statistic(false_alarm_rate),
         )
+        if both_directions is not None:
+            manifest["calibration"]["rep_calibrated_on"] = "both_directions"
         write_manifest(staging, manifest, signing_key)
         if out_dir.exists():
             out_dir.rmdir()
@@ -212,6 +224,19 @@ def _geometry(channels, sample_rate_hz, window_s, hop_s, saturation_limits, body
     return Geometry(channels, float(sample_rate_hz), window_len, hop, limits, bool(body_frame))
 
 
+def _check_enrolment_baseline(weight: float, has_enrolment: bool, fused: tuple[str, ...] | None) -> None:
+    if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not 0.0 <= weight < float("inf"):
+        raise ValueError(f"enrolment_baseline must be a finite number >= 0, got {weight!r}")
+    if not weight:
+        return
+    if not has_enrolment:
+        raise ValueError("enrolment_baseline needs enrolment (one flag per segment) and groups: the baseline "
+                         "is measured on each athlete's enrolment reps")
+    if "rep_mahalanobis" not in (fused or DEFAULT_REP_FUSION):
+        raise ValueError(f"enrolment_baseline adjusts rep_mahalanobis, which rep_detectors {list(fused or DEFAULT_REP_FUSION)} "
+                         "does not fuse; add it")
+
+
 def _prepare(arrays, geometry: Geometry, groups, enrolled: list[bool]):
     if groups is None:
         keys = [None] * len(arrays)
@@ -246,7 +271,7 @@ def _write_parts(staging: Path, final, calibration) -> dict:
                  "joblib": joblib.__version__}
     manifest = {
         "detectors": {"file": DETECTORS_FILE, "window": list(components.window_detectors),
-                      "rep": list(components.rep_fusion)},
+                      "rep": list(components.rep_fusion), "rep_baseline_weight": components.rep_baseline_weight},
         "autoencoder": None,
         "scalers": {"channels": components.channel_scaler.to_manifest(),
                     "window_features": components.window_scaler.to_manifest(),

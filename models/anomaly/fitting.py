@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -63,6 +64,9 @@ class FitOptions:
     iforest_trees: int = 100
     ocsvm_nu: float = 0.05
     n_folds: int = 5
+    enrolment_baseline: float = 0.0
+    """Weight of the athlete's ``rep_distance_baseline`` taken off the rep Mahalanobis distance
+    (``enrolment_baseline.py``); 0 leaves the distance as it is."""
 
 
 @dataclass
@@ -126,6 +130,7 @@ def fit_components(records: list[PreparedSegment], geometry: Geometry, options: 
         ae_steps=options.ae_steps,
         rep_fusion=rep_fusion(options),
         rep_mahalanobis=CompiledMahalanobis(estimators["rep_mahalanobis"]),
+        rep_baseline_weight=options.enrolment_baseline,
     )
     fitted = FittedSet(components, estimators)
     if options.autoencoder:
@@ -149,7 +154,7 @@ def score_records(components: Components, records: list[PreparedSegment]) -> tup
             window_rows.append(scores)
             ae_scores = scores[:, 0] if components.autoencoder else None
         if record.rep_features is not None and (ae_scores is not None or not components.autoencoder):
-            rep_rows.append(components.rep_scores(record.rep_features, ae_scores))
+            rep_rows.append(components.rep_scores(record.rep_features, ae_scores, record.rep_baseline))
     return np.concatenate(window_rows), np.array(rep_rows)
 
 
@@ -195,9 +200,12 @@ def calibrate_out_of_fold(
     options: FitOptions,
     groups: list | None,
     calibrate_on: list[bool] | None = None,
+    rep_held_out: Callable[[Components, list[int]], list[PreparedSegment]] | None = None,
 ) -> Calibration:
     """Out-of-fold fused calibration; ``calibrate_on`` limits which held-out segments are scored
-    (e.g. an athlete's non-enrolment reps, whose drift from the enrolment norm is real)."""
+    (e.g. an athlete's non-enrolment reps, whose drift from the enrolment norm is real).
+    ``rep_held_out``, given a fold's components and its held-out segment indices, returns the
+    reps that calibrate the rep decision instead (``enrolment_baseline.BothDirections``)."""
     folds = fold_assignment(len(records), groups, options.n_folds, options.seed)
     calibrate_on = calibrate_on or [True] * len(records)
     window_scores, rep_scores = [], []
@@ -208,6 +216,8 @@ def calibrate_out_of_fold(
         if not held_out:
             continue
         w, r = score_records(fitted.components, held_out)
+        if rep_held_out is not None:
+            r = score_records(fitted.components, rep_held_out(fitted.components, list(np.flatnonzero(folds == fold))))[1]
         window_scores.append(w)
         rep_scores.append(r)
         log.info("calibration fold %d: %d held-out windows, %d held-out reps", fold, len(w), len(r))

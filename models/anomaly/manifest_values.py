@@ -109,6 +109,7 @@ def check_manifest_values(path: Path, manifest: dict[str, Any]) -> None:
     c.text("detectors.file")
     c.texts("detectors.window")
     c.texts("detectors.rep", required=False)
+    c.number("detectors.rep_baseline_weight", 0, 1e6, required=False)
     if c.table("autoencoder", required=False):
         c.text("autoencoder.file")
         c.number("autoencoder.steps", *AUTOENCODER_STEPS, integer=True, required=False)
@@ -129,5 +130,8 @@ def check_manifest_values(path: Path, manifest: dict[str, Any]) -> None:
         raise c.fail("athlete_centring", manifest["athlete_centring"], "is not true or false")
     c.texts("lift_types", required=False)
     if c.table("population_norm", required=False):
-        for key, value in manifest["population_norm"].items():
-            c.vector(f"population_norm.{key}")
+        for key in manifest["population_norm"]:
+            if key == "rep_distance_baseline":
+                c.number(f"population_norm.{key}", 0, 1e300)
+            else:
+                c.vector(f"population_norm.{key}")

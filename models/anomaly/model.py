@@ -4,7 +4,7 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable
 
@@ -14,6 +14,7 @@ import numpy as np
 from models.anomaly.autoencoder_runtime import AutoencoderRuntime
 from models.anomaly.bundle import BundleError, bundle_file, read_verified_manifest
 from models.anomaly.detectors import CompiledIsolationForest, CompiledMahalanobis, CompiledOneClassSVM
+from models.anomaly.enrolment_baseline import baseline_distance, leave_one_out_records
 from models.anomaly.features import window_feature_names, window_features
 from models.anomaly.fitting import MIN_ENROL_REPS, TrainingDataError
 from models.anomaly.fusion import FusionCalibration
@@ -174,6 +175,9 @@ class AnomalyModel:
         state: pass the returned profile to every scoring call for that athlete."""
         segments = [as_segment(s, self.geometry.n_channels) for s in clean_segments]
         profile = enrolment_profile(segments, self.geometry)
+        if self.components.rep_baseline_weight:
+            left_out = leave_one_out_records(segments, self.geometry)
+            profile = replace(profile, rep_distance_baseline=baseline_distance(self.components, left_out))
         self._enrolled = True
         return profile
 
@@ -227,7 +231,7 @@ class AnomalyModel:
             )
         window_scores, channel_errors = self.components.window_scores(prepared.windows, prepared.window_features)
         ae_scores = window_scores[:, 0] if self.components.autoencoder else None
-        raw = self.components.rep_raw_scores(prepared.rep_features, ae_scores)
+        raw = self.components.rep_raw_scores(prepared.rep_features, ae_scores, prepared.rep_baseline)
         p, fused = self.rep_calibration.fused_p(self.components.fused_rep_scores(raw)[None])
         errors = None if channel_errors is None else channel_errors.mean(axis=0, keepdims=True)
         z = self.components.rep_z(prepared.rep_features)
@@ -350,11 +354,20 @@ def _build(bundle_dir: Path, manifest: dict[str, Any]):
         ae_steps=ae_steps,
         rep_fusion=tuple(manifest["detectors"].get("rep") or DEFAULT_REP_FUSION),
         rep_mahalanobis=CompiledMahalanobis(estimators["rep_mahalanobis"]) if "rep_mahalanobis" in estimators else None,
+        rep_baseline_weight=_baseline_weight(bundle_dir, manifest),
     )
     components.check_rep_fusion()
     window_cal, rep_cal = _load_file(bundle_file(bundle_dir, manifest, manifest["calibration"]["file"]),
                                      lambda path: _calibrations(path, components))
     return geometry, components, window_cal, rep_cal
+
+
+def _baseline_weight(bundle_dir: Path, manifest: dict[str, Any]) -> float:
+    """``detectors.rep_baseline_weight`` (its range is checked with the other manifest values)."""
+    value = manifest["detectors"].get("rep_baseline_weight", 0.0)
+    if value and "rep_mahalanobis" not in manifest["detectors"].get("rep", ()):
+        raise BundleError(f"{bundle_dir}: detectors.rep_baseline_weight needs rep_mahalanobis in detectors.rep")
+    return float(value)
 
 
 def _calibrations(path: Path, components: Components) -> tuple[FusionCalibration, FusionCalibration]:

@@ -60,7 +60,8 @@ def make_overlay(model: AnomalyModel, clean_reps: list[np.ndarray]) -> AthletePr
     athlete, population = model.enrol(clean_reps), population_profile(model)
     return AthleteProfile(athlete.channel_offset - population.channel_offset,
                           athlete.window_feature_centre - population.window_feature_centre,
-                          athlete.rep_feature_centre - population.rep_feature_centre)
+                          athlete.rep_feature_centre - population.rep_feature_centre,
+                          athlete.rep_distance_baseline)
 
 
 def _bundle_id(model: AnomalyModel) -> str:

@@ -8,6 +8,7 @@ which are only read (compiled) here.
 """
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -28,6 +29,8 @@ REP_DETECTORS = ("rep_iforest", "rep_ocsvm", "rep_extent", "rep_mahalanobis", "a
 """Every rep-level detector, by the name the manifest, calibration and reports use."""
 DEFAULT_REP_FUSION = ("rep_iforest", "rep_ocsvm", "rep_extent")
 """What older bundles (no ``detectors.rep`` choice beyond these) fuse, and ``fit_bundle``'s default."""
+
+PROFILE_VECTORS = ("channel_offset", "window_feature_centre", "rep_feature_centre")
 
 
 @dataclass(frozen=True)
@@ -71,17 +74,25 @@ class AthleteProfile:
     channel_offset: np.ndarray
     window_feature_centre: np.ndarray
     rep_feature_centre: np.ndarray
+    rep_distance_baseline: float = 0.0
+    """The athlete's typical rep Mahalanobis distance from their own norm (median over their
+    enrolment reps, each left out of the norm it is scored against; ``enrolment_baseline.py``).
+    Only bundles fitted with ``enrolment_baseline`` use it; 0 elsewhere and in older profiles."""
 
     @classmethod
     def identity(cls, n_channels: int, n_window_features: int, n_rep_features: int) -> "AthleteProfile":
         return cls(np.zeros(n_channels), np.zeros(n_window_features), np.zeros(n_rep_features))
 
-    def to_dict(self) -> dict[str, list[float]]:
-        return {key: getattr(self, key).tolist() for key in ("channel_offset", "window_feature_centre", "rep_feature_centre")}
+    def to_dict(self) -> dict[str, list[float] | float]:
+        vectors = {key: getattr(self, key).tolist() for key in PROFILE_VECTORS}
+        return {**vectors, "rep_distance_baseline": float(self.rep_distance_baseline)}
 
     @classmethod
     def from_dict(cls, data: dict) -> "AthleteProfile":
-        return cls(*(np.asarray(data[key], dtype=np.float64) for key in ("channel_offset", "window_feature_centre", "rep_feature_centre")))
+        baseline = float(data.get("rep_distance_baseline", 0.0))
+        if not math.isfinite(baseline) or baseline < 0:
+            raise ValueError(f"rep_distance_baseline must be a finite number >= 0, got {baseline}")
+        return cls(*(np.asarray(data[key], dtype=np.float64) for key in PROFILE_VECTORS), rep_distance_baseline=baseline)
 
 
 @dataclass
@@ -92,6 +103,8 @@ class PreparedSegment:
     window_features: np.ndarray
     rep_features: np.ndarray | None
     skipped: SkipCounts
+    rep_baseline: float = 0.0
+    """The profile's ``rep_distance_baseline``, carried to the rep scoring."""
 
 
 def segment_windows(segment: np.ndarray, geometry: Geometry) -> np.ndarray:
@@ -117,7 +130,7 @@ def prepare_segment(segment: np.ndarray, geometry: Geometry, profile: AthletePro
     whole_rep_ok = screen.usable.all() and screen_windows(segment[None], geometry.saturation_limits).usable[0]
     if whole_rep_ok and segment.shape[0] >= 2:
         rep = geometry.rep_features(segment, centred) - profile.rep_feature_centre
-    return PreparedSegment(usable, features, rep, screen.skipped)
+    return PreparedSegment(usable, features, rep, screen.skipped, profile.rep_distance_baseline)
 
 
 def compute_profile(segments: Sequence[np.ndarray], geometry: Geometry) -> AthleteProfile:
@@ -164,6 +177,9 @@ class Components:
     per-window decision and the channel attribution."""
     rep_mahalanobis: CompiledMahalanobis | None = None
     """Shrunk-covariance distance of the rep's robust z-scores; absent from older bundles."""
+    rep_baseline_weight: float = 0.0
+    """``rep_mahalanobis`` is scored as the distance minus this weight times the athlete's
+    ``rep_distance_baseline`` (``fit_bundle(enrolment_baseline=...)``; 0 in older bundles)."""
 
     @property
     def window_detectors(self) -> tuple[str, ...]:
@@ -205,22 +221,26 @@ class Components:
         scaled = self.rep_scaler.transform(rep_feature_vector[None])[0]
         return (scaled - self.rep_median) / self.rep_spread
 
-    def rep_raw_scores(self, rep_feature_vector: np.ndarray, window_ae_scores: np.ndarray | None) -> dict[str, float]:
-        """Every available rep detector's raw anomaly score (higher = more anomalous)."""
+    def rep_raw_scores(self, rep_feature_vector: np.ndarray, window_ae_scores: np.ndarray | None,
+                       baseline: float = 0.0) -> dict[str, float]:
+        """Every available rep detector's raw anomaly score (higher = more anomalous);
+        ``baseline`` is the athlete's ``rep_distance_baseline``."""
         scaled = self.rep_scaler.transform(rep_feature_vector[None])
         z = self.rep_z(rep_feature_vector)
         scores = {"rep_iforest": float(self.rep_iforest.anomaly_score(scaled)[0]),
                   "rep_ocsvm": float(self.rep_ocsvm.anomaly_score(scaled)[0]),
                   "rep_extent": float(np.sqrt(np.mean(z[self.extent_index] ** 2)))}
         if self.rep_mahalanobis is not None:
-            scores["rep_mahalanobis"] = float(self.rep_mahalanobis.anomaly_score(z)[0])
+            distance = float(self.rep_mahalanobis.anomaly_score(z)[0])
+            scores["rep_mahalanobis"] = distance - self.rep_baseline_weight * baseline
         if self.autoencoder is not None and window_ae_scores is not None:
             scores["autoencoder_mean"] = float(np.mean(window_ae_scores))
         return scores
 
-    def rep_scores(self, rep_feature_vector: np.ndarray, window_ae_scores: np.ndarray | None) -> np.ndarray:
+    def rep_scores(self, rep_feature_vector: np.ndarray, window_ae_scores: np.ndarray | None,
+                   baseline: float = 0.0) -> np.ndarray:
         """(n_rep_detectors,) anomaly scores of one rep: the fused detectors, in order."""
-        return self.fused_rep_scores(self.rep_raw_scores(rep_feature_vector, window_ae_scores))
+        return self.fused_rep_scores(self.rep_raw_scores(rep_feature_vector, window_ae_scores, baseline))
 
     def fused_rep_scores(self, raw_scores: dict[str, float]) -> np.ndarray:
         """The fused detectors' entries of ``rep_raw_scores``, in ``rep_fusion`` order."""

@@ -53,6 +53,9 @@ OTHER_ALPHAS = (0.01, 0.05, 0.1, 0.2)
 DECISION_DETECTORS = ("rep_mahalanobis",)
 """The rep decision these protocols test (docs/models.md: the shrunk-covariance distance alone
 ranked above every fusion of it with the other rep detectors)."""
+ENROLMENT_BASELINE = 0.5
+"""Share of each athlete's typical enrolment distance taken off the rep distance
+(``models.anomaly.enrolment_baseline``; docs/models.md gives the weights tried)."""
 SET_LEVEL_ALPHAS = (0.01, 0.05)
 """Rates at which the evidence accumulated over a set's reps is reported (``set_evidence``)."""
 CLASS_NAMES = {0: "correct", 1: "knee_valgus", 2: "butt_wink", 3: "trunk_lean", 4: "partial_squat"}
@@ -221,7 +224,8 @@ def own_data_subject(reps: list[Rep], subject: int, work_dir: Path, options: dic
     """``per_athlete``: a model of the subject's own 10 clean set-1 reps alone, tested on set 2."""
     train = [r for r in reps if r.subject == subject and r.label == 0 and r.set_no == 1]
     test = [r for r in reps if r.subject == subject and r.set_no == 2]
-    model, reconstruction = _fit(train, work_dir / f"athlete_s{subject}", None, options)
+    # one athlete, one enrolment set: no other athlete to calibrate an enrolment baseline on
+    model, reconstruction = _fit(train, work_dir / f"athlete_s{subject}", None, {**options, "enrolment_baseline": 0.0})
     scores = _score(model, test, None, _durations(train), options["score_duration"], reconstruction)
     return {"per_athlete": {"scores": scores, **_summarise(scores)}}
 
@@ -322,6 +326,7 @@ def evaluate(
     autoencoder: bool = True,
     rep_autoencoder: bool = False,
     rep_detectors: Sequence[str] | None = DECISION_DETECTORS,
+    enrolment_baseline: float = ENROLMENT_BASELINE,
     body_frame: bool = True,
     score_duration: bool = False,
     ae_epochs: int = 20,
@@ -340,7 +345,8 @@ def evaluate(
         raise ValueError(f"unknown protocol(s) {sorted(unknown)}; known: {', '.join(PROTOCOLS)}")
     reps = load_reps(data_dir, subjects)
     options = {"autoencoder": autoencoder, "rep_autoencoder": rep_autoencoder,
-               "rep_detectors": None if rep_detectors is None else list(rep_detectors), "body_frame": body_frame,
+               "rep_detectors": None if rep_detectors is None else list(rep_detectors),
+               "enrolment_baseline": enrolment_baseline, "body_frame": body_frame,
                "score_duration": score_duration, "ae_epochs": ae_epochs, "false_alarm_rate": false_alarm_rate,
                "seed": seed}
     report: dict = {"dataset": DATASET, "options": options, "n_reps": len(reps), "protocols": {},
@@ -474,6 +480,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="also fuse the reconstruction error into the rep decision (older bundles)")
     parser.add_argument("--rep-detectors", default=",".join(DECISION_DETECTORS),
                         help="comma-separated rep detectors fused into the decision (default: %(default)s)")
+    parser.add_argument("--enrolment-baseline", type=float, default=ENROLMENT_BASELINE,
+                        help="weight of the athlete's enrolment distance taken off the rep distance; 0: off "
+                             "(default: %(default)s)")
     parser.add_argument("--no-body-frame", action="store_true", help="signal statistics only (older bundles)")
     parser.add_argument("--score-duration", action="store_true", help="let rep duration count (see docs/models.md)")
     parser.add_argument("--ae-epochs", type=int, default=20)
@@ -482,7 +491,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     report = evaluate(args.data_dir, args.out_dir, protocols=args.protocol or tuple(PROTOCOLS),
                       subjects=args.subjects, autoencoder=not args.no_autoencoder, rep_autoencoder=args.rep_autoencoder,
-                      rep_detectors=tuple(args.rep_detectors.split(",")), body_frame=not args.no_body_frame, score_duration=args.score_duration,
+                      rep_detectors=tuple(args.rep_detectors.split(",")), enrolment_baseline=args.enrolment_baseline,
+                      body_frame=not args.no_body_frame, score_duration=args.score_duration,
                       ae_epochs=args.ae_epochs, n_jobs=args.jobs)
     print(to_markdown(report))
     return 0
