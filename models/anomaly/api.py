@@ -38,8 +38,16 @@ from models.anomaly.fitting import (
     check_fold_groups,
     fit_components,
 )
+from models.anomaly.manifest_values import MAX_BASELINE_WEIGHT
 from models.anomaly.model import AnomalyModel, Decision, RepDecision, RepDecisions, WindowDecision, enrolment_profile, load_model
-from models.anomaly.pipeline import DEFAULT_REP_FUSION, AthleteProfile, Geometry, checked_rep_detectors, prepare_segment
+from models.anomaly.pipeline import (
+    DEFAULT_REP_FUSION,
+    AthleteProfile,
+    Geometry,
+    checked_rep_detectors,
+    non_negative_number,
+    prepare_segment,
+)
 from models.anomaly.windows import SkipCounts, as_segment
 
 __all__ = [
@@ -126,7 +134,7 @@ def fit_bundle(
     check_fold_groups("groups" if groups is not None else "fold_groups", groups if groups is not None else fold_groups)
     enrolled = [True] * len(arrays) if enrolment is None else [bool(e) for e in enrolment]
     fused = checked_rep_detectors(rep_detectors, autoencoder)
-    _check_enrolment_baseline(enrolment_baseline, enrolment is not None, fused)
+    enrolment_baseline = _check_enrolment_baseline(enrolment_baseline, enrolment is not None, fused)
     out_dir = Path(out_dir)
     if out_dir.exists() and any(out_dir.iterdir()):
         raise FileExistsError(f"{out_dir} exists and is not empty; choose a new bundle directory")
@@ -144,7 +152,7 @@ def fit_bundle(
         raise TrainingDataError(f"only {sum(calibrate_on)} non-enrolment segments to calibrate on; need {MIN_CLEAN_REPS}")
     options = FitOptions(seed=seed, autoencoder=autoencoder, ae_steps=ae_steps, ae_units=ae_units, ae_epochs=ae_epochs,
                          rep_autoencoder=rep_autoencoder, n_folds=n_folds, rep_detectors=fused,
-                         enrolment_baseline=float(enrolment_baseline))
+                         enrolment_baseline=enrolment_baseline)
     folds_by = groups if groups is not None else fold_groups
     both_directions = BothDirections(arrays, groups, enrolled, records, geometry) if enrolment_baseline else None
     calibration = calibrate_out_of_fold(
@@ -224,17 +232,18 @@ def _geometry(channels, sample_rate_hz, window_s, hop_s, saturation_limits, body
     return Geometry(channels, float(sample_rate_hz), window_len, hop, limits, bool(body_frame))
 
 
-def _check_enrolment_baseline(weight: float, has_enrolment: bool, fused: tuple[str, ...] | None) -> None:
-    if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not 0.0 <= weight < float("inf"):
-        raise ValueError(f"enrolment_baseline must be a finite number >= 0, got {weight!r}")
+def _check_enrolment_baseline(weight: object, has_enrolment: bool, fused: tuple[str, ...] | None) -> float:
+    """The weight as a float, or ``ValueError`` saying why it cannot be used."""
+    weight = non_negative_number("enrolment_baseline", weight, MAX_BASELINE_WEIGHT)
     if not weight:
-        return
+        return weight
     if not has_enrolment:
         raise ValueError("enrolment_baseline needs enrolment (one flag per segment) and groups: the baseline "
                          "is measured on each athlete's enrolment reps")
     if "rep_mahalanobis" not in (fused or DEFAULT_REP_FUSION):
         raise ValueError(f"enrolment_baseline adjusts rep_mahalanobis, which rep_detectors {list(fused or DEFAULT_REP_FUSION)} "
                          "does not fuse; add it")
+    return weight
 
 
 def _prepare(arrays, geometry: Geometry, groups, enrolled: list[bool]):

@@ -16,38 +16,43 @@ make the population threshold steadier.
 """
 from __future__ import annotations
 
-import logging
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, replace
 
 import numpy as np
 
-from models.anomaly.pipeline import Components, Geometry, PreparedSegment, compute_profile, prepare_segment
+from models.anomaly.pipeline import (
+    AthleteProfile,
+    Components,
+    Geometry,
+    PreparedSegment,
+    compute_profile,
+    prepare_segment,
+)
 
-log = logging.getLogger(__name__)
+def leave_one_out_features(segments: Sequence[np.ndarray], geometry: Geometry,
+                           profile: AthleteProfile | None = None) -> np.ndarray:
+    """Rep features of each segment with a complete rep, centred on the median rep features of
+    the *other* segments (n_complete x F; no rows with fewer than 2 complete reps).
+
+    The channel offset is the whole norm's (``profile``, computed when not given): it moves
+    every rep's features alike, so re-deriving it without each rep would cost a full
+    preparation of the others per rep for a change far below the reps' own spread.
+    """
+    profile = compute_profile(segments, geometry) if profile is None else profile
+    features = [prepare_segment(s, geometry, profile).rep_features for s in segments]
+    complete = np.array([f for f in features if f is not None])
+    if len(complete) < 2:
+        return np.empty((0, len(geometry.rep_feature_names)))
+    return np.array([complete[i] - np.median(np.delete(complete, i, axis=0), axis=0) for i in range(len(complete))])
 
 
-def leave_one_out_records(segments: Sequence[np.ndarray], geometry: Geometry) -> list[PreparedSegment]:
-    """Each segment prepared against the norm of the *other* segments (none for a segment whose
-    others hold no complete rep, or which has no complete rep itself)."""
-    records = []
-    for i, segment in enumerate(segments):
-        try:
-            profile = compute_profile([s for j, s in enumerate(segments) if j != i], geometry)
-        except ValueError:
-            continue
-        record = prepare_segment(segment, geometry, profile)
-        if record.rep_features is not None:
-            records.append(record)
-    return records
-
-
-def baseline_distance(components: Components, left_out: Sequence[PreparedSegment]) -> float:
-    """Median rep Mahalanobis distance of ``leave_one_out_records`` (0 without the detector or
-    without any complete rep)."""
-    if components.rep_mahalanobis is None or not left_out:
+def baseline_distance(components: Components, left_out: np.ndarray) -> float:
+    """Median rep Mahalanobis distance of ``leave_one_out_features`` rows (0 without the
+    detector or without any row)."""
+    if components.rep_mahalanobis is None or not len(left_out):
         return 0.0
-    z = np.array([components.rep_z(record.rep_features) for record in left_out])
+    z = np.array([components.rep_z(row) for row in left_out])
     return float(np.median(components.rep_mahalanobis.anomaly_score(z)))
 
 
@@ -55,8 +60,8 @@ def baseline_distance(components: Components, left_out: Sequence[PreparedSegment
 class _AthleteDirection:
     scored: list[PreparedSegment]
     """Clean reps of one occasion, prepared against the norm of the other occasion."""
-    norm_left_out: list[PreparedSegment]
-    """The other occasion's reps, each against the norm of the rest of that occasion."""
+    norm_left_out: np.ndarray
+    """The other occasion's rep features, each against the norm of the rest of that occasion."""
 
     def with_baseline(self, components: Components) -> list[PreparedSegment]:
         baseline = baseline_distance(components, self.norm_left_out)
@@ -79,13 +84,13 @@ class BothDirections:
             own = [i for i, g in enumerate(self._groups) if g == athlete]
             norm = [arrays[i] for i in own if enrolled[i]]
             later = [i for i in own if not enrolled[i] and records[i].rep_features is not None]
-            directions = [_AthleteDirection([records[i] for i in later], leave_one_out_records(norm, geometry))]
+            directions = [_AthleteDirection([records[i] for i in later], leave_one_out_features(norm, geometry))]
             later_arrays = [arrays[i] for i in later]
             if len(later_arrays) >= 2:
                 reverse_profile = compute_profile(later_arrays, geometry)
                 reverse = [prepare_segment(a, geometry, reverse_profile) for a in norm]
                 directions.append(_AthleteDirection([r for r in reverse if r.rep_features is not None],
-                                                    leave_one_out_records(later_arrays, geometry)))
+                                                    leave_one_out_features(later_arrays, geometry, reverse_profile)))
             self._by_athlete[athlete] = directions
 
     def __call__(self, components: Components, held_out: Sequence[int]) -> list[PreparedSegment]:

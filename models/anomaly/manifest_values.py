@@ -16,6 +16,8 @@ MAX_VECTOR = 100_000
 RATE_HZ = (1.0, 10_000.0)
 WINDOW_SAMPLES = (4, 100_000)
 AUTOENCODER_STEPS = (1, 10_000)
+MAX_BASELINE_WEIGHT = 1e6
+"""Largest ``enrolment_baseline`` weight ``fit_bundle`` takes and a bundle manifest may hold."""
 
 _MISSING = object()
 
@@ -109,7 +111,7 @@ def check_manifest_values(path: Path, manifest: dict[str, Any]) -> None:
     c.text("detectors.file")
     c.texts("detectors.window")
     c.texts("detectors.rep", required=False)
-    c.number("detectors.rep_baseline_weight", 0, 1e6, required=False)
+    c.number("detectors.rep_baseline_weight", 0, MAX_BASELINE_WEIGHT, required=False)
     if c.table("autoencoder", required=False):
         c.text("autoencoder.file")
         c.number("autoencoder.steps", *AUTOENCODER_STEPS, integer=True, required=False)

@@ -14,7 +14,7 @@ import numpy as np
 from models.anomaly.autoencoder_runtime import AutoencoderRuntime
 from models.anomaly.bundle import BundleError, bundle_file, read_verified_manifest
 from models.anomaly.detectors import CompiledIsolationForest, CompiledMahalanobis, CompiledOneClassSVM
-from models.anomaly.enrolment_baseline import baseline_distance, leave_one_out_records
+from models.anomaly.enrolment_baseline import baseline_distance, leave_one_out_features
 from models.anomaly.features import window_feature_names, window_features
 from models.anomaly.fitting import MIN_ENROL_REPS, TrainingDataError
 from models.anomaly.fusion import FusionCalibration
@@ -176,7 +176,7 @@ class AnomalyModel:
         segments = [as_segment(s, self.geometry.n_channels) for s in clean_segments]
         profile = enrolment_profile(segments, self.geometry)
         if self.components.rep_baseline_weight:
-            left_out = leave_one_out_records(segments, self.geometry)
+            left_out = leave_one_out_features(segments, self.geometry, profile)
             profile = replace(profile, rep_distance_baseline=baseline_distance(self.components, left_out))
         self._enrolled = True
         return profile

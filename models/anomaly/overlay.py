@@ -105,7 +105,10 @@ def load_overlay(directory: Path, model: AnomalyModel) -> AthleteProfile:
     if not body.is_file() or not hmac.compare_digest(sha256_file(body), expected):
         raise OverlayError(f"{body}: missing or SHA-256 mismatch; overlay altered or corrupt")
     data = json.loads(body.read_text())
-    profile = AthleteProfile.from_dict(data)
+    try:
+        profile = AthleteProfile.from_dict(data)
+    except (ValueError, TypeError, KeyError) as exc:
+        raise OverlayError(f"{body}: {exc}") from exc
     sizes = (model.geometry.n_channels, len(model.components.window_median), len(model.components.rep_median))
     if tuple(len(v) for v in (profile.channel_offset, profile.window_feature_centre, profile.rep_feature_centre)) != sizes:
         raise OverlayError(f"{body}: vector sizes do not match the bundle")

@@ -9,6 +9,7 @@ which are only read (compiled) here.
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -89,10 +90,23 @@ class AthleteProfile:
 
     @classmethod
     def from_dict(cls, data: dict) -> "AthleteProfile":
-        baseline = float(data.get("rep_distance_baseline", 0.0))
-        if not math.isfinite(baseline) or baseline < 0:
-            raise ValueError(f"rep_distance_baseline must be a finite number >= 0, got {baseline}")
+        baseline = non_negative_number("rep_distance_baseline", data.get("rep_distance_baseline", 0.0))
         return cls(*(np.asarray(data[key], dtype=np.float64) for key in PROFILE_VECTORS), rep_distance_baseline=baseline)
+
+
+def non_negative_number(name: str, value: object, upper: float = math.inf) -> float:
+    """``value`` as a float in [0, upper] (finite), else ``ValueError`` naming ``name``; bools
+    and strings are refused, numpy scalars accepted."""
+    problem = f"{name} must be a finite number from 0 to {upper:g}, got {value!r}"
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise ValueError(problem)
+    try:
+        number = float(value)
+    except OverflowError:
+        raise ValueError(problem) from None
+    if not (math.isfinite(number) and 0.0 <= number <= upper):
+        raise ValueError(problem)
+    return number
 
 
 @dataclass
