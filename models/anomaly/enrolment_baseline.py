@@ -1,12 +1,12 @@
-"""The athlete's typical distance from their own norm, learnt at enrolment.
+"""How far the athlete's own clean reps lie from their own norm, learnt at enrolment.
 
 Athletes differ in how much their clean reps vary from one to the next. On the real squat
 data the median rep Mahalanobis distance of a clean rep from its own athlete's norm (each rep
 left out of the norm it is scored against) ranged from 15 to 28 across six athletes, and a
 later set's clean reps followed it (docs/models.md). With one population threshold, the
 variable athletes set the threshold and the steady athletes' faults fall below it. Scoring a
-rep's distance *beyond* part of the athlete's own typical distance puts athletes on one scale
-without estimating a spread from ten reps per feature.
+rep's distance *beyond* (a share of) the far end of the athlete's own enrolment distances puts
+athletes on one scale without estimating a spread from ten reps per feature.
 
 ``fit_bundle(enrolment_baseline=w)`` also calibrates in both directions: each calibration
 athlete's later clean reps against their enrolment norm (as before), and their enrolment reps
@@ -30,6 +30,13 @@ from models.anomaly.pipeline import (
     prepare_segment,
 )
 
+BASELINE_PERCENTILE = 90.0
+"""Which of the athlete's leave-one-out enrolment distances is their baseline: near the far end
+of their own clean reps. On the real squat data (proxy, docs/models.md) the 90th percentile
+took more of the athletes' differences out than the median, and, unlike the largest distance,
+kept its false alarms when the athlete enrolled with 5 or 3 reps instead of 10."""
+
+
 def leave_one_out_features(segments: Sequence[np.ndarray], geometry: Geometry,
                            profile: AthleteProfile | None = None) -> np.ndarray:
     """Rep features of each segment with a complete rep, centred on the median rep features of
@@ -48,12 +55,12 @@ def leave_one_out_features(segments: Sequence[np.ndarray], geometry: Geometry,
 
 
 def baseline_distance(components: Components, left_out: np.ndarray) -> float:
-    """Median rep Mahalanobis distance of ``leave_one_out_features`` rows (0 without the
-    detector or without any row)."""
+    """``BASELINE_PERCENTILE`` of the rep Mahalanobis distances of ``leave_one_out_features``
+    rows (0 without the detector or without any row)."""
     if components.rep_mahalanobis is None or not len(left_out):
         return 0.0
     z = np.array([components.rep_z(row) for row in left_out])
-    return float(np.median(components.rep_mahalanobis.anomaly_score(z)))
+    return float(np.percentile(components.rep_mahalanobis.anomaly_score(z), BASELINE_PERCENTILE))
 
 
 @dataclass

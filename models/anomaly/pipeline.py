@@ -76,8 +76,9 @@ class AthleteProfile:
     window_feature_centre: np.ndarray
     rep_feature_centre: np.ndarray
     rep_distance_baseline: float = 0.0
-    """The athlete's typical rep Mahalanobis distance from their own norm (median over their
-    enrolment reps, each left out of the norm it is scored against; ``enrolment_baseline.py``).
+    """How far the athlete's clean reps lie from their own norm: the 90th percentile of the rep
+    Mahalanobis distances of their enrolment reps, each left out of the norm it is scored
+    against (``enrolment_baseline.py``).
     Only bundles fitted with ``enrolment_baseline`` use it; 0 elsewhere and in older profiles."""
 
     @classmethod

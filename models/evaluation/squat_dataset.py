@@ -53,7 +53,7 @@ OTHER_ALPHAS = (0.01, 0.05, 0.1, 0.2)
 DECISION_DETECTORS = ("rep_mahalanobis",)
 """The rep decision these protocols test (docs/models.md: the shrunk-covariance distance alone
 ranked above every fusion of it with the other rep detectors)."""
-ENROLMENT_BASELINE = 0.5
+ENROLMENT_BASELINE = 1.0
 """Share of each athlete's typical enrolment distance taken off the rep distance
 (``models.anomaly.enrolment_baseline``; docs/models.md gives the weights tried)."""
 SET_LEVEL_ALPHAS = (0.01, 0.05)
