@@ -111,9 +111,9 @@ def fit_bundle(
     rep_iforest, rep_ocsvm, rep_extent, rep_mahalanobis, autoencoder_mean); default
     IsolationForest, One-Class SVM and extent. Every rep detector is fitted and reported alone
     whatever is fused.
-    ``enrolment_baseline`` (a weight, e.g. 0.5; needs ``enrolment`` and ``rep_mahalanobis``
-    fused) scores the rep distance beyond that share of the athlete's typical distance from
-    their own norm, measured at ``enrol()``, and calibrates the rep decision on both directions
+    ``enrolment_baseline`` (a weight, e.g. 1.0; needs ``enrolment`` and ``rep_mahalanobis``
+    fused) scores the rep distance beyond that share of the far end of the athlete's own
+    enrolment distances, measured at ``enrol()``, and calibrates the rep decision on both directions
     (later reps against the enrolment norm, enrolment reps against a norm of the later reps);
     see ``models.anomaly.enrolment_baseline``.
     ``out_dir`` must not exist or be empty.

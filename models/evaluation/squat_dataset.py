@@ -4,7 +4,8 @@ Reps are ``raw[start_sample:end_sample]`` from the manual ``rep_windows`` metada
 fitted on correct reps (class0) only. Protocols:
 
 - ``loso``: fit on class0 of five subjects, each centred on their own set-1 reps
-  (enrolment), calibrated out of fold by athlete on their set-2 reps; the held-out subject
+  (enrolment), calibrated out of fold by athlete on their set-2 reps (with the enrolment
+  baseline, also on their set-1 reps against a set-2 norm); the held-out subject
   enrols with their 10 class0 set-1 reps, which are then left out of the test; test on all
   their other reps (10 clean, 80 faulty).
 - ``per_athlete``: fit on one subject's class0 set 1 (10 reps, calibrated out of fold);
@@ -54,8 +55,9 @@ DECISION_DETECTORS = ("rep_mahalanobis",)
 """The rep decision these protocols test (docs/models.md: the shrunk-covariance distance alone
 ranked above every fusion of it with the other rep detectors)."""
 ENROLMENT_BASELINE = 1.0
-"""Share of each athlete's typical enrolment distance taken off the rep distance
-(``models.anomaly.enrolment_baseline``; docs/models.md gives the weights tried)."""
+"""Weight of each athlete's ``rep_distance_baseline`` (the far end of their leave-one-out
+enrolment distances) taken off the rep distance (``models.anomaly.enrolment_baseline``; the
+majority pick of ``nested_baseline``, docs/models.md)."""
 SET_LEVEL_ALPHAS = (0.01, 0.05)
 """Rates at which the evidence accumulated over a set's reps is reported (``set_evidence``)."""
 CLASS_NAMES = {0: "correct", 1: "knee_valgus", 2: "butt_wink", 3: "trunk_lean", 4: "partial_squat"}
