@@ -114,7 +114,8 @@ class HistoryFilterForm(FlaskForm):
     class Meta:
         csrf = False
 
-    lift = SelectField("Lift", [Optional()], choices=LIFT_CHOICES, default="")
+    # no Optional(): it would clear the choice check for a blank value such as " "
+    lift = SelectField("Lift", choices=LIFT_CHOICES, default="")
     date_from = DateField("From", [Optional()])
     date_to = DateField("To", [Optional()])
     page = IntegerField("Page", [Optional(), NumberRange(min=1, max=100_000)], default=1)
