@@ -6,7 +6,7 @@ from flask_wtf import FlaskForm
 from wtforms import (DateField, EmailField, HiddenField, IntegerField, PasswordField,
                      SelectField, StringField)
 from wtforms.validators import (EqualTo, InputRequired, Length, NumberRange, Optional,
-                                ValidationError)
+                                StopValidation, ValidationError)
 
 from coach.accounts import (MAX_EMAIL_CHARS, MAX_NAME_CHARS, MAX_PASSWORD_CHARS,
                             MIN_PASSWORD_CHARS, ROLES, check_email, check_password)
@@ -32,6 +32,14 @@ MAX_TOKEN_CHARS = 100
 def _uuid(form: FlaskForm, field: HiddenField) -> None:
     if parse_uuid(field.data or "") is None:
         raise ValidationError("is not a valid id")
+
+
+def _absent_or_uuid(form: FlaskForm, field: HiddenField) -> None:
+    """An absent value passes; anything else, blank included, must be an id (``Optional()``
+    would let " " through unchecked, to reach SQL as a uuid)."""
+    if not field.raw_data or field.raw_data[0] == "":
+        raise StopValidation()
+    _uuid(form, field)
 
 
 def _password_rules(form: FlaskForm, field: PasswordField) -> None:
@@ -99,7 +107,7 @@ class AssignmentForm(FlaskForm):
 
 
 class UnassignForm(FlaskForm):
-    trainer_id = HiddenField("trainer", [Optional(), _uuid])
+    trainer_id = HiddenField("trainer", [_absent_or_uuid])
     athlete_id = HiddenField("athlete", [InputRequired(), _uuid])
 
 

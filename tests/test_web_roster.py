@@ -21,6 +21,18 @@ def pairs(conn):
     return set(rows(conn, "SELECT trainer_id::text, athlete_id::text FROM trainer_athletes"))
 
 
+@pytest.mark.parametrize("trainer_id", [" ", "\t", "not-an-id"])
+def test_admin_unassign_refuses_a_blank_or_malformed_trainer(login_as, make_user, db_conn, trainer_id):
+    c, _ = login_as("admin")
+    trainer, athlete = make_user("trainer"), make_user("athlete")
+    assign(db_conn, trainer, athlete)
+    response = post_form(c, "/roster/unassign", {"trainer_id": trainer_id, "athlete_id": athlete["id"]},
+                         token_from="/roster")
+    assert response.status_code == 400
+    assert "is not a valid id" in response.get_data(as_text=True)
+    assert (trainer["id"], athlete["id"]) in pairs(db_conn)
+
+
 def test_admin_assigns_and_removes(login_as, make_user, db_conn):
     c, _ = login_as("admin")
     trainer, athlete = make_user("trainer"), make_user("athlete")
