@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from sklearn.covariance import LedoitWolf
 from sklearn.ensemble import IsolationForest
 
 from models.anomaly.detectors import (
@@ -66,6 +67,36 @@ def test_mahalanobis_sees_correlated_features_break_apart():
     compiled = CompiledMahalanobis(fit_shrunk_covariance(clean))
     together, apart = np.array([[1.5, 1.5, 0, 0, 0]]), np.array([[1.5, -1.5, 0, 0, 0]])
     assert compiled.anomaly_score(apart)[0] > 3 * compiled.anomaly_score(together)[0]
+
+
+def test_covariance_within_occasions_ignores_shifts_between_them():
+    """Two sets whose clean reps are shifted along feature 0: fitted within sets, the shift is
+    not rep-to-rep variation, so a rep that moves that far along feature 0 *within* a set is
+    far; fitted over both sets, the shift inflates feature 0's variance and the rep looks near."""
+    rng = np.random.default_rng(2)
+    first, second = rng.normal(size=(60, 4)), rng.normal(size=(60, 4))
+    second[:, 0] += 4.0
+    clean = np.vstack([first, second])
+    occasions = [("a", 1)] * 60 + [("a", 2)] * 60
+    within = fit_shrunk_covariance(clean, occasions)
+    pooled = fit_shrunk_covariance(clean)
+    np.testing.assert_array_equal(within.location_, np.zeros(4))
+    residuals = np.vstack([np.clip(part, -Z_CLIP, Z_CLIP) - np.median(np.clip(part, -Z_CLIP, Z_CLIP), axis=0)
+                           for part in (first, second)])
+    np.testing.assert_allclose(within.covariance_, LedoitWolf(assume_centered=True).fit(residuals).covariance_)
+    rep = np.array([[4.0, 0.0, 0.0, 0.0]])
+    assert CompiledMahalanobis(within).anomaly_score(rep)[0] > 2 * CompiledMahalanobis(pooled).anomaly_score(rep)[0]
+
+
+def test_covariance_within_occasions_drops_single_reps_and_falls_back():
+    rng = np.random.default_rng(3)
+    clean = rng.normal(size=(41, 3))
+    occasions = [1] * 20 + [2] * 20 + [3]  # occasion 3 has one rep: no variation to show
+    with_single = fit_shrunk_covariance(clean, occasions)
+    without = fit_shrunk_covariance(clean[:40], occasions[:40])
+    np.testing.assert_allclose(with_single.covariance_, without.covariance_)
+    alone = fit_shrunk_covariance(clean[:3], [1, 2, 3])  # nothing within any occasion
+    np.testing.assert_allclose(alone.covariance_, fit_shrunk_covariance(clean[:3]).covariance_)
 
 
 def test_sliding_windows_fixed_length_and_hop():

@@ -170,3 +170,16 @@ def test_rep_detectors_refuses_what_cannot_be_fused(tmp_path, names, message):
     with pytest.raises(ValueError, match=message):
         fit_bundle(segments, CHANNELS, RATE, tmp_path / "x", groups=groups, autoencoder=False, rep_detectors=names)
     assert not (tmp_path / "x").exists()
+
+
+def test_with_enrolment_the_rep_covariance_is_fitted_within_each_athletes_sets(enrolled, tmp_path):
+    """``enrolment`` tells each athlete's sets apart: the rep distance's covariance is then
+    rep-to-rep variation within a set (location 0), not the shifts between sets."""
+    rng = np.random.default_rng(4)
+    segments, groups = _athletes(rng, 3)
+    first_half = [i % 16 < 8 for i in range(len(segments))]
+    within = load_bundle(fit_bundle(segments, CHANNELS, RATE, tmp_path / "b", groups=groups, enrolment=first_half,
+                                    autoencoder=False)).components.rep_mahalanobis
+    np.testing.assert_array_equal(within.location, np.zeros_like(within.location))
+    pooled = enrolled[0].components.rep_mahalanobis  # groups without enrolment: all clean reps
+    assert np.abs(pooled.location).max() > 1e-6

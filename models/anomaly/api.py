@@ -140,6 +140,9 @@ def fit_bundle(
         raise FileExistsError(f"{out_dir} exists and is not empty; choose a new bundle directory")
 
     records = _prepare(arrays, geometry, groups, enrolled)
+    if enrolment is not None:
+        for record, athlete, flag in zip(records, groups, enrolled):
+            record.occasion = (athlete, flag)
     if window_only is not None:
         if len(window_only) != len(arrays):
             raise ValueError(f"window_only has {len(window_only)} entries for {len(arrays)} segments")

@@ -98,7 +98,9 @@ def check_enough_data(records: list[PreparedSegment]) -> None:
 def fit_components(records: list[PreparedSegment], geometry: Geometry, options: FitOptions) -> FittedSet:
     windows = np.concatenate([r.windows for r in records if len(r.windows)])
     window_feats = np.concatenate([r.window_features for r in records if len(r.windows)])
-    rep_feats = np.array([r.rep_features for r in records if r.rep_features is not None])
+    rep_records = [r for r in records if r.rep_features is not None]
+    rep_feats = np.array([r.rep_features for r in rep_records])
+    occasions = [r.occasion for r in rep_records]
     channel_scaler = MinMaxParams.fit(windows.reshape(-1, geometry.n_channels))
     window_scaler = MinMaxParams.fit(window_feats)
     rep_scaler = MinMaxParams.fit(rep_feats)
@@ -112,7 +114,8 @@ def fit_components(records: list[PreparedSegment], geometry: Geometry, options: 
     }
     window_median, window_spread = robust_spread(scaled_window_feats)
     rep_median, rep_spread = robust_spread(scaled_rep_feats)
-    estimators["rep_mahalanobis"] = fit_shrunk_covariance((scaled_rep_feats - rep_median) / rep_spread)
+    estimators["rep_mahalanobis"] = fit_shrunk_covariance((scaled_rep_feats - rep_median) / rep_spread,
+                                                          None if None in occasions else occasions)
     components = Components(
         channel_scaler=channel_scaler,
         window_scaler=window_scaler,

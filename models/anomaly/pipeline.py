@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import numbers
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -120,6 +120,9 @@ class PreparedSegment:
     skipped: SkipCounts
     rep_baseline: float = 0.0
     """The profile's ``rep_distance_baseline``, carried to the rep scoring."""
+    occasion: Hashable | None = None
+    """Which athlete and set the segment came from, when known (``fit_bundle`` with
+    ``enrolment``): the rep covariance is then fitted within occasions."""
 
 
 def segment_windows(segment: np.ndarray, geometry: Geometry) -> np.ndarray:

@@ -64,16 +64,17 @@ class Squats:
 
 class StandIn:
     """The rep distance of a model fitted on ``train`` subjects' clean reps (each centred on
-    their set-1 norm), scoring any rep against any norm."""
+    their set-1 norm, the covariance within each subject's set, as ``fit_bundle`` with
+    ``enrolment`` does), scoring any rep against any norm."""
 
     def __init__(self, data: Squats, train: tuple[int, ...]) -> None:
         X = data.features
-        centred = np.concatenate([X[data.subjects == s] - np.median(X[data.clean(s, 1)], axis=0) for s in train])
-        clean = np.concatenate([data.labels[data.subjects == s] == 0 for s in train])
-        reference = centred[clean]
+        own = [(data.subjects == s) & (data.labels == 0) for s in train]
+        reference = np.concatenate([X[rows] - np.median(X[data.clean(s, 1)], axis=0) for s, rows in zip(train, own)])
+        occasions = [(s, k) for s, rows in zip(train, own) for k in data.sets[rows].tolist()]
         self.median = np.median(reference, axis=0)
         self.scale = 1.4826 * np.median(np.abs(reference - self.median), axis=0) + 1e-9
-        self.model = CompiledMahalanobis(fit_shrunk_covariance((reference - self.median) / self.scale))
+        self.model = CompiledMahalanobis(fit_shrunk_covariance((reference - self.median) / self.scale, occasions))
 
     def distance(self, reps: np.ndarray, norm: np.ndarray) -> np.ndarray:
         return self.model.anomaly_score((reps - norm - self.median) / self.scale)

@@ -1,7 +1,8 @@
 """Nested leave-one-subject-out check of the rep-model choices made on the squat dataset.
 
 The rep features (body-frame curves or not) and the rep detector (One-Class SVM, or the
-shrunk-covariance Mahalanobis distance with z-scores clipped at 5 or 10) were chosen by
+shrunk-covariance Mahalanobis distance with z-scores clipped at 5 or 10, its covariance over
+all clean reps or within each subject's set) were chosen by
 looking at all six subjects. This repeats those choices without the subject being reported:
 for each outer subject, the variant with the best mean inner-LOSO AUROC on the other five
 subjects is picked, then scored on the outer subject. A fast proxy of the bundle is used
@@ -26,27 +27,28 @@ from models.anomaly.pipeline import Geometry
 from models.evaluation.metrics import auroc
 from models.evaluation.squat_dataset import CHANNELS, SAMPLE_RATE_HZ, load_reps
 
-Detector = Callable[[np.ndarray, np.ndarray], np.ndarray]
-"""(clean training z, test z) -> anomaly scores of the test rows."""
+Detector = Callable[[np.ndarray, list, np.ndarray], np.ndarray]
+"""(clean training z, their occasions (subject, set), test z) -> anomaly scores of the test rows."""
 
 
-def _ocsvm(train: np.ndarray, test: np.ndarray) -> np.ndarray:
+def _ocsvm(train: np.ndarray, occasions: list, test: np.ndarray) -> np.ndarray:
     clip = 10.0
     model = OneClassSVM(nu=0.05, gamma="scale").fit(np.clip(train, -clip, clip))
     return -model.score_samples(np.clip(test, -clip, clip))
 
 
-def _mahalanobis(clip: float) -> Detector:
-    def score(train: np.ndarray, test: np.ndarray) -> np.ndarray:
+def _mahalanobis(clip: float, within_sets: bool = False) -> Detector:
+    def score(train: np.ndarray, occasions: list, test: np.ndarray) -> np.ndarray:
         # the detector clips at its own Z_CLIP; a wider clip is applied first so it stays the bound
         scale = 5.0 / clip
-        return CompiledMahalanobis(fit_shrunk_covariance(np.clip(train, -clip, clip) * scale)).anomaly_score(
-            np.clip(test, -clip, clip) * scale)
+        covariance = fit_shrunk_covariance(np.clip(train, -clip, clip) * scale, occasions if within_sets else None)
+        return CompiledMahalanobis(covariance).anomaly_score(np.clip(test, -clip, clip) * scale)
     return score
 
 
 DETECTORS: dict[str, Detector] = {"ocsvm": _ocsvm, "mahalanobis_clip5": _mahalanobis(5.0),
-                                  "mahalanobis_clip10": _mahalanobis(10.0)}
+                                  "mahalanobis_clip10": _mahalanobis(10.0),
+                                  "mahalanobis_clip5_within_sets": _mahalanobis(5.0, within_sets=True)}
 
 
 def feature_sets(reps) -> dict[str, np.ndarray]:
@@ -70,7 +72,8 @@ def loso_auroc(X, labels, subjects, sets, test_subject, pool, detector: Detector
     scale = 1.4826 * np.median(np.abs(reference - median), axis=0) + 1e-9
     z = (centred - median) / scale
     test = (subjects == test_subject) & ~((labels == 0) & (sets == 1))
-    return auroc(labels[test] != 0, detector(z[fit], z[test]))
+    occasions = list(zip(subjects[fit].tolist(), sets[fit].tolist()))
+    return auroc(labels[test] != 0, detector(z[fit], occasions, z[test]))
 
 
 def nested(data_dir: Path) -> dict:
