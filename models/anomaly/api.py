@@ -96,7 +96,9 @@ def fit_bundle(
     the loaded model needs ``enrol()`` for a new athlete. ``enrolment`` (one flag per segment)
     says which segments form each athlete's norm, as ``enrol()`` will on the box (e.g. the
     first set); calibration then scores the athletes' *other* segments, so the threshold
-    already includes the drift between an enrolment set and later sets.
+    already includes the drift between an enrolment set and later sets, and the rep
+    Mahalanobis covariance is fitted within each athlete's enrolment and other segments
+    (rep-to-rep variation, not the shifts between sets).
     ``window_only`` (one flag per segment) marks segments that are not whole reps (e.g. a
     whole set, or the walk-out between reps): they train the window detectors only.
     ``fold_groups`` (one id per segment, without ``groups``) keeps segments that overlap in
@@ -111,7 +113,7 @@ def fit_bundle(
     rep_iforest, rep_ocsvm, rep_extent, rep_mahalanobis, autoencoder_mean); default
     IsolationForest, One-Class SVM and extent. Every rep detector is fitted and reported alone
     whatever is fused.
-    ``enrolment_baseline`` (a weight, e.g. 1.0; needs ``enrolment`` and ``rep_mahalanobis``
+    ``enrolment_baseline`` (a weight, e.g. 0.75; needs ``enrolment`` and ``rep_mahalanobis``
     fused) scores the rep distance beyond that share of the far end of the athlete's own
     enrolment distances, measured at ``enrol()``, and calibrates the rep decision on both directions
     (later reps against the enrolment norm, enrolment reps against a norm of the later reps);
