@@ -46,6 +46,7 @@ class RepMetrics:
     balance_score: float | None = None
     stability_score: float | None = None
     injury_risk: float | None = None
+    velocity_loss_pct: float | None = None   # against the best rep so far (models.velocity_cue)
     unavailable: dict[str, str] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:

@@ -1,0 +1,54 @@
+"""The velocity-loss cue: the first rep whose velocity loss against the set's best rep so far
+reaches the coach's limit (Pareja-Blanco et al. 2017 prescribe sets ended at 10-40 %).
+
+Velocity loss of rep i = 100 * (best MCV of reps 1..i - MCV of rep i) / that best, the same
+reference as ``models.metrics.velocity_loss_pct`` (the fastest rep) but known at rep i, so the
+box can cue as the rep ends. A rep without a mean concentric velocity neither sets the best
+nor fires the cue.
+"""
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+MIN_LIMIT_PCT = 1.0
+MAX_LIMIT_PCT = 90.0
+
+
+def running_velocity_loss(mean_velocities: Sequence[float | None]) -> list[float | None]:
+    """Per rep, its velocity loss (%) against the best rep up to and including it."""
+    best, out = 0.0, []
+    for v in mean_velocities:
+        if v is None or not math.isfinite(v) or v <= 0:
+            out.append(None)
+            continue
+        best = max(best, v)
+        out.append(100.0 * (best - v) / best)
+    return out
+
+
+def reaches_limit(loss_pct: float | None, limit_pct: float | None) -> bool:
+    return limit_pct is not None and loss_pct is not None and loss_pct >= limit_pct - 1e-9
+
+
+def cue_rep(numbers: Sequence[int], mean_velocities: Sequence[float | None],
+            limit_pct: float | None) -> tuple[int, float] | None:
+    """(rep number, its velocity loss %) of the first rep reaching ``limit_pct``; None when
+    no rep does or there is no limit."""
+    for number, loss in zip(numbers, running_velocity_loss(mean_velocities)):
+        if reaches_limit(loss, limit_pct):
+            return number, float(loss)  # type: ignore[arg-type]
+    return None
+
+
+def check_limit_pct(value: object, what: str) -> float | None:
+    """A velocity-loss limit from a config file or a command: None (off) or a number in
+    ``MIN_LIMIT_PCT..MAX_LIMIT_PCT``; ``ValueError`` naming ``what`` otherwise."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise ValueError(f"{what} must be a number of percent ({MIN_LIMIT_PCT:g}..{MAX_LIMIT_PCT:g}) "
+                         f"or absent, got {value!r}"[:200])
+    if not MIN_LIMIT_PCT <= value <= MAX_LIMIT_PCT:
+        raise ValueError(f"{what} is {value:g} %, outside {MIN_LIMIT_PCT:g}..{MAX_LIMIT_PCT:g} %")
+    return float(value)
