@@ -11,10 +11,6 @@ from __future__ import annotations
 import math
 from typing import Sequence
 
-MIN_LIMIT_PCT = 1.0
-MAX_LIMIT_PCT = 90.0
-
-
 def running_velocity_loss(mean_velocities: Sequence[float | None]) -> list[float | None]:
     """Per rep, its velocity loss (%) against the best rep up to and including it."""
     best, out = 0.0, []
@@ -39,16 +35,3 @@ def cue_rep(numbers: Sequence[int], mean_velocities: Sequence[float | None],
         if reaches_limit(loss, limit_pct):
             return number, float(loss)  # type: ignore[arg-type]
     return None
-
-
-def check_limit_pct(value: object, what: str) -> float | None:
-    """A velocity-loss limit from a config file or a command: None (off) or a number in
-    ``MIN_LIMIT_PCT..MAX_LIMIT_PCT``; ``ValueError`` naming ``what`` otherwise."""
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise ValueError(f"{what} must be a number of percent ({MIN_LIMIT_PCT:g}..{MAX_LIMIT_PCT:g}) "
-                         f"or absent, got {value!r}"[:200])
-    if not MIN_LIMIT_PCT <= value <= MAX_LIMIT_PCT:
-        raise ValueError(f"{what} is {value:g} %, outside {MIN_LIMIT_PCT:g}..{MAX_LIMIT_PCT:g} %")
-    return float(value)
