@@ -35,7 +35,7 @@ NO_REST = ("the bar never rested still in this recording, so there is no gravity
 NO_IMU = "no usable bar IMU channels (ax ay az gx gy gz)"
 NO_PLATFORM = "no usable platform channels (f_fl f_fr f_rl f_rr)"
 IMU_METRICS = ("eccentric_s", "concentric_s", "pause_s", "rom_m", "mean_concentric_velocity_mps",
-               "peak_concentric_velocity_mps", "peak_eccentric_velocity_mps", "sticking_ratio",
+               "peak_concentric_velocity_mps", "mid_range_velocity_mps", "peak_eccentric_velocity_mps", "sticking_ratio",
                "max_tilt_deg", "signed_max_tilt_deg", "rms_tilt_deg", "lateral_displacement_m",
                "signed_lateral_displacement_m", "tremor_rms_mps2")
 PLATFORM_METRICS = ("cop_ml_rms_m", "cop_ap_rms_m", "cop_path_velocity_mps",
@@ -99,6 +99,8 @@ def _imu_metrics(ctx: _Context, b: RepBounds, rep: m.RepMetrics) -> None:
     if rep.concentric_s > 0:
         rep.mean_concentric_velocity_mps = float((z[c1] - z[c0]) / rep.concentric_s)
     rep.peak_concentric_velocity_mps = float(np.max(v[c0:c1 + 1]))
+    mid = m.mid_range_velocity(z[c0:c1 + 1], t[c0:c1 + 1])
+    rep.mid_range_velocity_mps = mid if math.isfinite(mid) else None
     rep.peak_eccentric_velocity_mps = float(np.max(-v[e0:e1 + 1]))
     ratio = m.sticking_ratio(z[c0:c1 + 1], v[c0:c1 + 1], rep.mean_concentric_velocity_mps or 0.0)
     rep.sticking_ratio = ratio if math.isfinite(ratio) else None
@@ -212,7 +214,9 @@ def _finish_reps(reps: list[m.RepMetrics], ctx: _Context) -> None:
           for r in reps if r.cop_ap_rms_m is not None] if ctx.cop is not None else []
     baseline = float(np.median(ys)) if ys else None
     losses = running_velocity_loss([r.mean_concentric_velocity_mps for r in reps])
-    for rep, loss in zip(reps, losses):
+    cue_losses = running_velocity_loss([r.mid_range_velocity_mps for r in reps])
+    for rep, loss, cue_loss in zip(reps, losses, cue_losses):
+        rep.mid_range_velocity_loss_pct = cue_loss
         if baseline is not None and rep.cop_ap_rms_m is not None:
             i0, i1 = round(rep.start_s * ctx.sig.rate_hz), round(rep.end_s * ctx.sig.rate_hz)
             rep.cop_ap_shift_m = float(np.nanmean(ctx.cop[i0:i1 + 1, 1]) - baseline)

@@ -1,10 +1,15 @@
 """The velocity-loss cue: the first rep whose velocity loss against the set's best rep so far
 reaches the coach's limit (Pareja-Blanco et al. 2017 prescribe sets ended at 10-40 %).
 
-Velocity loss of rep i = 100 * (best MCV of reps 1..i - MCV of rep i) / that best, the same
-reference as ``models.metrics.velocity_loss_pct`` (the fastest rep) but known at rep i, so the
-box can cue as the rep ends. A rep without a mean concentric velocity neither sets the best
-nor fires the cue.
+Velocity loss of rep i = 100 * (best velocity of reps 1..i - velocity of rep i) / that best,
+the same reference as ``models.metrics.velocity_loss_pct`` (the fastest rep) but known at rep
+i, so the box can cue as the rep ends. A rep without a velocity neither sets the best nor
+fires the cue.
+
+The cue judges the loss on ``RepMetrics.mid_range_velocity_mps`` (the mean speed over 10-90 %
+of the concentric range), not on the mean concentric velocity: the latter's phase ends sit in
+slow tails and move with a little velocity drift, 3 % per rep on the simulator, enough to move
+the cue by a rep in one set in three; the mid-range speed varies 0.5 % (docs/metrics.md).
 """
 from __future__ import annotations
 
@@ -25,6 +30,14 @@ def running_velocity_loss(mean_velocities: Sequence[float | None]) -> list[float
 
 def reaches_limit(loss_pct: float | None, limit_pct: float | None) -> bool:
     return limit_pct is not None and loss_pct is not None and loss_pct >= limit_pct - 1e-9
+
+
+CUE_VELOCITY = "mid_range_velocity_mps"
+
+
+def cue_velocities(reps: Sequence[object]) -> list[float | None]:
+    """The velocities the cue compares, one per rep (``CUE_VELOCITY``)."""
+    return [getattr(r, CUE_VELOCITY) for r in reps]
 
 
 def cue_rep(numbers: Sequence[int], mean_velocities: Sequence[float | None],

@@ -34,7 +34,7 @@ from models import analyze_frames, rep_feedback, set_feedback
 from models.analysis import set_bar_load
 from models.bar_load import rep_load_fields
 from models.feedback_text import attribution_hint, bar_load_text, velocity_cue_text
-from models.velocity_cue import cue_rep, reaches_limit, running_velocity_loss
+from models.velocity_cue import cue_rep, cue_velocities, reaches_limit, running_velocity_loss
 from sensors.frame import Frame
 
 from edge_agent.config import LIFT_TYPES
@@ -324,7 +324,7 @@ class SessionManager:
         earlier.append(rep)
         problem = text.split(": ", 1)[1] if text else None
         stop = None
-        loss = running_velocity_loss([r.mean_concentric_velocity_mps for r in earlier])[-1]
+        loss = running_velocity_loss(cue_velocities(earlier))[-1]
         if plan.cue is None and reaches_limit(loss, plan.velocity_loss_limit_pct):
             plan.cue = (number, float(loss))  # type: ignore[arg-type]
             stop = (f"velocity loss {loss:.0f} % reached the {plan.velocity_loss_limit_pct:g} % "
@@ -345,8 +345,7 @@ class SessionManager:
         if plan.cue is not None:
             out.update(rep=plan.cue[0], velocity_loss_pct=plan.cue[1], given=True)
             return out
-        found = cue_rep([r.number for r in reps], [r.mean_concentric_velocity_mps for r in reps],
-                        plan.velocity_loss_limit_pct)
+        found = cue_rep([r.number for r in reps], cue_velocities(reps), plan.velocity_loss_limit_pct)
         if found is not None:
             out.update(rep=found[0], velocity_loss_pct=found[1])
         return out
