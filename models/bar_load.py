@@ -32,7 +32,7 @@ COVERAGE = 1.96              # the uncertainty is a 95 % half-width
 NO_PLATFORM = "no usable platform channels (f_fl f_fr f_rl f_rr)"
 NO_IMU = ("no bar motion: the bar IMU is needed to tell when the bar left the rack or the "
           "floor")
-BENCH_OFF = ("the bench stands off the platform ([platform] bench_on_platform = false): the "
+BENCH_OFF = ("the bench stands off the platform ([loadcells] bench_on_platform = false): the "
              "load cells carry only the lifter's feet, not the bar")
 
 
