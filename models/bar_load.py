@@ -26,7 +26,8 @@ STILL_FLOOR_N = 4.0          # a window is still when its force SD is below max(
 CORRELATION_S = 0.1          # samples this close are not independent (sway, filter)
 SCALE_UNCERTAINTY = 0.005    # relative, 95 %: load-cell calibration against a known mass
 MIN_STEP_KG = 2.5            # a smaller step is not a bar leaving its rest
-SPOTTER_SPREAD_KG = 1.5      # held stretches disagreeing by more: someone else holds the bar
+SPOTTER_SPREAD_KG = 1.5      # held stretches disagreeing by more than this, and than
+SPOTTER_SPREAD_SD = 3.0      # this many times the force SD inside them: someone else holds the bar
 COVERAGE = 1.96              # the uncertainty is a 95 % half-width
 
 NO_PLATFORM = "no usable platform channels (f_fl f_fr f_rl f_rr)"
@@ -103,8 +104,9 @@ def still_stretches(total: np.ndarray, rate_hz: float, bar_rest: np.ndarray | No
     return out
 
 
-def _level(stretches: Sequence[_Stretch], rate_hz: float) -> tuple[float, float, float]:
-    """(mean force, its standard error, spread between stretches) over ``stretches``."""
+def _level(stretches: Sequence[_Stretch], rate_hz: float
+           ) -> tuple[float, float, float, float]:
+    """(mean force, its standard error, spread between stretches, pooled SD inside them)."""
     n = np.array([s.n for s in stretches], dtype=float)
     means = np.array([s.mean_n for s in stretches])
     level = float(np.sum(n * means) / np.sum(n))
@@ -114,7 +116,7 @@ def _level(stretches: Sequence[_Stretch], rate_hz: float) -> tuple[float, float,
     spread = float(means.max() - means.min()) if len(stretches) > 1 else 0.0
     if len(stretches) > 1:
         se = max(se, float(np.std(means, ddof=1)) / math.sqrt(len(stretches)))
-    return level, se, spread
+    return level, se, spread, within
 
 
 def measure_bar_load(forces: np.ndarray | None, rate_hz: float, lift: str,
@@ -167,9 +169,11 @@ def measure_bar_load(forces: np.ndarray | None, rate_hz: float, lift: str,
                          f"{' or '.join(m for m in missing if m)}")
         return result
     g = STANDARD_GRAVITY
-    base, se_a, _ = _level(alone_s, rate_hz)
-    held, se_h, spread = _level(held_s, rate_hz)
-    if spread / g > SPOTTER_SPREAD_KG:
+    base, se_a, _, _ = _level(alone_s, rate_hz)
+    held, se_h, spread, sd = _level(held_s, rate_hz)
+    # A lifter breathing and adjusting moves a short stretch's mean by about the force SD
+    # inside the stretches; a spotter's hands move it by a share of the bar's weight.
+    if spread / g > max(SPOTTER_SPREAD_KG, SPOTTER_SPREAD_SD * sd / g):
         result.reason = (f"the platform's reading with the bar held changed by "
                          f"{spread / g:.1f} kg between still stretches: someone else (a "
                          f"spotter) or something (safeties, the rack) took part of the bar's "

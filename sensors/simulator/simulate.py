@@ -99,7 +99,7 @@ def simulate_set(lift: str = "squat", reps: int = 8, faults: dict[int, str] | No
 
     noise_rng = np.random.default_rng([seed, 0x5E550])
     accel_n, gyro_n = noise.imu(accel, gyro, imu_rate_hz, noise_rng)
-    forces_n = noise.loadcells(forces, noise_rng)
+    forces_n = noise.loadcells(forces, noise_rng, platform_rate_hz)
 
     frames = (_frames("imu", IMU_CHANNELS, np.hstack([accel_n, gyro_n]), imu_rate_hz,
                       start_mono_ns, start_wall_s)
