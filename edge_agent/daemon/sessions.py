@@ -66,6 +66,7 @@ class _SetPlan:
     cue: tuple[int, float] | None = None           # (rep, velocity loss %) when the box cued
     reps: list[Any] = field(default_factory=list)  # live-analysed reps, in order
     frames: collections.deque[Frame] = field(default_factory=collections.deque)
+    lock: threading.Lock = field(default_factory=threading.Lock)  # loop appends, worker reads
 
     def so_far(self, recent: list[Frame]) -> list[Frame]:
         """The set's frames so far (at most the last ``SET_CONTEXT_S``), else ``recent``.
@@ -74,12 +75,17 @@ class _SetPlan:
         window starting mid-set gives other velocities (up to 13 % off on the simulator) and
         misses reps, while the set so far gives exactly the end-of-session analysis's values,
         which the velocity-loss cue compares rep to rep."""
-        if not self.frames:
-            return recent
-        horizon = self.frames[-1].mono_ns - int(SET_CONTEXT_S * 1e9)
-        while self.frames and self.frames[0].mono_ns < horizon:
-            self.frames.popleft()
-        return list(self.frames)
+        with self.lock:
+            return list(self.frames) if self.frames else recent
+
+    def keep(self, frames: Sequence[Frame]) -> None:
+        """Append the loop's frames and drop those older than ``SET_CONTEXT_S`` (memory stays
+        bounded in a session without reps)."""
+        with self.lock:
+            self.frames.extend(frames)
+            horizon = self.frames[-1].mono_ns - int(SET_CONTEXT_S * 1e9) if self.frames else 0
+            while self.frames and self.frames[0].mono_ns < horizon:
+                self.frames.popleft()
 
 
 class SessionManager:
@@ -243,7 +249,7 @@ class SessionManager:
         """The real-time loop's frames of the active session, each hop (appends only)."""
         plan = self._plans.get(session_id) if session_id is not None else None
         if plan is not None:
-            plan.frames.extend(frames)
+            plan.keep(frames)
 
     def rep_detected(self, session_id: str | None, number: int, frames: list[Frame],
                      end_ns: int) -> None:
