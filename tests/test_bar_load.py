@@ -82,3 +82,24 @@ def test_entered_load_wins_and_both_are_kept():
     refused = rep_load_fields(weigh("deadlift", seed=5), None)
     assert refused["bar_load_kg"] is None and refused["bar_load_source"] is None
     assert "lockout" in refused["bar_load_unmeasured_reason"]
+
+
+def test_simulate_and_analyze_commands_weigh_a_held_deadlift(tmp_path):
+    import subprocess
+    import sys
+
+    rec = tmp_path / "dl.csv"
+    run = [sys.executable, "-m", "edge_agent"]
+    made = subprocess.run(run + ["simulate", "--lift", "deadlift", "--reps", "3", "--bar-kg", "100",
+                                 "--lockout-hold", "0.8", "--out", str(rec)],
+                          capture_output=True, text=True, timeout=120)
+    assert made.returncode == 0, made.stderr
+    out = subprocess.run(run + ["analyze", str(rec), "--lift", "deadlift"],
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    line = next(l for l in out.stdout.splitlines() if l.startswith("Bar load "))
+    kg, unc = (float(x) for x in line.split()[2:5:2])
+    assert abs(kg - 100.0) <= unc and line.endswith("kg weighed by the platform.")
+    bad = subprocess.run(run + ["simulate", "--lift", "squat", "--reps", "3", "--spotter", "4"],
+                         capture_output=True, text=True, timeout=120)
+    assert bad.returncode == 2 and "--spotter 4 is out of range 1..3" in bad.stderr
