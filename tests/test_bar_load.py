@@ -103,3 +103,24 @@ def test_simulate_and_analyze_commands_weigh_a_held_deadlift(tmp_path):
     bad = subprocess.run(run + ["simulate", "--lift", "squat", "--reps", "3", "--spotter", "4"],
                          capture_output=True, text=True, timeout=120)
     assert bad.returncode == 2 and "--spotter 4 is out of range 1..3" in bad.stderr
+
+
+@pytest.mark.parametrize("on_platform, says", [
+    ("true", "the bar never left the rack as far as the platform can tell"),
+    ("false", "the bench stands off the platform ([loadcells] bench_on_platform = false)")])
+def test_the_box_says_why_a_bench_press_was_not_weighed(tmp_path, on_platform, says):
+    """`liftguard demo` on a bench whose uprights stand on the platform (the simulator's
+    default): the box's config decides which reason the set summary gives."""
+    import os
+    import subprocess
+    import sys
+
+    cfg = tmp_path / "box.toml"
+    cfg.write_text(f"[loadcells]\nbench_on_platform = {on_platform}\n")
+    env = dict(os.environ, LIFTGUARD_DEMO_DIR=str(tmp_path / "demo"))
+    out = subprocess.run([sys.executable, "-m", "edge_agent", "--config", str(cfg), "demo",
+                          "--fast", "--lift", "bench_press", "--reps", "3", "--faults", ""],
+                         capture_output=True, text=True, env=env, timeout=180)
+    assert out.returncode == 0, out.stderr[-2000:]
+    summary = next(l for l in out.stdout.splitlines() if l.startswith("session summary:"))
+    assert f"Bar load not weighed by the platform: {says}" in summary
