@@ -4,54 +4,31 @@ and the platform's weighing beside it, and the cue's limit is the session's."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import time
 
 from sensors.simulator import simulate_set
-from tests.daemon_helpers import call, free_port, wait_for
-
-
-def _status(base: str):
-    try:
-        status, st = call(base, "GET", "/status")
-    except OSError:
-        return None
-    return st if status == 200 and st["ready"] else None
+from tests.daemon_helpers import (call, free_port, ready_status, simulated_box_config,
+                                  start_daemon, wait_for)
 
 
 def test_entered_load_wins_and_the_platform_weighing_is_kept(tmp_path):
     port, data = free_port(), tmp_path / "data"
-    cfg = tmp_path / "config.toml"
-    cfg.write_text(f"""
-[device]
-id = "load-box"
-data_dir = "{data}"
-secrets_file = ""
-[source]
-kind = "simulator"
-[simulator]
-reps = 4
-seed = 3
-bar_load_kg = 60.0
-[api]
-port = {port}
-""")
-    env = dict(os.environ, GPIOZERO_PIN_FACTORY="mock", PYTHONUNBUFFERED="1")
+    cfg = simulated_box_config(tmp_path, "load-box", port,
+                               {"reps": 4, "seed": 3, "bar_load_kg": 60.0})
     log = tmp_path / "daemon.log"
-    proc = subprocess.Popen([sys.executable, "-m", "edge_agent", "--config", str(cfg), "run"],
-                            stdout=log.open("ab"), stderr=subprocess.STDOUT, env=env)
+    proc = start_daemon(cfg, log)
     base = f"http://127.0.0.1:{port}"
     try:
-        wait_for(lambda: _status(base), 60, "daemon ready")
+        wait_for(lambda: ready_status(base), 60, "daemon ready")
         status, row = call(base, "POST", "/sessions", {
             "lift_type": "squat", "athlete": "ann@example.org", "bar_load_kg": 70,
             "velocity_loss_limit_pct": 30})
         assert status == 201, row
         time.sleep(simulate_set("squat", 4, seed=3).duration_s + 1.0)
         assert call(base, "POST", f"/sessions/{row['id']}/end")[0] == 200
-        wait_for(lambda: ((_status(base) or {}).get("last_summary") or {}).get("session_id")
+        wait_for(lambda: ((ready_status(base) or {}).get("last_summary") or {}).get("session_id")
                  == row["id"], 60, "the session's analysis")
     finally:
         proc.terminate()
