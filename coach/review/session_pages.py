@@ -57,13 +57,13 @@ def _rep_spans(detail: SessionDetail) -> list[tuple[int, float, float]]:
 
 def rep_charts(detail: SessionDetail) -> dict[str, Markup]:
     reps = detail.reps
-    velocity = charts.render(
+    velocity = charts.render_both(
         "velocity", charts.velocity_per_rep, [r.number for r in reps],
         [r.get("mean_concentric_velocity_mps") for r in reps],
         [r.get("peak_concentric_velocity_mps") for r in reps],
         [r.velocity_loss_pct for r in reps], [r.problem for r in reps])
     with_platform = [r for r in reps if r.get("asymmetry_pct") is not None]
-    asymmetry = charts.render("asymmetry", charts.asymmetry_per_rep,
+    asymmetry = charts.render_both("asymmetry", charts.asymmetry_per_rep,
                               [r.number for r in with_platform],
                               [r.get("asymmetry_pct") for r in with_platform])
     return {"velocity": Markup(velocity), "asymmetry": Markup(asymmetry)}
@@ -77,24 +77,27 @@ def show(session_id: str) -> Any:
                            raw_charts=RAW_CHARTS)
 
 
-@bp.route("/sessions/<session_id>/charts/<name>.svg")
+@bp.route("/sessions/<session_id>/charts/<name>.svg")  # ?size=phone: the phone's drawing
 @login_required
 def raw_chart(session_id: str, name: str) -> Any:
     if name not in RAW_CHARTS:
         abort(404)
     detail = _detail(session_id)
     series = session_series(get_db(), detail.id)
+    phone = request.args.get("size") == "phone"
     spans = _rep_spans(detail)
     alerts = [(a.t_s, a.reason) for a in detail.alerts]
     if name == "displacement" and series.displacement is not None:
         svg = charts.render(name, charts.displacement_over_time, *series.displacement, spans,
-                            alerts)
+                            alerts, phone=phone)
     elif name == "tilt" and series.tilt is not None:
-        svg = charts.render(name, charts.tilt_over_time, *series.tilt, spans, alerts)
+        svg = charts.render(name, charts.tilt_over_time, *series.tilt, spans, alerts,
+                            phone=phone)
     elif name == "cop" and series.cop is not None:
-        svg = charts.render(name, charts.cop_from_above, *series.cop, spans)
+        svg = charts.render(name, charts.cop_from_above, *series.cop, spans, phone=phone)
     else:
-        svg = charts.render(name, charts.empty_chart, "; ".join(series.notes) or "no data")
+        svg = charts.render(name, charts.empty_chart, "; ".join(series.notes) or "no data",
+                            phone=phone)
     return Response(svg, mimetype="image/svg+xml",
                     headers={"Cache-Control": "private, max-age=60"})
 
@@ -108,7 +111,7 @@ def sensor_data(session_id: str) -> Any:
         return _recording_download(conn, detail)
     stats = chunk_stats(conn, detail.id)
     series = session_series(conn, detail.id)
-    chart = Markup(charts.render("raw", charts.raw_channels, series.raw))
+    chart = Markup(charts.render_both("raw", charts.raw_channels, series.raw))
     return render_template("review/sensor_data.html", s=detail, stats=stats, chart=chart,
                            notes=series.notes, duration_s=series.duration_s)
 
