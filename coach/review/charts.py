@@ -270,8 +270,9 @@ def tilt_over_time(t: np.ndarray, tilt: np.ndarray, spans: Sequence[tuple[int, f
 def cop_from_above(t: np.ndarray, x: np.ndarray, y: np.ndarray,
                    spans: Sequence[tuple[int, float, float]], phone: bool = False) -> Figure:
     """Centre-of-pressure path seen from above (mm; x to the athlete's right, y towards the
-    toes): each rep in its own colour, numbered where it starts, over the whole trace in grey,
-    inside the platform's outline; the sides are named in words (toes, heels, left, right)."""
+    toes): each rep's path (smoothed over 0.15 s, the sway a coach reads rather than the load
+    cells' jitter) in its own colour with a numbered disc at its mean position, over the whole
+    trace in grey, inside the platform's outline; the sides are named in words."""
     fig = _figure(PHONE_WIDTH_IN, 4.2) if phone else _figure(3.6, 4.0)
     ax = fig.add_subplot()
     ax.plot(1000 * x, 1000 * y, color="#c3c9d0", linewidth=0.8, label="between reps")
@@ -280,10 +281,13 @@ def cop_from_above(t: np.ndarray, x: np.ndarray, y: np.ndarray,
         if not sel.any():
             continue
         colour = SERIES[k % len(SERIES)]
-        px, py = 1000 * x[sel], 1000 * y[sel]
-        ax.plot(px, py, linewidth=1.6, color=colour, label=f"rep {number}")
-        ax.annotate(str(number), (px[0], py[0]), xytext=(-3, 3), textcoords="offset points",
-                    ha="right", fontsize=9, fontweight="bold", color=colour)
+        px, py = _smoothed(t[sel], 1000 * x[sel]), _smoothed(t[sel], 1000 * y[sel])
+        ax.plot(px, py, linewidth=1.3, color=colour, alpha=0.8, label=f"rep {number}")
+        ax.plot([np.mean(px)], [np.mean(py)], "o", markersize=14, color=colour,
+                markeredgecolor="white", zorder=5)
+        ax.annotate(str(number), (np.mean(px), np.mean(py)), ha="center", va="center",
+                    fontsize=9, fontweight="bold", color="white" if colour != YELLOW else INK,
+                    zorder=6)
     ok = np.isfinite(x) & np.isfinite(y)
     in_reps = np.zeros_like(ok)
     for _, t0, t1 in spans:
@@ -312,6 +316,18 @@ def cop_from_above(t: np.ndarray, x: np.ndarray, y: np.ndarray,
     if 0 < len(spans) <= 8:
         fig.legend(loc="outside lower center", ncols=3)
     return fig
+
+
+def _smoothed(t: np.ndarray, v: np.ndarray, window_s: float = 0.15) -> np.ndarray:
+    """A centred moving average over ``window_s`` (the samples are evenly spaced)."""
+    if v.size < 3 or t[-1] <= t[0]:
+        return v
+    n = max(1, min(v.size, int(round(window_s * (v.size - 1) / (t[-1] - t[0])))))
+    if n < 2:
+        return v
+    kernel = np.ones(n) / n
+    pad = np.pad(v, (n // 2, n - 1 - n // 2), mode="edge")
+    return np.convolve(pad, kernel, mode="valid")
 
 
 def asymmetry_per_rep(numbers: Sequence[int], asymmetry_pct: Sequence[float | None],
@@ -348,7 +364,7 @@ def asymmetry_per_rep(numbers: Sequence[int], asymmetry_pct: Sequence[float | No
     _rep_ticks(ax.yaxis, y, phone)
     ax.invert_yaxis()
     ax.set_ylabel("rep")
-    ax.set_xlabel("← more left    % of the load    more right →")
+    ax.set_xlabel("← more left · % of the load · more right →")
     ax.xaxis.set_major_locator(MaxNLocator(nbins=5 if phone else 8))
     ax.set_title("Left/right load asymmetry")
     fig.legend(loc="outside lower center", ncols=2)
