@@ -78,11 +78,15 @@ def test_session_page_has_summary_rep_table_faults_alerts_and_charts(world):
     assert "drifted" in html and "lateral" in html          # rep 3's fault, attributed
     assert "Set of 5 squats" in html                        # the set feedback text
     assert "12.5 s</span> live alert: bar swaying sideways" in html
-    assert html.count("<svg") == 2 and "Velocity per rep" in html
+    assert html.count("<svg") == 4 and "Velocity per rep" in html   # desktop + phone each
+    assert html.count('class="chart for-phone"') == 2
     for name in ("displacement", "cop", "tilt"):
         assert f"/charts/{name}.svg" in html
         chart = world["clients"]["trainer"].get(f"/sessions/{world['ann_session']}/charts/{name}.svg")
         assert chart.mimetype == "image/svg+xml" and b"<svg" in chart.data and b"<path" in chart.data
+        phone = world["clients"]["trainer"].get(
+            f"/sessions/{world['ann_session']}/charts/{name}.svg?size=phone")
+        assert b"for-phone" in phone.data and b'width="259.2pt"' in phone.data
     unknown = world["clients"]["trainer"].get(f"/sessions/{world['ann_session']}/charts/x.svg")
     assert unknown.status_code == 404
 

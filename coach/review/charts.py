@@ -271,7 +271,7 @@ def cop_from_above(t: np.ndarray, x: np.ndarray, y: np.ndarray,
                    spans: Sequence[tuple[int, float, float]], phone: bool = False) -> Figure:
     """Centre-of-pressure path seen from above (mm; x to the athlete's right, y towards the
     toes): each rep's path (smoothed over 0.15 s, the sway a coach reads rather than the load
-    cells' jitter) in its own colour with a numbered disc at its mean position, over the whole
+    cells' jitter) in its own colour, its number where it strays furthest, over the whole
     trace in grey, inside the platform's outline; the sides are named in words."""
     fig = _figure(PHONE_WIDTH_IN, 4.2) if phone else _figure(3.6, 4.0)
     ax = fig.add_subplot()
@@ -282,12 +282,12 @@ def cop_from_above(t: np.ndarray, x: np.ndarray, y: np.ndarray,
             continue
         colour = SERIES[k % len(SERIES)]
         px, py = _smoothed(t[sel], 1000 * x[sel]), _smoothed(t[sel], 1000 * y[sel])
-        ax.plot(px, py, linewidth=1.3, color=colour, alpha=0.8, label=f"rep {number}")
-        ax.plot([np.mean(px)], [np.mean(py)], "o", markersize=14, color=colour,
-                markeredgecolor="white", zorder=5)
-        ax.annotate(str(number), (np.mean(px), np.mean(py)), ha="center", va="center",
-                    fontsize=9, fontweight="bold", color="white" if colour != YELLOW else INK,
-                    zorder=6)
+        ax.plot(px, py, linewidth=1.3, color=colour, alpha=0.85, label=f"rep {number}")
+        far = int(np.argmax(np.hypot(px - np.median(px), py - np.median(py))))
+        ax.annotate(str(number), (px[far], py[far]), ha="center", va="center", fontsize=9,
+                    fontweight="bold", color=colour if colour != YELLOW else INK, zorder=6,
+                    bbox={"boxstyle": "circle,pad=0.15", "facecolor": "white",
+                          "edgecolor": colour, "linewidth": 1})
     ok = np.isfinite(x) & np.isfinite(y)
     in_reps = np.zeros_like(ok)
     for _, t0, t1 in spans:
