@@ -142,8 +142,8 @@ def _saved_message(changed: list[tuple[int, str, str | None]],
         text = "Saved: no label changed."
     if kept:
         text += " Kept the fault label a coach saved on " + "; ".join(
-            f"rep {r['rep_number']} ({_label_words('fault', r['fault_kind'])}, "
-            f"{r['labelled_by'] or 'a coach'})" for r in kept) + "."
+            f"rep {r['rep_number']}: {_label_words('fault', r['fault_kind'])} by "
+            f"{r['labelled_by'] or 'a coach'}" for r in kept) + "."
     return text
 
 

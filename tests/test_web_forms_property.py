@@ -11,7 +11,8 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from tests.web_support import PASSWORD, add_session, assign, csrf_token, form_token
+from tests.web_support import (PASSWORD, add_session, assign, csrf_token, form_token,
+                               rep_labels)
 from tests.web_support import client, db_conn, login_as, make_user, web_app, web_db, web_settings  # noqa: F401
 
 pytestmark = pytest.mark.integration
@@ -200,12 +201,8 @@ def test_history_filters_refuse_bad_queries(login_as):
 
 
 def _rep_labels(conn, session_id: str) -> list[tuple]:
-    with conn.cursor() as cur:
-        cur.execute("SELECT rep_number, verdict, fault_kind, labelled_by, labelled_at FROM "
-                    "rep_labels WHERE session_id = %s ORDER BY 1", (session_id,))
-        rows = cur.fetchall()
-    conn.commit()
-    return rows
+    return rep_labels(conn, session_id, "rep_number, verdict, fault_kind, labelled_by, "
+                                        "labelled_at")
 
 
 LABEL_VALID = {"verdict_1": "clean", "verdict_2": "fault", "kind_2": "knee cave",
@@ -255,7 +252,7 @@ def test_label_form_refuses_mutations_and_keeps_every_label(login_as, make_user,
             elif m[0] == "whole":
                 data.update({"whole_set": "clean", m[1]: m[2]})
             elif m[0] == "no_csrf":
-                data.pop("csrf_token")
+                data.pop("csrf_token", None)
             else:
                 data["csrf_token"] = "x" + m[1]
         response = c.post(url, data=data)
