@@ -226,6 +226,17 @@ def test_every_page_fits_a_phone_and_passes_axe(world, browser, capsys):
                 if found:
                     problems[f"{role} {path} @{width}"] = found
         context.close()
+    context = browser.new_context(**PHONE)   # the small things of the session header
+    page = context.new_page()
+    sign_in(page, world["url"], world["trainer"])
+    page.goto(f"{world['url']}/sessions/{world['session']}")
+    header = page.inner_text(".page-head .meta")
+    assert "ended on the box" in header and " api" not in header
+    # the span of the recorded data, not the wall time of the fast replay (about a second)
+    seconds = int(re.search(r"· (\d+) s ·", header)[1])
+    assert 15 <= seconds <= 60, header
+    assert page.request.get(f"{world['url']}/favicon.ico").ok
+    context.close()
     with capsys.disabled():
         print("\n" + "\n".join(report))
     assert not problems, "\n".join(f"{k}: {v}" for k, v in problems.items())

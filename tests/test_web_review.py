@@ -50,6 +50,7 @@ def world(db_conn, make_user, login_as):
 SEES_ANN = {"admin": 200, "trainer": 200, "other_trainer": 404, "ann": 200, "bob": 404}
 SESSION_ROUTES = ("/sessions/{}", "/sessions/{}/charts/displacement.svg",
                   "/sessions/{}/charts/cop.svg", "/sessions/{}/charts/tilt.svg",
+                  "/sessions/{}/charts/raw.svg",
                   "/sessions/{}/sensor_data", "/sessions/{}/sensor_data?format=csv",
                   "/sessions/{}/reps.csv")
 
@@ -104,7 +105,9 @@ def test_recording_csv_reads_back_as_the_synced_frames(world, db_conn, tmp_path)
         assert len(recording.frames) == cur.fetchone()[0]
     assert set(recording.sources) == {"imu", "platform"}
     page = world["clients"]["ann"].get(f"/sessions/{world['ann_session']}/sensor_data")
-    assert b"corner force" in page.data and b"62 raw chunks" in page.data
+    assert b"62 raw chunks" in page.data and b"/charts/raw.svg" in page.data
+    chart = world["clients"]["ann"].get(f"/sessions/{world['ann_session']}/charts/raw.svg")
+    assert b"corner force" in chart.data
     empty = world["clients"]["ann"].get(f"/sessions/{world['live']}/sensor_data?format=csv")
     assert empty.status_code == 404
 

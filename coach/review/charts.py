@@ -393,7 +393,8 @@ def raw_channels(raw: dict[str, tuple[np.ndarray, np.ndarray]], phone: bool = Fa
         ax.set_title(label, loc="right")
         if phone:
             ax.xaxis.set_major_locator(MaxNLocator(nbins=5))
-    fig.suptitle("Raw channels (downsampled: min and max per bucket)", x=0.02, ha="left",
+    fig.suptitle("Raw channels" if phone else
+                 "Raw channels (downsampled: min and max per bucket)", x=0.02, ha="left",
                  fontsize=10, fontweight="bold", color=INK)
     axes[-1].set_xlabel("seconds from the first sample")
     return fig

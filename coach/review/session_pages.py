@@ -5,7 +5,8 @@ Every route goes through ``coach.access.session_or_404``: a session the user may
 unknown id and a malformed UUID all answer the same 404. Rep-based charts are inlined in the
 page; the charts drawn from raw chunks are separate SVG requests, so the page itself never
 decodes raw data (a 60-minute session has 7,200 chunks) and the browser fetches them in
-parallel.
+parallel; as images, a phone fetches only its own drawing (``?size=phone``), where inlined
+charts carry both (the raw channels, 10 lines of 1,500 points, would double the page).
 """
 from __future__ import annotations
 
@@ -26,7 +27,7 @@ from coach.review.session_detail import SessionDetail, load_session
 
 bp = Blueprint("sessions_review", __name__)
 
-RAW_CHARTS = ("displacement", "tilt", "cop")
+RAW_CHARTS = ("displacement", "tilt", "cop", "raw")
 REP_COLUMNS = (
     ("rep", None), ("start_s", "start_s"), ("end_s", "end_s"), ("rom_m", "rom_m"),
     ("mean_concentric_velocity_mps", "mean_concentric_velocity_mps"),
@@ -95,6 +96,8 @@ def raw_chart(session_id: str, name: str) -> Any:
                             phone=phone)
     elif name == "cop" and series.cop is not None:
         svg = charts.render(name, charts.cop_from_above, *series.cop, spans, phone=phone)
+    elif name == "raw":
+        svg = charts.render(name, charts.raw_channels, series.raw, phone=phone)
     else:
         svg = charts.render(name, charts.empty_chart, "; ".join(series.notes) or "no data",
                             phone=phone)
@@ -111,8 +114,7 @@ def sensor_data(session_id: str) -> Any:
         return _recording_download(conn, detail)
     stats = chunk_stats(conn, detail.id)
     series = session_series(conn, detail.id)
-    chart = Markup(charts.render_both("raw", charts.raw_channels, series.raw))
-    return render_template("review/sensor_data.html", s=detail, stats=stats, chart=chart,
+    return render_template("review/sensor_data.html", s=detail, stats=stats,
                            notes=series.notes, duration_s=series.duration_s)
 
 
