@@ -64,8 +64,8 @@ def detail(athlete_id: str) -> Any:
     points = [p for p in every if p.lift_type == lift]
     profile = load_velocity_profile(points, lift)
     lv_chart = Markup(charts.render_both("load_velocity", charts.load_velocity, profile.loads,
-                                    profile.velocities, profile.slope, profile.intercept,
-                                    profile.one_rm_kg, profile.mvt_mps, profile.r2))
+                                         profile.velocities, profile.slope, profile.intercept,
+                                         profile.one_rm_kg, profile.mvt_mps, profile.r2))
     return render_template(
         "review/athlete.html", athlete=athlete,
         name=display_name(athlete["first_name"], athlete["last_name"], athlete["email"]),

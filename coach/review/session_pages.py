@@ -65,8 +65,8 @@ def rep_charts(detail: SessionDetail) -> dict[str, Markup]:
         [r.velocity_loss_pct for r in reps], [r.problem for r in reps])
     with_platform = [r for r in reps if r.get("asymmetry_pct") is not None]
     asymmetry = charts.render_both("asymmetry", charts.asymmetry_per_rep,
-                              [r.number for r in with_platform],
-                              [r.get("asymmetry_pct") for r in with_platform])
+                                   [r.number for r in with_platform],
+                                   [r.get("asymmetry_pct") for r in with_platform])
     return {"velocity": Markup(velocity), "asymmetry": Markup(asymmetry)}
 
 
