@@ -53,12 +53,14 @@ def edit(session_id: str) -> Any:
         if not LabelForm().validate_on_submit():
             abort(400)
         numbers = {r["rep_number"] for r in reps}
+        replaced: set[int] | None = None
         if request.form.get("whole_set") == "clean":
-            wanted, kept = _whole_set_clean(request.form, reps, errors)
+            replaced = _overwrite(request.form, numbers, errors)
+            wanted, kept = _whole_set_clean(reps, replaced)
         else:
             wanted = _wanted(request.form, numbers, errors)
         if not errors:
-            flash(_saved_message(_store(conn, session["id"], wanted), kept))
+            flash(_saved_message(_store(conn, session["id"], wanted, replaced), kept))
             return redirect(url_for("rep_labels.edit", session_id=session["id"]), 303)
     return render_template("commands/labels.html", s=session, reps=reps, may_label=may,
                            athlete_name=_athlete_name(conn, session["athlete"]),
@@ -91,12 +93,11 @@ def _overwrite(form: Any, numbers: set[int], errors: list[str]) -> set[int]:
     return chosen
 
 
-def _whole_set_clean(form: Any, reps: list[dict[str, Any]], errors: list[str]
+def _whole_set_clean(reps: list[dict[str, Any]], confirmed: set[int]
                      ) -> tuple[dict[int, tuple[str, str | None]], list[dict[str, Any]]]:
     """Every rep clean, except those a coach saved as a fault and did not confirm to replace
     (``overwrite``): a coach's word is never silently undone. Returns (labels to store, the
     fault labels kept)."""
-    confirmed = _overwrite(form, {r["rep_number"] for r in reps}, errors)
     wanted: dict[int, tuple[str, str | None]] = {}
     kept: list[dict[str, Any]] = []
     for r in reps:
@@ -147,9 +148,11 @@ def _saved_message(changed: list[tuple[int, str, str | None]],
     return text
 
 
-def _store(conn: Any, session_id: str, wanted: dict[int, tuple[str, str | None]]
-           ) -> list[tuple[int, str, str | None]]:
-    """Store the labels; returns those that changed (rep, verdict, kind), in rep order."""
+def _store(conn: Any, session_id: str, wanted: dict[int, tuple[str, str | None]],
+           faults_replaced: set[int] | None = None) -> list[tuple[int, str, str | None]]:
+    """Store the labels; returns those that changed (rep, verdict, kind), in rep order. With
+    ``faults_replaced`` (whole set clean) a fault label is replaced only on those reps, also
+    one another coach saved since the page was read."""
     changed: list[tuple[int, str, str | None]] = []
     for n, (verdict, kind) in sorted(wanted.items()):
         if not verdict:
@@ -162,8 +165,10 @@ def _store(conn: Any, session_id: str, wanted: dict[int, tuple[str, str | None]]
                         "rep_number) DO UPDATE SET verdict = EXCLUDED.verdict, fault_kind = "
                         "EXCLUDED.fault_kind, labelled_by = EXCLUDED.labelled_by, labelled_at = "
                         "now() WHERE (rep_labels.verdict, rep_labels.fault_kind) IS DISTINCT FROM "
-                        "(EXCLUDED.verdict, EXCLUDED.fault_kind)",
-                   (session_id, n, verdict, kind, g.user["id"])):
+                        "(EXCLUDED.verdict, EXCLUDED.fault_kind) AND (rep_labels.verdict <> "
+                        "'fault' OR %s)",
+                   (session_id, n, verdict, kind, g.user["id"],
+                    faults_replaced is None or n in faults_replaced)):
             changed.append((n, verdict, kind))
     conn.commit()
     return changed
