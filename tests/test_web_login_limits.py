@@ -1,0 +1,209 @@
+"""Sign-in throttling (coach/login_limits.py): growing delays per account and address and per
+address, never a lock-out of the owner. Over HTTP with Flask's test client (each client has its
+own REMOTE_ADDR, which is what the app counts when no proxy is configured), and the limiter
+itself over a simulated day for the rate bounds in docs/security.md. Time passes by moving the
+stored attempts back, never by sleeping."""
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from coach import create_app, login_limits
+from coach.login_limits import Counts, Limits, backoff_s, wait_s
+from tests.web_support import PASSWORD, login, settings_for
+from tests.web_support import client, db_conn, make_user, web_app, web_db, web_settings  # noqa: F401
+
+pytestmark = pytest.mark.integration
+
+WRONG = "wrong password 123"
+LIMITS = Limits()
+# The rate bounds docs/security.md states for the default limits.
+PAIR_FAILURES_PER_HOUR = 15
+ADDRESS_FAILURES_PER_HOUR = 84
+
+
+def from_address(app, address, **environ):
+    c = app.test_client()
+    c.environ_base["REMOTE_ADDR"] = address
+    c.environ_base.update(environ)
+    return c
+
+
+def rows(conn, sql, params=()):
+    with conn.cursor() as cur:
+        cur.execute(sql, params)
+        found = cur.fetchall()
+    conn.commit()
+    return found
+
+
+def time_passes(conn, seconds):
+    rows(conn, "UPDATE login_attempts SET attempted_at = attempted_at - make_interval(secs => %s) "
+               "RETURNING 1", (seconds,))
+
+
+def test_backoff_is_free_then_doubles_up_to_the_cap():
+    assert [backoff_s(n, 3, 900) for n in range(0, 16)] == [
+        0, 0, 0, 1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 900, 900, 900]
+    assert backoff_s(10 ** 6, 3, 900) == 900  # no overflow for absurd counts
+
+
+def test_a_clean_address_never_waits_whatever_the_counts():
+    hammered = Counts(pair_failures=0, pair_ago_s=None, account_failures=10 ** 5,
+                      address_failures=0, address_ago_s=None)
+    assert wait_s(hammered, LIMITS) == 0
+
+
+def test_the_reported_lockout_five_failures_elsewhere_leave_the_owner_in(web_app, make_user,
+                                                                         db_conn):
+    """Finding 2, first case, as written: five wrong passwords from one address, then the
+    owner's correct password from another."""
+    victim = make_user("athlete")
+    attacker = from_address(web_app, "198.51.100.9")
+    answers = [login(attacker, victim["email"], WRONG).status_code for _ in range(5)]
+    assert answers[:LIMITS.free_per_account_address] == [401] * LIMITS.free_per_account_address
+    assert 429 in answers  # the attacker is slowed down
+    owner = from_address(web_app, "203.0.113.20")
+    assert login(owner, victim["email"]).status_code == 302
+    assert owner.get("/profile").status_code == 200
+
+
+def test_the_reported_nat_lockout_thirty_failures_leave_a_regular_admin_in(web_app, make_user,
+                                                                           db_conn):
+    """Finding 2, second case, as written: thirty failures from the gym's one address, then an
+    admin's correct password from that address. The admin signed in from the gym before."""
+    admin = make_user("admin")
+    gym = "192.0.2.50"
+    assert login(from_address(web_app, gym), admin["email"]).status_code == 302
+    time_passes(db_conn, 86_400)  # yesterday
+    stranger = from_address(web_app, gym)
+    for i in range(30):
+        status = login(stranger, f"guess{i}@example.org", WRONG).status_code
+        if status == 429:
+            time_passes(db_conn, LIMITS.max_address_delay_s)
+            status = login(stranger, f"guess{i}@example.org", WRONG).status_code
+        assert status == 401
+    assert login(from_address(web_app, gym), admin["email"]).status_code == 302
+    # A first-time user behind that NAT waits at most the address cap, then signs in.
+    newcomer = make_user("athlete")
+    slowed = login(from_address(web_app, gym), newcomer["email"])
+    assert slowed.status_code == 429
+    assert 1 <= int(slowed.headers["Retry-After"]) <= LIMITS.max_address_delay_s
+    time_passes(db_conn, LIMITS.max_address_delay_s)
+    assert login(from_address(web_app, gym), newcomer["email"]).status_code == 302
+
+
+def test_waits_grow_with_each_failure_and_a_waiting_attempt_checks_no_password(
+        web_app, make_user, db_conn):
+    user = make_user("trainer")
+    c = from_address(web_app, "198.51.100.30")
+    waits = []
+    for _ in range(LIMITS.free_per_account_address):
+        assert login(c, user["email"], WRONG).status_code == 401
+    for _ in range(4):
+        refused = login(c, user["email"], PASSWORD)  # the right password, while waiting
+        assert refused.status_code == 429 and "Try again in" in refused.get_data(as_text=True)
+        waits.append(int(refused.headers["Retry-After"]))
+        time_passes(db_conn, waits[-1])
+        assert login(c, user["email"], WRONG).status_code == 401
+    assert waits == [1, 2, 4, 8]
+    recorded = rows(db_conn, "SELECT count(*) FROM login_attempts")[0][0]
+    assert recorded == LIMITS.free_per_account_address + 4  # the refused ones are not stored
+    time_passes(db_conn, LIMITS.max_delay_s)
+    assert login(c, user["email"]).status_code == 302  # no hard block: the wait ends
+    assert login(from_address(web_app, "198.51.100.30"), user["email"], WRONG).status_code == 401
+
+
+def test_unknown_emails_are_slowed_like_real_ones(web_app, make_user):
+    real = make_user("athlete")
+    answers = {}
+    for email in (real["email"], "ghost@example.org"):
+        c = from_address(web_app, "198.51.100.40" if email == real["email"] else "198.51.100.41")
+        answers[email] = [login(c, email, WRONG).status_code for _ in range(5)]
+    assert answers[real["email"]] == answers["ghost@example.org"]
+
+
+def test_one_account_from_many_addresses(web_app, make_user, db_conn):
+    """Each fresh address gets one guess; once the account has ACCOUNT_FREE_FAILURES failures,
+    every address that failed on it waits after its own failure; the owner on a clean address
+    signs in."""
+    victim = make_user("admin")
+    attackers = [from_address(web_app, f"10.1.{i // 250}.{i % 250 + 1}") for i in range(40)]
+    assert [login(a, victim["email"], WRONG).status_code for a in attackers] == [401] * 40
+    second = [login(a, victim["email"], WRONG) for a in attackers]
+    assert all(r.status_code == 429 for r in second)
+    assert min(int(r.headers["Retry-After"]) for r in second) >= 1
+    assert rows(db_conn, "SELECT count(*) FROM login_attempts WHERE NOT succeeded")[0][0] == 40
+    owner = from_address(web_app, "203.0.113.77")
+    assert login(owner, victim["email"]).status_code == 302
+
+
+def test_many_accounts_from_one_address(web_app, make_user, db_conn):
+    users = [make_user("athlete") for _ in range(3)]
+    stuffer = from_address(web_app, "198.51.100.60")
+    statuses = [login(stuffer, f"list{i}@example.org", WRONG).status_code
+                for i in range(LIMITS.free_per_address + 5)]
+    assert statuses[:LIMITS.free_per_address] == [401] * LIMITS.free_per_address
+    assert statuses[LIMITS.free_per_address + 1:] == [429] * 4
+    assert login(stuffer, users[0]["email"]).status_code == 429  # no password checked
+    for user in users:  # everyone else signs in from their own addresses
+        assert login(from_address(web_app, "203.0.113.5"), user["email"]).status_code == 302
+
+
+def test_client_address_comes_from_the_proxy_only_when_one_is_configured(web_db, make_user):
+    user = make_user("athlete")
+
+    def after_failures(app, forged_first, forged_then):
+        first = from_address(app, "127.0.0.1", HTTP_X_FORWARDED_FOR=forged_first)
+        for _ in range(LIMITS.free_per_account_address):
+            assert login(first, user["email"], WRONG).status_code == 401
+        then = from_address(app, "127.0.0.1", HTTP_X_FORWARDED_FOR=forged_then)
+        return login(then, user["email"]).status_code
+
+    direct = create_app(settings_for(web_db), TESTING=True)
+    # Without a trusted proxy a forged X-Forwarded-For changes nothing: one address, slowed.
+    assert after_failures(direct, "198.51.100.1", "198.51.100.2") == 429
+    direct.extensions["coach_db"].close()
+    proxied = create_app(settings_for(web_db, proxy_hops=1), TESTING=True)
+    assert after_failures(proxied, "203.0.113.1", "203.0.113.2") == 302  # another client
+    proxied.extensions["coach_db"].close()
+
+
+def _attack(conn, limits, emails, address, hours):
+    """Guess as fast as the limiter lets one address, over simulated time; the failure times."""
+    start = datetime(2026, 1, 1, tzinfo=timezone.utc) + timedelta(days=400)
+    t, times, k = 0.0, [], 0
+    while t < hours * 3600:
+        now = start + timedelta(seconds=t)
+        email = emails[k % len(emails)]
+        wait = login_limits.retry_after_s(conn, limits, email, address, now=now)
+        if wait:
+            t += wait
+            continue
+        login_limits.record(conn, email, address, succeeded=False, now=now)
+        times.append(t)
+        k += 1
+        t += 0.1
+    conn.commit()
+    return times
+
+
+def _most_in_any_hour(times):
+    best, j = 0, 0
+    for i, t in enumerate(times):
+        while t - times[j] >= 3600:
+            j += 1
+        best = max(best, i - j + 1)
+    return best
+
+
+def test_attack_rates_are_bounded_as_documented(db_conn):
+    """The limiter driven directly over six simulated hours: one address on one account, and
+    one address over many accounts (credential stuffing)."""
+    one_account = _attack(db_conn, LIMITS, ["victim@example.org"], "198.51.100.70", 6)
+    assert _most_in_any_hour(one_account) <= PAIR_FAILURES_PER_HOUR
+    stuffing = _attack(db_conn, LIMITS, [f"u{i}@example.org" for i in range(5000)],
+                       "198.51.100.71", 6)
+    assert _most_in_any_hour(stuffing) <= ADDRESS_FAILURES_PER_HOUR
+    assert len(stuffing) > len(one_account)  # a gym's address is slowed less than an account
