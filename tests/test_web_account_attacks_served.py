@@ -11,6 +11,7 @@ from tests.web_support import PASSWORD, add_session, assign, db_conn, make_user,
 pytestmark = pytest.mark.integration
 
 ATTACKER_PASSWORD = "trainer owns this now 1"
+SMTP_PASSWORD = "smtp-test-only-Pw-7"  # a test value, not a secret of anything real
 
 
 def seed_user(conn, email, role):
@@ -85,17 +86,19 @@ def test_five_failures_from_one_address_do_not_lock_out_the_owner(tmp_path, web_
     assert "sign-in from 198.51.100.66 refused" in web.output
 
 
+@pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS")  # loopback
 def test_invitation_e_mail_reaches_the_invitee_who_claims_and_answers_the_roster_request(
         tmp_path, web_db, db_conn, make_user):
     """With SMTP the link goes to the address only; the inviter never sees it. The invitee
     claims their password-less account, and joins the trainer's roster only by accepting."""
     athlete = seed_user(db_conn, "seed-ann@example.org", "athlete")
     trainer = make_user("trainer", first_name="Tess")
-    with SmtpSink() as smtp:
+    with SmtpSink(login=("liftguard", SMTP_PASSWORD)) as smtp:
         extra = (f'public_url = "https://coach.example.org"\nsmtp_host = "127.0.0.1"\n'
-                 f'smtp_port = {smtp.port}\nsmtp_security = "none"\nsmtp_user = ""\n'
+                 f'smtp_port = {smtp.port}\nsmtp_security = "none"\nsmtp_user = "liftguard"\n'
                  f'smtp_from = "liftguard <coach@example.org>"\n')
-        with LiftguardWeb(tmp_path, web_db, extra) as web:
+        with LiftguardWeb(tmp_path, web_db, extra,
+                          env={"LIFTGUARD_SMTP_PASSWORD": SMTP_PASSWORD}) as web:
             coach = web.browser()
             assert coach.login(trainer["email"], PASSWORD).status == 302
             sent = coach.post_form("/invitations", {"email": athlete["email"],
@@ -105,6 +108,7 @@ def test_invitation_e_mail_reaches_the_invitee_who_claims_and_answers_the_roster
             assert "/signup?invite=" not in page and "e-mailed to seed-ann@example.org" in page
             [link] = smtp.inbox.links()
             assert smtp.inbox.envelopes == [("coach@example.org", ["seed-ann@example.org"])]
+            assert smtp.logins == [("liftguard", True)]  # the password from the secrets
             assert link.startswith("https://coach.example.org/signup?invite=")
             path = link.removeprefix("https://coach.example.org")
             ann = web.browser()

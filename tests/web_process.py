@@ -136,14 +136,32 @@ class Inbox:
 
 
 class SmtpSink:
-    """A real SMTP server (aiosmtpd) on a free loopback port; ``inbox`` keeps the mail."""
+    """A real SMTP server (aiosmtpd) on a free loopback port; ``inbox`` keeps the mail. With
+    ``login=(user, password)`` it takes mail only after AUTH with exactly those (plain text is
+    fine on loopback)."""
 
-    def __init__(self) -> None:
+    def __init__(self, login: tuple[str, str] | None = None) -> None:
         from aiosmtpd.controller import Controller
 
         self.port = free_port()
         self.inbox = Inbox()
-        self._controller = Controller(self.inbox, hostname="127.0.0.1", port=self.port)
+        self.logins: list[tuple[str, bool]] = []
+        auth: dict[str, Any] = {}
+        if login is not None:
+            auth = {"authenticator": self._authenticator(login), "auth_required": True,
+                    "auth_require_tls": False}
+        self._controller = Controller(self.inbox, hostname="127.0.0.1", port=self.port, **auth)
+
+    def _authenticator(self, login: tuple[str, str]) -> Any:
+        from aiosmtpd.smtp import AuthResult, LoginPassword
+
+        def check(server: Any, session: Any, envelope: Any, mechanism: str,
+                  auth_data: Any) -> AuthResult:
+            ok = (isinstance(auth_data, LoginPassword)
+                  and (auth_data.login.decode(), auth_data.password.decode()) == login)
+            self.logins.append((auth_data.login.decode(), ok))
+            return AuthResult(success=ok)
+        return check
 
     def __enter__(self) -> "SmtpSink":
         self._controller.start()
