@@ -74,8 +74,7 @@ def usable(conn: Any, token: str, lock: bool = False) -> dict[str, Any] | None:
         return None
     return query_one(conn, """
         SELECT i.id::text AS id, i.email, i.role, i.invited_by::text AS invited_by,
-               i.delivery, u.role AS inviter_role, u.first_name || ' ' || u.last_name AS
-               inviter_name
+               i.delivery, u.role AS inviter_role
           FROM invitations i JOIN users u ON u.id = i.invited_by
          WHERE i.token_sha256 = %s AND i.used_at IS NULL AND i.revoked_at IS NULL
            AND i.expires_at > now()""" + (" FOR UPDATE OF i" if lock else ""),
@@ -149,9 +148,9 @@ def pending_requests(conn: Any, user: dict[str, Any]) -> list[dict[str, Any]]:
 def answer_request(conn: Any, user: dict[str, Any], invitation_id: str, accept: bool) -> bool:
     """Accept (the athlete joins the trainer's roster) or decline (the invitation is revoked) a
     roster request ``user`` may answer; False if there is none such. The caller commits."""
-    where, params = ("", ()) if user["role"] == "admin" else (" AND a.id = %s", (user["id"],))
     if user["role"] not in ("admin", "athlete"):
         return False
+    where, params = ("", ()) if user["role"] == "admin" else (" AND a.id = %s", (user["id"],))
     request = query_one(conn, _PENDING_REQUESTS + " AND i.id = %s" + where + " FOR UPDATE OF i",
                         (invitation_id, *params))
     if request is None:

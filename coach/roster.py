@@ -1,8 +1,10 @@
 """Roster management: trainer <-> athlete assignments and sign-up invitations.
 
 An admin assigns any athlete to any trainer and removes assignments; a trainer sees their
-athletes, removes one from their roster, and invites new athletes (who are assigned to them on
-sign-up). Every change is a CSRF-protected POST and answers with the page again.
+athletes, removes one from their roster, and invites athletes: a new one is assigned to them on
+sign-up, an existing one only when they (or an admin) accept the request. Invitations are
+e-mailed when the app sends mail, else the link is shown to the inviter. Every change is a
+CSRF-protected POST.
 """
 from __future__ import annotations
 

@@ -18,7 +18,7 @@ from typing import Any, Callable
 import pytest
 
 from coach import create_app
-from tests.web_support import (PASSWORD, assign, csrf_token, login, make_user,  # noqa: F401
+from tests.web_support import (assign, csrf_token, login, make_user, seed_user,  # noqa: F401
                                settings_for)
 from tests.web_support import client, db_conn, login_as, web_app, web_db, web_settings  # noqa: F401
 
@@ -26,15 +26,6 @@ pytestmark = pytest.mark.integration
 
 NEW_PASSWORD = "attacker chose this 1"
 ATTACKERS = ("stranger", "athlete", "trainer", "admin")
-
-
-def seed_user(conn, email, role):
-    with conn.cursor() as cur:
-        cur.execute("INSERT INTO users (first_name, last_name, email, role) "
-                    "VALUES ('Seed', 'User', %s, %s) RETURNING id::text", (email, role))
-        user_id = cur.fetchone()[0]
-    conn.commit()
-    return {"id": user_id, "email": email, "role": role, "password": None}
 
 
 def snapshot(conn, attacker_id):

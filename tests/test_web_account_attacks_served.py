@@ -6,22 +6,13 @@ from __future__ import annotations
 import pytest
 
 from tests.web_process import LiftguardWeb, SmtpSink
-from tests.web_support import PASSWORD, add_session, assign, db_conn, make_user, web_db  # noqa: F401
+from tests.web_support import (PASSWORD, add_session, db_conn, make_user, seed_user,  # noqa: F401
+                               web_db)
 
 pytestmark = pytest.mark.integration
 
 ATTACKER_PASSWORD = "trainer owns this now 1"
 SMTP_PASSWORD = "smtp-test-only-Pw-7"  # a test value, not a secret of anything real
-
-
-def seed_user(conn, email, role):
-    """A user as the original product left them: a users row, no credentials."""
-    with conn.cursor() as cur:
-        cur.execute("INSERT INTO users (first_name, last_name, email, role) "
-                    "VALUES ('Seed', 'User', %s, %s) RETURNING id::text", (email, role))
-        user_id = cur.fetchone()[0]
-    conn.commit()
-    return {"id": user_id, "email": email, "role": role}
 
 
 def state(conn, user_id):

@@ -11,7 +11,7 @@ import pytest
 
 from coach import create_app, login_limits
 from coach.login_limits import Counts, Limits, backoff_s, wait_s
-from tests.web_support import PASSWORD, login, settings_for
+from tests.web_support import PASSWORD, login, rows, settings_for
 from tests.web_support import client, db_conn, make_user, web_app, web_db, web_settings  # noqa: F401
 
 pytestmark = pytest.mark.integration
@@ -28,14 +28,6 @@ def from_address(app, address, **environ):
     c.environ_base["REMOTE_ADDR"] = address
     c.environ_base.update(environ)
     return c
-
-
-def rows(conn, sql, params=()):
-    with conn.cursor() as cur:
-        cur.execute(sql, params)
-        found = cur.fetchall()
-    conn.commit()
-    return found
 
 
 def time_passes(conn, seconds):
