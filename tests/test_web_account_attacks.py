@@ -237,3 +237,19 @@ def test_a_malformed_roster_answer_is_a_400_naming_the_field(login_as, db_conn, 
     response = post(c, "/roster/requests", data)
     assert response.status_code == 400 and problem in response.get_data(as_text=True)
     assert snapshot(db_conn, None) == before
+
+
+def test_a_trainers_invitation_page_does_not_tell_which_addresses_have_accounts(login_as,
+                                                                               world):
+    c, _ = login_as("trainer")
+    answers = []
+    for email in (world["athlete"]["email"], "seed-athlete@example.org", "seed-admin@example.org",
+                  "nobody-yet@example.org"):
+        made = post(c, "/invitations", {"email": email, "role": "athlete"})
+        page = made.get_data(as_text=True)
+        start = page.index("/signup?invite=")
+        page = page.replace(page[start:page.index("<", start)], "LINK")
+        page = page.replace(csrf_token(page), "TOKEN")
+        page = page[:page.index("<table")]  # the list below names each invited address
+        answers.append((made.status_code, page))
+    assert len(set(answers)) == 1

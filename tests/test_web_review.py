@@ -183,6 +183,8 @@ def test_every_export_is_private_and_not_stored(world):
         response = world["clients"]["ann"].get(url)
         assert response.status_code == 200 and response.mimetype == "text/csv", url
         assert response.headers["Cache-Control"] == "private, no-store", url
+        assert response.get_data()  # streamed: read it out, so its request context ends here
+        response.close()
 
 
 def _queries(client_, url):
