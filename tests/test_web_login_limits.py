@@ -8,6 +8,8 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from coach import create_app, login_limits
 from coach.login_limits import Counts, Limits, backoff_s, wait_s
@@ -45,6 +47,27 @@ def test_a_clean_address_never_waits_whatever_the_counts():
     hammered = Counts(pair_failures=0, pair_ago_s=None, account_failures=10 ** 5,
                       address_failures=0, address_ago_s=None)
     assert wait_s(hammered, LIMITS) == 0
+
+
+counts_strategy = st.builds(
+    Counts, pair_failures=st.integers(0, 10 ** 6),
+    pair_ago_s=st.none() | st.floats(0, 10 ** 6), account_failures=st.integers(0, 10 ** 6),
+    address_failures=st.integers(0, 10 ** 6), address_ago_s=st.none() | st.floats(0, 10 ** 6),
+    known_address=st.booleans())
+
+
+@given(counts_strategy, st.integers(1, 1000))
+def test_waits_are_bounded_and_more_failures_never_shorten_them(counts, more):
+    wait = wait_s(counts, LIMITS)
+    assert 0 <= wait <= LIMITS.max_delay_s
+    worse = Counts(counts.pair_failures + more, counts.pair_ago_s,
+                   counts.account_failures + more, counts.address_failures + more,
+                   counts.address_ago_s, counts.known_address)
+    assert wait_s(worse, LIMITS) >= wait
+    if counts.pair_ago_s is None:  # never failed on this account from here
+        assert wait <= LIMITS.max_address_delay_s
+        if counts.address_ago_s is None or counts.known_address:
+            assert wait == 0
 
 
 def test_the_reported_lockout_five_failures_elsewhere_leave_the_owner_in(web_app, make_user,
