@@ -135,9 +135,10 @@ def retry_after_s(conn: Any, limits: Limits, email: str, address: str,
 def record(conn: Any, email: str, address: str, succeeded: bool,
            now: datetime | None = None) -> None:
     """Store one attempt (the caller commits). A success also drops failures older than a day
-    and successes older than ``KNOWN_ADDRESS_DAYS``."""
+    and successes older than ``KNOWN_ADDRESS_DAYS``. The time is when the answer was known
+    (``clock_timestamp()``, after the password check), so a wait is never shortened by it."""
     execute(conn, "INSERT INTO login_attempts (email, client_address, succeeded, attempted_at) "
-                  "VALUES (%s, %s, %s, COALESCE(%s::timestamptz, now()))",
+                  "VALUES (%s, %s, %s, COALESCE(%s::timestamptz, clock_timestamp()))",
             (_key(email), address[:MAX_ADDRESS_CHARS], succeeded, now))
     if succeeded:
         execute(conn, f"""
