@@ -142,6 +142,25 @@ def login(client: Any, email: str, password: str = PASSWORD) -> Any:
     return post_form(client, "/login", {"email": email, "password": password})
 
 
+def rows(conn: Any, sql: str, params: tuple = ()) -> list[tuple]:
+    """Every row of ``sql`` (the transaction is committed, so later reads see new data)."""
+    with conn.cursor() as cur:
+        cur.execute(sql, params)
+        found = cur.fetchall()
+    conn.commit()
+    return found
+
+
+def seed_user(conn: Any, email: str, role: str | None) -> dict[str, Any]:
+    """A user as the original product left them: a ``users`` row and no credentials."""
+    with conn.cursor() as cur:
+        cur.execute("INSERT INTO users (first_name, last_name, email, role) "
+                    "VALUES ('Seed', 'User', %s, %s) RETURNING id::text", (email, role))
+        user_id = cur.fetchone()[0]
+    conn.commit()
+    return {"id": user_id, "email": email, "role": role, "password": None}
+
+
 def assign(conn: Any, trainer: dict[str, Any], athlete: dict[str, Any]) -> None:
     with conn.cursor() as cur:
         cur.execute("INSERT INTO trainer_athletes (trainer_id, athlete_id) VALUES (%s, %s)",
@@ -174,3 +193,14 @@ def login_as(web_app: Any, make_user: Callable[..., dict[str, Any]]) -> Callable
         assert response.status_code == 302, response.get_data(as_text=True)[:500]
         return c, user
     return sign_in
+
+
+def rep_labels(conn: Any, session_id: str,
+               columns: str = "rep_number, verdict, fault_kind") -> list[tuple[Any, ...]]:
+    """The session's coach labels (``columns`` of ``rep_labels``), in rep order."""
+    with conn.cursor() as cur:
+        cur.execute(f"SELECT {columns} FROM rep_labels WHERE session_id = %s ORDER BY 1",
+                    (session_id,))
+        rows = cur.fetchall()
+    conn.rollback()
+    return rows
