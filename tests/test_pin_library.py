@@ -15,11 +15,10 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from gpiozero import Device
-from gpiozero.pins.mock import MockFactory
 
 from edge_agent import cli
 from tests.daemon_helpers import free_port, wait_for
+from tests.test_feedback_gpio import mock_factory  # noqa: F401  (fixture: Device.pin_factory)
 
 BUZZER, GREEN, AMBER, RED, BUTTON = 5, 6, 13, 19, 26
 
@@ -80,13 +79,10 @@ def liftguard(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
 
 
 @pytest.fixture
-def mock_pins():
-    previous = Device.pin_factory
-    factory = MockFactory()
-    Device.pin_factory = factory
-    yield factory
-    factory.reset()
-    Device.pin_factory = previous
+def mock_pins(mock_factory):
+    for pin in (BUZZER, GREEN, AMBER, RED):
+        mock_factory.pin(pin).clear_states()
+    return mock_factory
 
 
 def pulses(pin) -> int:
