@@ -23,9 +23,14 @@ from tests.test_feedback_gpio import mock_factory  # noqa: F401  (fixture: Devic
 BUZZER, GREEN, AMBER, RED, BUTTON = 5, 6, 13, 19, 26
 
 # An importable lgpio: every call gpiozero makes is appended to $FAKE_LGPIO_CALLS, and
-# answers 0 (a handle, a level, success).
+# answers 0 (a handle, a level, success). Like the real one, it makes its notification pipe
+# in $LG_WD (else the working directory) as it is imported.
 RECORDING_LGPIO = textwrap.dedent("""
     import os
+
+    with open(os.environ["FAKE_LGPIO_CALLS"], "a") as log:
+        log.write(f"import LG_WD={os.environ.get('LG_WD')} cwd={os.getcwd()}\\n")
+    open(os.path.join(os.environ.get("LG_WD", os.getcwd()), ".lgd-nfy0"), "w").close()
 
     class error(Exception):
         pass
@@ -43,6 +48,8 @@ RECORDING_LGPIO = textwrap.dedent("""
 """)
 # lgpio as on a box without it: the import fails, whatever this machine has installed.
 MISSING_LGPIO = "raise ModuleNotFoundError(\"No module named 'lgpio'\", name='lgpio')\n"
+# lgpio where it cannot write its notification pipe (what the real one raises).
+NO_PIPE_LGPIO = "raise FileNotFoundError(2, 'No such file or directory', '.lgd-nfy-3')\n"
 
 
 def write_config(tmp_path: Path, **extra: str) -> Path:
@@ -75,7 +82,8 @@ def stand_in(tmp_path: Path, source: str) -> dict[str, str]:
 
 def liftguard(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "edge_agent", *args], env=env,
-                          capture_output=True, text=True, timeout=120)
+                          cwd=Path(env["FAKE_LGPIO_CALLS"]).parent, capture_output=True,
+                          text=True, timeout=120)
 
 
 @pytest.fixture
@@ -116,8 +124,28 @@ def test_lgpio_is_picked_when_it_can_be_imported(tmp_path):
     out = liftguard(env, "--config", str(write_config(tmp_path)), "feedback", "check")
     assert "pin library: lgpio (/dev/gpiochip" in out.stdout, out.stdout + out.stderr
     calls = (tmp_path / "lgpio-calls").read_text().splitlines()
-    assert calls[0] in ("gpiochip_open(0,)", "gpiochip_open(4,)")
+    assert calls[1] in ("gpiochip_open(0,)", "gpiochip_open(4,)")
     assert "not installed" not in out.stdout
+
+
+def test_lgpio_makes_its_pipe_in_the_data_directory(tmp_path):
+    """Run from a directory the liftguard user may not write (an operator's home, /), lgpio
+    would fail to import: without LG_WD, liftguard points it at the data directory."""
+    (tmp_path / "data").mkdir()
+    env = stand_in(tmp_path, RECORDING_LGPIO)
+    env.pop("LG_WD", None)
+    liftguard(env, "--config", str(write_config(tmp_path)), "feedback", "check")
+    first = (tmp_path / "lgpio-calls").read_text().splitlines()[0]
+    assert first.startswith(f"import LG_WD={tmp_path / 'data'} ")
+    assert (tmp_path / "data" / ".lgd-nfy0").exists()
+
+
+def test_lgpio_that_cannot_make_its_pipe_is_named(tmp_path):
+    env = stand_in(tmp_path, NO_PIPE_LGPIO)
+    out = liftguard(env, "--config", str(write_config(tmp_path)), "feedback", "check")
+    assert out.returncode == 1
+    assert "lgpio could not make its notification pipe" in out.stdout
+    assert "set LG_WD to a directory this user can write" in out.stdout
 
 
 def test_a_missing_lgpio_is_named_and_the_check_fails(tmp_path):
@@ -130,7 +158,8 @@ def test_a_missing_lgpio_is_named_and_the_check_fails(tmp_path):
 
 
 def test_a_pin_library_named_in_the_environment_that_does_not_exist_is_named(tmp_path):
-    env = dict(os.environ, GPIOZERO_PIN_FACTORY="nonesuch")
+    env = dict(os.environ, GPIOZERO_PIN_FACTORY="nonesuch",
+               FAKE_LGPIO_CALLS=str(tmp_path / "lgpio-calls"))
     out = liftguard(env, "--config", str(write_config(tmp_path)), "feedback", "check")
     assert out.returncode == 1
     assert "GPIOZERO_PIN_FACTORY=nonesuch names no gpiozero pin library" in out.stdout
@@ -157,7 +186,8 @@ def test_the_daemon_says_plainly_that_the_buzzer_cannot_sound(tmp_path):
             (site / "lgpio.py").unlink()
             site.rmdir()
         proc = subprocess.Popen([sys.executable, "-m", "edge_agent", "--config", str(cfg), "run"],
-                                env=stand_in(tmp_path, source), stdout=log.open("wb"),
+                                env=stand_in(tmp_path, source), cwd=tmp_path,
+                                stdout=log.open("wb"),
                                 stderr=subprocess.STDOUT)
         try:
             wait_for(lambda: "liftguard ready" in log.read_text() or proc.poll() is not None,

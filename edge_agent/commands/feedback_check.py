@@ -31,7 +31,7 @@ def run_check(args: argparse.Namespace) -> int:
     if not fb.uses_gpio:
         print("OK   feedback: every [feedback] *_pin is -1; feedback on the console only")
         return 0
-    library = open_pin_library()
+    library = open_pin_library(args.cfg.data_dir)
     if not library.usable:
         print(f"FAIL pin library: {library.describe()}")
         print("     the buzzer cannot sound; the LEDs and the session button do not work")

@@ -213,7 +213,7 @@ class Daemon:
             log.info("feedback on the console only: every [feedback] *_pin is -1")
             return None, None
         if pin_factory is None:
-            library = open_pin_library()
+            library = open_pin_library(self.cfg.data_dir)
             if not library.usable:
                 log.warning("the buzzer cannot sound and the LEDs and session button do not "
                             "work (feedback on the console only): %s", library.describe())

@@ -15,7 +15,7 @@ import os
 import sys
 from dataclasses import dataclass
 from importlib.metadata import entry_points
-from typing import Mapping
+from pathlib import Path
 
 from gpiozero import Device
 from gpiozero.pins import Factory
@@ -42,16 +42,24 @@ class PinLibrary:
         return f"{self.name} unavailable: {self.detail}"
 
 
-def open_pin_library(environ: Mapping[str, str] | None = None) -> PinLibrary:
+def open_pin_library(work_dir: Path | None = None) -> PinLibrary:
     """lgpio on the box; the library ``GPIOZERO_PIN_FACTORY`` names when it is set; the one
-    this process already gave gpiozero (``Device.pin_factory``) before either."""
+    this process already gave gpiozero (``Device.pin_factory``) before either.
+
+    ``work_dir`` (the data directory) is where lgpio makes its notification pipes when
+    ``LG_WD`` is not set: its C library does that, and chdir()s there, as soon as it is
+    imported, and the import fails where it cannot write (an operator's home directory, or
+    ``/``, seen from the ``liftguard`` user).
+    """
     if Device.pin_factory is not None:
         name = type(Device.pin_factory).__name__.removesuffix("Factory").lower()
         return PinLibrary(name, Device.pin_factory, "already in use in this process")
-    environ = os.environ if environ is None else environ
-    requested = environ.get(ENV_VAR, "").strip()
+    requested = os.environ.get(ENV_VAR, "").strip()
     if requested:
         return _requested(requested)
+    if "LG_WD" not in os.environ and work_dir is not None and Path(work_dir).is_dir():
+        os.environ["LG_WD"] = str(Path(work_dir).resolve())
+    cwd = os.getcwd()
     try:
         importlib.import_module(PREFERRED)
     except ImportError as exc:
@@ -59,6 +67,13 @@ def open_pin_library(environ: Mapping[str, str] | None = None) -> PinLibrary:
             f"the Python module lgpio is not installed in {sys.prefix} ({exc}); it is a "
             f"liftguard dependency on 64-bit Raspberry Pi OS: rerun scripts/install-pi, or "
             f"{sys.prefix}/bin/pip install lgpio"))
+    except OSError as exc:
+        return PinLibrary(PREFERRED, None, (
+            f"lgpio could not make its notification pipe in "
+            f"{os.environ.get('LG_WD', os.getcwd())} ({exc}): set LG_WD to a directory this "
+            f"user can write (the unit uses /var/lib/liftguard)"))
+    finally:
+        os.chdir(cwd)   # relative paths in the config keep meaning what they meant
     from gpiozero.pins.lgpio import LGPIOFactory
     chip = header_chip()
     try:
