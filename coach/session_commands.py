@@ -18,7 +18,7 @@ from typing import Any
 
 from flask import Blueprint, abort, current_app, g, redirect, render_template, url_for
 from flask_wtf import FlaskForm
-from wtforms import SelectField
+from wtforms import SelectField, StringField
 
 from coach.access import can_see_athlete, parse_uuid, visible_athlete_ids
 from coach.auth import login_required, role_required
@@ -26,6 +26,7 @@ from coach.db import get_db, query, query_one
 from coach.forms import choices
 from sync.command_store import insert_command
 from sync.commands import Command
+from sync.velocity_limit import MAX_LIMIT_PCT, MIN_LIMIT_PCT, check_limit_pct
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +42,20 @@ class StartForm(FlaskForm):
     athlete = SelectField("Athlete", validate_choice=False)
     device = SelectField("Box", validate_choice=False)
     lift = SelectField("Lift", validate_choice=False)
+    velocity_loss_limit_pct = StringField(
+        f"Stop the set at a velocity loss of (%, {MIN_LIMIT_PCT:g}-{MAX_LIMIT_PCT:g}; empty: the "
+        f"box's default)")
+
+    def limit_pct(self) -> float | None:
+        """The velocity-loss limit typed in, None when empty; ValueError naming the field."""
+        text = (self.velocity_loss_limit_pct.data or "").strip().rstrip("%").strip()
+        if not text:
+            return None
+        try:
+            value = float(text)
+        except ValueError:
+            raise ValueError(f"velocity loss limit {text[:20]!r} is not a number") from None
+        return check_limit_pct(value, "velocity loss limit")
 
 
 class EndForm(FlaskForm):
@@ -147,6 +162,10 @@ def start() -> Any:
     device = form.device.data or ""
     if not query_one(conn, "SELECT 1 AS ok FROM devices WHERE device_id = %s", (device[:128],)):
         return _refuse(form, f"unknown box {device[:60]}", 422)
+    try:
+        limit = form.limit_pct()
+    except ValueError as exc:
+        return _refuse(form, str(exc), 422)
     busy = _busy_reason(conn, device)
     if busy:
         return _refuse(form, busy, 409)
@@ -155,7 +174,8 @@ def start() -> Any:
                   session_id=str(uuid.uuid4()), issued_at=now, expires_at=now + COMMAND_TTL_S,
                   athlete=athlete["id"], athlete_email=athlete["email"].lower(),
                   trainer=g.user["id"] if g.user["role"] == "trainer" else None,
-                  lift_type=form.lift.data)
+                  lift_type=form.lift.data,
+                  velocity_loss_limit_pct=limit)
     _issue(conn, cmd)
     return redirect(url_for("session_commands.control", session_id=cmd.session_id), 303)
 

@@ -9,7 +9,11 @@ Command (JSON object, at most ``MAX_COMMAND_BYTES``)::
 
     {"v": 1, "id": "<uuid>", "device_id": "box-17", "kind": "start", "session_id": "<uuid>",
      "athlete": "<users.id>", "athlete_email": "a@example.org", "trainer": "<users.id>",
-     "lift_type": "squat", "issued_at": 1700000000.0, "expires_at": 1700000030.0}
+     "lift_type": "squat", "velocity_loss_limit_pct": 20, "issued_at": 1700000000.0,
+     "expires_at": 1700000030.0}
+
+``velocity_loss_limit_pct`` (optional, 1..90): the session's stop-the-set cue; absent or null
+means the box's ``[feedback] velocity_loss_limit_pct``.
 
 ``end`` carries ``id``, ``device_id``, ``kind``, ``session_id``, ``issued_at``, ``expires_at``.
 Times are Unix seconds. Acknowledgement::
@@ -28,6 +32,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from sync.payloads import TOPIC_ROOT, check_device_id
+from sync.velocity_limit import check_limit_pct
 
 COMMAND_VERSION = 1
 MAX_COMMAND_BYTES = 4096
@@ -73,6 +78,7 @@ class Command:
     athlete_email: str | None = None
     trainer: str | None = None
     lift_type: str | None = None
+    velocity_loss_limit_pct: float | None = None
 
     def expired(self, now: float) -> bool:
         return now >= self.expires_at
@@ -179,8 +185,14 @@ def parse_command(payload: bytes, max_bytes: int = MAX_COMMAND_BYTES) -> Command
         email = _text(msg, "athlete_email", 255)
         if email is not None and "@" not in email:
             raise CommandError("field 'athlete_email' is not an e-mail address")
+        try:
+            limit = check_limit_pct(msg.get("velocity_loss_limit_pct"),
+                                    "field 'velocity_loss_limit_pct'")
+        except ValueError as exc:
+            raise CommandError(str(exc)) from None
         fields = {"athlete": _uuid(msg, "athlete"), "athlete_email": email,
-                  "trainer": _uuid(msg, "trainer", required=False), "lift_type": lift}
+                  "trainer": _uuid(msg, "trainer", required=False), "lift_type": lift,
+                  "velocity_loss_limit_pct": limit}
     return Command(id=_uuid(msg, "id"), device_id=_device(msg), kind=kind,  # type: ignore[arg-type]
                    session_id=_uuid(msg, "session_id"), issued_at=issued,  # type: ignore[arg-type]
                    expires_at=expires, **fields)

@@ -57,6 +57,25 @@ class RepRow:
 
 
 @dataclass
+class BarLoad:
+    """The set's bar load as the rep rows carry it (docs/metrics.md, "Bar load")."""
+
+    kg: float | None
+    source: str | None              # "entered" or "measured"
+    measured_kg: float | None
+    uncertainty_kg: float | None
+    entered_kg: float | None
+    unmeasured_reason: str | None
+
+    @property
+    def disagree(self) -> bool:
+        """Entered and measured differ by more than the measurement's uncertainty."""
+        return (self.entered_kg is not None and self.measured_kg is not None
+                and self.uncertainty_kg is not None
+                and abs(self.entered_kg - self.measured_kg) > self.uncertainty_kg)
+
+
+@dataclass
 class Alert:
     t_s: float
     reason: str
@@ -101,6 +120,29 @@ class SessionDetail:
     @property
     def problem_reps(self) -> list[int]:
         return [r.number for r in self.reps if r.problem]
+
+    @property
+    def velocity_loss_limit_pct(self) -> float | None:
+        return next((r.get("velocity_loss_limit_pct") for r in self.reps
+                     if r.get("velocity_loss_limit_pct") is not None), None)
+
+    @property
+    def velocity_loss_cue_rep(self) -> int | None:
+        """The rep at which the box's velocity-loss cue fired (the rep rows say)."""
+        return next((r.number for r in self.reps if r.metrics.get("velocity_loss_cue") is True),
+                    None)
+
+    @property
+    def bar_load(self) -> BarLoad | None:
+        """From the first rep (the box writes the same set values on every rep)."""
+        if not self.reps:
+            return None
+        r = self.reps[0]
+        text = r.metrics.get("bar_load_unmeasured_reason")
+        source = r.metrics.get("bar_load_source")
+        return BarLoad(r.get("bar_load_kg"), source if source in ("entered", "measured") else None,
+                       r.get("bar_load_measured_kg"), r.get("bar_load_uncertainty_kg"),
+                       r.get("bar_load_entered_kg"), text if isinstance(text, str) else None)
 
 
 def display_name(first: str | None, last: str | None, email: str | None) -> str:
