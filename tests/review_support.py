@@ -9,7 +9,7 @@ import uuid
 from datetime import datetime, timedelta
 from typing import Any, Sequence
 
-from edge_agent.store.chunks import DEFAULT_DECIMALS, chunk_to_json, encode_chunk
+from sync.chunks import DEFAULT_DECIMALS, chunk_to_json, encode_chunk
 from models.analysis import analyze_frames
 from models.feedback_text import rep_feedback, set_feedback
 from sensors.frame import Frame

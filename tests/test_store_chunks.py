@@ -7,7 +7,7 @@ import random
 
 import pytest
 
-from edge_agent.store.chunks import (DEFAULT_DECIMALS, WALL_TOLERANCE_S, ChunkFormatError,
+from sync.chunks import (DEFAULT_DECIMALS, WALL_TOLERANCE_S, ChunkFormatError,
                                      chunk_to_json, decode_chunk, encode_chunk)
 from sensors.frame import IMU_CHANNELS, PLATFORM_CHANNELS, Frame
 

@@ -176,7 +176,7 @@ def test_duration_and_end_reason_in_words():
 
 
 def _valid_chunks():
-    from edge_agent.store.chunks import DEFAULT_DECIMALS, encode_chunk
+    from sync.chunks import DEFAULT_DECIMALS, encode_chunk
     from sensors.frame import Frame
     frames = [f for f in _SIM.frames[:600]]
     imu = [f for f in frames if f.source == "imu"][:50]
@@ -219,7 +219,7 @@ def json_copy(value):
 @settings(max_examples=400, deadline=None)
 @given(mutated_chunk())
 def test_chunk_columns_equal_the_box_decoder_or_name_the_problem(chunk):
-    from edge_agent.store.chunks import ChunkFormatError, decode_chunk
+    from sync.chunks import ChunkFormatError, decode_chunk
     from coach.review.raw_series import chunk_columns
     try:
         frames = decode_chunk(chunk)
@@ -243,7 +243,7 @@ def test_chunk_columns_equal_the_box_decoder_or_name_the_problem(chunk):
 @pytest.mark.parametrize("chunk", OVERCLAIMING_CHUNKS)
 def test_chunk_columns_refuse_a_chunk_claiming_more_samples_than_it_carries(chunk):
     from coach.review.raw_series import chunk_columns
-    from edge_agent.store.chunks import ChunkFormatError
+    from sync.chunks import ChunkFormatError
 
     with pytest.raises(ChunkFormatError):
         chunk_columns(chunk)

@@ -1,6 +1,6 @@
 """Raw chunks of a session (``sensor_data.raw_data``) as frames, display series and a recording.
 
-Everything here reuses the box's code: chunks are decoded with ``edge_agent.store.chunks``
+Chunks are decoded with ``sync.chunks``
 (the format the box writes), put on one timeline with ``models.signals``, the bar's vertical
 displacement and orientation come from ``models.kinematics`` and ``models.orientation`` in the
 steps of the box's rep segmenter (the same zero-velocity-update integration its analysis
@@ -25,7 +25,7 @@ from typing import IO, Any, Callable, Iterator
 
 import numpy as np
 
-from edge_agent.store.chunks import ChunkFormatError, decode_chunk
+from sync.chunks import ChunkFormatError, decode_chunk
 from models.metrics import centre_of_pressure
 from models import kinematics
 from models.orientation import bar_tilt_deg, estimate_up
@@ -198,7 +198,7 @@ def _plain(chunk: Any) -> bool:
 def chunk_columns(chunk: Any) -> tuple[str, tuple[str, ...], np.ndarray, np.ndarray, np.ndarray]:
     """(source, channels, mono_ns, seq, values (n, channels)) of one chunk as numpy arrays.
 
-    Exactly what ``edge_agent.store.chunks.decode_chunk`` gives (it is called for any chunk
+    Exactly what ``sync.chunks.decode_chunk`` gives (it is called for any chunk
     that is not plain, and raises ``ChunkFormatError`` naming what is wrong), without a
     ``Frame`` per sample: an hour of raw data is a million frames, whose objects cost seconds
     and hundreds of MB. Wall times are not needed for display and are not rebuilt."""

@@ -7,7 +7,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 from sensors.frame import Frame
 
-from edge_agent.store.chunks import chunk_to_json, encode_chunk
+from sync.chunks import chunk_to_json, encode_chunk
 from edge_agent.store.writer import FrameBatch, RowWrite
 
 

@@ -17,7 +17,7 @@ from sensors.clock import SYSTEM_CLOCK, Clock
 from sensors.frame import Frame
 
 from edge_agent.store import outbox, queries, records, sessions, wallclock
-from edge_agent.store.chunks import DEFAULT_DECIMALS
+from sync.chunks import DEFAULT_DECIMALS
 from edge_agent.store.db import DB_FILENAME, SYNCHRONOUS_LEVELS, StoreError, connect
 from edge_agent.store.disk_cap import DiskCap
 from edge_agent.store.ids import new_id

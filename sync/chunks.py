@@ -1,7 +1,7 @@
 """Columnar JSON encoding of a run of frames from one source (``sensor_data.raw_data``).
 
-Pure functions with no ``edge_agent`` import, so ``sync`` (the ingester) can use the same
-module. The format is specified in docs/local-store.md; in short::
+The wire format of raw chunks, shared by the box (which writes it), the ingester (which
+validates it) and the web app (which reads it), specified in docs/local-store.md; in short::
 
     {"v": 1, "source": "imu", "channels": ["ax", ...], "n": 200,
      "seq0": 1000, "seq_jumps": [[i, seq_i], ...],        # only where seq != previous + 1
