@@ -10,19 +10,43 @@ validates it) and the web app (which reads it), specified in docs/local-store.md
      "decimals": [4, 4, 4, 5, 5, 5],                      # only when values were rounded
      "values": [[ax0, ax1, ...], [ay0, ...], ...]}        # one list per channel, NaN -> null
 
+Version 2 (what the box writes, ``encode_counts_chunk``) keeps every field but ``values`` and
+``decimals``, and carries each channel as integer counts of its resolution, delta-coded::
+
+    {"v": 2, ...same header as v1..., "dt_ns": 5000000 | "5000012,-3,0,...",
+     "scale": [0.0023941, ...],                            # one resolution per channel
+     "counts": ["4096,-3,,5,...", ...]}                     # one string per channel
+
+A ``counts`` string has ``n`` comma-separated fields: the first number is a count, every later
+number the difference from the previous number, an empty field a missing value (NaN); a value
+is ``count * scale``. A non-uniform ``dt_ns`` is the n-1 steps coded the same way. The numbers
+are a string, not a JSON array, because JSONB stores each array number as a ``numeric`` of
+about 12 bytes, while a string stays about 3 bytes a value and TOAST compresses it further
+(figures in docs/database.md).
+
 Sequence numbers and monotonic times round-trip exactly; wall time round-trips to within
-``WALL_TOLERANCE_S`` (a new anchor is written whenever the wall clock steps); values round-trip
-exactly when ``decimals`` is None, else to half a unit of the stated decimal place.
+``WALL_TOLERANCE_S`` (a new anchor is written whenever the wall clock steps); v1 values
+round-trip exactly when ``decimals`` is None, else to half a unit of the stated decimal place;
+v2 values to half their channel's ``scale``. Both versions decode everywhere.
 """
 from __future__ import annotations
 
 import json
 import math
+import re
+from itertools import accumulate
 from typing import Any, Mapping, Sequence
 
 from sensors.frame import PLATFORM_CHANNELS, Frame
 
 FORMAT_VERSION = 1
+COUNTS_VERSION = 2
+VERSIONS = (FORMAT_VERSION, COUNTS_VERSION)
+MAX_COUNT = 2 ** 53
+"""Largest count magnitude (a float holds every integer up to here exactly)."""
+_FIELD_DIGITS = 17
+"""A difference of two counts within +-MAX_COUNT has at most 17 digits."""
+_COUNTS_TEXT = re.compile(r"(?:-?[0-9]{1,17})?(?:,(?:-?[0-9]{1,17})?)*")
 
 WALL_TOLERANCE_S = 0.001
 """Wall time is rebuilt from the monotonic clock between anchors; a drift above this adds one."""
@@ -34,6 +58,25 @@ DEFAULT_DECIMALS: dict[str, int] = {
 }
 """Rounding per channel, at least 5x finer than the sensor can resolve, so nothing the sensor
 measured is lost while the JSON shrinks about 2.5x. Unknown channels are not rounded."""
+
+
+STANDARD_GRAVITY = 9.80665
+FORCE_RESOLUTION_N = 0.01
+"""One HX711 count after calibration: the platform's cells give about 100 counts per newton
+(docs/loadcell-protocol.md, ``counts_per_newton``), and their noise is about 1 N."""
+
+
+def chunk_resolution(accel_range_g: float = 8, gyro_range_dps: float = 1000
+                     ) -> dict[str, float]:
+    """Per-channel resolution for ``encode_counts_chunk``: one MPU-6050 LSB at the configured
+    full-scale ranges (16-bit signed: range / 32768) and one load-cell count for forces."""
+    accel = accel_range_g * STANDARD_GRAVITY / 32768.0
+    gyro = math.radians(gyro_range_dps) / 32768.0
+    return {**{c: accel for c in ("ax", "ay", "az")}, **{c: gyro for c in ("gx", "gy", "gz")},
+            **{c: FORCE_RESOLUTION_N for c in PLATFORM_CHANNELS}}
+
+
+DEFAULT_RESOLUTION = chunk_resolution()
 
 
 class ChunkFormatError(ValueError):
@@ -86,6 +129,54 @@ def encode_chunk(frames: Sequence[Frame],
     return chunk
 
 
+def encode_counts_chunk(frames: Sequence[Frame], resolution: Mapping[str, float]
+                        ) -> dict[str, Any]:
+    """Encode frames as a version-2 chunk: each value rounded to a whole count of its channel's
+    resolution (so it decodes to within half of it), delta-coded.
+
+    Raises ``ValueError`` when a channel has no resolution or a value is beyond ``MAX_COUNT``
+    counts; the caller then writes version 1, which keeps any float.
+    """
+    chunk = encode_chunk(frames)
+    channels = chunk["channels"]
+    scales = []
+    for c in channels:
+        scale = resolution.get(c)
+        if not isinstance(scale, (int, float)) or not math.isfinite(scale) or scale <= 0:
+            raise ValueError(f"channel {c!r} has no resolution to count in")
+        scales.append(float(scale))
+    values = chunk.pop("values")
+    chunk["v"] = COUNTS_VERSION
+    if isinstance(chunk.get("dt_ns"), list):
+        chunk["dt_ns"] = _delta_text(chunk["dt_ns"])
+    chunk["scale"] = scales
+    counts = []
+    for name, column, scale in zip(channels, values, scales):
+        ints: list[int | None] = []
+        for v in column:
+            if v is None:
+                ints.append(None)
+                continue
+            if not abs(v / scale) <= MAX_COUNT:
+                raise ValueError(f"channel {name!r} value {v} is beyond {MAX_COUNT} counts")
+            ints.append(round(v / scale))
+        counts.append(_delta_text(ints))
+    chunk["counts"] = counts
+    return chunk
+
+
+def _delta_text(ints: Sequence[int | None]) -> str:
+    out: list[str] = []
+    prev = 0
+    for x in ints:
+        if x is None:
+            out.append("")
+        else:
+            out.append(str(x - prev))
+            prev = x
+    return ",".join(out)
+
+
 def _wall_steps(frames: Sequence[Frame]) -> list[list[float]]:
     steps: list[list[float]] = []
     anchor_t, anchor_wall = frames[0].mono_ns, frames[0].wall_s
@@ -104,7 +195,27 @@ def _json_number(v: float, places: int | None) -> float | None:
 
 
 def decode_chunk(chunk: Mapping[str, Any] | str | bytes) -> list[Frame]:
-    """Frames back from a chunk dict or its JSON text; ``null`` values come back as NaN."""
+    """Frames back from a chunk dict or its JSON text (either version); missing values come
+    back as NaN. ``ChunkFormatError`` names the first thing wrong."""
+    c = decode_columns(chunk)
+    rows = zip(*c.values)
+    return [Frame(c.source, c.seqs[i], c.monos[i], c.walls[i], c.channels, row)
+            for i, row in enumerate(rows)]
+
+
+class ChunkColumns:
+    """A decoded chunk as columns: one list per field, ``values`` one list per channel."""
+
+    __slots__ = ("source", "channels", "seqs", "monos", "walls", "values")
+
+    def __init__(self, source: str, channels: tuple[str, ...], seqs: list[int],
+                 monos: list[int], walls: list[float], values: list[list[float]]) -> None:
+        self.source, self.channels, self.seqs = source, channels, seqs
+        self.monos, self.walls, self.values = monos, walls, values
+
+
+def decode_columns(chunk: Mapping[str, Any] | str | bytes) -> ChunkColumns:
+    """Every field of a chunk checked and expanded, without a ``Frame`` per sample."""
     if isinstance(chunk, (str, bytes)):
         try:
             chunk = json.loads(chunk)
@@ -112,17 +223,34 @@ def decode_chunk(chunk: Mapping[str, Any] | str | bytes) -> list[Frame]:
             raise ChunkFormatError(f"chunk is not valid JSON: {exc}") from None
     if not isinstance(chunk, Mapping):
         raise ChunkFormatError(f"chunk must be a JSON object, got {type(chunk).__name__}")
-    if chunk.get("v") != FORMAT_VERSION:
-        raise ChunkFormatError(f"chunk field 'v' is {chunk.get('v')!r}; "
-                               f"this code reads version {FORMAT_VERSION}")
+    version = chunk.get("v")
+    if version not in VERSIONS or isinstance(version, bool):
+        raise ChunkFormatError(f"chunk field 'v' is {version!r}; this code reads versions "
+                               f"{', '.join(map(str, VERSIONS))}")
     source = _field(chunk, "source", str)
     channels = tuple(_field(chunk, "channels", list))
     n = _field(chunk, "n", int)
     if n < 1:
         raise ChunkFormatError(f"chunk field 'n' must be >= 1, got {n}")
+    if not channels:
+        raise ChunkFormatError("chunk field 'channels' must name at least one channel")
+    if not all(isinstance(c, str) for c in channels):
+        raise ChunkFormatError("chunk field 'channels' must list channel names (strings)")
 
     # The value columns are checked before anything of length n is built, so a chunk that
     # claims more samples than it carries is refused instead of exhausting memory.
+    if version == FORMAT_VERSION:
+        values = _plain_values(chunk, channels, n)
+    else:
+        values = _count_values(chunk, channels, n)
+    seqs = _expand_jumps(_field(chunk, "seq0", int), chunk.get("seq_jumps", []), n)
+    monos = _mono_times(chunk, n, version)
+    walls = _wall_times(chunk, monos)
+    return ChunkColumns(source, channels, seqs, monos, walls, values)
+
+
+def _plain_values(chunk: Mapping[str, Any], channels: tuple[str, ...], n: int
+                  ) -> list[list[float]]:
     values = _field(chunk, "values", list)
     if len(values) != len(channels):
         raise ChunkFormatError(f"chunk field 'values' has {len(values)} columns for "
@@ -130,15 +258,63 @@ def decode_chunk(chunk: Mapping[str, Any] | str | bytes) -> list[Frame]:
     for name, column in zip(channels, values):
         if not isinstance(column, list) or len(column) != n:
             raise ChunkFormatError(f"chunk field 'values' column {name!r} must list {n} values")
-    if not channels:
-        raise ChunkFormatError("chunk field 'channels' must name at least one channel")
+    return [_floats(col, name) for name, col in zip(channels, values)]
 
-    seqs = _expand_jumps(_field(chunk, "seq0", int), chunk.get("seq_jumps", []), n)
-    monos = _mono_times(chunk, n)
-    walls = _wall_times(chunk, monos)
-    rows = zip(*(_floats(col, name) for name, col in zip(channels, values)))
-    return [Frame(source, seqs[i], monos[i], walls[i], channels, row)
-            for i, row in enumerate(rows)]
+
+def _count_values(chunk: Mapping[str, Any], channels: tuple[str, ...], n: int
+                  ) -> list[list[float]]:
+    scales = _field(chunk, "scale", list)
+    counts = _field(chunk, "counts", list)
+    for key, items in (("scale", scales), ("counts", counts)):
+        if len(items) != len(channels):
+            raise ChunkFormatError(f"chunk field {key!r} has {len(items)} entries for "
+                                   f"{len(channels)} channels")
+    out = []
+    for name, scale, text in zip(channels, scales, counts):
+        if (not isinstance(scale, (int, float)) or isinstance(scale, bool)
+                or not math.isfinite(scale) or scale <= 0):
+            raise ChunkFormatError(f"chunk field 'scale' of channel {name!r} must be a "
+                                   f"positive number, got {scale!r}")
+        ints = _undelta(text, n, f"'counts' of channel {name!r}", allow_missing=True)
+        out.append([math.nan if x is None else x * scale for x in ints])
+    return out
+
+
+def _undelta(text: Any, n: int, what: str, *, allow_missing: bool) -> list[int | None]:
+    """The numbers of a delta-coded string (see the module docstring), checked."""
+    if not isinstance(text, str):
+        raise ChunkFormatError(f"chunk field {what} must be a string of comma-separated "
+                               f"integers, got {type(text).__name__}")
+    # n fields need n-1 commas and at most 17 characters each: refuse before splitting.
+    if text.count(",") != n - 1:
+        raise ChunkFormatError(f"chunk field {what} carries {text.count(',') + 1} values, "
+                               f"not the {n} the chunk claims")
+    if len(text) > n * (_FIELD_DIGITS + 2) or not _COUNTS_TEXT.fullmatch(text):
+        raise ChunkFormatError(f"chunk field {what} must be comma-separated integers of at "
+                               f"most {_FIELD_DIGITS} digits")
+    fields = text.split(",")
+    if "" in fields:
+        if not allow_missing:
+            raise ChunkFormatError(f"chunk field {what} has an empty field")
+        out: list[int | None] = []
+        prev = 0
+        for f in fields:
+            if f:
+                prev += int(f)
+                _check_count(prev, what)
+                out.append(prev)
+            else:
+                out.append(None)
+        return out
+    total = list(accumulate(map(int, fields)))
+    if max(total) > MAX_COUNT or min(total) < -MAX_COUNT:
+        raise ChunkFormatError(f"chunk field {what} runs beyond {MAX_COUNT} counts")
+    return total  # type: ignore[return-value]
+
+
+def _check_count(count: int, what: str) -> None:
+    if not -MAX_COUNT <= count <= MAX_COUNT:
+        raise ChunkFormatError(f"chunk field {what} runs beyond {MAX_COUNT} counts")
 
 
 def _field(chunk: Mapping[str, Any], key: str, kind: type) -> Any:
@@ -171,13 +347,16 @@ def _expand_jumps(seq0: int, jumps: Any, n: int) -> list[int]:
     return seqs
 
 
-def _mono_times(chunk: Mapping[str, Any], n: int) -> list[int]:
+def _mono_times(chunk: Mapping[str, Any], n: int, version: int = FORMAT_VERSION) -> list[int]:
     t = _field(chunk, "t0_ns", int)
     if n == 1:
         return [t]
     dt = chunk.get("dt_ns")
     if isinstance(dt, int) and not isinstance(dt, bool):
         return [t + i * dt for i in range(n)]
+    if version == COUNTS_VERSION and isinstance(dt, str):
+        steps = _undelta(dt, n - 1, "'dt_ns'", allow_missing=False)
+        return [t] + [t + s for s in accumulate(steps)]  # type: ignore[arg-type]
     if not isinstance(dt, list) or len(dt) != n - 1 or not all(isinstance(d, int) for d in dt):
         raise ChunkFormatError(f"chunk field 'dt_ns' must be an integer or a list of {n - 1} "
                                f"integers")

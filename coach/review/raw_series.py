@@ -25,7 +25,7 @@ from typing import IO, Any, Callable, Iterator
 
 import numpy as np
 
-from sync.chunks import ChunkFormatError, decode_chunk
+from sync.chunks import ChunkFormatError, decode_chunk, decode_columns
 from models.metrics import centre_of_pressure
 from models import kinematics
 from models.orientation import bar_tilt_deg, estimate_up
@@ -198,16 +198,14 @@ def _plain(chunk: Any) -> bool:
 def chunk_columns(chunk: Any) -> tuple[str, tuple[str, ...], np.ndarray, np.ndarray, np.ndarray]:
     """(source, channels, mono_ns, seq, values (n, channels)) of one chunk as numpy arrays.
 
-    Exactly what ``sync.chunks.decode_chunk`` gives (it is called for any chunk
-    that is not plain, and raises ``ChunkFormatError`` naming what is wrong), without a
+    Exactly what ``sync.chunks.decode_chunk`` gives (its columns are used for any chunk
+    that is not a plain version 1, and raises ``ChunkFormatError`` naming what is wrong), without a
     ``Frame`` per sample: an hour of raw data is a million frames, whose objects cost seconds
     and hundreds of MB. Wall times are not needed for display and are not rebuilt."""
-    if not _plain(chunk):
-        frames = decode_chunk(chunk)
-        return (frames[0].source, frames[0].channels,
-                np.fromiter((f.mono_ns for f in frames), np.int64, len(frames)),
-                np.fromiter((f.seq for f in frames), np.int64, len(frames)),
-                np.array([f.values for f in frames], dtype=float).reshape(len(frames), -1))
+    if not _plain(chunk):  # version 2 (counts) and anything unusual: the full decoder
+        c = decode_columns(chunk)
+        return (c.source, c.channels, np.array(c.monos, dtype=np.int64),
+                np.array(c.seqs, dtype=np.int64), np.array(c.values, dtype=float).T)
     n, dt = chunk["n"], chunk.get("dt_ns")
     values = np.array(chunk["values"], dtype=float).reshape(len(chunk["channels"]), n).T
     # One sample has no steps, whatever dt_ns says (as decode_chunk reads it).

@@ -37,6 +37,7 @@ from edge_agent.secrets import load_secrets
 from edge_agent.store import LocalStore
 from edge_agent.systemd_notify import SystemdNotifier, operator_status
 from edge_agent.timesync import ClockWatch
+from sync.chunks import chunk_resolution
 from sync.roster import Roster
 
 log = logging.getLogger(__name__)
@@ -115,7 +116,9 @@ class Daemon:
         st = cfg.section("store")
         self.store = LocalStore(cfg.data_dir, self.device_id, cap_mb=st["cap_mb"],
                                 commit_interval_s=st["commit_interval_s"],
-                                synchronous=st["synchronous"])
+                                synchronous=st["synchronous"],
+                                resolution=chunk_resolution(cfg.get("imu.accel_range_g"),
+                                                            cfg.get("imu.gyro_range_dps")))
         self.notifier = SystemdNotifier()
         self.clock_watch = ClockWatch(self.store)
         self.clock_watch.check()
