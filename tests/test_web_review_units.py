@@ -176,7 +176,8 @@ def test_duration_and_end_reason_in_words():
 
 
 def _valid_chunks():
-    from sync.chunks import DEFAULT_DECIMALS, encode_chunk
+    from sync.chunks import (DEFAULT_DECIMALS, DEFAULT_RESOLUTION, encode_chunk,
+                             encode_counts_chunk)
     from sensors.frame import Frame
     frames = [f for f in _SIM.frames[:600]]
     imu = [f for f in frames if f.source == "imu"][:50]
@@ -186,7 +187,9 @@ def _valid_chunks():
     imu[3] = imu[3]._replace(values=(math.nan,) + imu[3].values[1:])
     plat = [f for f in frames if f.source == "platform"][:20]
     one = [Frame("imu", 7, 10, 1.0, imu[0].channels, imu[0].values)]
-    return [encode_chunk(imu, DEFAULT_DECIMALS), encode_chunk(plat), encode_chunk(one)]
+    return [encode_chunk(imu, DEFAULT_DECIMALS), encode_chunk(plat), encode_chunk(one),
+            encode_counts_chunk(imu, DEFAULT_RESOLUTION),
+            encode_counts_chunk(plat, DEFAULT_RESOLUTION)]
 
 
 VALID_CHUNKS = _valid_chunks()
