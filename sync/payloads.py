@@ -24,7 +24,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Sequence
 
-from sync.chunks import COUNTS_VERSION, ChunkFormatError, decode_columns
+from sync.chunks import COUNTS_VERSION, ChunkFormatError, check_chunk
 from sync.json_values import (INT64_MAX, ValueProblem, check_number_lists, check_value)
 from sync.rows import KINDS, ROW_FIELDS, RowError, SyncRecord, check_row
 
@@ -224,7 +224,7 @@ def _check_chunk_text(where: str, text: str) -> None:
     chunk = _loads(text, what, frozenset({"values"}))
     if isinstance(chunk, dict) and chunk.get("v") == COUNTS_VERSION:
         try:  # counts are a string PostgreSQL would store: decode it to refuse nonsense
-            decode_columns(chunk)
+            check_chunk(chunk)
         except ChunkFormatError as exc:
             raise PayloadError(f"{what}: {exc}") from None
         return

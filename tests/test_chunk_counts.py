@@ -16,8 +16,8 @@ from hypothesis import strategies as st
 from sensors.frame import IMU_CHANNELS, PLATFORM_CHANNELS, Frame
 from sensors.simulator import simulate_set
 from sync.chunks import (COUNTS_VERSION, DEFAULT_DECIMALS, DEFAULT_RESOLUTION, MAX_COUNT,
-                         WALL_TOLERANCE_S, ChunkFormatError, chunk_resolution, chunk_to_json,
-                         decode_chunk, encode_chunk, encode_counts_chunk)
+                         WALL_TOLERANCE_S, ChunkFormatError, check_chunk, chunk_resolution,
+                         chunk_to_json, decode_chunk, encode_chunk, encode_counts_chunk)
 from sync.payloads import decode_message, encode_item, encode_message
 
 SIM = simulate_set("squat", reps=2, seed=11)
@@ -135,6 +135,7 @@ def frame_runs(draw):
 def test_encoding_is_lossless_at_the_stated_resolution(run):
     frames, resolution = run
     chunk = json.loads(chunk_to_json(encode_counts_chunk(frames, resolution)))
+    check_chunk(chunk)
     assert_within_resolution(decode_chunk(chunk), frames, resolution)
     # Decoding is a fixed point: encoding the decoded frames again gives the same chunk.
     assert encode_counts_chunk(decode_chunk(chunk), resolution)["counts"] == chunk["counts"]
@@ -225,6 +226,9 @@ def test_malformed_chunks_are_refused_naming_what_was_wrong(case, good):
     try:
         frames = decode_chunk(chunk)
     except ChunkFormatError as exc:
+        with pytest.raises(ChunkFormatError) as checked:   # the ingester's cheaper check
+            check_chunk(chunk)
+        assert str(checked.value) == str(exc)
         message = str(exc)
         assert message.startswith("chunk")
         if names is not None:
@@ -233,6 +237,7 @@ def test_malformed_chunks_are_refused_naming_what_was_wrong(case, good):
         # A wrong-type mutation can hit a key the decoder ignores or replace a value by an
         # equal one; then the chunk must still decode as valid frames.
         assert mutation in ("_wrong_type", "_truncate_counts") and frames
+        check_chunk(chunk)
     # The next, valid chunk still decodes.
     assert decode_chunk(VALID[good]) == decode_chunk(json.loads(json.dumps(VALID[good])))
 
