@@ -239,7 +239,11 @@ def check_chunk(chunk: Mapping[str, Any] | str | bytes) -> None:
         for name, _scale, text in _count_fields(chunk, channels):
             _check_delta_text(text, n, f"'counts' of channel {name!r}", allow_missing=True)
     _expand_jumps(_field(chunk, "seq0", int), chunk.get("seq_jumps", []), n)
-    _wall_times(chunk, _mono_times(chunk, n, version))
+    if type(chunk.get("dt_ns")) is int and "wall_steps" not in chunk:
+        _field(chunk, "t0_ns", int)   # evenly spaced, no clock step: nothing to expand
+        _wall_times(chunk, [0])
+    else:
+        _wall_times(chunk, _mono_times(chunk, n, version))
 
 
 def _header(chunk: Mapping[str, Any] | str | bytes
