@@ -37,7 +37,7 @@ import re
 from itertools import accumulate
 from typing import Any, Mapping, Sequence
 
-from sensors.frame import PLATFORM_CHANNELS, Frame
+from sensors.frame import PLATFORM_CHANNELS, STANDARD_GRAVITY, Frame
 
 FORMAT_VERSION = 1
 COUNTS_VERSION = 2
@@ -46,7 +46,8 @@ MAX_COUNT = 2 ** 53
 """Largest count magnitude (a float holds every integer up to here exactly)."""
 _FIELD_DIGITS = 17
 """A difference of two counts within +-MAX_COUNT has at most 17 digits."""
-_COUNTS_TEXT = re.compile(r"(?:-?[0-9]{1,17})?(?:,(?:-?[0-9]{1,17})?)*")
+_FIELD = f"-?[0-9]{{1,{_FIELD_DIGITS}}}"
+_COUNTS_TEXT = re.compile(f"(?:{_FIELD})?(?:,(?:{_FIELD})?)*")
 
 WALL_TOLERANCE_S = 0.001
 """Wall time is rebuilt from the monotonic clock between anchors; a drift above this adds one."""
@@ -60,7 +61,6 @@ DEFAULT_DECIMALS: dict[str, int] = {
 measured is lost while the JSON shrinks about 2.5x. Unknown channels are not rounded."""
 
 
-STANDARD_GRAVITY = 9.80665
 FORCE_RESOLUTION_N = 0.01
 """One HX711 count after calibration: the platform's cells give about 100 counts per newton
 (docs/loadcell-protocol.md, ``counts_per_newton``), and their noise is about 1 N."""
