@@ -66,14 +66,19 @@ FORCE_RESOLUTION_N = 0.01
 (docs/loadcell-protocol.md, ``counts_per_newton``), and their noise is about 1 N."""
 
 
-def chunk_resolution(accel_range_g: float = 8, gyro_range_dps: float = 1000
-                     ) -> dict[str, float]:
+def chunk_resolution(accel_range_g: float = 8, gyro_range_dps: float = 1000,
+                     counts_per_newton: Mapping[str, float] | None = None) -> dict[str, float]:
     """Per-channel resolution for ``encode_counts_chunk``: one MPU-6050 LSB at the configured
-    full-scale ranges (16-bit signed: range / 32768) and one load-cell count for forces."""
+    full-scale ranges (16-bit signed: range / 32768) and one load-cell count for forces, from
+    the platform's calibration (1 / |counts per newton| per corner) when given."""
     accel = accel_range_g * STANDARD_GRAVITY / 32768.0
     gyro = math.radians(gyro_range_dps) / 32768.0
+    forces = {c: FORCE_RESOLUTION_N for c in PLATFORM_CHANNELS}
+    for c, k in (counts_per_newton or {}).items():
+        if c in forces and math.isfinite(k) and k != 0:
+            forces[c] = 1.0 / abs(k)
     return {**{c: accel for c in ("ax", "ay", "az")}, **{c: gyro for c in ("gx", "gy", "gz")},
-            **{c: FORCE_RESOLUTION_N for c in PLATFORM_CHANNELS}}
+            **forces}
 
 
 DEFAULT_RESOLUTION = chunk_resolution()

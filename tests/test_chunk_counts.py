@@ -332,3 +332,21 @@ def test_liftguard_export_gives_the_same_frames_from_either_version(tmp_path):
         with LocalStore(tmp_path / "data", "box-x") as store:
             versions[label] = {c["raw_data"]["v"] for c in store.sensor_chunks(sid, 1000)}
     assert versions == {"old": {1}, "new": {COUNTS_VERSION}}
+
+
+def test_the_box_counts_in_its_configured_ranges_and_its_load_cell_calibration(tmp_path):
+    from edge_agent.config import load_config
+    from edge_agent.daemon.app import box_chunk_resolution
+    from sensors.loadcell_calibration import LoadCellCalibration, save_calibration
+
+    cfg_path = tmp_path / "config.toml"
+    cfg_path.write_text(f'[device]\nid = "res-box"\ndata_dir = "{tmp_path}"\nsecrets_file = ""\n'
+                        f'[imu]\naccel_range_g = 4\ngyro_range_dps = 500\n')
+    uncalibrated = box_chunk_resolution(load_config(cfg_path))
+    assert uncalibrated == chunk_resolution(4, 500)
+    assert uncalibrated["f_fl"] == 0.01            # no calibration file yet
+    save_calibration(LoadCellCalibration((0.0,) * 4, (104.2, 98.7, -1013.0, 99.9), 20.0, {}, ""),
+                     tmp_path / "loadcell-calibration.json")
+    calibrated = box_chunk_resolution(load_config(cfg_path))
+    assert calibrated["f_rl"] == 1 / 1013.0 and calibrated["f_fl"] == 1 / 104.2
+    assert calibrated["ax"] == 4 * 9.80665 / 32768
