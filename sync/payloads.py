@@ -223,7 +223,7 @@ def _check_chunk_text(where: str, text: str) -> None:
     what = f"{where}: sensor_data raw_data"
     chunk = _loads(text, what, frozenset({"values"}))
     if isinstance(chunk, dict) and chunk.get("v") == COUNTS_VERSION:
-        try:  # counts are a string PostgreSQL would store: decode it to refuse nonsense
+        try:  # PostgreSQL would store any counts string: refuse a malformed chunk here
             check_chunk(chunk)
         except ChunkFormatError as exc:
             raise PayloadError(f"{what}: {exc}") from None

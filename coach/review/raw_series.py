@@ -1,10 +1,9 @@
 """Raw chunks of a session (``sensor_data.raw_data``) as frames, display series and a recording.
 
-Chunks are decoded with ``sync.chunks``
-(the format the box writes), put on one timeline with ``models.signals``, the bar's vertical
-displacement and orientation come from ``models.kinematics`` and ``models.orientation`` in the
-steps of the box's rep segmenter (the same zero-velocity-update integration its analysis
-uses), the centre of pressure from
+Chunks are decoded with ``sync.chunks`` (the wire format, either version), put on one
+timeline with ``models.signals``, the bar's vertical displacement and orientation come from
+``models.kinematics`` and ``models.orientation`` in the steps of the box's rep segmenter (the
+same zero-velocity-update integration its analysis uses), the centre of pressure from
 ``models.metrics.centre_of_pressure``, bar tilt from ``models.orientation.bar_tilt_deg``, and
 the CSV from ``sensors.recording`` (what ``liftguard replay`` reads).
 
@@ -198,8 +197,8 @@ def _plain(chunk: Any) -> bool:
 def chunk_columns(chunk: Any) -> tuple[str, tuple[str, ...], np.ndarray, np.ndarray, np.ndarray]:
     """(source, channels, mono_ns, seq, values (n, channels)) of one chunk as numpy arrays.
 
-    Exactly what ``sync.chunks.decode_chunk`` gives (its columns are used for any chunk
-    that is not a plain version 1, and raises ``ChunkFormatError`` naming what is wrong), without a
+    Exactly what ``sync.chunks.decode_chunk`` gives (its ``decode_columns`` takes any chunk that
+    is not a plain version 1 and raises ``ChunkFormatError`` naming what is wrong), without a
     ``Frame`` per sample: an hour of raw data is a million frames, whose objects cost seconds
     and hundreds of MB. Wall times are not needed for display and are not rebuilt."""
     if not _plain(chunk):  # version 2 (counts) and anything unusual: the full decoder
