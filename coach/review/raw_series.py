@@ -172,7 +172,8 @@ def _number_or_null(x: Any) -> bool:
 def _plain(chunk: Any) -> bool:
     """Whether the fast path of :func:`chunk_columns` may take this chunk: every field the box
     writes has the type ``decode_chunk`` demands (anything else goes to ``decode_chunk``)."""
-    if not isinstance(chunk, dict) or chunk.get("v") != 1 or "wall_steps" in chunk:
+    if not isinstance(chunk, dict) or not _is_int(chunk.get("v")) or chunk["v"] != 1 \
+            or "wall_steps" in chunk:
         return False
     n, channels, values = chunk.get("n"), chunk.get("channels"), chunk.get("values")
     if not (_is_int(n) and n >= 1 and _is_int(chunk.get("t0_ns")) and _is_int(chunk.get("seq0"))
