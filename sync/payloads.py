@@ -24,6 +24,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Sequence
 
+from sync.chunks import COUNTS_VERSION, ChunkFormatError, check_chunk
 from sync.json_values import (INT64_MAX, ValueProblem, check_number_lists, check_value)
 from sync.rows import KINDS, ROW_FIELDS, RowError, SyncRecord, check_row
 
@@ -221,6 +222,12 @@ def _check_chunk_text(where: str, text: str) -> None:
     """PostgreSQL would refuse bad JSON for the whole batch: check it here, per message."""
     what = f"{where}: sensor_data raw_data"
     chunk = _loads(text, what, frozenset({"values"}))
+    if isinstance(chunk, dict) and chunk.get("v") == COUNTS_VERSION:
+        try:  # PostgreSQL would store any counts string: refuse a malformed chunk here
+            check_chunk(chunk)
+        except ChunkFormatError as exc:
+            raise PayloadError(f"{what}: {exc}") from None
+        return
     if not isinstance(chunk, dict) or "v" not in chunk or "values" not in chunk:
         raise PayloadError(f"{what} must be a chunk object with 'v' and 'values' "
                            f"(docs/local-store.md)")

@@ -9,7 +9,8 @@ import uuid
 from datetime import datetime, timedelta
 from typing import Any, Sequence
 
-from edge_agent.store.chunks import DEFAULT_DECIMALS, chunk_to_json, encode_chunk
+from sync.chunks import (DEFAULT_DECIMALS, DEFAULT_RESOLUTION, chunk_to_json, encode_chunk,
+                         encode_counts_chunk)
 from models.analysis import analyze_frames
 from models.feedback_text import rep_feedback, set_feedback
 from sensors.frame import Frame
@@ -28,13 +29,17 @@ def add_user(conn: Any, role: str, email: str, first: str = "Test", last: str = 
 
 
 def chunks_of(frames: Sequence[Frame], chunk_s: float = CHUNK_S) -> list[dict[str, Any]]:
-    """The box's chunking: one chunk per source per ``chunk_s`` of monotonic time."""
+    """The box's chunking: one chunk per source per ``chunk_s`` of monotonic time. The first
+    half of the session's chunks are version 1 (as boxes stored them before version 2), the
+    rest version 2, so every page and export reads both."""
     by_key: dict[tuple[str, int], list[Frame]] = {}
     t0 = min(f.mono_ns for f in frames)
     for f in frames:
         by_key.setdefault((f.source, int((f.mono_ns - t0) / (chunk_s * 1e9))), []).append(f)
-    return [encode_chunk(v, DEFAULT_DECIMALS) for _, v in sorted(by_key.items(),
-                                                              key=lambda kv: (kv[0][1], kv[0][0]))]
+    runs = [v for _, v in sorted(by_key.items(), key=lambda kv: (kv[0][1], kv[0][0]))]
+    half = len(runs) // 2
+    return ([encode_chunk(v, DEFAULT_DECIMALS) for v in runs[:half]]
+            + [encode_counts_chunk(v, DEFAULT_RESOLUTION) for v in runs[half:]])
 
 
 def insert_session(conn: Any, athlete_id: str | None, *, lift: str = "squat",

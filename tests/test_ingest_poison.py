@@ -56,8 +56,8 @@ def _poisons(entries) -> list[tuple[str, str, bytes]]:
     feedback = next(e for e in entries if e.kind == "feedback")
     deep = b'{"v":1,"items":' + b"[" * 100_000 + b"]" * 100_000 + b"}"
     nested_chunk = {**chunk.payload, "id": str(uuid.uuid4()),
-                    "raw_data": chunk.payload["raw_data"].replace('"v":1', '"v":' + "[" * 50
-                                                                  + "1" + "]" * 50, 1)}
+                    "raw_data": json.dumps({**json.loads(chunk.payload["raw_data"]),
+                                            "v": json.loads("[" * 50 + "1" + "]" * 50)})}
     return [
         ("NUL in feedback_text", data_topic(DEVICE, "feedback"), _message(
             "feedback", 9001, {**feedback.payload, "id": str(uuid.uuid4()),

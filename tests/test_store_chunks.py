@@ -7,7 +7,7 @@ import random
 
 import pytest
 
-from edge_agent.store.chunks import (DEFAULT_DECIMALS, WALL_TOLERANCE_S, ChunkFormatError,
+from sync.chunks import (DEFAULT_DECIMALS, WALL_TOLERANCE_S, ChunkFormatError,
                                      chunk_to_json, decode_chunk, encode_chunk)
 from sensors.frame import IMU_CHANNELS, PLATFORM_CHANNELS, Frame
 
@@ -100,7 +100,7 @@ def test_mixed_sources_are_refused():
 
 
 @pytest.mark.parametrize("mutate, field", [
-    (lambda c: c.update(v=2), "'v'"),
+    (lambda c: c.update(v=3), "'v'"),
     (lambda c: c.pop("seq0"), "'seq0'"),
     (lambda c: c.update(dt_ns=[1, 2]), "'dt_ns'"),
     (lambda c: c["values"].pop(), "'values'"),

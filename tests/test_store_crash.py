@@ -28,7 +28,7 @@ CHILD = textwrap.dedent(f"""
     import sys
     from edge_agent.store import LocalStore
     from tests.test_store_crash import expected_frame
-    store = LocalStore(sys.argv[1], "box-crash", commit_interval_s=0.05, decimals=None)
+    store = LocalStore(sys.argv[1], "box-crash", commit_interval_s=0.05, resolution=None)
     sid = store.start_session("deadlift", athlete="crash@example.org")
     print("session", sid, flush=True)
     seq, batch = 0, 0
@@ -69,7 +69,7 @@ def test_kill_9_loses_nothing_that_was_committed(tmp_path):
     assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     conn.close()
 
-    with LocalStore(tmp_path, "box-crash", decimals=None) as store:
+    with LocalStore(tmp_path, "box-crash", resolution=None) as store:
         assert store.recovered_session_ids == [sid]
         frames = store.session_frames(sid)
         seqs = [f.seq for f in frames]

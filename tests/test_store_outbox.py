@@ -11,7 +11,7 @@ SLOW = 3600.0
 
 @pytest.fixture
 def store(tmp_path):
-    s = LocalStore(tmp_path, "box-7", commit_interval_s=SLOW, decimals=None)
+    s = LocalStore(tmp_path, "box-7", commit_interval_s=SLOW, resolution=None)
     yield s
     s.close()
 

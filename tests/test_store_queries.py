@@ -12,7 +12,7 @@ SLOW = 3600.0
 
 def test_sensor_chunks_page_through_every_chunk_once(tmp_path):
     with LocalStore(tmp_path, "box", commit_interval_s=SLOW, max_chunk_s=0.25,
-                    decimals=None) as store:
+                    resolution=None) as store:
         sid = store.start_session("squat")
         frames = imu_frames(1000)  # 5 s -> 20 chunks of 0.25 s
         store.submit_frames(sid, frames)

@@ -20,7 +20,7 @@ def outbox_rows(store):
 
 
 def test_nothing_is_on_disk_before_a_commit_and_everything_after_flush(tmp_path):
-    with LocalStore(tmp_path, "box", commit_interval_s=SLOW, decimals=None) as store:
+    with LocalStore(tmp_path, "box", commit_interval_s=SLOW, resolution=None) as store:
         sid = store.start_session("squat", athlete="ann@example.org")
         frames = imu_frames(450)
         assert store.submit_frames(sid, frames)
@@ -33,7 +33,7 @@ def test_nothing_is_on_disk_before_a_commit_and_everything_after_flush(tmp_path)
 
 
 def test_every_row_gets_its_outbox_entry(tmp_path):
-    with LocalStore(tmp_path, "box", commit_interval_s=SLOW, decimals=None) as store:
+    with LocalStore(tmp_path, "box", commit_interval_s=SLOW, resolution=None) as store:
         sid = store.start_session("deadlift")
         store.submit_frames(sid, imu_frames(600))  # 3 s at 200 Hz -> 2 s max per chunk
         rep = store.submit_rep(sid, 1, 0, 10**9, {"peak_velocity_m_s": 0.8},
@@ -82,7 +82,7 @@ def test_close_commits_what_is_queued(tmp_path):
     store.close()
     with pytest.raises(RuntimeError, match="closed"):
         store.submit_frames(sid, frames)
-    with LocalStore(tmp_path, "box", decimals=None) as again:
+    with LocalStore(tmp_path, "box", resolution=None) as again:
         assert len(again.session_frames(sid)) == 100
         assert again.get_session(sid)["end_reason"] == "shutdown"
 

@@ -100,8 +100,8 @@ def test_envelope_keeps_extremes_and_bounds_points(values, points):
 def test_series_from_the_box_chunks_reach_the_reps():
     from tests.review_support import chunks_of
     skipped: list[str] = []
-    series = compute_series(session_sources(iter(chunks_of(_SIM.frames) + [{"v": 2}]), skipped))
-    assert skipped == ["chunk field 'v' is 2; this code reads version 1"]
+    series = compute_series(session_sources(iter(chunks_of(_SIM.frames) + [{"v": 9}]), skipped))
+    assert skipped == ["chunk field 'v' is 9; this code reads versions 1, 2"]
     assert series.notes == []
     t, z = series.displacement
     rep = _ANALYSIS.reps[0]
@@ -176,7 +176,8 @@ def test_duration_and_end_reason_in_words():
 
 
 def _valid_chunks():
-    from edge_agent.store.chunks import DEFAULT_DECIMALS, encode_chunk
+    from sync.chunks import (DEFAULT_DECIMALS, DEFAULT_RESOLUTION, encode_chunk,
+                             encode_counts_chunk)
     from sensors.frame import Frame
     frames = [f for f in _SIM.frames[:600]]
     imu = [f for f in frames if f.source == "imu"][:50]
@@ -186,7 +187,9 @@ def _valid_chunks():
     imu[3] = imu[3]._replace(values=(math.nan,) + imu[3].values[1:])
     plat = [f for f in frames if f.source == "platform"][:20]
     one = [Frame("imu", 7, 10, 1.0, imu[0].channels, imu[0].values)]
-    return [encode_chunk(imu, DEFAULT_DECIMALS), encode_chunk(plat), encode_chunk(one)]
+    return [encode_chunk(imu, DEFAULT_DECIMALS), encode_chunk(plat), encode_chunk(one),
+            encode_counts_chunk(imu, DEFAULT_RESOLUTION),
+            encode_counts_chunk(plat, DEFAULT_RESOLUTION)]
 
 
 VALID_CHUNKS = _valid_chunks()
@@ -219,7 +222,7 @@ def json_copy(value):
 @settings(max_examples=400, deadline=None)
 @given(mutated_chunk())
 def test_chunk_columns_equal_the_box_decoder_or_name_the_problem(chunk):
-    from edge_agent.store.chunks import ChunkFormatError, decode_chunk
+    from sync.chunks import ChunkFormatError, decode_chunk
     from coach.review.raw_series import chunk_columns
     try:
         frames = decode_chunk(chunk)
@@ -243,7 +246,7 @@ def test_chunk_columns_equal_the_box_decoder_or_name_the_problem(chunk):
 @pytest.mark.parametrize("chunk", OVERCLAIMING_CHUNKS)
 def test_chunk_columns_refuse_a_chunk_claiming_more_samples_than_it_carries(chunk):
     from coach.review.raw_series import chunk_columns
-    from edge_agent.store.chunks import ChunkFormatError
+    from sync.chunks import ChunkFormatError
 
     with pytest.raises(ChunkFormatError):
         chunk_columns(chunk)

@@ -1,10 +1,9 @@
 """Raw chunks of a session (``sensor_data.raw_data``) as frames, display series and a recording.
 
-Everything here reuses the box's code: chunks are decoded with ``edge_agent.store.chunks``
-(the format the box writes), put on one timeline with ``models.signals``, the bar's vertical
-displacement and orientation come from ``models.kinematics`` and ``models.orientation`` in the
-steps of the box's rep segmenter (the same zero-velocity-update integration its analysis
-uses), the centre of pressure from
+Chunks are decoded with ``sync.chunks`` (the wire format, either version), put on one
+timeline with ``models.signals``, the bar's vertical displacement and orientation come from
+``models.kinematics`` and ``models.orientation`` in the steps of the box's rep segmenter (the
+same zero-velocity-update integration its analysis uses), the centre of pressure from
 ``models.metrics.centre_of_pressure``, bar tilt from ``models.orientation.bar_tilt_deg``, and
 the CSV from ``sensors.recording`` (what ``liftguard replay`` reads).
 
@@ -25,7 +24,7 @@ from typing import IO, Any, Callable, Iterator
 
 import numpy as np
 
-from edge_agent.store.chunks import ChunkFormatError, decode_chunk
+from sync.chunks import ChunkFormatError, decode_chunk, decode_columns
 from models.metrics import centre_of_pressure
 from models import kinematics
 from models.orientation import bar_tilt_deg, estimate_up
@@ -173,7 +172,8 @@ def _number_or_null(x: Any) -> bool:
 def _plain(chunk: Any) -> bool:
     """Whether the fast path of :func:`chunk_columns` may take this chunk: every field the box
     writes has the type ``decode_chunk`` demands (anything else goes to ``decode_chunk``)."""
-    if not isinstance(chunk, dict) or chunk.get("v") != 1 or "wall_steps" in chunk:
+    if not isinstance(chunk, dict) or not _is_int(chunk.get("v")) or chunk["v"] != 1 \
+            or "wall_steps" in chunk:
         return False
     n, channels, values = chunk.get("n"), chunk.get("channels"), chunk.get("values")
     if not (_is_int(n) and n >= 1 and _is_int(chunk.get("t0_ns")) and _is_int(chunk.get("seq0"))
@@ -198,16 +198,14 @@ def _plain(chunk: Any) -> bool:
 def chunk_columns(chunk: Any) -> tuple[str, tuple[str, ...], np.ndarray, np.ndarray, np.ndarray]:
     """(source, channels, mono_ns, seq, values (n, channels)) of one chunk as numpy arrays.
 
-    Exactly what ``edge_agent.store.chunks.decode_chunk`` gives (it is called for any chunk
-    that is not plain, and raises ``ChunkFormatError`` naming what is wrong), without a
+    Exactly what ``sync.chunks.decode_chunk`` gives (its ``decode_columns`` takes any chunk that
+    is not a plain version 1 and raises ``ChunkFormatError`` naming what is wrong), without a
     ``Frame`` per sample: an hour of raw data is a million frames, whose objects cost seconds
     and hundreds of MB. Wall times are not needed for display and are not rebuilt."""
-    if not _plain(chunk):
-        frames = decode_chunk(chunk)
-        return (frames[0].source, frames[0].channels,
-                np.fromiter((f.mono_ns for f in frames), np.int64, len(frames)),
-                np.fromiter((f.seq for f in frames), np.int64, len(frames)),
-                np.array([f.values for f in frames], dtype=float).reshape(len(frames), -1))
+    if not _plain(chunk):  # version 2 (counts) and anything unusual: the full decoder
+        c = decode_columns(chunk)
+        return (c.source, c.channels, np.array(c.monos, dtype=np.int64),
+                np.array(c.seqs, dtype=np.int64), np.array(c.values, dtype=float).T)
     n, dt = chunk["n"], chunk.get("dt_ns")
     values = np.array(chunk["values"], dtype=float).reshape(len(chunk["channels"]), n).T
     # One sample has no steps, whatever dt_ns says (as decode_chunk reads it).

@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
+from sensors.frame import PLATFORM_CHANNELS
 from sensors.source import FrameSource, UnavailableSource
 
 from edge_agent import command_runner
@@ -37,6 +38,7 @@ from edge_agent.secrets import load_secrets
 from edge_agent.store import LocalStore
 from edge_agent.systemd_notify import SystemdNotifier, operator_status
 from edge_agent.timesync import ClockWatch
+from sync.chunks import chunk_resolution
 from sync.roster import Roster
 
 log = logging.getLogger(__name__)
@@ -86,6 +88,24 @@ def sources_from_config(cfg: Config) -> list[FrameSource]:
     return sources
 
 
+def box_chunk_resolution(cfg: Config) -> dict[str, float]:
+    """What raw chunks count in (``sync.chunks.chunk_resolution``): the configured IMU ranges
+    and, on hardware with a load-cell calibration file, its counts per newton. Without the
+    file the source itself reports the problem; forces then count in 0.01 N."""
+    counts_per_newton = None
+    if cfg.get("source.kind") == "hardware" and cfg.get("loadcells.enabled"):
+        from sensors.loadcell_calibration import CalibrationError, load_calibration
+        from sensors.loadcell_source import calibration_path
+        try:
+            calibration = load_calibration(calibration_path(cfg.section("loadcells"),
+                                                            cfg.data_dir))
+            counts_per_newton = dict(zip(PLATFORM_CHANNELS, calibration.counts_per_newton))
+        except CalibrationError:
+            pass
+    return chunk_resolution(cfg.get("imu.accel_range_g"), cfg.get("imu.gyro_range_dps"),
+                            counts_per_newton)
+
+
 def _resolved(path: Path) -> Path | None:
     """Where a bundle path (usually the ``models/default`` symlink) points, if anywhere."""
     return path.resolve() if path.exists() else None
@@ -115,7 +135,8 @@ class Daemon:
         st = cfg.section("store")
         self.store = LocalStore(cfg.data_dir, self.device_id, cap_mb=st["cap_mb"],
                                 commit_interval_s=st["commit_interval_s"],
-                                synchronous=st["synchronous"])
+                                synchronous=st["synchronous"],
+                                resolution=box_chunk_resolution(cfg))
         self.notifier = SystemdNotifier()
         self.clock_watch = ClockWatch(self.store)
         self.clock_watch.check()

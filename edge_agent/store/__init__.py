@@ -2,7 +2,7 @@
 
 See docs/local-store.md for the schema, the chunk format and the durability guarantees.
 """
-from edge_agent.store.chunks import ChunkFormatError, decode_chunk, encode_chunk
+from sync.chunks import ChunkFormatError, decode_chunk, encode_chunk
 from edge_agent.store.db import StoreError
 from edge_agent.store.ids import new_id, uuid7
 from edge_agent.store.outbox import OutboxItem

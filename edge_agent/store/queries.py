@@ -7,7 +7,7 @@ from typing import Any
 
 from sensors.frame import Frame
 
-from edge_agent.store.chunks import decode_chunk
+from sync.chunks import decode_chunk
 
 MAX_PAGE = 1000
 

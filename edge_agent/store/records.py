@@ -7,7 +7,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 from sensors.frame import Frame
 
-from edge_agent.store.chunks import chunk_to_json, encode_chunk
+from sync.chunks import DEFAULT_DECIMALS, chunk_to_json, encode_chunk, encode_counts_chunk
 from edge_agent.store.writer import FrameBatch, RowWrite
 
 
@@ -90,7 +90,7 @@ def split_by_span(frames: Sequence[Frame], max_span_ns: int) -> list[list[Frame]
 
 
 def sensor_chunk_writes(batches: list[FrameBatch], max_span_ns: int,
-                        decimals: Mapping[str, int] | None, new_id: Callable[[], str],
+                        resolution: Mapping[str, float] | None, new_id: Callable[[], str],
                         now: float
                         ) -> list[RowWrite]:
     """``sensor_data`` inserts for queued frame batches: one or more chunks per session,
@@ -110,6 +110,18 @@ def sensor_chunk_writes(batches: list[FrameBatch], max_span_ns: int,
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (row_id, session_id, run[0].source, run[0].wall_s, run[0].mono_ns,
                  run[-1].mono_ns, run[0].seq, run[-1].seq, len(run),
-                 chunk_to_json(encode_chunk(run, decimals)), now),
+                 chunk_to_json(_encode(run, resolution)), now),
             ))
     return writes
+
+
+def _encode(frames: list[Frame], resolution: Mapping[str, float] | None) -> dict[str, Any]:
+    """Version 2 (counts of each channel's resolution) when every channel has one and every
+    value fits; otherwise version 1, which keeps any float (rounded as ``DEFAULT_DECIMALS``
+    when a resolution was asked for, exact when not)."""
+    if resolution is None:
+        return encode_chunk(frames)
+    try:
+        return encode_counts_chunk(frames, resolution)
+    except ValueError:
+        return encode_chunk(frames, DEFAULT_DECIMALS)

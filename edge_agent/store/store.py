@@ -17,7 +17,7 @@ from sensors.clock import SYSTEM_CLOCK, Clock
 from sensors.frame import Frame
 
 from edge_agent.store import outbox, queries, records, sessions, wallclock
-from edge_agent.store.chunks import DEFAULT_DECIMALS
+from sync.chunks import DEFAULT_RESOLUTION
 from edge_agent.store.db import DB_FILENAME, SYNCHRONOUS_LEVELS, StoreError, connect
 from edge_agent.store.disk_cap import DiskCap
 from edge_agent.store.ids import new_id
@@ -39,12 +39,15 @@ class LocalStore:
     committed batch survive a power cut; ``NORMAL`` saves one fsync a second but a power cut
     may then lose up to the last ~30 s of commits (see docs/local-store.md). Acks and other
     outbox updates always use ``NORMAL``: losing one only means sending a row again.
+
+    ``resolution`` (channel -> sensor resolution) makes raw chunks version 2, counts of that
+    resolution (``sync.chunks.encode_counts_chunk``); None keeps every float exactly (version 1).
     """
 
     def __init__(self, data_dir: str | os.PathLike[str], device_id: str, *,
                  cap_mb: float | None = None, commit_interval_s: float = 1.0,
                  max_queued_frames: int = 10_000, max_chunk_s: float = 2.0,
-                 decimals: Mapping[str, int] | None = DEFAULT_DECIMALS,
+                 resolution: Mapping[str, float] | None = DEFAULT_RESOLUTION,
                  synchronous: str = "FULL", clock: Clock = SYSTEM_CLOCK) -> None:
         if synchronous not in SYNCHRONOUS_LEVELS:
             raise ValueError(f"synchronous must be one of {SYNCHRONOUS_LEVELS}, "
@@ -60,7 +63,7 @@ class LocalStore:
                              f"{exc}") from exc
         self._clock = clock
         self.boot_id = wallclock.current_boot_id()
-        self._decimals = decimals
+        self._resolution = resolution
         self._max_chunk_ns = int(max_chunk_s * 1e9)
         self._conn = connect(self.path)
         self._conn_lock = threading.Lock()
@@ -87,7 +90,7 @@ class LocalStore:
     # ---- writer callbacks (writer thread) -----------------------------------------------
 
     def _encode_frames(self, batches: list[FrameBatch]) -> list[RowWrite]:
-        return records.sensor_chunk_writes(batches, self._max_chunk_ns, self._decimals, new_id,
+        return records.sensor_chunk_writes(batches, self._max_chunk_ns, self._resolution, new_id,
                                            self._clock.wall_s())
 
     def _after_tick(self, conn: sqlite3.Connection, committed: bool) -> None:
