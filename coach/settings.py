@@ -32,6 +32,10 @@ class WebSettings:
     page_size: int = 25
     proxy_hops: int = 0
     max_form_bytes: int = 64 * 1024
+    command_mqtt: Any = None
+    """``sync.mqtt_publisher.MqttSettings`` from ``[mqtt]`` when it names a broker: session
+    commands are then also published there (docs/commands.md); None: stored only (boxes in
+    direct mode poll them)."""
 
     def __post_init__(self) -> None:
         if not self.dsn:
@@ -60,7 +64,10 @@ def settings_from_config(cfg: Any, secrets: Any) -> WebSettings:
     """WebSettings from a validated ``edge_agent.config.Config`` and resolved ``Secrets``."""
     import psycopg2.extensions
 
+    from sync.mqtt_publisher import MqttSettings
+
     web = cfg.section("web")
+    mqtt = cfg.section("mqtt")
     dsn = cfg.get("database.dsn")
     try:
         has_password = bool(dsn) and "password" in psycopg2.extensions.parse_dsn(dsn)
@@ -80,4 +87,6 @@ def settings_from_config(cfg: Any, secrets: Any) -> WebSettings:
         invitation_days=web["invitation_days"],
         page_size=web["page_size"],
         proxy_hops=web["proxy_hops"],
+        command_mqtt=MqttSettings.from_section(mqtt, secrets.get("mqtt_password"))
+        if mqtt["host"] else None,
     )

@@ -56,12 +56,17 @@ def get_command(conn: Any, command_id: str) -> Command | None:
 
 def record_ack(conn: Any, ack: Ack) -> bool:
     """Settle the pending command ``ack`` answers; False when it was settled already, or is
-    not a command of that device."""
+    not a command of that device. A box's ``done`` also replaces ``cancelled`` (the coach's
+    cancel crossed the box's start) and the web app's ``expired`` (a box whose clock runs
+    behind acted late): the box did act, and the page must say so. A box never says ``done``
+    after saying ``expired`` for one command (it acts on each id once)."""
     with conn.cursor() as cur:
         cur.execute("UPDATE session_commands SET status = %s, ack_reason = %s, "
                     "acked_at = to_timestamp(%s) WHERE id = %s AND device_id = %s "
-                    "AND status = 'pending'",
-                    (ack.status, ack.reason or None, ack.at, ack.id, ack.device_id))
+                    "AND (status = 'pending' OR (%s = 'done' AND status IN "
+                    "('cancelled', 'expired')))",
+                    (ack.status, ack.reason or None, ack.at, ack.id, ack.device_id,
+                     ack.status))
         changed = cur.rowcount == 1
     conn.commit()
     return changed

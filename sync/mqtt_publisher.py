@@ -52,6 +52,16 @@ class MqttSettings:
     keepalive: int = 30
     session_expiry_s: int = 7 * 24 * 3600
 
+    @classmethod
+    def from_section(cls, section: dict[str, Any], password: str | None) -> "MqttSettings":
+        """From a validated ``[mqtt]`` config section and the ``mqtt_password`` secret."""
+        if not section["host"]:
+            raise ValueError("no MQTT broker given: set [mqtt] host")
+        return cls(host=section["host"], port=section["port"], username=section["username"],
+                   password=password, tls=section["tls"], ca_file=section["ca_file"],
+                   client_cert=section["client_cert"], client_key=section["client_key"],
+                   keepalive=section["keepalive"])
+
 
 def make_client(settings: MqttSettings, client_id: str, *, manual_ack: bool = False,
                 receive_maximum: int | None = None) -> tuple[mqtt.Client, Properties]:

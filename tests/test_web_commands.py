@@ -1,15 +1,18 @@
 """Web app -> box session commands and rep labels, on real PostgreSQL (the app as the web
-role) and, for the start/end flow, real Mosquitto with the shipped ACL and a daemon on the
-simulator that the page's start becomes an active session on."""
+role), through Flask's test client: the command lifecycle the control page tells (the box's
+acknowledgements written as the ack recorder writes them), refusals, and who may do what. The
+flow with the real processes is tests/test_deployed_commands.py."""
 from __future__ import annotations
 
 import re
 
 import pytest
 
-from tests.command_support import (DEVICE, add_device, login, mqtt_box, mqtt_server_side,
-                                   shipped_broker)
-from tests.daemon_helpers import wait_for
+import time
+
+from sync.command_store import record_ack
+from sync.commands import Ack
+from tests.command_support import DEVICE, add_device
 from tests.web_support import (assign, client, db_conn, login_as, make_user, post_form,  # noqa: F401
                                web_app, web_db, web_settings)
 
@@ -29,42 +32,6 @@ def _start(c, athlete, device=DEVICE, lift="squat"):
 
 def _page(c, path):
     return c.get(path).get_data(as_text=True)
-
-
-def test_start_and_end_from_the_page_on_a_simulated_box(tmp_path, web_app, web_db, people,
-                                                        login_as, mosquitto_factory,
-                                                        monkeypatch):
-    trainer, athlete = people
-    broker = shipped_broker(mosquitto_factory)
-    web_app.config["COMMAND_MQTT"] = login(broker, "liftguard-web")
-    ing, rec = mqtt_server_side(broker, web_db.dsn)
-    box = mqtt_box(tmp_path, broker, monkeypatch, reps=4)
-    try:
-        c, _ = login_as(user=trainer)
-        response = _start(c, athlete)
-        assert response.status_code == 303
-        control = response.headers["Location"]
-        session_id = re.search(r"/sessions/([0-9a-f-]{36})/control", control).group(1)
-        wait_for(lambda: box.sessions.active_id == session_id, 10, "the box to start")
-        page = wait_for(lambda: (lambda p: p if 'id="state">active' in p else None)(
-            _page(c, control)), 10, "the page to say active")
-        assert f"session {session_id} started" in page, "the box's acknowledgement is shown"
-
-        busy = _start(c, athlete)
-        assert busy.status_code == 409
-        assert f"is recording session {session_id}; end it first" in busy.get_data(as_text=True)
-
-        wait_for(box.sources_finished, 60, "the simulated set")
-        ended = post_form(c, f"/sessions/{session_id}/end", {}, token_from=control)
-        assert ended.status_code == 303
-        page = wait_for(lambda: (lambda p: p if 'id="analysis"' in p else None)(
-            _page(c, control)), 90, "the analysis on the page")
-        assert 'id="state">ended' in page and 'id="feedback">' in page
-        assert "<meta http-equiv=\"refresh\"" not in page, "a final page stops refreshing"
-    finally:
-        box.stop()
-        rec.stop()
-        ing.request_stop()
 
 
 def test_refusals_are_shown_and_store_nothing(people, login_as, db_conn, make_user):
@@ -152,3 +119,135 @@ def test_athlete_page_shows_the_profile_refresh(people, login_as, db_conn):
     c, _ = login_as(user=trainer)
     page = c.get(f"/athletes/{athlete['id']}").get_data(as_text=True)
     assert "from 7 clean reps of 2 sessions" in page and "2026-12-01 20:00" in page
+
+
+def _sid(response):
+    return re.search(r"/sessions/([0-9a-f-]{36})/control", response.headers["Location"]).group(1)
+
+
+def _commands(conn, sid):
+    with conn.cursor() as cur:
+        cur.execute("SELECT id::text, kind, status, ack_reason FROM session_commands "
+                    "WHERE session_id = %s ORDER BY issued_at", (sid,))
+        rows = cur.fetchall()
+    conn.rollback()
+    return rows
+
+
+def _ack(conn, command_id, status, reason="", sid=None):
+    return record_ack(conn, Ack(command_id, DEVICE, status, reason, sid, time.time()))
+
+
+def test_refused_start_is_told_with_the_reason_and_can_be_started_again(people, login_as,
+                                                                          db_conn):
+    trainer, athlete = people
+    c, _ = login_as(user=trainer)
+    sid = _sid(_start(c, athlete))
+    [(cid, _, _, _)] = _commands(db_conn, sid)
+    assert _ack(db_conn, cid, "refused", "session abc is still active; end it first", sid)
+    page = _page(c, f"/sessions/{sid}/control")
+    assert 'id="state">refused' in page and "session abc is still active" in page
+    assert 'id="start-again"' in page and f"athlete={athlete['id']}" in page
+    assert 'http-equiv="refresh"' not in page and "live.js" not in page, "final: no polling"
+    again = _page(c, f"/sessions/new?athlete={athlete['id']}&device={DEVICE}&lift=deadlift")
+    assert f'<option selected value="{athlete["id"]}">' in again
+    assert '<option selected value="deadlift">' in again
+    assert _start(c, athlete).status_code == 303, "a refused start leaves the box free"
+
+
+def test_an_unanswered_start_ends_expired_and_a_pending_one_can_be_cancelled(people, login_as,
+                                                                             db_conn):
+    trainer, athlete = people
+    c, _ = login_as(user=trainer)
+    sid = _sid(_start(c, athlete))
+    with db_conn.cursor() as cur:   # as if the box never answered within the 30 s
+        cur.execute("UPDATE session_commands SET issued_at = now() - interval '60 s', "
+                    "expires_at = now() - interval '30 s' WHERE session_id = %s", (sid,))
+    db_conn.commit()
+    page = _page(c, f"/sessions/{sid}/control")
+    assert 'id="state">expired' in page and "no answer from the box" in page
+    assert [r[2] for r in _commands(db_conn, sid)] == ["expired"]
+
+    second = _sid(_start(c, athlete))
+    page = _page(c, f"/sessions/{second}/control")
+    assert 'id="state">pending' in page and 'id="cancel"' in page and "live.js" in page
+    r = post_form(c, f"/sessions/{second}/cancel", {}, token_from=f"/sessions/{second}/control")
+    assert r.status_code == 303
+    page = _page(c, f"/sessions/{second}/control")
+    assert 'id="state">cancelled' in page and 'id="start-again"' in page
+    [(cid, _, status, _)] = _commands(db_conn, second)
+    assert status == "cancelled"
+    assert post_form(c, f"/sessions/{second}/cancel", {},
+                     token_from=f"/sessions/{second}/control").status_code == 409
+    assert _ack(db_conn, cid, "done", f"session {second} started", second), \
+        "a box that started it anyway is told, not hidden"
+    assert 'id="state">active' in _page(c, f"/sessions/{second}/control")
+
+
+def test_one_pending_end_per_session_and_the_page_says_what_comes_next(people, login_as,
+                                                                       db_conn):
+    trainer, athlete = people
+    c, _ = login_as(user=trainer)
+    sid = _sid(_start(c, athlete))
+    [(cid, _, _, _)] = _commands(db_conn, sid)
+    _ack(db_conn, cid, "done", f"session {sid} started", sid)
+    control = f"/sessions/{sid}/control"
+    assert 'id="end"' in _page(c, control)
+    assert post_form(c, f"/sessions/{sid}/end", {}, token_from=control).status_code == 303
+    second = post_form(c, f"/sessions/{sid}/end", {}, token_from=control)
+    assert second.status_code == 409
+    assert "an end is already waiting" in second.get_data(as_text=True)
+    assert [r[1] for r in _commands(db_conn, sid)] == ["start", "end"]
+    page = _page(c, control)
+    assert "ending: waiting for the box" in page and 'id="end"' not in page
+    end_id = _commands(db_conn, sid)[1][0]
+    _ack(db_conn, end_id, "done", f"session {sid} ended; analysing it", sid)
+    with db_conn.cursor() as cur:
+        cur.execute("INSERT INTO sessions (id, athlete, lift_type, status, device_id) VALUES "
+                    "(%s, %s, 'squat', 'ended', %s)", (sid, athlete["id"], DEVICE))
+    db_conn.commit()
+    page = _page(c, control)
+    assert 'id="state">ended' in page and "the analysis appears here" in page
+
+
+def test_live_part_answers_304_until_something_changes(people, login_as, db_conn):
+    trainer, athlete = people
+    c, _ = login_as(user=trainer)
+    sid = _sid(_start(c, athlete))
+    live = f"/sessions/{sid}/live"
+    first = c.get(live)
+    assert first.status_code == 200 and 'id="state">pending' in first.get_data(as_text=True)
+    etag = first.headers["ETag"]
+    assert c.get(live, headers={"If-None-Match": etag}).status_code == 304
+    [(cid, _, _, _)] = _commands(db_conn, sid)
+    _ack(db_conn, cid, "done", f"session {sid} started", sid)
+    changed = c.get(live, headers={"If-None-Match": etag})
+    assert changed.status_code == 200 and changed.headers["ETag"] != etag
+    assert f"session {sid} started" in changed.get_data(as_text=True)
+    with db_conn.cursor() as cur:
+        cur.execute("INSERT INTO sessions (id, athlete, lift_type, status, device_id, started_at)"
+                    " VALUES (%s, %s, 'squat', 'active', %s, now() AT TIME ZONE 'UTC')",
+                    (sid, athlete["id"], DEVICE))
+        cur.execute("INSERT INTO rep_metrics (id, session_id, rep_number, metrics) VALUES "
+                    "(gen_random_uuid(), %s, 1, '{\"mean_concentric_velocity_mps\": 0.61, "
+                    "\"end_s\": 2.0}'), (gen_random_uuid(), %s, 2, "
+                    "'{\"mean_concentric_velocity_mps\": 0.49, \"end_s\": 4.0}')", (sid, sid))
+    db_conn.commit()
+    reps = c.get(live, headers={"If-None-Match": changed.headers["ETag"]})
+    text = reps.get_data(as_text=True)
+    assert reps.status_code == 200 and 'id="live-rep-2"' in text
+    assert "0.49" in text and "20 %" in text and 'id="lag"' in text
+
+
+def test_another_trainer_can_neither_see_cancel_nor_end(people, login_as, db_conn):
+    trainer, athlete = people
+    c, _ = login_as(user=trainer)
+    sid = _sid(_start(c, athlete))
+    other, _ = login_as("trainer")
+    token_page = "/profile"
+    for path in (f"/sessions/{sid}/control", f"/sessions/{sid}/live"):
+        assert other.get(path).status_code == 404
+    for action in ("cancel", "end"):
+        r = post_form(other, f"/sessions/{sid}/{action}", {}, token_from=token_page)
+        assert r.status_code == 404
+    assert [r[2] for r in _commands(db_conn, sid)] == ["pending"]

@@ -1,0 +1,141 @@
+"""What the live control page shows for one session: its commands told to the end (pending,
+then done, refused with the box's reason, expired or cancelled), the session's state, and its
+reps as they sync, with how far behind the box is.
+
+The page follows it by polling ``/sessions/<id>/live`` with ``If-None-Match`` (docs/web.md):
+the ETag is a digest of exactly what the fragment shows, so an unchanged session costs three
+small queries and a 304.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+from flask import abort, g
+
+from coach.access import can_see_athlete, parse_uuid
+from coach.db import query, query_one
+from coach.review.session_detail import REPS_SQL, RepRow, rep_rows
+
+EXPIRY_GRACE_S = 5
+"""A pending command this long past its expiry is settled ``expired`` here: the box checks the
+expiry against its own clock and never acts on it after that (give or take its clock error)."""
+NO_ANSWER = "no answer from the box before the command expired (is the box on and online?)"
+FINAL_STATES = ("refused", "expired", "cancelled")
+
+
+@dataclass
+class LiveView:
+    id: str
+    commands: list[dict[str, Any]]
+    session: dict[str, Any] | None
+    state: str
+    athlete: str | None
+    device: str | None
+    start: dict[str, Any] | None
+    pending_end: dict[str, Any] | None
+    reps: list[RepRow] = field(default_factory=list)
+    last_rep_at: datetime | None = None
+
+    @property
+    def final(self) -> bool:
+        """Nothing more will change on the page: stop following it."""
+        return self.state in FINAL_STATES or (
+            self.state == "ended" and bool(self.session and self.session["analysed"]))
+
+    @property
+    def ended_by_command(self) -> bool:
+        return any(c["kind"] == "end" and c["status"] == "done" for c in self.commands)
+
+    def lag_s(self, now: datetime) -> float | None:
+        """Seconds between the newest synced rep's end and ``now`` (how far behind the box)."""
+        return None if self.last_rep_at is None else max(
+            0.0, (now - self.last_rep_at).total_seconds())
+
+    def etag(self) -> str:
+        shown = [self.state, self.device, [(c["id"], c["status"], c["ack_reason"])
+                                           for c in self.commands],
+                 self.session and {k: self.session[k] for k in ("status", "analysed")},
+                 [(r.number, r.metrics.get("mean_concentric_velocity_mps"), r.feedback_text)
+                  for r in self.reps]]
+        return hashlib.sha256(json.dumps(shown, default=str).encode()).hexdigest()[:32]
+
+
+def settle_expired(conn: Any, session_id: str) -> None:
+    """Mark the session's commands that nobody answered in time ``expired``."""
+    with conn.cursor() as cur:
+        cur.execute("UPDATE session_commands SET status = 'expired', ack_reason = %s, "
+                    "acked_at = now() WHERE session_id = %s AND status = 'pending' AND "
+                    "expires_at < now() - make_interval(secs => %s)",
+                    (NO_ANSWER, session_id, EXPIRY_GRACE_S))
+    conn.commit()
+
+
+def _state(session: dict[str, Any] | None, start: dict[str, Any] | None) -> str:
+    if session and session["status"] == "ended":
+        return "ended"
+    if session or (start and start["status"] == "done"):
+        return "active"
+    if start and start["status"] in FINAL_STATES:
+        return start["status"]
+    return "pending"
+
+
+def _last_rep_at(session: dict[str, Any] | None, reps: list[RepRow]) -> datetime | None:
+    """Wall time of the newest rep's end: the session's start plus the rep's ``end_s``."""
+    if not session or session["started_at"] is None or not reps:
+        return None
+    end_s = reps[-1].get("end_s")
+    if end_s is None:
+        return None
+    started = session["started_at"]
+    if started.tzinfo is None:   # sessions.started_at is UTC without a zone (docs/sync.md)
+        started = started.replace(tzinfo=timezone.utc)
+    return datetime.fromtimestamp(started.timestamp() + end_s, timezone.utc)
+
+
+def live_view(conn: Any, session_id: str) -> LiveView:
+    """The session as the control page shows it; 404 when the user may not see it."""
+    sid = parse_uuid(session_id)
+    if sid is None:
+        abort(404)
+    commands = query(conn, "SELECT id::text, kind, status, ack_reason, issued_at, acked_at, "
+                           "expires_at, device_id, athlete::text, lift_type::text "
+                           "FROM session_commands WHERE session_id = %s ORDER BY issued_at", (sid,))
+    if any(c["status"] == "pending" for c in commands):
+        settle_expired(conn, sid)
+        commands = query(conn, "SELECT id::text, kind, status, ack_reason, issued_at, "
+                               "acked_at, expires_at, device_id, athlete::text, "
+                               "lift_type::text FROM session_commands WHERE session_id = %s "
+                               "ORDER BY issued_at", (sid,))
+    session = query_one(conn, "SELECT s.id::text, s.status, s.athlete::text, s.device_id, "
+                              "s.lift_type::text, s.started_at, s.performance_metric_id IS NOT "
+                              "NULL AS analysed, m.balance_score, m.stability_score, "
+                              "m.injury_risk, f.feedback_text FROM sessions s LEFT JOIN "
+                              "performance_metrics m ON m.id = s.performance_metric_id LEFT JOIN "
+                              "feedback f ON f.id = s.feedback_id WHERE s.id = %s", (sid,))
+    athlete = (session or {}).get("athlete") or next(
+        (c["athlete"] for c in commands if c["athlete"]), None)
+    if not commands and not session:
+        abort(404)
+    if g.user["role"] != "admin" and (athlete is None
+                                      or not can_see_athlete(conn, g.user, athlete)):
+        abort(404)
+    start = next((c for c in commands if c["kind"] == "start"), None)
+    reps: list[RepRow] = []
+    if session:
+        with conn.cursor() as cur:
+            cur.execute(REPS_SQL, (sid,))
+            reps = rep_rows(cur.fetchall())
+    view = LiveView(id=sid, commands=commands, session=session, state=_state(session, start),
+                    athlete=athlete,
+                    device=(session or {}).get("device_id") or (start or {}).get("device_id"),
+                    start=start,
+                    pending_end=next((c for c in commands if c["kind"] == "end"
+                                      and c["status"] == "pending"), None),
+                    reps=reps)
+    view.last_rep_at = _last_rep_at(session, reps)
+    return view

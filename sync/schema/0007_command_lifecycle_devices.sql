@@ -1,0 +1,16 @@
+-- 0007 session commands told to the end, and boxes that announce themselves (docs/commands.md).
+
+-- A coach may cancel a start the box has not answered ('cancelled'); a command nobody answered
+-- before its expiry is settled 'expired' by the web app. At most one pending end per session.
+ALTER TABLE session_commands DROP CONSTRAINT session_commands_status_check;
+ALTER TABLE session_commands ADD CONSTRAINT session_commands_status_check
+    CHECK (status IN ('pending', 'done', 'refused', 'expired', 'cancelled'));
+CREATE UNIQUE INDEX session_commands_one_pending_end ON session_commands (session_id)
+    WHERE kind = 'end' AND status = 'pending';
+
+-- What a box last said about itself: online (its MQTT status, or a direct-mode box's start and
+-- command polls) or offline (clean stop, or the broker's last will), when, and over which path.
+ALTER TABLE devices
+    ADD COLUMN online    BOOLEAN,
+    ADD COLUMN status_at TIMESTAMPTZ,
+    ADD COLUMN sync_mode TEXT CHECK (sync_mode IN ('direct', 'mqtt'));
