@@ -90,8 +90,10 @@ class Deployment:
     web_port: int = 0
 
     @classmethod
-    def install(cls, pg_db: Any, mosquitto_factory: Any, directory: Path) -> "Deployment":
-        broker = mosquitto_factory(users=LOGINS, acl=ACL_FILE.read_text())
+    def install(cls, pg_db: Any, mosquitto_factory: Any, directory: Path,
+                broker: Any = None) -> "Deployment":
+        broker = broker or mosquitto_factory(users=LOGINS, acl=ACL_FILE.read_text())
+        directory.mkdir(parents=True, exist_ok=True)
         d = cls(pg_db, broker, directory)
         suffix = uuid.uuid4().hex[:8]   # roles are cluster-wide; tests share the cluster
         d.roles = {"box": f"lg_box_{suffix}", "ingest": f"lg_ingest_{suffix}",
