@@ -1,6 +1,7 @@
 """What the live control page shows for one session: its commands told to the end (pending,
 then done, refused with the box's reason, expired or cancelled), the session's state, and its
-reps as they sync, with how far behind the box is.
+reps as they sync, with how far behind the box is: while recording, the box's ``live_reps``
+(synced rep by rep); once the analysis has synced, its ``rep_metrics``.
 
 The page follows it by polling ``/sessions/<id>/live`` with ``If-None-Match`` (docs/web.md):
 the ETag is a digest of exactly what the fragment shows, so an unchanged session costs three
@@ -8,6 +9,7 @@ small queries and a 304.
 """
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from dataclasses import dataclass, field
@@ -27,6 +29,18 @@ NO_ANSWER = "no answer from the box before the command expired (is the box on an
 FINAL_STATES = ("refused", "expired", "cancelled")
 
 
+@dataclass(frozen=True)
+class ShownRep:
+    number: int
+    velocity_mps: float | None
+    velocity_loss_pct: float | None
+    alert: str
+
+
+LIVE_REPS_SQL = ("SELECT rep_number, mean_velocity_mps, velocity_loss_pct, alert, ended_at "
+                 "FROM live_reps WHERE session_id = %s ORDER BY rep_number, ended_at")
+
+
 @dataclass
 class LiveView:
     id: str
@@ -37,7 +51,9 @@ class LiveView:
     device: str | None
     start: dict[str, Any] | None
     pending_end: dict[str, Any] | None
-    reps: list[RepRow] = field(default_factory=list)
+    reps: list[ShownRep] = field(default_factory=list)
+    analysed_reps: bool = False
+    """True when ``reps`` are the end-of-session analysis's, False while they are live ones."""
     last_rep_at: datetime | None = None
 
     @property
@@ -59,8 +75,7 @@ class LiveView:
         shown = [self.state, self.device, [(c["id"], c["status"], c["ack_reason"])
                                            for c in self.commands],
                  self.session and {k: self.session[k] for k in ("status", "analysed")},
-                 [(r.number, r.metrics.get("mean_concentric_velocity_mps"), r.feedback_text)
-                  for r in self.reps]]
+                 self.analysed_reps, [dataclasses.astuple(r) for r in self.reps]]
         return hashlib.sha256(json.dumps(shown, default=str).encode()).hexdigest()[:32]
 
 
@@ -84,17 +99,33 @@ def _state(session: dict[str, Any] | None, start: dict[str, Any] | None) -> str:
     return "pending"
 
 
-def _last_rep_at(session: dict[str, Any] | None, reps: list[RepRow]) -> datetime | None:
-    """Wall time of the newest rep's end: the session's start plus the rep's ``end_s``."""
-    if not session or session["started_at"] is None or not reps:
-        return None
-    end_s = reps[-1].get("end_s")
-    if end_s is None:
+def _analysed_end(session: dict[str, Any], reps: list[RepRow]) -> datetime | None:
+    """Wall time of the newest analysed rep's end: the session's start plus its ``end_s``."""
+    end_s = reps[-1].get("end_s") if reps else None
+    if session["started_at"] is None or end_s is None:
         return None
     started = session["started_at"]
     if started.tzinfo is None:   # sessions.started_at is UTC without a zone (docs/sync.md)
         started = started.replace(tzinfo=timezone.utc)
     return datetime.fromtimestamp(started.timestamp() + end_s, timezone.utc)
+
+
+def _session_reps(conn: Any, view: "LiveView") -> None:
+    """The analysed reps once they synced, else the live ones, and when the newest ended."""
+    with conn.cursor() as cur:
+        cur.execute(REPS_SQL, (view.id,))
+        analysed = rep_rows(cur.fetchall())
+        if analysed:
+            view.reps = [ShownRep(r.number, r.get("mean_concentric_velocity_mps"),
+                                  r.velocity_loss_pct, "; ".join(f.detail for f in r.faults))
+                         for r in analysed]
+            view.analysed_reps = True
+            view.last_rep_at = _analysed_end(view.session, analysed)
+            return
+        cur.execute(LIVE_REPS_SQL, (view.id,))
+        live = {row[0]: row for row in cur.fetchall()}   # a repeated number: the newest
+    view.reps = [ShownRep(n, v, loss, alert or "") for n, v, loss, alert, _ in live.values()]
+    view.last_rep_at = max((row[4] for row in live.values()), default=None)
 
 
 def live_view(conn: Any, session_id: str) -> LiveView:
@@ -125,17 +156,12 @@ def live_view(conn: Any, session_id: str) -> LiveView:
                                       or not can_see_athlete(conn, g.user, athlete)):
         abort(404)
     start = next((c for c in commands if c["kind"] == "start"), None)
-    reps: list[RepRow] = []
-    if session:
-        with conn.cursor() as cur:
-            cur.execute(REPS_SQL, (sid,))
-            reps = rep_rows(cur.fetchall())
     view = LiveView(id=sid, commands=commands, session=session, state=_state(session, start),
                     athlete=athlete,
                     device=(session or {}).get("device_id") or (start or {}).get("device_id"),
                     start=start,
                     pending_end=next((c for c in commands if c["kind"] == "end"
-                                      and c["status"] == "pending"), None),
-                    reps=reps)
-    view.last_rep_at = _last_rep_at(session, reps)
+                                      and c["status"] == "pending"), None))
+    if session:
+        _session_reps(conn, view)
     return view

@@ -169,7 +169,7 @@ class Deployment:
             try:
                 with urllib.request.urlopen(f"{self.web_url}/login", timeout=2):
                     break
-            except (urllib.error.URLError, ConnectionError):
+            except OSError:   # refused, reset or timed out while the worker boots
                 if p.proc.poll() is not None or time.monotonic() > deadline:
                     raise AssertionError(f"liftguard web did not answer:\n{p.text()[-3000:]}")
                 time.sleep(0.1)

@@ -1,8 +1,9 @@
 """Coach <-> box as deployed (issue 21): every process started by its own command
 (tests/deployed.py), Chromium driving the web app. A trainer's admin starts a session from the
 dashboard on a box that announced itself (no devices row made by the test), the control page
-follows it to active with the box's acknowledgement, the admin ends it, and the page shows each
-acknowledgement, the reps as they sync, ended, and the analysis; in MQTT mode (ingest + web +
+follows it to active with the box's acknowledgement and lists the reps as the box syncs them
+while it records, the admin ends it, and the page shows each acknowledgement, ended, and the
+analysis; in MQTT mode (ingest + web +
 box over Mosquitto with the shipped ACL) and in direct mode (web + box on PostgreSQL)."""
 from __future__ import annotations
 
@@ -42,7 +43,10 @@ def _session_flow(d: Deployment, page, mode: str) -> None:
     start_row = page.inner_text("#commands tr.command-start")
     assert "done" in start_row and f"session {session_id} started" in start_row
 
-    page.wait_for_timeout(8000)                        # a few reps of the simulated set
+    page.wait_for_selector("#reps #live-rep-2", timeout=60000)   # live, while recording
+    assert page.inner_text("#state") == "active"
+    assert "live from the box" in page.inner_text("#live-reps")
+    assert re.search(r"\d+ s ago", page.inner_text("#lag"))
     page.click("#end")
     page.wait_for_selector("#commands tr.command-end .status:text('done')", timeout=30000)
     assert "ended; analysing it" in page.inner_text("#commands tr.command-end")

@@ -224,19 +224,31 @@ def test_live_part_answers_304_until_something_changes(people, login_as, db_conn
     changed = c.get(live, headers={"If-None-Match": etag})
     assert changed.status_code == 200 and changed.headers["ETag"] != etag
     assert f"session {sid} started" in changed.get_data(as_text=True)
-    with db_conn.cursor() as cur:
+    with db_conn.cursor() as cur:   # the box synced its session row and one live rep
         cur.execute("INSERT INTO sessions (id, athlete, lift_type, status, device_id, started_at)"
                     " VALUES (%s, %s, 'squat', 'active', %s, now() AT TIME ZONE 'UTC')",
                     (sid, athlete["id"], DEVICE))
-        cur.execute("INSERT INTO rep_metrics (id, session_id, rep_number, metrics) VALUES "
-                    "(gen_random_uuid(), %s, 1, '{\"mean_concentric_velocity_mps\": 0.61, "
-                    "\"end_s\": 2.0}'), (gen_random_uuid(), %s, 2, "
-                    "'{\"mean_concentric_velocity_mps\": 0.49, \"end_s\": 4.0}')", (sid, sid))
+        cur.execute("INSERT INTO live_reps (id, session_id, rep_number, ended_at, "
+                    "mean_velocity_mps, velocity_loss_pct, alert) VALUES (gen_random_uuid(), "
+                    "%s, 1, now() - interval '4 s', 0.61, NULL, NULL), (gen_random_uuid(), %s, "
+                    "2, now() - interval '2 s', 0.49, 19.7, 'the bar drifted 6 cm sideways')",
+                    (sid, sid))
     db_conn.commit()
-    reps = c.get(live, headers={"If-None-Match": changed.headers["ETag"]})
-    text = reps.get_data(as_text=True)
-    assert reps.status_code == 200 and 'id="live-rep-2"' in text
-    assert "0.49" in text and "20 %" in text and 'id="lag"' in text
+    live_reps = c.get(live, headers={"If-None-Match": changed.headers["ETag"]})
+    text = live_reps.get_data(as_text=True)
+    assert live_reps.status_code == 200 and 'id="live-rep-2"' in text
+    assert "0.49" in text and "20 %" in text and "the bar drifted 6 cm sideways" in text
+    lag = re.search(r'id="lag" data-lag="(\d+)"', text)
+    assert lag and 1 <= int(lag.group(1)) <= 60, "how long ago the newest rep ended"
+    assert "live from the box" in text
+    with db_conn.cursor() as cur:   # the analysis arrives: its reps replace the live ones
+        cur.execute("INSERT INTO rep_metrics (id, session_id, rep_number, metrics) VALUES "
+                    "(gen_random_uuid(), %s, 1, '{\"mean_concentric_velocity_mps\": 0.62, "
+                    "\"end_s\": 2.0}')", (sid,))
+    db_conn.commit()
+    final = c.get(live, headers={"If-None-Match": live_reps.headers["ETag"]})
+    text = final.get_data(as_text=True)
+    assert final.status_code == 200 and "0.62" in text and 'id="live-rep-2"' not in text
 
 
 def test_another_trainer_can_neither_see_cancel_nor_end(people, login_as, db_conn):

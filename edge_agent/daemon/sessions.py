@@ -4,7 +4,9 @@ automatically; the analysis of finished reps and ended sessions on a worker thre
 Ending a session (or finding one a crash left open) queues its end-of-session analysis:
 ``models.analyze_frames`` over the frames the store holds for it, then the summary
 ``performance_metrics`` row, the summary ``feedback`` text and one ``rep_metrics`` row per rep.
-Live per-rep feedback lines are stored as ``feedback`` rows as each rep finishes.
+Live per-rep feedback lines are stored as ``feedback`` rows as each rep finishes, and each rep
+as a ``live_reps`` row (velocity, velocity loss so far, the problem told), which syncs while
+the session records so the web app can follow it.
 
 With a model bundle attached (``attach_scorer``), every finished rep also gets the model's
 per-rep decision; a rep the model flags passes its attribution to ``rep_feedback``, so the
@@ -23,6 +25,7 @@ from typing import Any, Callable, Sequence
 
 from models import analyze_frames, rep_feedback, set_feedback
 from models.feedback_text import attribution_hint
+from models.metrics import velocity_loss_pct
 from sensors.frame import Frame
 
 from edge_agent.config import LIFT_TYPES
@@ -257,6 +260,7 @@ class SessionManager:
         if not near:
             log.debug("rep %d: not found again in its context window", number)
             self.store.submit_feedback(session_id, self.dispatcher.rep_finished(number))
+            self.store.submit_live_rep(session_id, number, None, None, None)
             return
         rep = min(near, key=lambda r: abs(t0_ns + r.end_s * 1e9 - end_ns))
         rep.number = number
@@ -266,6 +270,10 @@ class SessionManager:
         problem = text.split(": ", 1)[1] if text else None
         line = self.dispatcher.rep_finished(number, problem)
         self.store.submit_feedback(session_id, line)
+        mcv = rep.mean_concentric_velocity_mps
+        loss = None if mcv is None else velocity_loss_pct(
+            [r.mean_concentric_velocity_mps for r in earlier])
+        self.store.submit_live_rep(session_id, number, mcv, loss, problem)
 
     def _analyse_session(self, session_id: str, lift: str) -> None:
         t0 = time.monotonic()

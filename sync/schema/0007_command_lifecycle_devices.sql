@@ -14,3 +14,17 @@ ALTER TABLE devices
     ADD COLUMN online    BOOLEAN,
     ADD COLUMN status_at TIMESTAMPTZ,
     ADD COLUMN sync_mode TEXT CHECK (sync_mode IN ('direct', 'mqtt'));
+
+-- Reps as the box's live path finishes them, synced while the session records, so the web
+-- app's live page can show them at once (rep_metrics arrive with the end-of-session analysis).
+-- id is made on the box, so a repeated upload stores nothing twice.
+CREATE TABLE live_reps (
+    id                UUID PRIMARY KEY,
+    session_id        UUID NOT NULL REFERENCES sessions (id),
+    rep_number        INTEGER NOT NULL CHECK (rep_number >= 1),
+    ended_at          TIMESTAMPTZ NOT NULL,
+    mean_velocity_mps DOUBLE PRECISION,
+    velocity_loss_pct DOUBLE PRECISION,
+    alert             TEXT
+);
+CREATE INDEX live_reps_session_idx ON live_reps (session_id, rep_number);
