@@ -13,6 +13,7 @@ athlete, may command a box for the athlete.
 from __future__ import annotations
 
 import logging
+import math
 import time
 import uuid
 from datetime import datetime, timezone
@@ -22,7 +23,8 @@ import psycopg2.errors
 from flask import (Blueprint, abort, current_app, g, make_response, redirect, render_template,
                    request, url_for)
 from flask_wtf import FlaskForm
-from wtforms import SelectField
+from wtforms import FloatField, SelectField
+from wtforms.validators import Optional, ValidationError
 
 from coach.access import can_see_athlete, parse_uuid, visible_athlete_ids
 from coach.auth import login_required, role_required
@@ -31,7 +33,7 @@ from coach.db import get_db, query, query_one
 from coach.forms import choices
 from coach.session_live import LiveView, live_view
 from sync.command_store import insert_command
-from sync.commands import Command
+from sync.commands import MAX_BAR_LOAD_KG, Command
 
 log = logging.getLogger(__name__)
 
@@ -46,10 +48,17 @@ POLL_INTERVAL_MS = 1000
 """How often the control page asks whether its session changed (a 304 when it did not)."""
 
 
+def _finite_load(form: FlaskForm, field: FloatField) -> None:
+    if field.data is not None and not (math.isfinite(field.data)
+                                       and 0 <= field.data <= MAX_BAR_LOAD_KG):
+        raise ValidationError(f"must be a number of kilograms from 0 to {MAX_BAR_LOAD_KG:g}")
+
+
 class StartForm(FlaskForm):
     athlete = SelectField("Athlete", validate_choice=False)
     device = SelectField("Box", validate_choice=False)
     lift = SelectField("Lift", validate_choice=False)
+    bar_load = FloatField("Bar load (kg, optional)", [Optional(), _finite_load])
 
 
 class EndForm(FlaskForm):
@@ -144,6 +153,8 @@ def start() -> Any:
     form = StartForm()
     _form_choices(conn, form)
     if not form.validate_on_submit():
+        if form.bar_load.errors:
+            return _refuse(form, f"bar load {form.bar_load.errors[0]}", 422)
         return _refuse(form, "the form expired or was incomplete; try again", 400)
     athlete_id = parse_uuid(form.athlete.data or "")
     athlete = athlete_id and query_one(conn, "SELECT id::text, email FROM users WHERE id = %s "
@@ -166,7 +177,7 @@ def start() -> Any:
                   session_id=str(uuid.uuid4()), issued_at=now, expires_at=now + COMMAND_TTL_S,
                   athlete=athlete["id"], athlete_email=athlete["email"].lower(),
                   trainer=g.user["id"] if g.user["role"] == "trainer" else None,
-                  lift_type=form.lift.data)
+                  lift_type=form.lift.data, bar_load_kg=form.bar_load.data)
     _issue(conn, cmd)
     return redirect(url_for("session_commands.control", session_id=cmd.session_id), 303)
 

@@ -37,6 +37,9 @@ class ShownRep:
     alert: str
 
 
+COMMANDS_SQL = ("SELECT id::text, kind, status, ack_reason, issued_at, acked_at, expires_at, "
+                "device_id, athlete::text, lift_type::text, bar_load_kg FROM session_commands "
+                "WHERE session_id = %s ORDER BY issued_at")
 LIVE_REPS_SQL = ("SELECT rep_number, mean_velocity_mps, velocity_loss_pct, alert, ended_at "
                  "FROM live_reps WHERE session_id = %s ORDER BY rep_number, ended_at")
 
@@ -133,15 +136,10 @@ def live_view(conn: Any, session_id: str) -> LiveView:
     sid = parse_uuid(session_id)
     if sid is None:
         abort(404)
-    commands = query(conn, "SELECT id::text, kind, status, ack_reason, issued_at, acked_at, "
-                           "expires_at, device_id, athlete::text, lift_type::text "
-                           "FROM session_commands WHERE session_id = %s ORDER BY issued_at", (sid,))
+    commands = query(conn, COMMANDS_SQL, (sid,))
     if any(c["status"] == "pending" for c in commands):
         settle_expired(conn, sid)
-        commands = query(conn, "SELECT id::text, kind, status, ack_reason, issued_at, "
-                               "acked_at, expires_at, device_id, athlete::text, "
-                               "lift_type::text FROM session_commands WHERE session_id = %s "
-                               "ORDER BY issued_at", (sid,))
+        commands = query(conn, COMMANDS_SQL, (sid,))
     session = query_one(conn, "SELECT s.id::text, s.status, s.athlete::text, s.device_id, "
                               "s.lift_type::text, s.started_at, s.performance_metric_id IS NOT "
                               "NULL AS analysed, m.balance_score, m.stability_score, "

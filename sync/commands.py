@@ -9,7 +9,10 @@ Command (JSON object, at most ``MAX_COMMAND_BYTES``)::
 
     {"v": 1, "id": "<uuid>", "device_id": "box-17", "kind": "start", "session_id": "<uuid>",
      "athlete": "<users.id>", "athlete_email": "a@example.org", "trainer": "<users.id>",
-     "lift_type": "squat", "issued_at": 1700000000.0, "expires_at": 1700000030.0}
+     "lift_type": "squat", "bar_load_kg": 100.0, "issued_at": 1700000000.0,
+     "expires_at": 1700000030.0}
+
+``bar_load_kg`` (optional, 0..500 kg) is the load on the bar; the box records it with each rep.
 
 ``end`` carries ``id``, ``device_id``, ``kind``, ``session_id``, ``issued_at``, ``expires_at``.
 Times are Unix seconds. Acknowledgement::
@@ -35,6 +38,7 @@ KINDS = ("start", "end")
 LIFT_TYPES = ("squat", "bench_press", "deadlift")
 ACK_STATUSES = ("done", "refused", "expired")
 MAX_REASON_CHARS = 500
+MAX_BAR_LOAD_KG = 500.0
 
 
 class CommandError(ValueError):
@@ -73,6 +77,7 @@ class Command:
     athlete_email: str | None = None
     trainer: str | None = None
     lift_type: str | None = None
+    bar_load_kg: float | None = None
 
     def expired(self, now: float) -> bool:
         return now >= self.expires_at
@@ -145,6 +150,17 @@ def _text(msg: dict[str, Any], key: str, limit: int, required: bool = False) -> 
     return value
 
 
+def _bar_load(msg: dict[str, Any]) -> float | None:
+    value = msg.get("bar_load_kg")
+    if value is None:
+        return None
+    if not isinstance(value, (int, float)) or isinstance(value, bool) \
+            or not math.isfinite(value) or not 0 <= value <= MAX_BAR_LOAD_KG:
+        raise CommandError(f"field 'bar_load_kg' must be a number of kilograms in "
+                           f"0..{MAX_BAR_LOAD_KG:g}")
+    return float(value)
+
+
 def _device(msg: dict[str, Any]) -> str:
     try:
         return check_device_id(msg.get("device_id"))  # type: ignore[arg-type]
@@ -180,7 +196,8 @@ def parse_command(payload: bytes, max_bytes: int = MAX_COMMAND_BYTES) -> Command
         if email is not None and "@" not in email:
             raise CommandError("field 'athlete_email' is not an e-mail address")
         fields = {"athlete": _uuid(msg, "athlete"), "athlete_email": email,
-                  "trainer": _uuid(msg, "trainer", required=False), "lift_type": lift}
+                  "trainer": _uuid(msg, "trainer", required=False), "lift_type": lift,
+                  "bar_load_kg": _bar_load(msg)}
     return Command(id=_uuid(msg, "id"), device_id=_device(msg), kind=kind,  # type: ignore[arg-type]
                    session_id=_uuid(msg, "session_id"), issued_at=issued,  # type: ignore[arg-type]
                    expires_at=expires, **fields)

@@ -29,6 +29,7 @@ def commands(draw: st.DrawFn) -> Command:
                        athlete_email=draw(st.none() | st.just("a.b@example.org")),
                        trainer=draw(st.none() | uuids),
                        lift_type=draw(st.sampled_from(["squat", "bench_press", "deadlift"])),
+                       bar_load_kg=draw(st.none() | st.floats(0, 500, allow_nan=False)),
                        **common)
     return Command(kind="end", **common)
 

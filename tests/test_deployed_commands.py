@@ -19,7 +19,7 @@ pytestmark = pytest.mark.integration
 ADMIN, ATHLETE = "head@example.org", "ann@example.org"
 
 
-def _session_flow(d: Deployment, page, mode: str) -> None:
+def _session_flow(d: Deployment, page, mode: str) -> str:
     page.goto(f"{d.web_url}/login")
     page.fill("input[name=email]", ADMIN)
     page.fill("input[name=password]", USER_PASSWORD)
@@ -36,6 +36,7 @@ def _session_flow(d: Deployment, page, mode: str) -> None:
     page.select_option("select[name=athlete]", label=f"Ann Athlete ({ATHLETE})")
     page.select_option("select[name=device]", "box-1")
     page.select_option("select[name=lift]", "squat")
+    page.fill("input[name=bar_load]", "100")
     page.click("#start")
     page.wait_for_url(re.compile(r".*/sessions/[0-9a-f-]{36}/control$"))
     session_id = page.url.rsplit("/", 2)[-2]
@@ -56,6 +57,18 @@ def _session_flow(d: Deployment, page, mode: str) -> None:
     assert page.inner_text("#feedback").strip()
     assert page.locator("#reps tbody tr").count() >= 1
     assert page.locator("meta[http-equiv=refresh]").count() == 0, mode
+    return session_id
+
+
+def _rep_loads(pg_db, session_id: str) -> set:
+    conn = pg_db.connect()
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT DISTINCT metrics->>'bar_load_kg' FROM rep_metrics "
+                        "WHERE session_id = %s", (session_id,))
+            return {row[0] for row in cur.fetchall()}
+    finally:
+        conn.close()
 
 
 @pytest.mark.parametrize("mode", ["mqtt", "direct"])
@@ -71,7 +84,8 @@ def test_start_follow_and_end_a_session_as_deployed(mode, pg_db, mosquitto_facto
         if mode == "mqtt":
             d.processes[-1].wait_log("session commands are published to MQTT broker")
         d.start_box(mode)
-        _session_flow(d, browser.new_page(), mode)
+        session_id = _session_flow(d, browser.new_page(), mode)
+        assert _rep_loads(pg_db, session_id) == {"100.0"}, "the bar load reached the box"
     finally:
         codes = d.stop()
     assert all(code == 0 for code in codes.values()), (

@@ -263,3 +263,30 @@ def test_another_trainer_can_neither_see_cancel_nor_end(people, login_as, db_con
         r = post_form(other, f"/sessions/{sid}/{action}", {}, token_from=token_page)
         assert r.status_code == 404
     assert [r[2] for r in _commands(db_conn, sid)] == ["pending"]
+
+
+@pytest.mark.parametrize("load", ["-1", "500.5", "nan", "inf", "abc", "1e999"])
+def test_a_bad_bar_load_is_refused_naming_it_and_stores_nothing(people, login_as, db_conn, load):
+    trainer, athlete = people
+    c, _ = login_as(user=trainer)
+    r = post_form(c, "/sessions", {"athlete": athlete["id"], "device": DEVICE, "lift": "squat",
+                                   "bar_load": load}, token_from="/sessions/new")
+    assert r.status_code == 422 and "bar load" in r.get_data(as_text=True)
+    assert _commands_of_device(db_conn) == 0
+    ok = post_form(c, "/sessions", {"athlete": athlete["id"], "device": DEVICE, "lift": "squat",
+                                    "bar_load": "102.5"}, token_from="/sessions/new")
+    assert ok.status_code == 303, "a valid start after a bad one is taken"
+    with db_conn.cursor() as cur:
+        cur.execute("SELECT bar_load_kg FROM session_commands WHERE session_id = %s",
+                    (_sid(ok),))
+        assert cur.fetchone()[0] == 102.5
+    db_conn.rollback()
+    assert "bar 102.5 kg" in _page(c, f"/sessions/{_sid(ok)}/control")
+
+
+def _commands_of_device(conn):
+    with conn.cursor() as cur:
+        cur.execute("SELECT count(*) FROM session_commands WHERE device_id = %s", (DEVICE,))
+        n = cur.fetchone()[0]
+    conn.rollback()
+    return n

@@ -61,6 +61,8 @@ class SessionManager:
         self._overlay_root: Path | None = None
         self._profile: Any = None
         self._earlier_reps: dict[str, list[Any]] = {}
+        self._bar_loads: dict[str, float] = {}
+        """Bar load (kg) a session was started with (a web app command), recorded per rep."""
         self._jobs: queue.Queue[Any] = queue.Queue(maxsize=256)
         self.analyses_done = 0
         self.reps_analysed = 0
@@ -85,7 +87,8 @@ class SessionManager:
         return self._lift if self.store.active_session_id else None
 
     def start(self, lift_type: str, athlete: str | None = None, trainer: str | None = None,
-              *, reason: str = "api", session_id: str | None = None) -> str:
+              *, reason: str = "api", session_id: str | None = None,
+              bar_load_kg: float | None = None) -> str:
         if lift_type not in LIFT_TYPES:
             raise SessionError(422, f"lift_type {lift_type!r} is not one of "
                                     f"{', '.join(LIFT_TYPES)}")
@@ -99,8 +102,11 @@ class SessionManager:
                                                   wall_clock_synced=self._wall_synced(),
                                                   session_id=session_id)
             self._lift = lift_type
-        log.info("session %s started (%s, %s, by %s)", session_id, lift_type,
-                 athlete or "no athlete given", reason)
+            if bar_load_kg is not None:
+                self._bar_loads[session_id] = float(bar_load_kg)
+        log.info("session %s started (%s, %s, by %s%s)", session_id, lift_type,
+                 athlete or "no athlete given", reason,
+                 "" if bar_load_kg is None else f", bar {bar_load_kg:g} kg")
         self.dispatcher.session_started()
         return session_id
 
@@ -292,11 +298,13 @@ class SessionManager:
         s = analysis.summary
         attributions = self._model_attributions(frames, analysis.reps)
         self._earlier_reps.pop(session_id, None)
+        load = self._bar_loads.pop(session_id, None)
+        extra = {} if load is None else {"bar_load_kg": load}
         for k, (rep, attribution) in enumerate(zip(analysis.reps, attributions)):
             t0_ns = frames[0].mono_ns
             self.store.submit_rep(
                 session_id, rep.number, t0_ns + int(rep.start_s * 1e9),
-                t0_ns + int(rep.end_s * 1e9), rep.as_dict(),
+                t0_ns + int(rep.end_s * 1e9), {**rep.as_dict(), **extra},
                 balance_score=rep.balance_score, stability_score=rep.stability_score,
                 injury_risk=rep.injury_risk,
                 feedback_text=rep_feedback(rep, attribution, earlier=analysis.reps[:k]))

@@ -7,6 +7,9 @@ ALTER TABLE session_commands ADD CONSTRAINT session_commands_status_check
     CHECK (status IN ('pending', 'done', 'refused', 'expired', 'cancelled'));
 CREATE UNIQUE INDEX session_commands_one_pending_end ON session_commands (session_id)
     WHERE kind = 'end' AND status = 'pending';
+-- The bar load a start command gives the box (it records it with each rep).
+ALTER TABLE session_commands ADD COLUMN bar_load_kg DOUBLE PRECISION
+    CHECK (bar_load_kg BETWEEN 0 AND 500);
 
 -- What a box last said about itself: online (its MQTT status, or a direct-mode box's start and
 -- command polls) or offline (clean stop, or the broker's last will), when, and over which path.
