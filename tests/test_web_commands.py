@@ -77,13 +77,18 @@ def _synced_session(conn, athlete, reps=3):
     return sid
 
 
-def _labels(conn, sid):
+def _rows(conn, sql, params):
+    """Rows read in a transaction of their own (later reads see new commits)."""
     with conn.cursor() as cur:
-        cur.execute("SELECT rep_number, verdict, fault_kind FROM rep_labels WHERE session_id = %s "
-                    "ORDER BY 1", (sid,))
+        cur.execute(sql, params)
         rows = cur.fetchall()
     conn.rollback()
     return rows
+
+
+def _labels(conn, sid):
+    return _rows(conn, "SELECT rep_number, verdict, fault_kind FROM rep_labels WHERE "
+                       "session_id = %s ORDER BY 1", (sid,))
 
 
 def test_labels_per_rep_whole_set_and_changes(people, login_as, db_conn, make_user):
@@ -126,24 +131,26 @@ def _sid(response):
 
 
 def _commands(conn, sid):
-    with conn.cursor() as cur:
-        cur.execute("SELECT id::text, kind, status, ack_reason FROM session_commands "
-                    "WHERE session_id = %s ORDER BY issued_at", (sid,))
-        rows = cur.fetchall()
-    conn.rollback()
-    return rows
+    return _rows(conn, "SELECT id::text, kind, status, ack_reason FROM session_commands "
+                       "WHERE session_id = %s ORDER BY issued_at", (sid,))
 
 
 def _ack(conn, command_id, status, reason="", sid=None):
     return record_ack(conn, Ack(command_id, DEVICE, status, reason, sid, time.time()))
 
 
+def _started(c, conn, athlete):
+    """(session id, start command id) of a start POSTed from the form."""
+    sid = _sid(_start(c, athlete))
+    [(cid, _, _, _)] = _commands(conn, sid)
+    return sid, cid
+
+
 def test_refused_start_is_told_with_the_reason_and_can_be_started_again(people, login_as,
                                                                           db_conn):
     trainer, athlete = people
     c, _ = login_as(user=trainer)
-    sid = _sid(_start(c, athlete))
-    [(cid, _, _, _)] = _commands(db_conn, sid)
+    sid, cid = _started(c, db_conn, athlete)
     assert _ack(db_conn, cid, "refused", "session abc is still active; end it first", sid)
     page = _page(c, f"/sessions/{sid}/control")
     assert 'id="state">refused' in page and "session abc is still active" in page
@@ -188,8 +195,7 @@ def test_one_pending_end_per_session_and_the_page_says_what_comes_next(people, l
                                                                        db_conn):
     trainer, athlete = people
     c, _ = login_as(user=trainer)
-    sid = _sid(_start(c, athlete))
-    [(cid, _, _, _)] = _commands(db_conn, sid)
+    sid, cid = _started(c, db_conn, athlete)
     _ack(db_conn, cid, "done", f"session {sid} started", sid)
     control = f"/sessions/{sid}/control"
     assert 'id="end"' in _page(c, control)
@@ -276,17 +282,11 @@ def test_a_bad_bar_load_is_refused_naming_it_and_stores_nothing(people, login_as
     ok = post_form(c, "/sessions", {"athlete": athlete["id"], "device": DEVICE, "lift": "squat",
                                     "bar_load": "102.5"}, token_from="/sessions/new")
     assert ok.status_code == 303, "a valid start after a bad one is taken"
-    with db_conn.cursor() as cur:
-        cur.execute("SELECT bar_load_kg FROM session_commands WHERE session_id = %s",
-                    (_sid(ok),))
-        assert cur.fetchone()[0] == 102.5
-    db_conn.rollback()
+    assert _rows(db_conn, "SELECT bar_load_kg FROM session_commands WHERE session_id = %s",
+                 (_sid(ok),)) == [(102.5,)]
     assert "bar 102.5 kg" in _page(c, f"/sessions/{_sid(ok)}/control")
 
 
 def _commands_of_device(conn):
-    with conn.cursor() as cur:
-        cur.execute("SELECT count(*) FROM session_commands WHERE device_id = %s", (DEVICE,))
-        n = cur.fetchone()[0]
-    conn.rollback()
-    return n
+    return _rows(conn, "SELECT count(*) FROM session_commands WHERE device_id = %s",
+                 (DEVICE,))[0][0]
