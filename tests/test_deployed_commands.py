@@ -3,7 +3,7 @@
 dashboard on a box that announced itself (no devices row made by the test), the control page
 follows it to active with the box's acknowledgement and lists the reps as the box syncs them
 while it records, the admin ends it, and the page shows each acknowledgement, ended, and the
-analysis; in MQTT mode (ingest + web +
+analysis; the stopped box then shows offline; in MQTT mode (ingest + web +
 box over Mosquitto with the shipped ACL) and in direct mode (web + box on PostgreSQL)."""
 from __future__ import annotations
 
@@ -83,9 +83,20 @@ def test_start_follow_and_end_a_session_as_deployed(mode, pg_db, mosquitto_facto
         d.start_web().wait_log("coach web app on")
         if mode == "mqtt":
             d.processes[-1].wait_log("session commands are published to MQTT broker")
-        d.start_box(mode)
-        session_id = _session_flow(d, browser.new_page(), mode)
+        box = d.start_box(mode)
+        page = browser.new_page()
+        session_id = _session_flow(d, page, mode)
         assert _rep_loads(pg_db, session_id) == {"100.0"}, "the bar load reached the box"
+        assert box.stop() == 0
+        page.goto(f"{d.web_url}/sessions/new")
+        for _ in range(150):                           # the box says it is going
+            if page.locator("select[name=device] option",
+                            has_text="box-1 (offline since").count():
+                break
+            page.wait_for_timeout(200)
+            page.reload()
+        else:
+            raise AssertionError("box-1 never showed offline after it stopped")
     finally:
         codes = d.stop()
     assert all(code == 0 for code in codes.values()), (
