@@ -257,7 +257,7 @@ def test_live_part_answers_304_until_something_changes(people, login_as, db_conn
     assert final.status_code == 200 and "0.62" in text and 'id="live-rep-2"' not in text
 
 
-def test_another_trainer_can_neither_see_cancel_nor_end(people, login_as, db_conn):
+def test_another_trainer_or_the_athlete_can_neither_cancel_nor_end(people, login_as, db_conn):
     trainer, athlete = people
     c, _ = login_as(user=trainer)
     sid = _sid(_start(c, athlete))
@@ -268,6 +268,12 @@ def test_another_trainer_can_neither_see_cancel_nor_end(people, login_as, db_con
     for action in ("cancel", "end"):
         r = post_form(other, f"/sessions/{sid}/{action}", {}, token_from=token_page)
         assert r.status_code == 404
+    own, _ = login_as(user=athlete)   # the athlete may watch, not command
+    assert own.get(f"/sessions/{sid}/control").status_code == 200
+    assert 'id="cancel"' not in _page(own, f"/sessions/{sid}/control")
+    for action in ("cancel", "end"):
+        r = post_form(own, f"/sessions/{sid}/{action}", {}, token_from=token_page)
+        assert r.status_code == 403
     assert [r[2] for r in _commands(db_conn, sid)] == ["pending"]
 
 
