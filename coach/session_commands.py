@@ -34,6 +34,7 @@ from coach.forms import choices
 from coach.session_live import LiveView, live_view
 from sync.command_store import insert_command
 from sync.commands import MAX_BAR_LOAD_KG, Command
+from sync.payloads import check_device_id
 
 log = logging.getLogger(__name__)
 
@@ -167,7 +168,11 @@ def start() -> Any:
         return _refuse(form, f"lift type {(form.lift.data or '')[:40]} is not one of "
                              f"{', '.join(dict(LIFTS))}", 422)
     device = form.device.data or ""
-    if not query_one(conn, "SELECT 1 AS ok FROM devices WHERE device_id = %s", (device[:128],)):
+    try:
+        check_device_id(device)   # a NUL byte would not even reach PostgreSQL
+    except ValueError:
+        return _refuse(form, f"unknown box {device[:60]!r}", 422)
+    if not query_one(conn, "SELECT 1 AS ok FROM devices WHERE device_id = %s", (device,)):
         return _refuse(form, f"unknown box {device[:60]}", 422)
     busy = _busy_reason(conn, device)
     if busy:

@@ -7,6 +7,8 @@ from __future__ import annotations
 import re
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import time
 
@@ -296,3 +298,40 @@ def test_a_bad_bar_load_is_refused_naming_it_and_stores_nothing(people, login_as
 def _commands_of_device(conn):
     return _rows(conn, "SELECT count(*) FROM session_commands WHERE device_id = %s",
                  (DEVICE,))[0][0]
+
+
+HOSTILE_VALUES = st.one_of(
+    st.text(max_size=40), st.just(""), st.just("x" * 5000), st.just("a\x00b"),
+    st.uuids().map(str), st.sampled_from(["nan", "inf", "-0", "1e999", "500.0001", "squat ",
+                                          "bench_press", "box-1/../x", "box-1 ", "NULL"]),
+    st.floats(allow_nan=True, allow_infinity=True).map(repr))
+
+
+@settings(max_examples=60, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(field=st.sampled_from(["athlete", "device", "lift", "bar_load", "csrf_token"]),
+       value=HOSTILE_VALUES)
+def test_mutated_start_forms_are_refused_naming_why_or_started(people, login_as, db_conn,
+                                                               field, value):
+    trainer, athlete = people
+    c, _ = login_as(user=trainer)
+    valid = {"athlete": athlete["id"], "device": DEVICE, "lift": "squat", "bar_load": "80"}
+    before = _commands_of_device(db_conn)
+    if field == "csrf_token":
+        r = c.post("/sessions", data={**valid, "csrf_token": value})
+        assert r.status_code == 400 and "form" in r.get_data(as_text=True).lower()
+    else:
+        r = post_form(c, "/sessions", {**valid, field: value}, token_from="/sessions/new")
+    assert r.status_code in (303, 400, 403, 409, 422), (field, value, r.status_code)
+    if r.status_code == 303:   # a value that is valid after all: free the box again
+        sid = _sid(r)
+        assert post_form(c, f"/sessions/{sid}/cancel", {},
+                         token_from=f"/sessions/{sid}/control").status_code == 303
+    else:
+        if field != "csrf_token":
+            assert "Not started:" in r.get_data(as_text=True)
+        assert _commands_of_device(db_conn) == before, "a refusal stores nothing"
+    ok = post_form(c, "/sessions", valid, token_from="/sessions/new")
+    assert ok.status_code == 303, "a valid start after a bad one is taken"
+    sid = _sid(ok)
+    post_form(c, f"/sessions/{sid}/cancel", {}, token_from=f"/sessions/{sid}/control")
