@@ -65,10 +65,6 @@ class LiveView:
         return self.state in FINAL_STATES or (
             self.state == "ended" and bool(self.session and self.session["analysed"]))
 
-    @property
-    def ended_by_command(self) -> bool:
-        return any(c["kind"] == "end" and c["status"] == "done" for c in self.commands)
-
     def lag_s(self, now: datetime) -> float | None:
         """Seconds between the newest synced rep's end and ``now`` (how far behind the box)."""
         return None if self.last_rep_at is None else max(
@@ -92,8 +88,11 @@ def settle_expired(conn: Any, session_id: str) -> None:
     conn.commit()
 
 
-def _state(session: dict[str, Any] | None, start: dict[str, Any] | None) -> str:
-    if session and session["status"] == "ended":
+def _state(session: dict[str, Any] | None, commands: list[dict[str, Any]],
+           start: dict[str, Any] | None) -> str:
+    """Ended or active as soon as the box says so (its acknowledgement), or its session row."""
+    if (session and session["status"] == "ended") or any(
+            c["kind"] == "end" and c["status"] == "done" for c in commands):
         return "ended"
     if session or (start and start["status"] == "done"):
         return "active"
@@ -154,7 +153,7 @@ def live_view(conn: Any, session_id: str) -> LiveView:
                                       or not can_see_athlete(conn, g.user, athlete)):
         abort(404)
     start = next((c for c in commands if c["kind"] == "start"), None)
-    view = LiveView(id=sid, commands=commands, session=session, state=_state(session, start),
+    view = LiveView(id=sid, commands=commands, session=session, state=_state(session, commands, start),
                     athlete=athlete,
                     device=(session or {}).get("device_id") or (start or {}).get("device_id"),
                     start=start,

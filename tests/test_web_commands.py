@@ -210,6 +210,7 @@ def test_one_pending_end_per_session_and_the_page_says_what_comes_next(people, l
     assert "ending: waiting for the box" in page and 'id="end"' not in page
     end_id = _commands(db_conn, sid)[1][0]
     _ack(db_conn, end_id, "done", f"session {sid} ended; analysing it", sid)
+    assert 'id="state">ended' in _page(c, control), "ended once the box says so"
     with db_conn.cursor() as cur:
         cur.execute("INSERT INTO sessions (id, athlete, lift_type, status, device_id) VALUES "
                     "(%s, %s, 'squat', 'ended', %s)", (sid, athlete["id"], DEVICE))
