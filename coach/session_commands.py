@@ -127,8 +127,11 @@ def new() -> Any:
 
 
 def _busy_reason(conn: Any, device: str) -> str | None:
-    row = query_one(conn, "SELECT id::text FROM sessions WHERE device_id = %s AND "
-                          "status = 'active' LIMIT 1", (device,))
+    row = query_one(conn, """
+        SELECT s.id::text FROM sessions s WHERE s.device_id = %s AND s.status = 'active'
+           AND NOT EXISTS (SELECT 1 FROM session_commands e WHERE e.session_id = s.id
+                           AND e.kind = 'end' AND e.status = 'done')
+         LIMIT 1""", (device,))
     if row:
         return f"box {device} is recording session {row['id']}; end it first"
     row = query_one(conn, """

@@ -211,9 +211,14 @@ def test_one_pending_end_per_session_and_the_page_says_what_comes_next(people, l
     end_id = _commands(db_conn, sid)[1][0]
     _ack(db_conn, end_id, "done", f"session {sid} ended; analysing it", sid)
     assert 'id="state">ended' in _page(c, control), "ended once the box says so"
-    with db_conn.cursor() as cur:
+    with db_conn.cursor() as cur:   # its session row synced while it recorded, still active
         cur.execute("INSERT INTO sessions (id, athlete, lift_type, status, device_id) VALUES "
-                    "(%s, %s, 'squat', 'ended', %s)", (sid, athlete["id"], DEVICE))
+                    "(%s, %s, 'squat', 'active', %s)", (sid, athlete["id"], DEVICE))
+    db_conn.commit()
+    again = _start(c, athlete)
+    assert again.status_code == 303, "the box said it ended: it is free for the next start"
+    with db_conn.cursor() as cur:
+        cur.execute("UPDATE sessions SET status = 'ended' WHERE id = %s", (sid,))
     db_conn.commit()
     page = _page(c, control)
     assert 'id="state">ended' in page and "the analysis appears here" in page
