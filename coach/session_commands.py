@@ -2,8 +2,8 @@
 
 POST /sessions stores a ``start`` command in ``session_commands`` (a box in direct mode polls
 that table) and, when the web config's ``[mqtt]`` names a broker (``WebSettings.command_mqtt``),
-publishes it to the box's command topic. The session id
-is made here, so /sessions/<id>/control follows that session from pending to active (the box's
+publishes it to the box's command topic. The session id is made here, so
+/sessions/<id>/control follows that session from pending to active (the box's
 acknowledgement), refused, expired or cancelled, to ended, with its reps as they sync
 (``coach.session_live``), and shows the analysis once the box has synced it. POST
 /sessions/<id>/cancel withdraws a start the box has not answered; POST /sessions/<id>/end
@@ -43,8 +43,6 @@ bp = Blueprint("session_commands", __name__)
 COMMAND_TTL_S = 30.0
 """A command the box has not received by then is ignored by it (reported expired)."""
 LIFTS = [("squat", "squat"), ("bench_press", "bench press"), ("deadlift", "deadlift")]
-
-
 POLL_INTERVAL_MS = 1000
 """How often the control page asks whether its session changed (a 304 when it did not)."""
 
@@ -119,9 +117,11 @@ def _refuse(form: StartForm, message: str, status: int) -> Any:
 @bp.route("/sessions/new")
 @role_required("trainer", "admin")
 def new() -> Any:
-    """The start form; ``?athlete=&device=&lift=`` preselect (start again, athlete page)."""
+    """The start form; ``?athlete=&device=&lift=&bar_load=`` preselect (start again, the
+    athlete page)."""
     form = StartForm(formdata=None, athlete=request.args.get("athlete"),
-                     device=request.args.get("device"), lift=request.args.get("lift"))
+                     device=request.args.get("device"), lift=request.args.get("lift"),
+                     bar_load=request.args.get("bar_load", type=float))
     _form_choices(get_db(), form)
     return render_template("commands/new.html", form=form, refusal=None)
 

@@ -299,6 +299,8 @@ def test_a_bad_bar_load_is_refused_naming_it_and_stores_nothing(people, login_as
     assert _rows(db_conn, "SELECT bar_load_kg FROM session_commands WHERE session_id = %s",
                  (_sid(ok),)) == [(102.5,)]
     assert "bar 102.5 kg" in _page(c, f"/sessions/{_sid(ok)}/control")
+    again = _page(c, f"/sessions/new?athlete={athlete['id']}&device={DEVICE}&bar_load=102.5")
+    assert 'value="102.5"' in again, "start again keeps the bar load"
 
 
 def _commands_of_device(conn):
