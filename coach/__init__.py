@@ -74,6 +74,11 @@ def create_app(settings: WebSettings | None = None, **overrides: Any) -> Flask:
             response.headers.setdefault("Cache-Control", "private, no-store")
         return response
 
+    @app.route("/favicon.ico")
+    def favicon() -> Any:
+        """Browsers ask for it on pages that name no icon (a CSV or chart opened alone)."""
+        return app.send_static_file("favicon.svg")
+
     @app.route("/")
     def index() -> Any:
         from coach.auth import home_url

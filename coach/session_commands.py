@@ -13,7 +13,6 @@ athlete, may command a box for the athlete.
 from __future__ import annotations
 
 import logging
-import math
 import time
 import uuid
 from datetime import datetime, timezone
@@ -23,8 +22,7 @@ import psycopg2.errors
 from flask import (Blueprint, abort, current_app, g, make_response, redirect, render_template,
                    request, url_for)
 from flask_wtf import FlaskForm
-from wtforms import FloatField, SelectField
-from wtforms.validators import Optional, ValidationError
+from wtforms import SelectField, StringField
 
 from coach.access import can_see_athlete, parse_uuid, visible_athlete_ids
 from coach.auth import login_required, role_required
@@ -33,8 +31,10 @@ from coach.db import get_db, query, query_one
 from coach.forms import choices
 from coach.session_live import LiveView, live_view
 from sync.command_store import insert_command
-from sync.commands import MAX_BAR_LOAD_KG, Command
+from sync.commands import Command
+from sync.entered_load import check_bar_load_kg
 from sync.payloads import check_device_id
+from sync.velocity_limit import MAX_LIMIT_PCT, MIN_LIMIT_PCT, check_limit_pct
 
 log = logging.getLogger(__name__)
 
@@ -47,17 +47,37 @@ POLL_INTERVAL_MS = 1000
 """How often the control page asks whether its session changed (a 304 when it did not)."""
 
 
-def _finite_load(form: FlaskForm, field: FloatField) -> None:
-    if field.data is not None and not (math.isfinite(field.data)
-                                       and 0 <= field.data <= MAX_BAR_LOAD_KG):
-        raise ValidationError(f"must be a number of kilograms from 0 to {MAX_BAR_LOAD_KG:g}")
-
-
 class StartForm(FlaskForm):
     athlete = SelectField("Athlete", validate_choice=False)
     device = SelectField("Box", validate_choice=False)
     lift = SelectField("Lift", validate_choice=False)
-    bar_load = FloatField("Bar load (kg, optional)", [Optional(), _finite_load])
+    velocity_loss_limit_pct = StringField(
+        f"Stop the set at a velocity loss of (%, {MIN_LIMIT_PCT:g}-{MAX_LIMIT_PCT:g}; empty: the "
+        f"box's default)")
+
+    def limit_pct(self) -> float | None:
+        """The velocity-loss limit typed in, None when empty; ValueError naming the field."""
+        text = (self.velocity_loss_limit_pct.data or "").strip().rstrip("%").strip()
+        if not text:
+            return None
+        try:
+            value = float(text)
+        except ValueError:
+            raise ValueError(f"velocity loss limit {text[:20]!r} is not a number") from None
+        return check_limit_pct(value, "velocity loss limit")
+
+    bar_load = StringField("Bar load (kg; empty: the box's platform weighs it)")
+
+    def bar_load_kg(self) -> float | None:
+        """The bar load typed in, None when empty; ValueError naming the field."""
+        text = (self.bar_load.data or "").strip().removesuffix("kg").strip()
+        if not text:
+            return None
+        try:
+            value = float(text)
+        except ValueError:
+            raise ValueError(f"bar load {text[:20]!r} is not a number") from None
+        return check_bar_load_kg(value, "bar load")
 
 
 class EndForm(FlaskForm):
@@ -121,7 +141,7 @@ def new() -> Any:
     athlete page)."""
     form = StartForm(formdata=None, athlete=request.args.get("athlete"),
                      device=request.args.get("device"), lift=request.args.get("lift"),
-                     bar_load=request.args.get("bar_load", type=float))
+                     bar_load=request.args.get("bar_load", "")[:20])
     _form_choices(get_db(), form)
     return render_template("commands/new.html", form=form, refusal=None)
 
@@ -157,8 +177,6 @@ def start() -> Any:
     form = StartForm()
     _form_choices(conn, form)
     if not form.validate_on_submit():
-        if form.bar_load.errors:
-            return _refuse(form, f"bar load {form.bar_load.errors[0]}", 422)
         return _refuse(form, "the form expired or was incomplete; try again", 400)
     athlete_id = parse_uuid(form.athlete.data or "")
     athlete = athlete_id and query_one(conn, "SELECT id::text, email FROM users WHERE id = %s "
@@ -177,6 +195,10 @@ def start() -> Any:
         return _refuse(form, f"unknown box {device[:60]!r}", 422)
     if not query_one(conn, "SELECT 1 AS ok FROM devices WHERE device_id = %s", (device,)):
         return _refuse(form, f"unknown box {device[:60]}", 422)
+    try:
+        limit, load = form.limit_pct(), form.bar_load_kg()
+    except ValueError as exc:
+        return _refuse(form, str(exc), 422)
     busy = _busy_reason(conn, device)
     if busy:
         return _refuse(form, busy, 409)
@@ -185,7 +207,8 @@ def start() -> Any:
                   session_id=str(uuid.uuid4()), issued_at=now, expires_at=now + COMMAND_TTL_S,
                   athlete=athlete["id"], athlete_email=athlete["email"].lower(),
                   trainer=g.user["id"] if g.user["role"] == "trainer" else None,
-                  lift_type=form.lift.data, bar_load_kg=form.bar_load.data)
+                  lift_type=form.lift.data,
+                  velocity_loss_limit_pct=limit, bar_load_kg=load)
     _issue(conn, cmd)
     return redirect(url_for("session_commands.control", session_id=cmd.session_id), 303)
 

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
+from sync.velocity_limit import check_limit_pct
+
 DEFAULT_CONFIG_PATH = Path("/etc/liftguard/config.toml")
 
 _REQUIRED = object()
@@ -54,6 +56,17 @@ def one_of(*choices: Any) -> Callable[[Any], str | None]:
     return check
 
 
+def velocity_loss_limit(v: Any) -> str | None:
+    """0 (off) or a limit the start command would accept (``models.velocity_cue``)."""
+    if v == 0:
+        return None
+    try:
+        check_limit_pct(v, "it")
+    except ValueError as exc:
+        return f"{str(exc).removeprefix('it ')} (0 = off)"
+    return None
+
+
 def _default_device_id() -> str:
     return socket.gethostname() or "liftguard"
 
@@ -87,6 +100,8 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "port": Key(str, "/dev/ttyACM0", help="device path or pyserial URL (loop://, spy://...)"),
         "baudrate": Key(int, 115200, in_range(9600, 4_000_000)),
         "calibration_file": Key(str, "", help="default: <data_dir>/loadcell-calibration.json"),
+        "bench_on_platform": Key(bool, True, help="the bench press's bench stands on the platform "
+                                                  "(else it cannot weigh the bar)"),
     },
     "simulator": {
         "lift": Key(str, "squat", one_of(*LIFT_TYPES)),
@@ -110,6 +125,8 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "min_alert_gap_s": Key((int, float), 2.0, in_range(0, 60)),
         "alert_on": Key((int, float), 0.9, in_range(0, 1)),
         "alert_off": Key((int, float), 0.6, in_range(0, 1)),
+        "velocity_loss_limit_pct": Key((int, float), 0, velocity_loss_limit,
+                                       help="stop-the-set cue at this velocity loss; 0 = off"),
     },
     "store": {
         "cap_mb": Key(int, 4096, in_range(16, 1_000_000),

@@ -17,6 +17,8 @@ import numpy as np
 
 from models import metrics as m
 from models import scores
+from models.bar_load import BarLoad, measure_bar_load
+from models.velocity_cue import running_velocity_loss
 from models.kinematics import vertical_acceleration
 from models.orientation import bar_tilt_deg
 from models.quality import ChannelIssue, clean_source
@@ -33,7 +35,7 @@ NO_REST = ("the bar never rested still in this recording, so there is no gravity
 NO_IMU = "no usable bar IMU channels (ax ay az gx gy gz)"
 NO_PLATFORM = "no usable platform channels (f_fl f_fr f_rl f_rr)"
 IMU_METRICS = ("eccentric_s", "concentric_s", "pause_s", "rom_m", "mean_concentric_velocity_mps",
-               "peak_concentric_velocity_mps", "peak_eccentric_velocity_mps", "sticking_ratio",
+               "peak_concentric_velocity_mps", "mid_range_velocity_mps", "peak_eccentric_velocity_mps", "sticking_ratio",
                "max_tilt_deg", "signed_max_tilt_deg", "rms_tilt_deg", "lateral_displacement_m",
                "signed_lateral_displacement_m", "tremor_rms_mps2")
 PLATFORM_METRICS = ("cop_ml_rms_m", "cop_ap_rms_m", "cop_path_velocity_mps",
@@ -97,6 +99,8 @@ def _imu_metrics(ctx: _Context, b: RepBounds, rep: m.RepMetrics) -> None:
     if rep.concentric_s > 0:
         rep.mean_concentric_velocity_mps = float((z[c1] - z[c0]) / rep.concentric_s)
     rep.peak_concentric_velocity_mps = float(np.max(v[c0:c1 + 1]))
+    mid = m.mid_range_velocity(z[c0:c1 + 1], t[c0:c1 + 1])
+    rep.mid_range_velocity_mps = mid if math.isfinite(mid) else None
     rep.peak_eccentric_velocity_mps = float(np.max(-v[e0:e1 + 1]))
     ratio = m.sticking_ratio(z[c0:c1 + 1], v[c0:c1 + 1], rep.mean_concentric_velocity_mps or 0.0)
     rep.sticking_ratio = ratio if math.isfinite(ratio) else None
@@ -139,8 +143,12 @@ def _usable(sig: AlignedSignals, names: tuple[str, ...]) -> bool:
 
 
 def analyze_frames(frames: Iterable[Frame], lift: str, rate_hz: float = ANALYSIS_RATE_HZ,
-                   geometry: PlatformGeometry = DEFAULT_PLATFORM) -> SetAnalysis:
-    """Analyse one set; see the module docstring. Raises ValueError for no frames / bad lift."""
+                   geometry: PlatformGeometry = DEFAULT_PLATFORM,
+                   bench_on_platform: bool = True) -> SetAnalysis:
+    """Analyse one set; see the module docstring. Raises ValueError for no frames / bad lift.
+
+    ``bench_on_platform``: whether the bench press's bench stands on the platform (else the
+    platform cannot weigh the bar, :mod:`models.bar_load`)."""
     lift = canonical_lift(lift)
     by_source = split_by_source(frames)
     issues: list[ChannelIssue] = []
@@ -174,7 +182,18 @@ def analyze_frames(frames: Iterable[Frame], lift: str, rate_hz: float = ANALYSIS
     reps = [_rep_metrics(ctx, b) for b in bounds]
     _finish_reps(reps, ctx)
     summary = summarise(reps, ctx, unavailable)
+    rest = seg.motion.rest if seg is not None and seg.motion is not None else None
+    load = measure_bar_load(ctx.forces, rate_hz, lift, rest, [(b.start, b.end) for b in bounds],
+                            bench_on_platform)
+    summary["bar_load"] = load.as_dict()
+    if load.kg is None:
+        unavailable["bar_load_kg"] = load.reason or "not measured"
     return SetAnalysis(lift, rate_hz, reps, summary, issues, unavailable)
+
+
+def set_bar_load(analysis: SetAnalysis) -> BarLoad:
+    """The set's bar load as the platform weighed it (``summary["bar_load"]``)."""
+    return BarLoad(**analysis.summary["bar_load"])
 
 
 def _rep_metrics(ctx: _Context, b: RepBounds) -> m.RepMetrics:
@@ -194,16 +213,15 @@ def _finish_reps(reps: list[m.RepMetrics], ctx: _Context) -> None:
                                    round(r.end_s * ctx.sig.rate_hz) + 1, 1]))
           for r in reps if r.cop_ap_rms_m is not None] if ctx.cop is not None else []
     baseline = float(np.median(ys)) if ys else None
-    best = 0.0
-    for rep in reps:
+    losses = running_velocity_loss([r.mean_concentric_velocity_mps for r in reps])
+    cue_losses = running_velocity_loss([r.mid_range_velocity_mps for r in reps])
+    for rep, loss, cue_loss in zip(reps, losses, cue_losses):
+        rep.mid_range_velocity_loss_pct = cue_loss
         if baseline is not None and rep.cop_ap_rms_m is not None:
             i0, i1 = round(rep.start_s * ctx.sig.rate_hz), round(rep.end_s * ctx.sig.rate_hz)
             rep.cop_ap_shift_m = float(np.nanmean(ctx.cop[i0:i1 + 1, 1]) - baseline)
+        rep.velocity_loss_pct = loss
         values = rep.as_dict()
-        mcv = rep.mean_concentric_velocity_mps
-        if mcv is not None:
-            best = max(best, mcv)
-            values["velocity_loss_pct"] = 100.0 * (best - mcv) / best if best > 0 else None
         rep.balance_score = scores.balance_score(values)
         rep.stability_score = scores.stability_score(values)
         rep.injury_risk = scores.injury_risk(values)

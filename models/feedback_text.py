@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import statistics
 from dataclasses import dataclass
-from typing import Callable, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 from models.metrics import RepMetrics
 
@@ -267,3 +267,25 @@ def set_feedback(reps: Sequence[RepMetrics], summary: Mapping[str, object],
     if not by_rule and not model_flags and (loss is None or loss < 20):
         lines.append("No form issues detected; keep the same set-up next set.")
     return " ".join(lines)
+
+
+def velocity_cue_text(cue: Mapping[str, Any]) -> str | None:
+    """The set summary's sentence about the velocity-loss cue (None when the set had no limit)."""
+    limit = cue.get("limit_pct")
+    if limit is None:
+        return None
+    if cue.get("rep") is None:
+        return f"Velocity loss stayed below the {limit:g} % limit."
+    what = "the box cued to stop the set" if cue.get("given") else "no cue was given live"
+    return (f"Velocity loss reached the {limit:g} % limit at rep {cue['rep']} "
+            f"({cue['velocity_loss_pct']:.0f} %): {what}.")
+
+
+def bar_load_text(load: Mapping[str, Any]) -> str:
+    """The set summary's sentence about the bar load and where it comes from."""
+    measured, unc = load.get("bar_load_measured_kg"), load.get("bar_load_uncertainty_kg")
+    weighed = (f"{measured:.1f} ± {unc:.1f} kg weighed by the platform" if measured is not None
+               else f"not weighed by the platform: {load.get('bar_load_unmeasured_reason')}")
+    if load.get("bar_load_source") == "entered":
+        return f"Bar load {load['bar_load_kg']:g} kg as entered ({weighed})."
+    return f"Bar load {weighed}."

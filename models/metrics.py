@@ -29,6 +29,7 @@ class RepMetrics:
     rom_m: float | None = None
     mean_concentric_velocity_mps: float | None = None
     peak_concentric_velocity_mps: float | None = None
+    mid_range_velocity_mps: float | None = None
     peak_eccentric_velocity_mps: float | None = None
     sticking_ratio: float | None = None
     max_tilt_deg: float | None = None
@@ -46,6 +47,8 @@ class RepMetrics:
     balance_score: float | None = None
     stability_score: float | None = None
     injury_risk: float | None = None
+    velocity_loss_pct: float | None = None   # against the best rep so far (models.velocity_cue)
+    mid_range_velocity_loss_pct: float | None = None  # the same on mid_range_velocity_mps: the cue's
     unavailable: dict[str, str] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
@@ -122,6 +125,33 @@ def lateral_excursion(a_lat: np.ndarray, rate_hz: float) -> np.ndarray:
     v -= v[-1] * np.arange(1, v.size + 1) / v.size
     x = np.cumsum(v) * dt
     return x - x[-1] * np.arange(1, x.size + 1) / x.size
+
+
+MID_RANGE = (0.10, 0.90)
+
+
+def mid_range_velocity(z: np.ndarray, t: np.ndarray, band: tuple[float, float] = MID_RANGE
+                       ) -> float:
+    """Mean concentric speed while the bar covers ``band`` (10-90 %) of the concentric
+    displacement: distance over the time between the two crossings (interpolated).
+
+    The mean concentric velocity divides by the whole phase, whose ends are where the velocity
+    changes sign: slow tails where a little velocity drift moves the boundary a lot (3 % per
+    rep on the simulator). Crossing times of the displacement in mid-range are well defined
+    (the bar is fast there): 0.5 % per rep. Same ratio rep to rep when the velocity profile
+    keeps its shape, and it still slows for a mid-range sticking point."""
+    if z.size < 3 or z[-1] == z[0]:
+        return math.nan
+    frac = (z - z[0]) / (z[-1] - z[0])
+    crossings = []
+    for level in band:
+        i = int(np.argmax(frac >= level))
+        if i == 0:
+            return math.nan
+        f0, f1 = frac[i - 1], frac[i]
+        crossings.append(t[i - 1] + (level - f0) / (f1 - f0) * (t[i] - t[i - 1]) if f1 != f0 else t[i])
+    dt = crossings[1] - crossings[0]
+    return float((band[1] - band[0]) * abs(z[-1] - z[0]) / dt) if dt > 0 else math.nan
 
 
 def sticking_ratio(z: np.ndarray, v: np.ndarray, mean_velocity: float) -> float:

@@ -11,7 +11,7 @@ from sync.commands import Ack, Command
 
 _COLUMNS = ("c.id::text, c.device_id, c.kind, c.session_id::text, extract(epoch FROM c.issued_at), "
             "extract(epoch FROM c.expires_at), c.athlete::text, u.email, c.issued_by::text, "
-            "c.lift_type::text, c.bar_load_kg")
+            "c.lift_type::text, c.velocity_loss_limit_pct, c.bar_load_kg")
 
 
 def insert_command(conn: Any, cmd: Command, issued_by: str) -> None:
@@ -19,19 +19,21 @@ def insert_command(conn: Any, cmd: Command, issued_by: str) -> None:
     with conn.cursor() as cur:
         cur.execute(
             "INSERT INTO session_commands (id, device_id, kind, session_id, athlete, lift_type, "
-            "bar_load_kg, issued_by, issued_at, expires_at) VALUES (%s, %s, %s, %s, %s, "
-            "%s::lift_type, %s, %s, to_timestamp(%s), to_timestamp(%s))",
+            "issued_by, issued_at, expires_at, velocity_loss_limit_pct, bar_load_kg) VALUES "
+            "(%s, %s, %s, %s, %s, %s::lift_type, %s, to_timestamp(%s), to_timestamp(%s), %s, %s)",
             (cmd.id, cmd.device_id, cmd.kind, cmd.session_id, cmd.athlete, cmd.lift_type,
-             cmd.bar_load_kg, issued_by, cmd.issued_at, cmd.expires_at))
+             issued_by, cmd.issued_at, cmd.expires_at, cmd.velocity_loss_limit_pct,
+             cmd.bar_load_kg))
 
 
 def _command(row: tuple[Any, ...]) -> Command:
-    cid, device, kind, sid, issued, expires, athlete, email, trainer, lift, load = row
+    cid, device, kind, sid, issued, expires, athlete, email, trainer, lift, limit, load = row
     start = kind == "start"
     return Command(id=cid, device_id=device, kind=kind, session_id=sid, issued_at=float(issued),
                    expires_at=float(expires), athlete=athlete if start else None,
                    athlete_email=email.lower() if start and email else None,
                    trainer=trainer if start else None, lift_type=lift if start else None,
+                   velocity_loss_limit_pct=float(limit) if start and limit is not None else None,
                    bar_load_kg=float(load) if start and load is not None else None)
 
 

@@ -9,10 +9,13 @@ Command (JSON object, at most ``MAX_COMMAND_BYTES``)::
 
     {"v": 1, "id": "<uuid>", "device_id": "box-17", "kind": "start", "session_id": "<uuid>",
      "athlete": "<users.id>", "athlete_email": "a@example.org", "trainer": "<users.id>",
-     "lift_type": "squat", "bar_load_kg": 100.0, "issued_at": 1700000000.0,
-     "expires_at": 1700000030.0}
+     "lift_type": "squat", "velocity_loss_limit_pct": 20, "bar_load_kg": 100.0,
+     "issued_at": 1700000000.0, "expires_at": 1700000030.0}
 
-``bar_load_kg`` (optional, 0..500 kg) is the load on the bar; the box records it with each rep.
+``velocity_loss_limit_pct`` (optional, 1..90): the session's stop-the-set cue; absent or null
+means the box's ``[feedback] velocity_loss_limit_pct``. ``bar_load_kg`` (optional,
+0 < kg <= 500): the load entered in the web app; the box records it with each rep (absent: the
+platform weighs the bar).
 
 ``end`` carries ``id``, ``device_id``, ``kind``, ``session_id``, ``issued_at``, ``expires_at``.
 Times are Unix seconds. Acknowledgement::
@@ -30,7 +33,9 @@ import uuid
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from sync.entered_load import check_bar_load_kg
 from sync.payloads import TOPIC_ROOT, check_device_id
+from sync.velocity_limit import check_limit_pct
 
 COMMAND_VERSION = 1
 MAX_COMMAND_BYTES = 4096
@@ -38,7 +43,6 @@ KINDS = ("start", "end")
 LIFT_TYPES = ("squat", "bench_press", "deadlift")
 ACK_STATUSES = ("done", "refused", "expired")
 MAX_REASON_CHARS = 500
-MAX_BAR_LOAD_KG = 500.0
 
 
 class CommandError(ValueError):
@@ -77,6 +81,7 @@ class Command:
     athlete_email: str | None = None
     trainer: str | None = None
     lift_type: str | None = None
+    velocity_loss_limit_pct: float | None = None
     bar_load_kg: float | None = None
 
     def expired(self, now: float) -> bool:
@@ -151,14 +156,10 @@ def _text(msg: dict[str, Any], key: str, limit: int, required: bool = False) -> 
 
 
 def _bar_load(msg: dict[str, Any]) -> float | None:
-    value = msg.get("bar_load_kg")
-    if value is None:
-        return None
-    if not isinstance(value, (int, float)) or isinstance(value, bool) \
-            or not math.isfinite(value) or not 0 <= value <= MAX_BAR_LOAD_KG:
-        raise CommandError(f"field 'bar_load_kg' must be a number of kilograms in "
-                           f"0..{MAX_BAR_LOAD_KG:g}")
-    return float(value)
+    try:
+        return check_bar_load_kg(msg.get("bar_load_kg"), "field 'bar_load_kg'")
+    except ValueError as exc:
+        raise CommandError(str(exc)) from None
 
 
 def _device(msg: dict[str, Any]) -> str:
@@ -195,9 +196,14 @@ def parse_command(payload: bytes, max_bytes: int = MAX_COMMAND_BYTES) -> Command
         email = _text(msg, "athlete_email", 255)
         if email is not None and "@" not in email:
             raise CommandError("field 'athlete_email' is not an e-mail address")
+        try:
+            limit = check_limit_pct(msg.get("velocity_loss_limit_pct"),
+                                    "field 'velocity_loss_limit_pct'")
+        except ValueError as exc:
+            raise CommandError(str(exc)) from None
         fields = {"athlete": _uuid(msg, "athlete"), "athlete_email": email,
                   "trainer": _uuid(msg, "trainer", required=False), "lift_type": lift,
-                  "bar_load_kg": _bar_load(msg)}
+                  "velocity_loss_limit_pct": limit, "bar_load_kg": _bar_load(msg)}
     return Command(id=_uuid(msg, "id"), device_id=_device(msg), kind=kind,  # type: ignore[arg-type]
                    session_id=_uuid(msg, "session_id"), issued_at=issued,  # type: ignore[arg-type]
                    expires_at=expires, **fields)

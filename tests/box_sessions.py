@@ -23,20 +23,25 @@ NO_PINS = {k: -1 for k in ("buzzer_pin", "green_led_pin", "amber_led_pin", "red_
                            "button_pin")}
 
 
-def box_config(data_dir: Path, device_id: str) -> Any:
+def box_config(data_dir: Path, device_id: str, velocity_loss_limit_pct: float = 0) -> Any:
     return validate({"device": {"data_dir": str(data_dir), "id": device_id, "secrets_file": ""},
-                     "feedback": {"console": False, **NO_PINS},
+                     "feedback": {"console": False, **NO_PINS,
+                                  "velocity_loss_limit_pct": velocity_loss_limit_pct},
                      "daemon": {"model_bundle": str(DEFAULT_BUNDLE)}}, "<simulated box>")
 
 
 def record_simulated_session(data_dir: Path, device_id: str, athlete: str | None, *,
                              lift: str = "squat", reps: int = 5, faults: str = "",
-                             seed: int = 7, bar_load_kg: float = 60.0) -> str:
-    """One simulated set through the daemon into the box's store at ``data_dir``."""
+                             seed: int = 7, bar_load_kg: float = 60.0,
+                             velocity_loss_limit_pct: float = 0,
+                             entered_bar_load_kg: float | None = None, **load_path: Any) -> str:
+    """One simulated set through the daemon into the box's store at ``data_dir``
+    (``load_path``: the simulator's bench_setup / lockout_hold_s / spotter_rep)."""
     source = SimulatorSource(lift=lift, reps=reps, faults=parse_faults(faults, reps), seed=seed,
-                             bar_load_kg=bar_load_kg, realtime=False)
-    return run_session(box_config(data_dir, device_id), source, lift, realtime=False,
-                       athlete=athlete).session_id
+                             bar_load_kg=bar_load_kg, realtime=False, **load_path)
+    return run_session(box_config(data_dir, device_id, velocity_loss_limit_pct), source, lift,
+                       realtime=False, athlete=athlete,
+                       bar_load_kg=entered_bar_load_kg).session_id
 
 
 def sync_box(data_dir: Path, device_id: str, dsn: str) -> None:

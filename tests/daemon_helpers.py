@@ -2,7 +2,10 @@
 from __future__ import annotations
 
 import json
+import os
 import socket
+import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
@@ -41,6 +44,35 @@ def call(base: str, method: str, path: str, body: Any = None, *, raw: bytes | No
             return resp.status, json.load(resp)
     except urllib.error.HTTPError as exc:
         return exc.code, json.load(exc)
+
+
+def simulated_box_config(directory: Path, device_id: str, port: int,
+                         simulator: dict[str, Any], extra: str = "") -> Path:
+    """A config file for `liftguard run` on the simulator with its API on ``port``; data in
+    ``directory / 'data'``; ``extra`` is more TOML."""
+    lines = "\n".join(f"{k} = {json.dumps(v)}" for k, v in simulator.items())
+    path = directory / "config.toml"
+    path.write_text(f'[device]\nid = "{device_id}"\ndata_dir = "{directory / "data"}"\n'
+                    f'secrets_file = ""\n[source]\nkind = "simulator"\n[simulator]\n{lines}\n'
+                    f"[api]\nport = {port}\n{extra}")
+    return path
+
+
+def start_daemon(config_path: Path, log_path: Path) -> subprocess.Popen:
+    """`liftguard run` as a process, mock GPIO, output appended to ``log_path``."""
+    env = dict(os.environ, GPIOZERO_PIN_FACTORY="mock", PYTHONUNBUFFERED="1")
+    return subprocess.Popen([sys.executable, "-m", "edge_agent", "--config", str(config_path),
+                             "run"], stdout=log_path.open("ab"), stderr=subprocess.STDOUT,
+                            env=env)
+
+
+def ready_status(base: str) -> dict[str, Any] | None:
+    """A running daemon's ``/status`` once it is ready; None before (or while it is down)."""
+    try:
+        status, st = call(base, "GET", "/status")
+    except OSError:
+        return None
+    return st if status == 200 and st["ready"] else None
 
 
 def wait_for(predicate: Callable[[], Any], limit_s: float = 20.0, what: str = "condition") -> Any:

@@ -203,3 +203,31 @@ def test_threads_are_bounded_and_the_excess_gets_503_json(tmp_path):
         api.close()
         d.close()
     assert api_server.MAX_THREADS >= 2
+
+
+NUMBERS = st.one_of(st.none(), st.booleans(), st.integers(-10**4, 10**4),
+                    st.floats(allow_nan=False, allow_infinity=False, width=32),
+                    st.text(max_size=4), st.just([]))
+
+
+@given(load=NUMBERS, limit=NUMBERS)
+def test_entered_load_and_velocity_limit_are_checked_by_name(daemon, load, limit):
+    raw = json.dumps({"lift_type": "squat", "athlete": "ann@example.org",
+                      "bar_load_kg": load, "velocity_loss_limit_pct": limit}).encode()
+    status, body = call(daemon.api.url, "POST", "/sessions", raw=raw)
+
+    def ok(v, lo, hi, low_open):
+        return v is None or (not isinstance(v, bool) and isinstance(v, (int, float))
+                             and (lo < v if low_open else lo <= v) and v <= hi)
+    valid = ok(load, 0, 500, True) and ok(limit, 1, 90, False)
+    if valid:
+        assert status == 201, body
+        assert call(daemon.api.url, "POST", f"/sessions/{body['id']}/end")[0] == 200
+        daemon.sessions.wait_idle(30)
+    else:
+        assert status == 400, body
+        first_bad = "'bar_load_kg'" if not ok(load, 0, 500, True) else "'velocity_loss_limit_pct'"
+        assert first_bad in body["error"], body
+        assert daemon.sessions.active_id is None
+    start_and_end_one_session(daemon)
+    assert_healthy(daemon)

@@ -14,6 +14,7 @@ from sync.commands import (MAX_COMMAND_BYTES, Ack, Command, CommandError, comman
 
 uuids = st.uuids().map(str)
 times = st.floats(min_value=0, max_value=4e9, allow_nan=False)
+limits = st.floats(min_value=1.0, max_value=90.0)
 devices = st.text(st.characters(min_codepoint=33, max_codepoint=126,
                                 blacklist_characters="/+#"), min_size=1, max_size=20)
 
@@ -29,7 +30,8 @@ def commands(draw: st.DrawFn) -> Command:
                        athlete_email=draw(st.none() | st.just("a.b@example.org")),
                        trainer=draw(st.none() | uuids),
                        lift_type=draw(st.sampled_from(["squat", "bench_press", "deadlift"])),
-                       bar_load_kg=draw(st.none() | st.floats(0, 500, allow_nan=False)),
+                       velocity_loss_limit_pct=draw(st.none() | limits),
+                       bar_load_kg=draw(st.none() | st.floats(0.001, 500, allow_nan=False)),
                        **common)
     return Command(kind="end", **common)
 
@@ -76,10 +78,30 @@ def test_mutated_commands_give_only_command_error(cmd, data):
         assert mutation in ("drop", "replace")
         assert {k: v for k, v in vars(parsed).items() if k != key} == \
             {k: v for k, v in vars(cmd).items() if k != key}
-        assert key in ("athlete_email", "trainer", "device_id", "bar_load_kg") \
+        assert key in ("athlete_email", "trainer", "device_id", "velocity_loss_limit_pct",
+                       "bar_load_kg") \
             or parsed.kind == "end" or (
             key in ("issued_at", "expires_at") and parsed.expires_at > parsed.issued_at >= 0)
     assert parse_command(cmd.encode()) == cmd, "a valid command after a bad one still parses"
+
+
+START = {"v": 1, "id": str(uuid.uuid4()), "device_id": "box-1", "kind": "start",
+         "session_id": str(uuid.uuid4()), "athlete": str(uuid.uuid4()), "lift_type": "squat",
+         "issued_at": 100.0, "expires_at": 130.0}
+
+
+@given(st.one_of(st.floats(allow_nan=False, allow_infinity=False), st.integers(-10**6, 10**6), st.booleans(),
+                 st.text(max_size=5), st.lists(st.integers(), max_size=2)))
+def test_velocity_loss_limit_is_a_percentage_or_refused_by_name(value):
+    payload = json.dumps({**START, "velocity_loss_limit_pct": value}).encode()
+    valid = (not isinstance(value, bool) and isinstance(value, (int, float))
+             and 1 <= value <= 90)
+    if valid:
+        assert parse_command(payload).velocity_loss_limit_pct == float(value)
+    else:
+        with pytest.raises(CommandError, match="'velocity_loss_limit_pct'"):
+            parse_command(payload)
+    assert parse_command(json.dumps(START).encode()).velocity_loss_limit_pct is None
 
 
 @given(st.binary(max_size=600))
@@ -95,6 +117,9 @@ def test_arbitrary_bytes_give_only_command_error(payload):
     ({"device_id": "a/b"}, "'device_id'"),
     ({"athlete": "nobody"}, "'athlete' is not a UUID"),
     ({"athlete_email": "no-at-sign"}, "not an e-mail address"),
+    ({"velocity_loss_limit_pct": 0}, "'velocity_loss_limit_pct' is 0 %, outside 1..90 %"),
+    ({"velocity_loss_limit_pct": "20"}, "'velocity_loss_limit_pct' must be a number of percent"),
+    ({"velocity_loss_limit_pct": True}, "'velocity_loss_limit_pct' must be a number of percent"),
 ])
 def test_refusals_name_the_field(change, message):
     body = {"v": 1, "id": str(uuid.uuid4()), "device_id": "box-1", "kind": "start",

@@ -3,43 +3,21 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import sys
-from pathlib import Path
 
 from edge_agent.store import LocalStore
-from tests.daemon_helpers import call, free_port, wait_for
-
-
-def start_daemon(config_path: Path, log_path: Path) -> subprocess.Popen:
-    env = dict(os.environ, GPIOZERO_PIN_FACTORY="mock", PYTHONUNBUFFERED="1")
-    return subprocess.Popen([sys.executable, "-m", "edge_agent", "--config", str(config_path),
-                             "run"], stdout=log_path.open("ab"), stderr=subprocess.STDOUT,
-                            env=env)
+from tests.daemon_helpers import (call, free_port, ready_status, simulated_box_config,
+                                  start_daemon, wait_for)
 
 
 def test_kill_9_mid_session_loses_no_acknowledged_frame(tmp_path):
     port = free_port()
-    cfg = tmp_path / "config.toml"
-    cfg.write_text(f"""
-[device]
-id = "crash-box"
-data_dir = "{tmp_path / 'data'}"
-secrets_file = ""
-[source]
-kind = "simulator"
-[simulator]
-reps = 40
-[api]
-port = {port}
-[store]
-commit_interval_s = 0.2
-""")
+    cfg = simulated_box_config(tmp_path, "crash-box", port, {"reps": 40},
+                               "[store]\ncommit_interval_s = 0.2\n")
     base = f"http://127.0.0.1:{port}"
     log = tmp_path / "daemon.log"
     proc = start_daemon(cfg, log)
     try:
-        wait_for(lambda: _ready(base), what="daemon ready")
+        wait_for(lambda: ready_status(base), what="daemon ready")
         status, body = call(base, "POST", "/sessions", {"lift_type": "squat", "athlete": "ann"})
         assert status == 201
         sid = body["id"]
@@ -52,7 +30,7 @@ commit_interval_s = 0.2
 
     proc = start_daemon(cfg, log)
     try:
-        wait_for(lambda: _ready(base), what="daemon ready after the crash")
+        wait_for(lambda: ready_status(base), what="daemon ready after the crash")
         session = wait_for(lambda: _analysed(base, sid), limit_s=60, what="recovery analysis")
         assert session["status"] == "ended" and session["end_reason"] == "crash_recovery"
         assert session["performance_metrics"] and session["feedback"]
@@ -68,14 +46,6 @@ commit_interval_s = 0.2
         assert seqs[-1] >= last_acked
         kept = [s for s in seqs if s <= last_acked]
         assert kept == list(range(seqs[0], last_acked + 1)), f"{source}: gap before {last_acked}"
-
-
-def _ready(base: str):
-    try:
-        status, st = call(base, "GET", "/status")
-    except OSError:
-        return None
-    return st if status == 200 and st["ready"] else None
 
 
 def _acked(base: str, min_imu: int):

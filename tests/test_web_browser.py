@@ -75,7 +75,8 @@ def test_trainer_reviews_a_box_synced_session_and_replays_its_csv(web_db, db_con
             assert rows.count() == 5
             assert "drifted" in rows.nth(2).inner_text()
             assert page.locator("#rep-table tbody tr.problem").count() >= 1
-            assert page.locator("figure.chart svg").count() == 2
+            assert page.locator("figure.chart svg.for-wide").count() == 2
+            assert page.locator("figure.chart svg.for-phone").count() == 2
             images = page.locator("figure.chart img")
             assert images.count() == 3
             page.wait_for_load_state("networkidle", timeout=120_000)

@@ -15,7 +15,8 @@ import time
 from sync.command_store import record_ack
 from sync.commands import Ack
 from tests.command_support import DEVICE, add_device
-from tests.web_support import (assign, client, db_conn, login_as, make_user, post_form,  # noqa: F401
+from tests.web_support import (assign, client, csrf_token, db_conn, login_as, make_user,  # noqa: F401
+                               post_form, rep_labels,
                                web_app, web_db, web_settings)
 
 
@@ -88,9 +89,12 @@ def _rows(conn, sql, params):
     return rows
 
 
-def _labels(conn, sid):
-    return _rows(conn, "SELECT rep_number, verdict, fault_kind FROM rep_labels WHERE "
-                       "session_id = %s ORDER BY 1", (sid,))
+def _labelling(people, login_as, db_conn, reps):
+    """(the athlete's trainer signed in, a synced session of ``reps`` reps, its labels URL)."""
+    trainer, athlete = people
+    sid = _synced_session(db_conn, athlete, reps=reps)
+    c, _ = login_as(user=trainer)
+    return c, sid, f"/sessions/{sid}/labels"
 
 
 def test_labels_per_rep_whole_set_and_changes(people, login_as, db_conn, make_user):
@@ -101,14 +105,22 @@ def test_labels_per_rep_whole_set_and_changes(people, login_as, db_conn, make_us
     r = post_form(c, url, {"verdict_1": "clean", "verdict_2": "fault", "kind_2": "knee cave",
                            "verdict_3": ""})
     assert r.status_code == 303
-    assert _labels(db_conn, sid) == [(1, "clean", None), (2, "fault", "knee cave")]
-    assert post_form(c, url, {"whole_set": "clean"}).status_code == 303
-    assert _labels(db_conn, sid) == [(1, "clean", None), (2, "clean", None), (3, "clean", None)]
+    assert rep_labels(db_conn, sid) == [(1, "clean", None), (2, "fault", "knee cave")]
+    page = c.get(url).get_data(as_text=True)
+    assert "Marks rep 3 clean." in page and "Keeps the fault label a coach saved on rep 2" in page
+    saved = post_form(c, url, {"whole_set": "clean"})
+    assert saved.status_code == 303
+    assert rep_labels(db_conn, sid) == [(1, "clean", None), (2, "fault", "knee cave"),
+                                        (3, "clean", None)], "a coach's fault label is kept"
+    message = c.get(url).get_data(as_text=True)
+    assert "Saved: rep 3 clean." in message and "Kept the fault label" in message
+    assert post_form(c, url, {"whole_set": "clean", "overwrite": "2"}).status_code == 303
+    assert rep_labels(db_conn, sid) == [(1, "clean", None), (2, "clean", None), (3, "clean", None)]
     bad = post_form(c, url, {"verdict_1": "clean", "kind_1": "x", "verdict_2": "maybe"})
     assert bad.status_code == 422
     text = bad.get_data(as_text=True)
     assert "rep 1: a fault kind" in text and "rep 2: verdict must be" in text
-    assert _labels(db_conn, sid)[1] == (2, "clean", None), "nothing changed by a bad form"
+    assert rep_labels(db_conn, sid)[1] == (2, "clean", None), "nothing changed by a bad form"
     other_trainer, _ = login_as("trainer")
     assert post_form(other_trainer, "/profile", {"verdict_1": "fault"}).status_code in (400, 405)
     assert other_trainer.get(url).status_code == 404
@@ -343,3 +355,45 @@ def test_mutated_start_forms_are_refused_naming_why_or_started(people, login_as,
     assert ok.status_code == 303, "a valid start after a bad one is taken"
     sid = _sid(ok)
     post_form(c, f"/sessions/{sid}/cancel", {}, token_from=f"/sessions/{sid}/control")
+
+
+def test_whole_set_clean_replaces_only_the_confirmed_faults(people, login_as, db_conn):
+    c, sid, url = _labelling(people, login_as, db_conn, 4)
+    post_form(c, url, {"verdict_2": "fault", "kind_2": "weight shift", "verdict_4": "fault"})
+    assert post_form(c, url, {"whole_set": "clean", "overwrite": "4"}).status_code == 303
+    assert rep_labels(db_conn, sid) == [(1, "clean", None), (2, "fault", "weight shift"),
+                                        (3, "clean", None), (4, "clean", None)]
+    bad = post_form(c, url, {"whole_set": "clean", "overwrite": "2,9"})
+    assert bad.status_code == 422 and "overwrite: &#39;9&#39; is not a rep" in bad.get_data(
+        as_text=True)
+    assert rep_labels(db_conn, sid)[1] == (2, "fault", "weight shift")
+
+
+def test_a_rep_the_form_does_not_name_keeps_its_label(people, login_as, db_conn):
+    c, sid, url = _labelling(people, login_as, db_conn, 2)
+    post_form(c, url, {"verdict_1": "fault", "verdict_2": "fault", "kind_2": "tilt"})
+    assert post_form(c, url, {"verdict_1": "clean"}).status_code == 303   # page without rep 2
+    assert rep_labels(db_conn, sid) == [(1, "clean", None), (2, "fault", "tilt")]
+
+
+def test_labels_page_names_the_athlete_date_and_session(people, login_as, db_conn):
+    c, sid, url = _labelling(people, login_as, db_conn, 1)
+    page = c.get(url).get_data(as_text=True)
+    athlete = people[1]
+    assert athlete["first_name"] in page and "Squat" in page and "squat</span>" not in page
+    assert f'href="/sessions/{sid}"' in page and "back to the session" in page
+    assert 'for="verdict_1"' in page and 'for="kind_1"' in page
+
+
+def test_other_trainers_and_athletes_cannot_change_labels(people, login_as, db_conn,
+                                                         make_user):
+    c, sid, url = _labelling(people, login_as, db_conn, 2)
+    athlete = people[1]
+    post_form(c, url, {"verdict_1": "fault", "kind_1": "knee cave"})
+    before = rep_labels(db_conn, sid)
+    intruders = [login_as("trainer")[0], login_as(user=athlete)[0], login_as("athlete")[0]]
+    for other in intruders:
+        for data in ({"verdict_1": "clean"}, {"whole_set": "clean", "overwrite": "1"}):
+            token = csrf_token(other.get("/profile").get_data(as_text=True))
+            assert other.post(url, data={**data, "csrf_token": token}).status_code in (403, 404)
+    assert rep_labels(db_conn, sid) == before

@@ -5,12 +5,14 @@ still works afterwards."""
 from __future__ import annotations
 
 import hashlib
+import re
 
 import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from tests.web_support import PASSWORD, add_session, assign, csrf_token, form_token
+from tests.web_support import (PASSWORD, add_session, assign, csrf_token, form_token,
+                               rep_labels)
 from tests.web_support import client, db_conn, login_as, make_user, web_app, web_db, web_settings  # noqa: F401
 
 pytestmark = pytest.mark.integration
@@ -196,3 +198,72 @@ def test_history_filters_refuse_bad_queries(login_as):
         assert 'class="error' in response.get_data(as_text=True)
     run()
     assert c.get("/profile", query_string={"lift": "squat"}).status_code == 200
+
+
+def _rep_labels(conn, session_id: str) -> list[tuple]:
+    return rep_labels(conn, session_id, "rep_number, verdict, fault_kind, labelled_by, "
+                                        "labelled_at")
+
+
+LABEL_VALID = {"verdict_1": "clean", "verdict_2": "fault", "kind_2": "knee cave",
+               "verdict_3": ""}
+verdict_words = st.sampled_from(["", "clean", "fault"])
+LABEL_MUTATION = st.one_of(
+    st.tuples(st.just("field"), st.sampled_from(["verdict_1", "verdict_2", "verdict_3"]),
+              text.filter(lambda s: s not in ("", "clean", "fault"))),
+    st.tuples(st.just("field"), st.sampled_from(["kind_1", "kind_3"]),
+              text.filter(lambda s: s.strip() != "")),             # a kind without a fault
+    st.tuples(st.just("field"), st.just("kind_2"),
+              st.builds(lambda n: "k" * n, st.integers(65, 3000))),   # too long
+    st.tuples(st.just("whole"), st.just("overwrite"),
+              st.one_of(text.filter(lambda s: s.strip() != "" and not s.strip().isdecimal()),
+                        st.integers(4, 10 ** 9).map(str))),          # not a rep of the session
+    st.just(("no_csrf",)), st.tuples(st.just("wrong_csrf"), st.text(max_size=120)),
+)
+
+
+def test_label_form_refuses_mutations_and_keeps_every_label(login_as, make_user, db_conn):
+    trainer, athlete = make_user("trainer"), make_user("athlete")
+    assign(db_conn, trainer, athlete)
+    session_id = add_session(db_conn, athlete)
+    with db_conn.cursor() as cur:
+        for n in (1, 2, 3):
+            cur.execute("INSERT INTO rep_metrics (id, session_id, rep_number) VALUES "
+                        "(gen_random_uuid(), %s, %s)", (session_id, n))
+    db_conn.commit()
+    c, _ = login_as(user=trainer)
+    url = f"/sessions/{session_id}/labels"
+    c.post(url, data={"verdict_2": "fault", "kind_2": "weight shift",
+                      "csrf_token": form_token(c, url)})
+
+    @PROPERTY
+    @given(muts=st.lists(LABEL_MUTATION, min_size=1, max_size=3), start=st.fixed_dictionaries(
+        {"verdict_1": verdict_words, "verdict_3": verdict_words}))
+    def run(muts, start):
+        before = _rep_labels(db_conn, session_id)
+        data = {**LABEL_VALID, **start, "csrf_token": form_token(c, url)}
+        for m in muts:
+            if m[0] == "field":
+                data[m[1]] = m[2]
+                if m[1] == "kind_1":
+                    data["verdict_1"] = "clean"
+                if m[1] == "kind_3":
+                    data["verdict_3"] = ""
+            elif m[0] == "whole":
+                data.update({"whole_set": "clean", m[1]: m[2]})
+            elif m[0] == "no_csrf":
+                data.pop("csrf_token", None)
+            else:
+                data["csrf_token"] = "x" + m[1]
+        response = c.post(url, data=data)
+        body = response.get_data(as_text=True)
+        assert response.status_code in (400, 422), (muts, response.status_code)
+        assert 'class="error' in body, body[:800]
+        if response.status_code == 422:    # the message names the rep or field
+            assert re.search(r"rep \d: |overwrite: ", body), body[:800]
+        assert _rep_labels(db_conn, session_id) == before, muts
+    run()
+    response = c.post(url, data={**LABEL_VALID, "csrf_token": form_token(c, url)})
+    assert response.status_code == 303   # a valid form after the bad ones is still processed
+    assert [r[:3] for r in _rep_labels(db_conn, session_id)] == [
+        (1, "clean", None), (2, "fault", "knee cave")]

@@ -50,6 +50,7 @@ def world(db_conn, make_user, login_as):
 SEES_ANN = {"admin": 200, "trainer": 200, "other_trainer": 404, "ann": 200, "bob": 404}
 SESSION_ROUTES = ("/sessions/{}", "/sessions/{}/charts/displacement.svg",
                   "/sessions/{}/charts/cop.svg", "/sessions/{}/charts/tilt.svg",
+                  "/sessions/{}/charts/raw.svg",
                   "/sessions/{}/sensor_data", "/sessions/{}/sensor_data?format=csv",
                   "/sessions/{}/reps.csv")
 
@@ -78,11 +79,15 @@ def test_session_page_has_summary_rep_table_faults_alerts_and_charts(world):
     assert "drifted" in html and "lateral" in html          # rep 3's fault, attributed
     assert "Set of 5 squats" in html                        # the set feedback text
     assert "12.5 s</span> live alert: bar swaying sideways" in html
-    assert html.count("<svg") == 2 and "Velocity per rep" in html
+    assert html.count("<svg") == 4 and "Velocity per rep" in html   # desktop + phone each
+    assert html.count('class="chart for-phone"') == 2
     for name in ("displacement", "cop", "tilt"):
         assert f"/charts/{name}.svg" in html
         chart = world["clients"]["trainer"].get(f"/sessions/{world['ann_session']}/charts/{name}.svg")
         assert chart.mimetype == "image/svg+xml" and b"<svg" in chart.data and b"<path" in chart.data
+        phone = world["clients"]["trainer"].get(
+            f"/sessions/{world['ann_session']}/charts/{name}.svg?size=phone")
+        assert b"for-phone" in phone.data and b'width="259.2pt"' in phone.data
     unknown = world["clients"]["trainer"].get(f"/sessions/{world['ann_session']}/charts/x.svg")
     assert unknown.status_code == 404
 
@@ -100,7 +105,9 @@ def test_recording_csv_reads_back_as_the_synced_frames(world, db_conn, tmp_path)
         assert len(recording.frames) == cur.fetchone()[0]
     assert set(recording.sources) == {"imu", "platform"}
     page = world["clients"]["ann"].get(f"/sessions/{world['ann_session']}/sensor_data")
-    assert b"corner force" in page.data and b"62 raw chunks" in page.data
+    assert b"62 raw chunks" in page.data and b"/charts/raw.svg" in page.data
+    chart = world["clients"]["ann"].get(f"/sessions/{world['ann_session']}/charts/raw.svg")
+    assert b"corner force" in chart.data
     empty = world["clients"]["ann"].get(f"/sessions/{world['live']}/sensor_data?format=csv")
     assert empty.status_code == 404
 

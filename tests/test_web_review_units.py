@@ -131,6 +131,50 @@ def test_charts_are_svg_with_text_and_cached():
     assert "no reps" in charts.render("velocity", charts.velocity_per_rep, [], [], [], [], [])
 
 
+def _font_sizes_pt(svg: str) -> list[float]:
+    import re
+    return [float(x) for x in re.findall(r"font-size: ([\d.]+)px", svg)]
+
+
+def test_phone_charts_keep_text_readable_and_name_every_mark():
+    charts.SVG_CACHE.clear()
+    args = ([1, 2, 3], [0.8, 0.7, None], [1.2, 1.1, 1.0], [0.0, 12.5, None], [False, True, False])
+    wide = charts.render("velocity", charts.velocity_per_rep, *args)
+    phone = charts.render("velocity", charts.velocity_per_rep, *args, phone=True)
+    assert 'width="259.2pt"' in phone and "for-phone" in phone and "for-wide" in wide
+    sizes = _font_sizes_pt(phone)
+    assert sizes and min(sizes) >= 9          # 9 pt scaled to a 360-390 px screen >= 11 CSS px
+    for svg in (wide, phone):
+        assert "rep with a fault" in svg and "peak velocity" in svg
+        assert charts.RED.lower() in svg.lower() and "#dc2626" not in svg   # Okabe-Ito
+    both = charts.render_both("velocity", charts.velocity_per_rep, *args)
+    assert both == wide + phone
+    t = np.linspace(0, 4, 400)
+    cop = charts.render("cop", charts.cop_from_above, t, np.sin(t) / 100, np.cos(t) / 100,
+                        [(1, 0.5, 1.5), (2, 2.0, 3.0)], phone=True)
+    assert all(word in cop for word in ("toes", "heels", "left", "right"))
+    assert "AP (mm)" not in cop and "ML (mm)" not in cop
+
+
+def test_single_session_trend_labels_each_value():
+    svg = charts.render("trend", charts.trends, ["07 Dec"], [0.77], [1.5], [92.0], [89.0],
+                        [0.03])
+    assert "0.77 m/s" in svg and "balance 92" in svg and "stability 89" in svg
+    assert "risk 0.03" in svg
+
+
+def test_small_asymmetry_still_shows_a_bar():
+    svg = charts.render("asymmetry", charts.asymmetry_per_rep, [1, 2], [0.2, -0.1])
+    assert "0.2" in svg and "±2" not in svg     # scale follows the data (at least ±2 %)
+
+
+def test_duration_and_end_reason_in_words():
+    from coach.review.template_helpers import duration, end_reason
+    assert duration(25.4) == "25 s" and duration(185) == "3 min 05 s" and duration(None) == ""
+    assert end_reason("api") == "ended on the box" and end_reason("command") == "ended from this app"
+    assert end_reason("new_reason") == "ended: new reason" and end_reason(None) == ""
+
+
 def _valid_chunks():
     from edge_agent.store.chunks import DEFAULT_DECIMALS, encode_chunk
     from sensors.frame import Frame

@@ -174,3 +174,14 @@ def login_as(web_app: Any, make_user: Callable[..., dict[str, Any]]) -> Callable
         assert response.status_code == 302, response.get_data(as_text=True)[:500]
         return c, user
     return sign_in
+
+
+def rep_labels(conn: Any, session_id: str,
+               columns: str = "rep_number, verdict, fault_kind") -> list[tuple[Any, ...]]:
+    """The session's coach labels (``columns`` of ``rep_labels``), in rep order."""
+    with conn.cursor() as cur:
+        cur.execute(f"SELECT {columns} FROM rep_labels WHERE session_id = %s ORDER BY 1",
+                    (session_id,))
+        rows = cur.fetchall()
+    conn.rollback()
+    return rows

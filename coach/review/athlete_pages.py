@@ -37,8 +37,8 @@ def _labels(points: list[Any]) -> list[str]:
 
 
 def trend_chart(points: list[Any]) -> Markup:
-    return Markup(charts.render(
-        "trends", charts.trends, _labels(points),
+    return Markup(charts.render_both(
+        "trend", charts.trends, _labels(points),
         [p.mean_velocity for p in points], [p.velocity_loss_pct for p in points],
         [p.balance_score for p in points], [p.stability_score for p in points],
         [p.injury_risk for p in points]))
@@ -63,9 +63,9 @@ def detail(athlete_id: str) -> Any:
         abort(404)
     points = [p for p in every if p.lift_type == lift]
     profile = load_velocity_profile(points, lift)
-    lv_chart = Markup(charts.render("load-velocity", charts.load_velocity, profile.loads,
-                                    profile.velocities, profile.slope, profile.intercept,
-                                    profile.one_rm_kg, profile.mvt_mps, profile.r2))
+    lv_chart = Markup(charts.render_both("load_velocity", charts.load_velocity, profile.loads,
+                                         profile.velocities, profile.slope, profile.intercept,
+                                         profile.one_rm_kg, profile.mvt_mps, profile.r2))
     return render_template(
         "review/athlete.html", athlete=athlete,
         name=display_name(athlete["first_name"], athlete["last_name"], athlete["email"]),

@@ -2,7 +2,11 @@
 pyplot, whose global figure registry leaks memory in a long-running server).
 
 Text stays text in the SVG (``svg.fonttype = none``), so charts are small, crisp and use the
-page's font; nothing is fetched from the network. Each chart gets its own id salt so several
+page's font; nothing is fetched from the network. Each chart is drawn at two sizes: for a
+desktop, and for a phone (``PHONE``: 3.6 in wide, so its 9 pt text is still 11-12 CSS px when
+the SVG is scaled to a 360-390 px screen); the page shows one of them by a CSS media query, or
+a ``<picture>`` source for the charts fetched as images. Colours are the Okabe-Ito palette,
+which stays distinct for the common colour-vision deficiencies, and faults are also hatched. Each chart gets its own id salt so several
 charts inlined in one page never share clip-path ids. Rendering holds a lock because
 matplotlib's rc settings are process-global.
 """
@@ -26,7 +30,13 @@ from models.feedback_text import RULES
 from sensors.geometry import DEFAULT_PLATFORM
 
 INK, MUTED, GRID = "#1f2933", "#616e7c", "#e4e7eb"
-BLUE, TEAL, RED, AMBER, VIOLET = "#2563eb", "#0d9488", "#dc2626", "#d97706", "#7c3aed"
+# Okabe & Ito (2008), "Color Universal Design": blue, bluish green, vermillion, orange,
+# reddish purple, sky blue, yellow
+BLUE, TEAL, RED, AMBER, VIOLET, SKY, YELLOW = ("#0072B2", "#009E73", "#D55E00", "#E69F00",
+                                               "#CC79A7", "#56B4E9", "#F0E442")
+SERIES = (BLUE, AMBER, TEAL, VIOLET, RED, SKY, INK, YELLOW)
+PHONE_WIDTH_IN = 3.6
+FAULT_HATCH = "////"
 TILT_LIMIT_DEG = next(r.threshold for r in RULES if r.name == "tilt")
 _STYLE = {
     "svg.fonttype": "none", "font.family": "sans-serif", "font.size": 9,
@@ -36,6 +46,8 @@ _STYLE = {
     "grid.color": GRID, "grid.linewidth": 0.6, "xtick.color": MUTED, "ytick.color": MUTED,
     "legend.frameon": False, "legend.fontsize": 8,
 }
+_PHONE_STYLE = {**_STYLE, "legend.fontsize": 9, "axes.titlesize": 10}
+"""At a phone's size no text is below 9 pt (12 CSS px at scale 1, 11 px on a 360 px screen)."""
 _lock = threading.Lock()
 
 
@@ -43,15 +55,25 @@ def _figure(width_in: float = 7.0, height_in: float = 2.6) -> Figure:
     return Figure(figsize=(width_in, height_in), dpi=100, layout="constrained")
 
 
-def to_svg(fig: Figure, name: str) -> str:
+TITLES = {"velocity": "Velocity per rep", "asymmetry": "Left/right load asymmetry per rep",
+          "displacement": "Bar height over time", "tilt": "Bar tilt over time",
+          "cop": "Centre of pressure seen from above", "raw": "Raw sensor channels",
+          "trend": "Velocity and scores across sessions",
+          "load_velocity": "Load-velocity profile"}
+
+
+def to_svg(fig: Figure, name: str, phone: bool = False) -> str:
     """The figure as an SVG document string (no XML prolog, ready to inline in HTML)."""
     buf = io.StringIO()
-    with matplotlib.rc_context({"svg.hashsalt": f"lg-{name}"}):
+    size = "phone" if phone else "wide"
+    with matplotlib.rc_context({"svg.hashsalt": f"lg-{name}-{size}"}):
         FigureCanvasSVG(fig).print_svg(buf)
     text = buf.getvalue()
     start = text.find("<svg")
     svg = text[start:] if start >= 0 else text
-    return svg.replace("<svg ", f'<svg role="img" aria-label="{name} chart" class="chart" ', 1)
+    label = TITLES.get(name, name)
+    return svg.replace("<svg ", f'<svg role="img" aria-label="{label} chart" '
+                               f'class="chart for-{size}" ', 1)
 
 
 def _digest(value: Any, h: Any) -> None:
@@ -99,24 +121,32 @@ class SvgCache:
 SVG_CACHE = SvgCache()
 
 
-def render(name: str, draw: Any, *args: Any) -> str:
-    """The SVG of ``draw(*args)`` under the shared style, from ``SVG_CACHE`` when the same
-    chart of the same data was drawn before."""
-    key = SVG_CACHE.key(name, draw, args)
+def render(name: str, draw: Any, *args: Any, phone: bool = False) -> str:
+    """The SVG of ``draw(*args, phone=phone)`` under the shared style, from ``SVG_CACHE`` when
+    the same chart of the same data was drawn before."""
+    key = SVG_CACHE.key(name, draw, (phone, args))
     with _lock:
         svg = SVG_CACHE.get(key)
         if svg is None:
-            with matplotlib.rc_context(_STYLE):
-                svg = to_svg(draw(*args), name)
+            with matplotlib.rc_context(_PHONE_STYLE if phone else _STYLE):
+                svg = to_svg(draw(*args, phone=phone), name, phone)
             SVG_CACHE.put(key, svg)
         return svg
 
 
-def empty_chart(message: str, width_in: float = 7.0, height_in: float = 1.2) -> Figure:
-    fig = _figure(width_in, height_in)
+def render_both(name: str, draw: Any, *args: Any) -> str:
+    """The desktop and the phone SVG, one after the other, for a page to inline (CSS shows
+    the one for the screen)."""
+    return render(name, draw, *args) + render(name, draw, *args, phone=True)
+
+
+def empty_chart(message: str, width_in: float = 7.0, height_in: float = 1.2,
+                phone: bool = False) -> Figure:
+    fig = _figure(PHONE_WIDTH_IN if phone else width_in, height_in)
     ax = fig.add_subplot()
     ax.axis("off")
-    ax.text(0.5, 0.5, message, ha="center", va="center", color=MUTED, transform=ax.transAxes)
+    ax.text(0.5, 0.5, message, ha="center", va="center", color=MUTED, transform=ax.transAxes,
+            wrap=True)
     return fig
 
 
@@ -128,112 +158,136 @@ def _finite(values: Sequence[float | None]) -> np.ndarray:
 
 def velocity_per_rep(numbers: Sequence[int], mean_v: Sequence[float | None],
                      peak_v: Sequence[float | None], loss_pct: Sequence[float | None],
-                     problem: Sequence[bool]) -> Figure:
-    """Mean concentric velocity per rep (bars, red for reps with a fault), peak velocity
-    (dots) and velocity loss so far (line, right axis)."""
+                     problem: Sequence[bool], phone: bool = False) -> Figure:
+    """Mean concentric velocity per rep (bars; reps with a fault in vermillion and hatched),
+    peak velocity (dots) and velocity loss so far (line, right axis)."""
     if not numbers:
-        return empty_chart("no reps were detected in this session")
-    fig = _figure()
+        return empty_chart("no reps were detected in this session", phone=phone)
+    fig = _figure(PHONE_WIDTH_IN, 3.3) if phone else _figure()
     ax = fig.add_subplot()
     x = np.asarray(numbers)
     mv, pv, loss = _finite(mean_v), _finite(peak_v), _finite(loss_pct)
-    ax.bar(x, np.nan_to_num(mv), width=0.6, color=[RED if p else BLUE for p in problem],
-           label="mean concentric velocity")
-    ax.plot(x, pv, "o", color=INK, markersize=3.5, label="peak velocity")
+    flagged = np.asarray(problem, dtype=bool)
+    ax.bar(x[~flagged], np.nan_to_num(mv[~flagged]), width=0.6, color=BLUE,
+           label="mean velocity" if phone else "mean velocity (concentric)")
+    if flagged.any():
+        ax.bar(x[flagged], np.nan_to_num(mv[flagged]), width=0.6, color=RED,
+               hatch=FAULT_HATCH, edgecolor="white", linewidth=0, label="rep with a fault")
+    ax.plot(x, pv, "o", color=INK, markersize=4, label="peak velocity")
     ax.set_xlabel("rep")
     ax.set_ylabel("velocity (m/s)")
-    _rep_ticks(ax.xaxis, x)
+    _rep_ticks(ax.xaxis, x, phone)
     ax.set_title("Velocity per rep")
     right = ax.twinx()
-    right.plot(x, loss, color=AMBER, linewidth=1.8, marker="s", markersize=3,
-               label="velocity loss so far")
-    right.set_ylabel("velocity loss (%)", color=AMBER)
+    right.plot(x, loss, color=AMBER, linewidth=1.8, marker="s", markersize=3.5,
+               label="velocity loss" if phone else "velocity loss so far")
+    right.set_ylabel("velocity loss (%)", color=INK)
     right.set_ylim(0, max(25.0, float(np.nanmax(loss)) * 1.2 if np.isfinite(loss).any() else 25))
     right.grid(False)
     right.spines["right"].set_visible(True)
     right.spines["right"].set_color(GRID)
     handles = ax.get_legend_handles_labels()
     more = right.get_legend_handles_labels()
-    fig.legend(handles[0] + more[0], handles[1] + more[1], loc="outside lower center", ncols=3)
+    fig.legend(handles[0] + more[0], handles[1] + more[1], loc="outside lower center",
+               ncols=2 if phone else 4)
     both = np.concatenate([mv, pv])
     ax.set_ylim(0, (np.nanmax(both) if np.isfinite(both).any() else 1.0) * 1.15)
     return fig
 
 
-def _rep_ticks(axis: Any, numbers: np.ndarray) -> None:
-    """A tick per rep for a short set; for long sessions at most 20 (each label costs time)."""
-    if numbers.size <= 20:
+def _rep_ticks(axis: Any, numbers: np.ndarray, phone: bool = False) -> None:
+    """A tick per rep for a short set; for long sessions at most 20 (each label costs time),
+    10 on a phone."""
+    most = 10 if phone else 20
+    if numbers.size <= most:
         axis.set_ticks(numbers)
     else:
-        axis.set_major_locator(MaxNLocator(nbins=20, integer=True))
+        axis.set_major_locator(MaxNLocator(nbins=most, integer=True))
 
 
-def _rep_spans(ax: Any, spans: Sequence[tuple[int, float, float]]) -> None:
-    for number, t0, t1 in spans:
-        ax.axvspan(t0, t1, color=BLUE, alpha=0.07, linewidth=0)
-        ax.annotate(str(number), ((t0 + t1) / 2, 1.0), xycoords=("data", "axes fraction"),
-                    ha="center", va="bottom", fontsize=7, color=MUTED)
+def _rep_spans(ax: Any, spans: Sequence[tuple[int, float, float]], phone: bool) -> None:
+    step = max(1, math.ceil(len(spans) / (8 if phone else 24)))
+    for k, (number, t0, t1) in enumerate(spans):
+        ax.axvspan(t0, t1, color=SKY, alpha=0.15, linewidth=0,
+                   label="a rep (numbered above)" if k == 0 else None)
+        if k % step == 0:
+            ax.annotate(str(number), ((t0 + t1) / 2, 1.0), xycoords=("data", "axes fraction"),
+                        ha="center", va="bottom", fontsize=9 if phone else 7, color=MUTED)
 
 
 def _alerts(ax: Any, alerts: Sequence[tuple[float, str]]) -> None:
     for i, (t, _) in enumerate(alerts):
-        ax.axvline(t, color=RED, linewidth=1, linestyle="--",
+        ax.axvline(t, color=RED, linewidth=1.2, linestyle="--",
                    label="live alert" if i == 0 else None)
         ax.plot([t], [1.0], marker="v", color=RED, markersize=6, clip_on=False,
                 transform=ax.get_xaxis_transform())
 
 
+def _time_axis(ax: Any, t: np.ndarray, phone: bool) -> None:
+    ax.set_xlabel("seconds from the first sample" if phone else "time since the first sample (s)")
+    if t.size:
+        ax.set_xlim(float(t[0]), float(t[-1]))
+    if phone:
+        ax.xaxis.set_major_locator(MaxNLocator(nbins=5))
+
+
 def displacement_over_time(t: np.ndarray, z: np.ndarray,
                            spans: Sequence[tuple[int, float, float]],
-                           alerts: Sequence[tuple[float, str]]) -> Figure:
+                           alerts: Sequence[tuple[float, str]], phone: bool = False) -> Figure:
     """Bar vertical displacement with the reps shaded (numbered) and live alerts marked."""
-    fig = _figure(7.0, 2.8)
+    fig = _figure(PHONE_WIDTH_IN, 3.0) if phone else _figure(7.0, 2.8)
     ax = fig.add_subplot()
-    ax.plot(t, 100 * z, color=BLUE, linewidth=1.1, label="bar height")
-    _rep_spans(ax, spans)
+    ax.plot(t, 100 * z, color=BLUE, linewidth=1.2, label="bar height")
+    _rep_spans(ax, spans, phone)
     _alerts(ax, alerts)
-    ax.set_xlabel("time since the first sample (s)")
+    _time_axis(ax, t, phone)
     ax.set_ylabel("height (cm)")
-    ax.set_title("Bar vertical displacement", pad=14)
-    ax.set_xlim(float(t[0]) if t.size else 0, float(t[-1]) if t.size else 1)
-    ax.legend(loc="lower right", ncols=2)
+    ax.set_title("Bar height", pad=14)
+    fig.legend(loc="outside lower center", ncols=2 if phone else 3)
     return fig
 
 
 def tilt_over_time(t: np.ndarray, tilt: np.ndarray, spans: Sequence[tuple[int, float, float]],
-                   alerts: Sequence[tuple[float, str]]) -> Figure:
-    """Bar tilt from level (positive = tipped to the left) with the rule's limit band."""
-    fig = _figure(10.5, 2.6)
+                   alerts: Sequence[tuple[float, str]], phone: bool = False) -> Figure:
+    """Bar tilt from level (positive = left end low) with the rule's limit band."""
+    fig = _figure(PHONE_WIDTH_IN, 3.0) if phone else _figure(10.5, 2.6)
     ax = fig.add_subplot()
-    ax.axhspan(-TILT_LIMIT_DEG, TILT_LIMIT_DEG, color=TEAL, alpha=0.08, linewidth=0,
-               label=f"within ±{TILT_LIMIT_DEG:.0f}°")
-    ax.plot(t, tilt, color=VIOLET, linewidth=1.0, label="tilt")
-    _rep_spans(ax, spans)
+    ax.axhspan(-TILT_LIMIT_DEG, TILT_LIMIT_DEG, color=TEAL, alpha=0.12, linewidth=0,
+               label=f"level enough (within ±{TILT_LIMIT_DEG:.0f}°)")
+    ax.plot(t, tilt, color=INK, linewidth=1.0, label="tilt")
+    _rep_spans(ax, spans, phone)
     _alerts(ax, alerts)
-    ax.set_xlabel("time since the first sample (s)")
-    ax.set_ylabel("tilt (°, + = left end low)")
+    _time_axis(ax, t, phone)
+    ax.set_ylabel("left end low (°)" if phone else "tilt (°): + = left end low")
     ax.set_title("Bar tilt", pad=14)
-    if t.size:
-        ax.set_xlim(float(t[0]), float(t[-1]))
     lim = max(TILT_LIMIT_DEG * 2, float(np.nanmax(np.abs(tilt))) * 1.15
               if np.isfinite(tilt).any() else 0)
     ax.set_ylim(-lim, lim)
-    ax.legend(loc="lower right", ncols=3)
+    fig.legend(loc="outside lower center", ncols=2 if phone else 4)
     return fig
 
 
 def cop_from_above(t: np.ndarray, x: np.ndarray, y: np.ndarray,
-                   spans: Sequence[tuple[int, float, float]]) -> Figure:
-    """Centre-of-pressure path seen from above (mm; x to the athlete's right, y forward), the
-    reps in colour over the whole trace in grey, inside the platform's outline."""
-    fig = _figure(3.4, 3.4)
+                   spans: Sequence[tuple[int, float, float]], phone: bool = False) -> Figure:
+    """Centre-of-pressure path seen from above (mm; x to the athlete's right, y towards the
+    toes): each rep's path (smoothed over 0.15 s, the sway a coach reads rather than the load
+    cells' jitter) in its own colour, its number where it strays furthest, over the whole
+    trace in grey, inside the platform's outline; the sides are named in words."""
+    fig = _figure(PHONE_WIDTH_IN, 4.2) if phone else _figure(3.6, 4.0)
     ax = fig.add_subplot()
-    ax.plot(1000 * x, 1000 * y, color=GRID, linewidth=0.8)
-    colours = matplotlib.colormaps["viridis"]
+    ax.plot(1000 * x, 1000 * y, color="#c3c9d0", linewidth=0.8, label="between reps")
     for k, (number, t0, t1) in enumerate(spans):
-        sel = (t >= t0) & (t <= t1)
-        ax.plot(1000 * x[sel], 1000 * y[sel], linewidth=1.0,
-                color=colours(k / max(len(spans) - 1, 1)), label=f"rep {number}")
+        sel = (t >= t0) & (t <= t1) & np.isfinite(x) & np.isfinite(y)
+        if not sel.any():
+            continue
+        colour = SERIES[k % len(SERIES)]
+        px, py = _smoothed(t[sel], 1000 * x[sel]), _smoothed(t[sel], 1000 * y[sel])
+        ax.plot(px, py, linewidth=1.3, color=colour, alpha=0.85, label=f"rep {number}")
+        far = int(np.argmax(np.hypot(px - np.median(px), py - np.median(py))))
+        ax.annotate(str(number), (px[far], py[far]), ha="center", va="center", fontsize=9,
+                    fontweight="bold", color=colour if colour != YELLOW else INK, zorder=6,
+                    bbox={"boxstyle": "circle,pad=0.15", "facecolor": "white",
+                          "edgecolor": colour, "linewidth": 1})
     ok = np.isfinite(x) & np.isfinite(y)
     in_reps = np.zeros_like(ok)
     for _, t0, t1 in spans:
@@ -250,122 +304,199 @@ def cop_from_above(t: np.ndarray, x: np.ndarray, y: np.ndarray,
     ax.axhline(0, color=MUTED, linewidth=0.5)
     ax.axvline(0, color=MUTED, linewidth=0.5)
     ax.set_aspect("equal", adjustable="box")
-    ax.set_xlabel("left ← ML (mm) → right")
-    ax.set_ylabel("heels ← AP (mm) → toes")
-    ax.set_title("Centre of pressure")
+    for text, xy, kw in (("toes", (0.5, 0.98), {"va": "top", "ha": "center"}),
+                         ("heels", (0.5, 0.02), {"va": "bottom", "ha": "center"}),
+                         ("left", (0.02, 0.5), {"va": "center", "ha": "left"}),
+                         ("right", (0.98, 0.5), {"va": "center", "ha": "right"})):
+        ax.text(*xy, text, transform=ax.transAxes, color=INK, fontsize=9, fontweight="bold",
+                bbox={"facecolor": "white", "edgecolor": "none", "alpha": 0.8, "pad": 1}, **kw)
+    ax.set_xlabel("mm from the platform centre, left to right")
+    ax.set_ylabel("mm, heels to toes")
+    ax.set_title("Centre of pressure (from above)")
     if 0 < len(spans) <= 8:
-        fig.legend(loc="outside lower center", ncols=min(len(spans), 4), fontsize=7)
+        fig.legend(loc="outside lower center", ncols=3)
     return fig
 
 
-def asymmetry_per_rep(numbers: Sequence[int], asymmetry_pct: Sequence[float | None]) -> Figure:
-    """Left/right load asymmetry per rep, bars left of zero = more on the left foot."""
+def _smoothed(t: np.ndarray, v: np.ndarray, window_s: float = 0.15) -> np.ndarray:
+    """A centred moving average over ``window_s`` (the samples are evenly spaced)."""
+    if v.size < 3 or t[-1] <= t[0]:
+        return v
+    n = max(1, min(v.size, int(round(window_s * (v.size - 1) / (t[-1] - t[0])))))
+    if n < 2:
+        return v
+    kernel = np.ones(n) / n
+    pad = np.pad(v, (n // 2, n - 1 - n // 2), mode="edge")
+    return np.convolve(pad, kernel, mode="valid")
+
+
+def asymmetry_per_rep(numbers: Sequence[int], asymmetry_pct: Sequence[float | None],
+                      phone: bool = False) -> Figure:
+    """Left/right load asymmetry per rep: a bar to the left = more load on the left foot,
+    labelled with its value; beyond the rule's limit the bar is vermillion and hatched. The
+    scale follows the data (the limit lines are drawn when they fall on it), so a small
+    asymmetry still shows as a bar."""
     if not numbers:
-        return empty_chart("no reps with platform data", 3.4, 1.2)
+        return empty_chart("no reps with platform data", 3.4, 1.2, phone=phone)
     limit = next(r.threshold for r in RULES if r.name == "asymmetry")
-    fig = _figure(3.4, 3.0)
+    fig = _figure(PHONE_WIDTH_IN, 3.2) if phone else _figure(3.6, 3.2)
     ax = fig.add_subplot()
-    values = _finite(asymmetry_pct)
+    values = np.nan_to_num(_finite(asymmetry_pct))
     y = np.asarray(numbers)
-    ax.barh(y, -np.nan_to_num(values), height=0.6,
-            color=[RED if abs(v) >= limit else TEAL for v in np.nan_to_num(values)])
+    beyond = np.abs(values) >= limit
+    biggest = float(np.max(np.abs(values))) if values.size else 0.0
+    lim = max(2.0, biggest * 1.6)
+    ax.barh(y[~beyond], -values[~beyond], height=0.6, color=TEAL,
+            label=f"within ±{limit:.0f} %")
+    if beyond.any():
+        ax.barh(y[beyond], -values[beyond], height=0.6, color=RED, hatch=FAULT_HATCH,
+                edgecolor="white", linewidth=0, label=f"beyond ±{limit:.0f} %")
+    for yy, v in zip(y, values):
+        ax.annotate(f"{abs(v):.1f}", (-v, yy), xytext=(-3 if v > 0 else 3, 0),
+                    textcoords="offset points", va="center", ha="right" if v > 0 else "left",
+                    fontsize=9, color=INK)
     ax.axvline(0, color=INK, linewidth=0.8)
-    for side in (-limit, limit):
-        ax.axvline(side, color=AMBER, linewidth=0.8, linestyle=":")
-    lim = max(limit * 2, float(np.nanmax(np.abs(values))) * 1.2 if np.isfinite(values).any() else 0)
+    if lim > limit:
+        for side in (-limit, limit):
+            ax.axvline(side, color=AMBER, linewidth=1.2, linestyle=":",
+                       label=f"limit ±{limit:.0f} %" if side > 0 else None)
     ax.set_xlim(-lim, lim)
-    _rep_ticks(ax.yaxis, y)
+    _rep_ticks(ax.yaxis, y, phone)
     ax.invert_yaxis()
     ax.set_ylabel("rep")
-    ax.set_xlabel("← more left   load asymmetry (%)   more right →")
-    ax.set_title("Left/right asymmetry")
+    ax.set_xlabel("← more left · % of the load · more right →")
+    ax.xaxis.set_major_locator(MaxNLocator(nbins=5 if phone else 8))
+    ax.set_title("Left/right load asymmetry")
+    fig.legend(loc="outside lower center", ncols=2)
     return fig
 
 
-def raw_channels(raw: dict[str, tuple[np.ndarray, np.ndarray]]) -> Figure:
+def raw_channels(raw: dict[str, tuple[np.ndarray, np.ndarray]], phone: bool = False) -> Figure:
     """Raw sensor channels over time in three panels: acceleration, angular rate, force."""
     groups = [("acceleration (m/s²)", ("ax", "ay", "az")), ("angular rate (rad/s)", ("gx", "gy", "gz")),
               ("corner force (N)", ("f_fl", "f_fr", "f_rl", "f_rr"))]
     groups = [(label, [c for c in chans if c in raw]) for label, chans in groups]
     groups = [g for g in groups if g[1]]
     if not groups:
-        return empty_chart("no raw sensor data was synced for this session")
-    fig = _figure(10.5, 2.2 * len(groups))
+        return empty_chart("no raw sensor data was synced for this session", phone=phone)
+    fig = _figure(PHONE_WIDTH_IN, 2.6 * len(groups)) if phone else _figure(10.5, 2.2 * len(groups))
     axes = fig.subplots(len(groups), 1, sharex=True, squeeze=False)[:, 0]
-    palette = (BLUE, RED, TEAL, AMBER)
+    names = {"ax": "x", "ay": "y", "az": "z", "gx": "x", "gy": "y", "gz": "z",
+             "f_fl": "front left", "f_fr": "front right", "f_rl": "back left",
+             "f_rr": "back right"}
     for ax, (label, chans) in zip(axes, groups):
-        for colour, c in zip(palette, chans):
+        for colour, c in zip(SERIES, chans):
             t, v = raw[c]
-            ax.plot(t, v, linewidth=0.8, color=colour, label=c)
-        ax.set_ylabel(label)
-        ax.legend(loc="upper right", ncols=len(chans))
-    axes[0].set_title("Raw channels (downsampled for display: min/max per bucket)")
-    axes[-1].set_xlabel("time since the first sample (s)")
+            ax.plot(t, v, linewidth=0.8, color=colour, label=names.get(c, c))
+        ax.legend(loc="lower left", bbox_to_anchor=(0.0, 1.08), ncols=len(chans) if not phone
+                  else 2, borderaxespad=0)
+        ax.set_title(label, loc="right")
+        if phone:
+            ax.xaxis.set_major_locator(MaxNLocator(nbins=5))
+    fig.suptitle("Raw channels" if phone else
+                 "Raw channels (downsampled: min and max per bucket)", x=0.02, ha="left",
+                 fontsize=10, fontweight="bold", color=INK)
+    axes[-1].set_xlabel("seconds from the first sample")
     return fig
 
 
 # ---- athlete charts ------------------------------------------------------------------------
 
+def _label_points(ax: Any, x: np.ndarray, values: np.ndarray, fmt: str, colour: str,
+                  dy: float) -> None:
+    """Values written beside the points, for trends of a few sessions (where lines do not
+    yet say much and two points can fall on each other)."""
+    for xx, v in zip(x, values):
+        if np.isfinite(v):
+            ax.annotate(fmt % v, (xx, v), xytext=(6, dy), textcoords="offset points",
+                        va="center", fontsize=9, color=colour)
+
+
 def trends(dates: Sequence[Any], mcv: Sequence[float | None], loss: Sequence[float | None],
            balance: Sequence[float | None], stability: Sequence[float | None],
-           risk: Sequence[float | None]) -> Figure:
-    """Across sessions: mean concentric velocity and velocity loss; the three scores."""
+           risk: Sequence[float | None], phone: bool = False) -> Figure:
+    """Across sessions: mean concentric velocity and velocity loss; the three scores. Each
+    series has its own marker shape as well as its colour; velocity and loss start at 0, so a
+    single session's two points do not sit on each other, and with up to 3 sessions each
+    point carries its value."""
     if not dates:
-        return empty_chart("no sessions yet")
-    fig = _figure(10.5, 4.8)
+        return empty_chart("no sessions yet", phone=phone)
+    fig = _figure(PHONE_WIDTH_IN, 6.4) if phone else _figure(10.5, 4.8)
     top, bottom = fig.subplots(2, 1, sharex=True)
     x = np.arange(len(dates))
-    top.plot(x, _finite(mcv), marker="o", markersize=3, color=BLUE, label="mean concentric velocity")
+    few = len(dates) <= 3
+    v, l = _finite(mcv), _finite(loss)
+    top.plot(x, v, marker="o", markersize=5, color=BLUE, label="mean velocity (m/s)")
     top.set_ylabel("m/s")
-    top.set_title("Velocity across sessions")
+    top.set_ylim(0, max(1.0, float(np.nanmax(v)) * 1.3) if np.isfinite(v).any() else 1.0)
+    top.set_title("Velocity across sessions", loc="left")
     loss_ax = top.twinx()
-    loss_ax.plot(x, _finite(loss), marker="s", markersize=3, color=AMBER, label="velocity loss")
-    loss_ax.set_ylabel("velocity loss (%)", color=AMBER)
+    loss_ax.plot(x, l, marker="s", markersize=5, color=AMBER, linestyle="--",
+                 label="velocity loss (%)")
+    loss_ax.set_ylabel("velocity loss (%)", color=INK)
+    loss_ax.set_ylim(0, max(25.0, float(np.nanmax(l)) * 1.3) if np.isfinite(l).any() else 25.0)
     loss_ax.grid(False)
-    h1, l1 = top.get_legend_handles_labels()
-    h2, l2 = loss_ax.get_legend_handles_labels()
-    top.legend(h1 + h2, l1 + l2, loc="lower right", bbox_to_anchor=(1.0, 1.0), ncols=2)
-    bottom.plot(x, _finite(balance), marker="o", markersize=3, color=TEAL, label="balance")
-    bottom.plot(x, _finite(stability), marker="o", markersize=3, color=VIOLET, label="stability")
+    b, st, r = _finite(balance), _finite(stability), _finite(risk)
+    bottom.plot(x, b, marker="o", markersize=5, color=TEAL, label="balance")
+    bottom.plot(x, st, marker="D", markersize=5, color=VIOLET, label="stability")
     bottom.set_ylabel("score (0-100)")
     bottom.set_ylim(0, 105)
     risk_ax = bottom.twinx()
-    risk_ax.plot(x, _finite(risk), marker="^", markersize=3, color=RED, label="injury risk")
+    risk_ax.plot(x, r, marker="^", markersize=6, color=RED, linestyle="--",
+                 label="injury risk (0-1)")
     risk_ax.set_ylim(0, 1.05)
-    risk_ax.set_ylabel("injury risk (0-1)", color=RED)
+    risk_ax.set_ylabel("injury risk (0-1)", color=INK)
     risk_ax.grid(False)
-    h1, l1 = bottom.get_legend_handles_labels()
-    h2, l2 = risk_ax.get_legend_handles_labels()
-    bottom.legend(h1 + h2, l1 + l2, loc="lower right", bbox_to_anchor=(1.0, 1.0), ncols=3)
-    bottom.set_title("Scores across sessions")
-    step = max(1, math.ceil(len(dates) / 12))
+    bottom.set_title("Scores across sessions", loc="left")
+    if few:
+        _label_points(top, x, v, "%.2f m/s", BLUE, 0)
+        _label_points(loss_ax, x, l, "%.0f %%", AMBER, 0)
+        _label_points(bottom, x, b, "balance %.0f", TEAL, 7)
+        _label_points(bottom, x, st, "stability %.0f", VIOLET, -7)
+        _label_points(risk_ax, x, r, "risk %.2f", RED, 0)
+        top.set_xlim(-0.6, len(dates) - 0.4 + (0.6 if phone else 0.3))
+    pairs = [(ax.get_legend_handles_labels(), extra.get_legend_handles_labels())
+             for ax, extra in ((top, loss_ax), (bottom, risk_ax))]
+    if phone:   # one legend under the chart: above each panel it would cover the titles
+        fig.legend([h for (h1, _), (h2, _) in pairs for h in h1 + h2],
+                   [t for (_, l1), (_, l2) in pairs for t in l1 + l2],
+                   loc="outside lower center", ncols=2)
+    else:
+        for ax, ((h1, l1), (h2, l2)) in zip((top, bottom), pairs):
+            ax.legend(h1 + h2, l1 + l2, loc="lower right", bbox_to_anchor=(1.0, 1.0),
+                      ncols=len(l1 + l2), borderaxespad=0.2)
+    step = max(1, math.ceil(len(dates) / (4 if phone else 12)))
     bottom.set_xticks(x[::step], [str(d) for d in dates][::step], rotation=0)
     return fig
 
 
 def load_velocity(loads: Sequence[float], velocities: Sequence[float], slope: float | None,
                   intercept: float | None, one_rm: float | None, mvt: float,
-                  r2: float | None) -> Figure:
+                  r2: float | None, phone: bool = False) -> Figure:
     """Mean concentric velocity against bar load, the linear fit and the load where the fit
     reaches the minimum velocity threshold (estimated 1RM)."""
     if not loads:
-        return empty_chart("no sessions with a recorded bar load", 10.5, 1.2)
-    fig = _figure(10.5, 3.4)
+        return empty_chart("no sessions with a recorded bar load", 10.5, 1.2, phone=phone)
+    fig = _figure(PHONE_WIDTH_IN, 4.0) if phone else _figure(10.5, 3.4)
     ax = fig.add_subplot()
-    ax.plot(loads, velocities, "o", color=BLUE, markersize=5,
-            label="sessions (fastest rep's mean velocity)")
+    ax.plot(loads, velocities, "o", color=BLUE, markersize=6,
+            label="a session (its fastest rep)")
     if slope is not None and intercept is not None:
         top = max(max(loads), one_rm or 0) * 1.05
         xs = np.linspace(0, top, 50)
         ax.plot(xs, intercept + slope * xs, color=INK, linewidth=1,
-                label=f"fit (r² = {r2:.2f})" if r2 is not None else "fit")
-    ax.axhline(mvt, color=AMBER, linestyle=":", linewidth=1, label=f"minimum velocity {mvt:.2f} m/s")
+                label=f"straight-line fit (r² = {r2:.2f})" if r2 is not None else "fit")
+    ax.axhline(mvt, color=AMBER, linestyle=":", linewidth=1.5,
+               label=f"slowest a lift can go: {mvt:.2f} m/s")
     if one_rm is not None:
-        ax.plot([one_rm], [mvt], marker="*", color=RED, markersize=10,
+        ax.plot([one_rm], [mvt], marker="*", color=RED, markersize=12, linestyle="none",
                 label=f"estimated 1RM {one_rm:.0f} kg")
     ax.set_xlabel("bar load (kg)")
-    ax.set_ylabel("mean concentric velocity (m/s)")
+    ax.set_ylabel("mean velocity (m/s)")
     ax.set_ylim(bottom=0)
     ax.set_xlim(left=0)
-    ax.legend(loc="upper right")
+    if phone:
+        fig.legend(loc="outside lower center", ncols=1)
+    else:
+        ax.legend(loc="upper right")
     return fig

@@ -1,7 +1,7 @@
 """One session as the session page shows it: header, scores, set feedback, reps, alerts.
 
 Three queries whatever the number of reps or feedback lines (session with its athlete, trainer,
-scores and set feedback; its reps; its other feedback lines). Per-rep values come from the
+scores, set feedback and the time span of its raw data; its reps; its other feedback lines). Per-rep values come from the
 ``rep_metrics.metrics`` JSON the box syncs (``models.metrics.RepMetrics.as_dict()``); what the
 box does not store per rep is derived here with the box's own functions: velocity loss so far
 (best-rep reference, as ``models.analysis`` scores it) and the faults that fire
@@ -57,6 +57,25 @@ class RepRow:
 
 
 @dataclass
+class BarLoad:
+    """The set's bar load as the rep rows carry it (docs/metrics.md, "Bar load")."""
+
+    kg: float | None
+    source: str | None              # "entered" or "measured"
+    measured_kg: float | None
+    uncertainty_kg: float | None
+    entered_kg: float | None
+    unmeasured_reason: str | None
+
+    @property
+    def disagree(self) -> bool:
+        """Entered and measured differ by more than the measurement's uncertainty."""
+        return (self.entered_kg is not None and self.measured_kg is not None
+                and self.uncertainty_kg is not None
+                and abs(self.entered_kg - self.measured_kg) > self.uncertainty_kg)
+
+
+@dataclass
 class Alert:
     t_s: float
     reason: str
@@ -79,12 +98,18 @@ class SessionDetail:
     stability_score: float | None
     injury_risk: float | None
     set_feedback: str | None
+    data_span_s: float | None = None
     reps: list[RepRow] = field(default_factory=list)
     alerts: list[Alert] = field(default_factory=list)
     notes: list[tuple[datetime | None, str]] = field(default_factory=list)
 
     @property
     def duration_s(self) -> float | None:
+        """How long the recording lasts: the time its raw data spans on the box's monotonic
+        clock (a replayed recording runs faster than the wall clock, and a box's wall clock
+        may have been corrected mid-session), else the wall-clock start to end."""
+        if self.data_span_s is not None:
+            return self.data_span_s
         if self.started_at is None or self.ended_at is None:
             return None
         return (self.ended_at - self.started_at).total_seconds()
@@ -102,6 +127,29 @@ class SessionDetail:
     def problem_reps(self) -> list[int]:
         return [r.number for r in self.reps if r.problem]
 
+    @property
+    def velocity_loss_limit_pct(self) -> float | None:
+        return next((r.get("velocity_loss_limit_pct") for r in self.reps
+                     if r.get("velocity_loss_limit_pct") is not None), None)
+
+    @property
+    def velocity_loss_cue_rep(self) -> int | None:
+        """The rep at which the box's velocity-loss cue fired (the rep rows say)."""
+        return next((r.number for r in self.reps if r.metrics.get("velocity_loss_cue") is True),
+                    None)
+
+    @property
+    def bar_load(self) -> BarLoad | None:
+        """From the first rep (the box writes the same set values on every rep)."""
+        if not self.reps:
+            return None
+        r = self.reps[0]
+        text = r.metrics.get("bar_load_unmeasured_reason")
+        source = r.metrics.get("bar_load_source")
+        return BarLoad(r.get("bar_load_kg"), source if source in ("entered", "measured") else None,
+                       r.get("bar_load_measured_kg"), r.get("bar_load_uncertainty_kg"),
+                       r.get("bar_load_entered_kg"), text if isinstance(text, str) else None)
+
 
 def display_name(first: str | None, last: str | None, email: str | None) -> str:
     name = " ".join(p for p in (first, last) if p)
@@ -112,7 +160,9 @@ SESSION_SQL = """
 SELECT s.id::text, s.lift_type::text, s.status, s.started_at, s.ended_at, s.device_id,
        s.end_reason, s.athlete::text, a.first_name, a.last_name, a.email,
        t.first_name, t.last_name, t.email,
-       pm.balance_score, pm.stability_score, pm.injury_risk, f.feedback_text, s.feedback_id::text
+       pm.balance_score, pm.stability_score, pm.injury_risk, f.feedback_text, s.feedback_id::text,
+       (SELECT (max(d.mono_end_ns) - min(d.mono_start_ns)) / 1e9 FROM sensor_data d
+         WHERE d.session = s.id)::float8
 FROM sessions s
 LEFT JOIN users a ON a.id = s.athlete
 LEFT JOIN users t ON t.id = s.trainer
@@ -138,12 +188,13 @@ def load_session(conn: Any, session_id: str) -> SessionDetail | None:
         if row is None:
             return None
         (sid, lift, status, started, ended, device, end_reason, athlete_id, a_first, a_last,
-         a_email, t_first, t_last, t_email, balance, stability, risk, set_text, feedback_id) = row
+         a_email, t_first, t_last, t_email, balance, stability, risk, set_text, feedback_id,
+         data_span) = row
         detail = SessionDetail(
             sid, lift, status, started, ended, device, end_reason, athlete_id,
             display_name(a_first, a_last, a_email), a_email,
             display_name(t_first, t_last, t_email) if (t_first or t_email) else None,
-            balance, stability, risk, set_text)
+            balance, stability, risk, set_text, data_span)
         cur.execute(REPS_SQL, (session_id,))
         detail.reps = rep_rows(cur.fetchall())
         add_set_model_flags(detail.reps, set_text)

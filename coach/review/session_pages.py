@@ -5,7 +5,8 @@ Every route goes through ``coach.access.session_or_404``: a session the user may
 unknown id and a malformed UUID all answer the same 404. Rep-based charts are inlined in the
 page; the charts drawn from raw chunks are separate SVG requests, so the page itself never
 decodes raw data (a 60-minute session has 7,200 chunks) and the browser fetches them in
-parallel.
+parallel; as images, a phone fetches only its own drawing (``?size=phone``), where inlined
+charts carry both (the raw channels, 10 lines of 1,500 points, would double the page).
 """
 from __future__ import annotations
 
@@ -26,7 +27,7 @@ from coach.review.session_detail import SessionDetail, load_session
 
 bp = Blueprint("sessions_review", __name__)
 
-RAW_CHARTS = ("displacement", "tilt", "cop")
+RAW_CHARTS = ("displacement", "tilt", "cop", "raw")
 REP_COLUMNS = (
     ("rep", None), ("start_s", "start_s"), ("end_s", "end_s"), ("rom_m", "rom_m"),
     ("mean_concentric_velocity_mps", "mean_concentric_velocity_mps"),
@@ -57,15 +58,15 @@ def _rep_spans(detail: SessionDetail) -> list[tuple[int, float, float]]:
 
 def rep_charts(detail: SessionDetail) -> dict[str, Markup]:
     reps = detail.reps
-    velocity = charts.render(
+    velocity = charts.render_both(
         "velocity", charts.velocity_per_rep, [r.number for r in reps],
         [r.get("mean_concentric_velocity_mps") for r in reps],
         [r.get("peak_concentric_velocity_mps") for r in reps],
         [r.velocity_loss_pct for r in reps], [r.problem for r in reps])
     with_platform = [r for r in reps if r.get("asymmetry_pct") is not None]
-    asymmetry = charts.render("asymmetry", charts.asymmetry_per_rep,
-                              [r.number for r in with_platform],
-                              [r.get("asymmetry_pct") for r in with_platform])
+    asymmetry = charts.render_both("asymmetry", charts.asymmetry_per_rep,
+                                   [r.number for r in with_platform],
+                                   [r.get("asymmetry_pct") for r in with_platform])
     return {"velocity": Markup(velocity), "asymmetry": Markup(asymmetry)}
 
 
@@ -77,24 +78,29 @@ def show(session_id: str) -> Any:
                            raw_charts=RAW_CHARTS)
 
 
-@bp.route("/sessions/<session_id>/charts/<name>.svg")
+@bp.route("/sessions/<session_id>/charts/<name>.svg")  # ?size=phone: the phone's drawing
 @login_required
 def raw_chart(session_id: str, name: str) -> Any:
     if name not in RAW_CHARTS:
         abort(404)
     detail = _detail(session_id)
     series = session_series(get_db(), detail.id)
+    phone = request.args.get("size") == "phone"
     spans = _rep_spans(detail)
     alerts = [(a.t_s, a.reason) for a in detail.alerts]
     if name == "displacement" and series.displacement is not None:
         svg = charts.render(name, charts.displacement_over_time, *series.displacement, spans,
-                            alerts)
+                            alerts, phone=phone)
     elif name == "tilt" and series.tilt is not None:
-        svg = charts.render(name, charts.tilt_over_time, *series.tilt, spans, alerts)
+        svg = charts.render(name, charts.tilt_over_time, *series.tilt, spans, alerts,
+                            phone=phone)
     elif name == "cop" and series.cop is not None:
-        svg = charts.render(name, charts.cop_from_above, *series.cop, spans)
+        svg = charts.render(name, charts.cop_from_above, *series.cop, spans, phone=phone)
+    elif name == "raw":
+        svg = charts.render(name, charts.raw_channels, series.raw, phone=phone)
     else:
-        svg = charts.render(name, charts.empty_chart, "; ".join(series.notes) or "no data")
+        svg = charts.render(name, charts.empty_chart, "; ".join(series.notes) or "no data",
+                            phone=phone)
     return Response(svg, mimetype="image/svg+xml",
                     headers={"Cache-Control": "private, max-age=60"})
 
@@ -108,8 +114,7 @@ def sensor_data(session_id: str) -> Any:
         return _recording_download(conn, detail)
     stats = chunk_stats(conn, detail.id)
     series = session_series(conn, detail.id)
-    chart = Markup(charts.render("raw", charts.raw_channels, series.raw))
-    return render_template("review/sensor_data.html", s=detail, stats=stats, chart=chart,
+    return render_template("review/sensor_data.html", s=detail, stats=stats,
                            notes=series.notes, duration_s=series.duration_s)
 
 

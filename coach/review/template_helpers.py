@@ -77,3 +77,27 @@ def status(value: str) -> Markup:
     """A badge: "live" for an active session, else the status."""
     label, kind = ("live", "live") if value == "active" else (value, "done")
     return Markup('<span class="badge {}">{}</span>').format(kind, label)
+
+
+END_REASONS = {"api": "ended on the box", "button": "ended with the box's button",
+               "idle_timeout": "ended after the bar sat still", "shutdown": "ended when the box shut down",
+               "error": "ended by an error on the box",
+               "crash_recovery": "closed when the box restarted after a crash",
+               "command": "ended from this app"}
+"""Why a session ended (edge_agent.store.sessions.END_REASONS), as a coach would say it."""
+
+
+@bp.app_template_global()
+def end_reason(reason: str | None) -> str:
+    if not reason:
+        return ""
+    return END_REASONS.get(reason, "ended: " + reason.replace("_", " "))
+
+
+@bp.app_template_global()
+def duration(seconds: float | None) -> str:
+    """"45 s", "3 min 05 s"."""
+    if seconds is None or not math.isfinite(seconds):
+        return ""
+    whole = round(seconds)
+    return f"{whole // 60} min {whole % 60:02d} s" if whole >= 60 else f"{whole} s"

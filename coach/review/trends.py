@@ -4,9 +4,11 @@ Trends: per session, the mean of the reps' mean concentric velocity, the velocit
 the set (``models.metrics.velocity_loss_pct``'s definition: best rep against the last) and the
 three session scores. One query for any number of sessions.
 
-Bar load: the box records it per rep as ``bar_load_kg`` in ``rep_metrics.metrics`` (from the
-session's start command; see docs/web-review.md). A session counts in the profile when its reps carry
-one. The profile is the linear fit of each session's best mean concentric velocity against its
+Bar load: the box records it per rep as ``bar_load_kg`` in ``rep_metrics.metrics`` with its
+``bar_load_source``: weighed by the platform (``measured``) or entered for the session
+(``entered``, which wins); see docs/metrics.md. A session counts in the profile when its reps
+carry one. Velocity-loss cue: the rep whose metrics have ``velocity_loss_cue`` true, and the
+session's ``velocity_loss_limit_pct``. The profile is the linear fit of each session's best mean concentric velocity against its
 load (González-Badillo & Sánchez-Medina 2010); the estimated 1RM is the load at which the fit
 reaches the lift's minimum velocity threshold (``MVT_MPS``). It needs at least
 ``MIN_PROFILE_LOADS`` distinct loads and a falling fit, and says why when it has neither.
@@ -33,15 +35,23 @@ def _num(key: str) -> str:
 TRENDS_SQL = f"""
 SELECT s.id::text, s.started_at, s.lift_type::text, s.status,
        pm.balance_score, pm.stability_score, pm.injury_risk,
-       r.mean_v, r.best_v, r.last_v, r.n_v, r.load_kg, r.n_reps
+       r.mean_v, r.best_v, r.last_v, r.n_v, r.load_kg, r.n_reps, r.load_src, r.cue_rep,
+       r.cue_limit
 FROM sessions s
 LEFT JOIN performance_metrics pm ON pm.id = s.performance_metric_id
 LEFT JOIN LATERAL (
     SELECT avg(v) AS mean_v, max(v) AS best_v,
            (array_agg(v ORDER BY rep_number DESC) FILTER (WHERE v IS NOT NULL))[1] AS last_v,
-           count(v) AS n_v, avg(load) AS load_kg, count(*) AS n_reps
+           count(v) AS n_v, avg(load) AS load_kg, count(*) AS n_reps,
+           max(src) FILTER (WHERE load IS NOT NULL) AS load_src,
+           min(rep_number) FILTER (WHERE cue) AS cue_rep, max(cue_limit) AS cue_limit
     FROM (SELECT rep_number, {_num('mean_concentric_velocity_mps')} AS v,
-                 {_num('bar_load_kg')} AS load
+                 {_num('bar_load_kg')} AS load,
+                 CASE WHEN metrics->>'bar_load_source' IN ('measured', 'entered')
+                      THEN metrics->>'bar_load_source' END AS src,
+                 jsonb_typeof(metrics->'velocity_loss_cue') = 'boolean'
+                     AND (metrics->>'velocity_loss_cue')::boolean AS cue,
+                 {_num('velocity_loss_limit_pct')} AS cue_limit
           FROM rep_metrics WHERE session_id = s.id) q
 ) r ON true
 WHERE s.athlete = %s AND (%s::text IS NULL OR s.lift_type::text = %s)
@@ -63,6 +73,9 @@ class SessionPoint:
     velocity_loss_pct: float | None
     load_kg: float | None
     rep_count: int
+    load_source: str | None = None      # "measured" (platform) or "entered"
+    cue_rep: int | None = None          # where the velocity-loss cue fired
+    cue_limit_pct: float | None = None  # the session's limit; None = cue off
 
 
 def session_points(conn: Any, athlete_id: str, lift: str | None = None) -> list[SessionPoint]:
@@ -71,11 +84,11 @@ def session_points(conn: Any, athlete_id: str, lift: str | None = None) -> list[
         rows = cur.fetchall()
     out = []
     for (sid, started, lift_type, status, bal, stab, risk, mean_v, best_v, last_v, n_v, load,
-         n_reps) in rows:
+         n_reps, load_src, cue_at, cue_limit) in rows:
         loss = (100.0 * (best_v - last_v) / best_v
                 if n_v and n_v >= 2 and best_v and best_v > 0 and last_v is not None else None)
         out.append(SessionPoint(sid, started, lift_type, status, bal, stab, risk, mean_v, best_v,
-                                loss, load, int(n_reps or 0)))
+                                loss, load, int(n_reps or 0), load_src, cue_at, cue_limit))
     return out
 
 
@@ -90,16 +103,22 @@ class LoadVelocityProfile:
     one_rm_kg: float | None = None
     mvt_mps: float = 0.3
     reason: str | None = None         # why there is no estimate
+    sources: list[str | None] = field(default_factory=list)   # per point: measured / entered
+
+    @property
+    def measured_sets(self) -> int:
+        return sum(s == "measured" for s in self.sources)
 
 
 def load_velocity_profile(points: list[SessionPoint], lift: str) -> LoadVelocityProfile:
     """Least-squares line of best velocity on load over the sessions with a load; 1RM at MVT."""
     profile = LoadVelocityProfile(lift, mvt_mps=MVT_MPS.get(lift, 0.3))
-    pairs = [(p.load_kg, p.best_velocity) for p in points
+    pairs = [(p.load_kg, p.best_velocity, p.load_source) for p in points
              if p.lift_type == lift and p.load_kg is not None and p.best_velocity is not None
              and p.load_kg > 0]
-    profile.loads = [float(a) for a, _ in pairs]
-    profile.velocities = [float(v) for _, v in pairs]
+    profile.loads = [float(a) for a, _, _ in pairs]
+    profile.velocities = [float(v) for _, v, _ in pairs]
+    profile.sources = [src for _, _, src in pairs]
     if len(set(profile.loads)) < MIN_PROFILE_LOADS:
         profile.reason = (f"needs sessions at {MIN_PROFILE_LOADS} or more different bar loads "
                           f"(has {len(set(profile.loads))})")

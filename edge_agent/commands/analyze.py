@@ -8,6 +8,9 @@ import sys
 from typing import Any
 
 from models import LIFTS, analyze_frames, rep_feedback, set_feedback
+from models.analysis import set_bar_load
+from models.bar_load import rep_load_fields
+from models.feedback_text import bar_load_text
 from sensors.recording import RecordingError, read_recording
 
 TABLE_COLUMNS = (  # (header, field, scale, format)
@@ -84,6 +87,9 @@ def run(args: argparse.Namespace) -> int:
         if feedback[rep.number]:
             print(feedback[rep.number])
     print(set_feedback(result.reps, result.summary))
+    load = set_bar_load(result)
+    if load.kg is not None:   # else "unavailable: bar_load_kg" below says why
+        print(bar_load_text(rep_load_fields(load, None)))
     for issue in result.issues:
         print(f"data quality: {issue}")
     for what, why in sorted(result.unavailable.items()):

@@ -12,7 +12,7 @@ from typing import Any
 
 from edge_agent.commands.output_paths import output_file
 from sensors.recording import describe_frames, labels_path_for, write_labels, write_recording
-from sensors.simulator import FAULT_TYPES, LIFTS, FaultSpecError, NoiseModel, SimulatedSet, \
+from sensors.simulator import BENCH_SETUPS, FAULT_TYPES, LIFTS, FaultSpecError, NoiseModel, SimulatedSet, \
     parse_faults, simulate_set
 
 PLATFORM_RATE_HZ = 80
@@ -33,6 +33,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, help="default: [simulator] seed")
     p.add_argument("--athlete-kg", type=float, help="default: [simulator] athlete_mass_kg")
     p.add_argument("--bar-kg", type=float, help="default: [simulator] bar_load_kg")
+    p.add_argument("--bench-setup", choices=BENCH_SETUPS, default=BENCH_SETUPS[0],
+                   help="bench press load path: where the bench and the racked bar stand "
+                        "(docs/simulator.md; default %(default)s)")
+    p.add_argument("--lockout-hold", type=float, default=0.0, metavar="S",
+                   help="deadlift: seconds held still at lockout (0..10, default 0)")
+    p.add_argument("--spotter", type=int, metavar="REP",
+                   help="a spotter touches the bar around this rep (load-path fault)")
     p.add_argument("--imu-rate", type=float, metavar="HZ", help="default: [imu] sample_rate_hz")
     p.add_argument("--platform-rate", type=float, metavar="HZ",
                    help=f"default: {PLATFORM_RATE_HZ}")
@@ -58,7 +65,12 @@ def _options(args: argparse.Namespace) -> dict[str, Any]:
         bar_load_kg=float(pick(args.bar_kg, sim["bar_load_kg"])),
         imu_rate_hz=float(pick(args.imu_rate, imu["sample_rate_hz"])),
         platform_rate_hz=float(pick(args.platform_rate, PLATFORM_RATE_HZ)))
+    opts.update(bench_setup=args.bench_setup, lockout_hold_s=float(args.lockout_hold),
+                spotter_rep=args.spotter)
+    if args.spotter is not None and not 1 <= args.spotter <= opts["reps"]:
+        raise UsageError(f"--spotter {args.spotter} is out of range 1..{opts['reps']}")
     checks = (("--reps", opts["reps"], 1, 100), ("--seed", opts["seed"], 0, 2**32 - 1),
+              ("--lockout-hold", opts["lockout_hold_s"], 0, 10),
               ("--athlete-kg", opts["athlete_mass_kg"], 30, 250),
               ("--bar-kg", opts["bar_load_kg"], 0, 500),
               ("--imu-rate", opts["imu_rate_hz"], 4, 1000),

@@ -21,14 +21,18 @@ from edge_agent.daemon.api_input import ApiError, check_text, decode_json
 from edge_agent.daemon.api_server import MAX_THREADS, READ_TIMEOUT_S, BoundedHTTPServer
 from edge_agent.daemon.sessions import SessionError, SessionManager
 from edge_agent.netaddr import is_loopback
+from sync.entered_load import check_bar_load_kg
 from sync.roster import ROLES, Roster
+from sync.velocity_limit import check_limit_pct
 
 log = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 16 * 1024
 FLUSH_TIMEOUT_S = 2.0
 """Start/end answers wait this long at most for the row to be committed."""
-SESSION_FIELDS = {"lift_type": str, "athlete": str, "trainer": str}
+SESSION_FIELDS = {"lift_type": str, "athlete": str, "trainer": str, "bar_load_kg": float,
+                  "velocity_loss_limit_pct": float}
+NUMBER_FIELDS = ("bar_load_kg", "velocity_loss_limit_pct")
 REQUIRED_FIELDS = ("lift_type", "athlete")
 QUERY_PARAMETERS = {"status": (), "sessions": ("limit", "status", "athlete"), "session": (),
                     "sensor_data": ("limit", "after"), "athletes": ("role",)}
@@ -99,8 +103,10 @@ class LocalApi:
                     raise ApiError(503, "the local store's writer has stopped; no session can "
                                         "be recorded until the daemon restarts")
                 try:
-                    sid = self.sessions.start(fields["lift_type"], fields["athlete"],
-                                              fields.get("trainer"), reason="api")
+                    sid = self.sessions.start(
+                        fields["lift_type"], fields["athlete"], fields.get("trainer"),
+                        reason="api", bar_load_kg=fields.get("bar_load_kg"),
+                        velocity_loss_limit_pct=fields.get("velocity_loss_limit_pct"))
                 except SessionError as exc:
                     raise ApiError(exc.status, str(exc)) from None
                 store.flush(FLUSH_TIMEOUT_S)
@@ -195,7 +201,11 @@ class LocalApi:
         for name in REQUIRED_FIELDS:
             if name not in body:
                 raise ApiError(400, f"missing field {name!r}")
+        for name in NUMBER_FIELDS:
+            _session_number(body, name)
         for name, value in body.items():
+            if name in NUMBER_FIELDS:
+                continue
             if not (value is None and name == "trainer") and not isinstance(value, str):
                 raise ApiError(400, f"field {name!r} must be a string")
             if isinstance(value, str) and not value.strip() and name != "trainer":
@@ -203,6 +213,24 @@ class LocalApi:
             if isinstance(value, str):
                 check_text(f"field {name!r}", value)
         return body
+
+
+def _session_number(body: dict[str, Any], name: str) -> None:
+    """``bar_load_kg`` (entered load, 0 < kg <= 500) and ``velocity_loss_limit_pct`` (1..90):
+    absent or null, else checked; ``ApiError(400)`` naming the field."""
+    value = body.get(name)
+    if value is None:
+        return
+    if name == "velocity_loss_limit_pct":
+        try:
+            check_limit_pct(value, f"field {name!r}")
+        except ValueError as exc:
+            raise ApiError(400, str(exc)) from None
+        return
+    try:
+        check_bar_load_kg(value, f"field {name!r}")
+    except ValueError as exc:
+        raise ApiError(400, str(exc)) from None
 
 
 def _known(query: dict[str, list[str]], route: str) -> None:

@@ -120,8 +120,11 @@ class Daemon:
         self.clock_watch = ClockWatch(self.store)
         self.clock_watch.check()
         # a session records the last probed state: the probe may take a subprocess
-        self.sessions = SessionManager(self.store, self.dispatcher, say=self._say,
-                                       wall_clock_synced=lambda: bool(self.clock_watch.synced))
+        self.sessions = SessionManager(
+            self.store, self.dispatcher, say=self._say,
+            wall_clock_synced=lambda: bool(self.clock_watch.synced),
+            velocity_loss_limit_pct=cfg.get("feedback.velocity_loss_limit_pct") or None,
+            bench_on_platform=cfg.get("loadcells.bench_on_platform"))
         self._bundle_link, self._shipped_reason = choose_bundle(cfg)
         secrets_file = cfg.get("device.secrets_file")
         secrets = load_secrets(secrets_file if secrets_file and Path(secrets_file).is_file()

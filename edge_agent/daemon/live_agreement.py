@@ -38,6 +38,9 @@ class _OneSession:
     def submit_frames(self, session_id: str, frames: Sequence[Frame]) -> bool:
         return True
 
+    def frames_recorded(self, session_id: str | None, frames: Sequence[Frame]) -> None:
+        pass
+
     def rep_detected(self, session_id: str | None, number: int, frames: list[Frame],
                      end_ns: int) -> None:
         self.lines.append(self.dispatcher.rep_finished(number))

@@ -57,12 +57,16 @@ def _stop_on_signals(daemon: Daemon) -> Iterator[list[str]]:
 
 def run_session(cfg: Config, source: FrameSource, lift: str, *, realtime: bool,
                 athlete: str | None = None, duration_s: float | None = None,
-                pin_factory: Any = None, console: bool | None = None) -> SessionRun:
+                pin_factory: Any = None, console: bool | None = None,
+                bar_load_kg: float | None = None) -> SessionRun:
+    """One session over ``source`` on a daemon built from ``cfg``; ``bar_load_kg`` is a load
+    entered for it (else the platform weighs the bar)."""
     daemon = Daemon(cfg, sources=[source], pin_factory=pin_factory, api=False, console=console)
     t0 = time.monotonic()
     try:
         with _stop_on_signals(daemon) as caught:
-            session_id = daemon.sessions.start(lift, athlete, reason="api")
+            session_id = daemon.sessions.start(lift, athlete, reason="api",
+                                               bar_load_kg=bar_load_kg)
             if realtime:
                 daemon.start(live=True)
                 deadline = None if duration_s is None else t0 + duration_s

@@ -36,6 +36,11 @@ log = logging.getLogger(__name__)
 IMU, PLATFORM = "imu", "platform"
 REP_CONTEXT_S = 8.0
 """Frames kept for the analysis of a finished rep (the rep plus the rest before it)."""
+REP_TAIL_S = 0.6
+"""A finished rep goes to its analysis once this much data after its end has come in: the
+offline segmenter that re-finds it in its context needs the rest after lockout, which the live
+segmenter confirms after 0.15 s (with 0.3 s it missed one rep in three; the velocity-loss cue
+needs every rep's velocity)."""
 MOTION_ACCEL_STD_MPS2 = 0.5
 MOTION_GYRO_RADPS = 0.3
 LATENCY_SAMPLES = 4096
@@ -97,6 +102,7 @@ class RealtimeLoop:
         self._decimation = 1
         self._carry: np.ndarray | None = None
         self._pending: list[Frame] = []
+        self._finished_reps: list[tuple[str | None, int, int]] = []  # waiting for their tail
         self._imu_rate_hz: float | None = None
         self._last_motion_ns: int | None = None
         self.first_frame_ns: int | None = None
@@ -161,6 +167,7 @@ class RealtimeLoop:
             return
         if not self.sessions.store.submit_frames(session_id, frames):
             self.store_drops += len(frames)
+        self.sessions.frames_recorded(session_id, frames)
         imu = [f for f in frames if f.source == IMU]
         if session_id != self._session_id or not imu or not self._ensure_segmenter():
             return
@@ -178,6 +185,20 @@ class RealtimeLoop:
         block = block[:n].reshape(-1, k, block.shape[1]).mean(axis=1)
         for rep in self._segmenter.feed(block[:, :3], block[:, 3:6]):
             self._rep_finished(rep)
+        self._release_reps()
+
+    def _release_reps(self, all_of_them: bool = False) -> None:
+        """Hand finished reps to the session worker once their tail has come in."""
+        tail_ns = int(REP_TAIL_S * 1e9)
+        ready = [r for r in self._finished_reps
+                 if all_of_them or r[0] != self._session_id
+                 or (self.last_frame_ns or 0) >= r[2] + tail_ns]
+        if not ready:
+            return
+        self._finished_reps = [r for r in self._finished_reps if r not in ready]
+        recent = list(self._recent)
+        for session_id, number, end_ns in ready:
+            self.sessions.rep_detected(session_id, number, recent, end_ns)
 
     def _decide(self, end_ns: int, arrival_ns: int) -> None:
         """Feedback first; storage and rep segmentation of the hop's frames after it."""
@@ -217,6 +238,7 @@ class RealtimeLoop:
         previous = self._session_id
         self._follow_session()
         self._hand_on(previous if previous is not None else self._session_id)
+        self._release_reps(all_of_them=True)
 
     def _window(self, end_ns: int) -> Window:
         start = end_ns - self.window_ns
@@ -261,7 +283,7 @@ class RealtimeLoop:
         if self._session_id is not None:
             self.reps.append(LiveRep(self._session_id, rep.number, start_ns, end_ns))
             self._attribute_alerts(rep.number, start_ns, end_ns)
-        self.sessions.rep_detected(self._session_id, rep.number, list(self._recent), end_ns)
+        self._finished_reps.append((self._session_id, rep.number, end_ns))
 
     def _attribute_alerts(self, number: int, start_ns: int, end_ns: int) -> None:
         """Alerts of this session not yet attributed, decided from the rep's start until one

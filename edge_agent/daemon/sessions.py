@@ -8,6 +8,13 @@ Live per-rep feedback lines are stored as ``feedback`` rows as each rep finishes
 as a ``live_reps`` row (velocity, velocity loss so far, the problem told), which syncs while
 the session records so the web app can follow it.
 
+Velocity-loss cue: a session carries a limit (its start command's, else the box's
+``[feedback] velocity_loss_limit_pct``; none = off). The first rep whose velocity loss against
+the best rep so far reaches it gets the stop-the-set pattern and says so in its line; the
+summary, the rep rows and the summary text say at which rep it fired. Bar load: the
+end-of-session analysis weighs the bar on the platform (``models.bar_load``); every rep row
+stores ``bar_load_kg`` with its source, an entered load winning over the measured one.
+
 With a model bundle attached (``attach_scorer``), every finished rep also gets the model's
 per-rep decision; a rep the model flags passes its attribution to ``rep_feedback``, so the
 text can say what the deviation points to (e.g. a weight shift). When the session's athlete
@@ -16,16 +23,21 @@ starts (never on the real-time path) and used by both the per-window and per-rep
 """
 from __future__ import annotations
 
+import collections
 import logging
 import queue
 import threading
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from models import analyze_frames, rep_feedback, set_feedback
-from models.feedback_text import attribution_hint
+from models.analysis import set_bar_load
+from models.bar_load import rep_load_fields
+from models.feedback_text import attribution_hint, bar_load_text, velocity_cue_text
 from models.metrics import velocity_loss_pct
+from models.velocity_cue import cue_rep, cue_velocities, reaches_limit, running_velocity_loss
 from sensors.frame import Frame
 
 from edge_agent.config import LIFT_TYPES
@@ -36,6 +48,7 @@ log = logging.getLogger(__name__)
 
 FLUSH_TIMEOUT_S = 10.0
 REP_MATCH_NS = 1_000_000_000
+SET_CONTEXT_S = 180.0
 _STOP = object()
 
 
@@ -47,12 +60,48 @@ class SessionError(Exception):
         self.status = status
 
 
+@dataclass
+class _SetPlan:
+    """What a session was started with beyond its row, and what its live reps did."""
+
+    velocity_loss_limit_pct: float | None = None
+    bar_load_kg: float | None = None               # entered with the start
+    cue: tuple[int, float] | None = None           # (rep, velocity loss %) when the box cued
+    reps: list[Any] = field(default_factory=list)  # live-analysed reps, in order
+    frames: collections.deque[Frame] = field(default_factory=collections.deque)
+    lock: threading.Lock = field(default_factory=threading.Lock)  # loop appends, worker reads
+
+    def so_far(self, recent: list[Frame]) -> list[Frame]:
+        """The set's frames so far (at most the last ``SET_CONTEXT_S``), else ``recent``.
+
+        A rep is analysed within the whole set so far, not only the loop's last seconds: a
+        window starting mid-set gives other velocities (up to 13 % off on the simulator) and
+        misses reps, while the set so far gives exactly the end-of-session analysis's values,
+        which the velocity-loss cue compares rep to rep."""
+        with self.lock:
+            return list(self.frames) if self.frames else recent
+
+    def keep(self, frames: Sequence[Frame]) -> None:
+        """Append the loop's frames and drop those older than ``SET_CONTEXT_S`` (memory stays
+        bounded in a session without reps)."""
+        with self.lock:
+            self.frames.extend(frames)
+            horizon = self.frames[-1].mono_ns - int(SET_CONTEXT_S * 1e9) if self.frames else 0
+            while self.frames and self.frames[0].mono_ns < horizon:
+                self.frames.popleft()
+
+
 class SessionManager:
     def __init__(self, store: LocalStore, dispatcher: FeedbackDispatcher, *,
                  say: Callable[[str], None] = lambda text: None,
-                 wall_clock_synced: Callable[[], bool] = lambda: False) -> None:
+                 wall_clock_synced: Callable[[], bool] = lambda: False,
+                 velocity_loss_limit_pct: float | None = None,
+                 bench_on_platform: bool = True) -> None:
         self.store = store
         self.dispatcher = dispatcher
+        self.velocity_loss_limit_pct = velocity_loss_limit_pct
+        self.bench_on_platform = bench_on_platform
+        self._plans: dict[str, _SetPlan] = {}
         self._say = say
         self._wall_synced = wall_clock_synced
         self._lock = threading.Lock()
@@ -60,9 +109,6 @@ class SessionManager:
         self._model: Any = None
         self._overlay_root: Path | None = None
         self._profile: Any = None
-        self._earlier_reps: dict[str, list[Any]] = {}
-        self._bar_loads: dict[str, float] = {}
-        """Bar load (kg) a session was started with (a web app command), recorded per rep."""
         self._jobs: queue.Queue[Any] = queue.Queue(maxsize=256)
         self.analyses_done = 0
         self.reps_analysed = 0
@@ -88,7 +134,10 @@ class SessionManager:
 
     def start(self, lift_type: str, athlete: str | None = None, trainer: str | None = None,
               *, reason: str = "api", session_id: str | None = None,
+              velocity_loss_limit_pct: float | None = None,
               bar_load_kg: float | None = None) -> str:
+        """Start a session; ``velocity_loss_limit_pct`` None takes the box's default, and
+        ``bar_load_kg`` is the load entered for it (None: the platform weighs it)."""
         if lift_type not in LIFT_TYPES:
             raise SessionError(422, f"lift_type {lift_type!r} is not one of "
                                     f"{', '.join(LIFT_TYPES)}")
@@ -102,11 +151,12 @@ class SessionManager:
                                                   wall_clock_synced=self._wall_synced(),
                                                   session_id=session_id)
             self._lift = lift_type
-            if bar_load_kg is not None:
-                self._bar_loads[session_id] = float(bar_load_kg)
-        log.info("session %s started (%s, %s, by %s%s)", session_id, lift_type,
-                 athlete or "no athlete given", reason,
-                 "" if bar_load_kg is None else f", bar {bar_load_kg:g} kg")
+            limit = (velocity_loss_limit_pct if velocity_loss_limit_pct is not None
+                     else self.velocity_loss_limit_pct)
+            self._plans[session_id] = _SetPlan(limit, bar_load_kg)
+        log.info("session %s started (%s, %s, by %s; velocity-loss cue %s)", session_id,
+                 lift_type, athlete or "no athlete given", reason,
+                 f"at {limit:g} %" if limit is not None else "off")
         self.dispatcher.session_started()
         return session_id
 
@@ -198,6 +248,12 @@ class SessionManager:
 
     # ---- reps (called from the real-time loop) ------------------------------------------
 
+    def frames_recorded(self, session_id: str | None, frames: list[Frame]) -> None:
+        """The real-time loop's frames of the active session, each hop (appends only)."""
+        plan = self._plans.get(session_id) if session_id is not None else None
+        if plan is not None:
+            plan.keep(frames)
+
     def rep_detected(self, session_id: str | None, number: int, frames: list[Frame],
                      end_ns: int) -> None:
         """A rep ended near ``end_ns`` (sensor time); ``frames`` are the recent frames."""
@@ -259,6 +315,9 @@ class SessionManager:
 
     def _analyse_rep(self, session_id: str, lift: str, number: int, frames: list[Frame],
                      end_ns: int) -> None:
+        # A rep job arriving after its session was analysed gets no cue (the summary is out).
+        plan = self._plans.get(session_id) or _SetPlan()
+        frames = plan.so_far(frames)
         analysis = analyze_frames(frames, lift)
         self.reps_analysed += 1
         t0_ns = min(f.mono_ns for f in frames)
@@ -270,16 +329,41 @@ class SessionManager:
             return
         rep = min(near, key=lambda r: abs(t0_ns + r.end_s * 1e9 - end_ns))
         rep.number = number
-        earlier = self._earlier_reps.setdefault(session_id, [])
+        earlier = plan.reps
         text = rep_feedback(rep, self._model_attributions(frames, [rep])[0], earlier=earlier)
         earlier.append(rep)
         problem = text.split(": ", 1)[1] if text else None
-        line = self.dispatcher.rep_finished(number, problem)
+        stop = None
+        loss = running_velocity_loss(cue_velocities(earlier))[-1]
+        if plan.cue is None and reaches_limit(loss, plan.velocity_loss_limit_pct):
+            plan.cue = (number, float(loss))  # type: ignore[arg-type]
+            stop = (f"velocity loss {loss:.0f} % reached the {plan.velocity_loss_limit_pct:g} % "
+                    f"limit")
+            log.info("session %s: rep %d velocity loss %.1f %% reached the %g %% limit; "
+                     "stop-the-set cue given", session_id, number, loss,
+                     plan.velocity_loss_limit_pct)
+        line = self.dispatcher.rep_finished(number, problem, stop_set=stop)
         self.store.submit_feedback(session_id, line)
         mcv = rep.mean_concentric_velocity_mps
-        loss = None if mcv is None else velocity_loss_pct(
+        mcv_loss = None if mcv is None else velocity_loss_pct(
             [r.mean_concentric_velocity_mps for r in earlier])
-        self.store.submit_live_rep(session_id, number, mcv, loss, problem)
+        self.store.submit_live_rep(session_id, number, mcv, mcv_loss,
+                                   "; ".join(t for t in (problem, stop) if t) or None)
+
+    @staticmethod
+    def _cue_summary(plan: _SetPlan, reps: Sequence[Any]) -> dict[str, Any]:
+        """At which rep the cue fired: the box's own live cue when it gave one, else (a session
+        recovered after a crash, or reps the live path did not see) where the analysed reps
+        reach the limit, marked ``"given": False``."""
+        out: dict[str, Any] = {"limit_pct": plan.velocity_loss_limit_pct, "rep": None,
+                               "velocity_loss_pct": None, "given": False}
+        if plan.cue is not None:
+            out.update(rep=plan.cue[0], velocity_loss_pct=plan.cue[1], given=True)
+            return out
+        found = cue_rep([r.number for r in reps], cue_velocities(reps), plan.velocity_loss_limit_pct)
+        if found is not None:
+            out.update(rep=found[0], velocity_loss_pct=found[1])
+        return out
 
     def _analyse_session(self, session_id: str, lift: str) -> None:
         t0 = time.monotonic()
@@ -294,31 +378,39 @@ class SessionManager:
             self.last_summary = {"session_id": session_id, "rep_count": 0, "feedback": text}
             self._say(text)
             return
-        analysis = analyze_frames(frames, lift)
+        analysis = analyze_frames(frames, lift, bench_on_platform=self.bench_on_platform)
         s = analysis.summary
         attributions = self._model_attributions(frames, analysis.reps)
-        self._earlier_reps.pop(session_id, None)
-        load = self._bar_loads.pop(session_id, None)
-        extra = {} if load is None else {"bar_load_kg": load}
+        plan = self._plans.pop(session_id, None) or _SetPlan(self.velocity_loss_limit_pct)
+        s["velocity_loss_cue"] = self._cue_summary(plan, analysis.reps)
+        load = rep_load_fields(set_bar_load(analysis), plan.bar_load_kg)
+        cue_at = s["velocity_loss_cue"]["rep"]
         for k, (rep, attribution) in enumerate(zip(analysis.reps, attributions)):
             t0_ns = frames[0].mono_ns
+            values = {**rep.as_dict(), **load, "velocity_loss_cue": rep.number == cue_at,
+                      "velocity_loss_limit_pct": plan.velocity_loss_limit_pct}
             self.store.submit_rep(
                 session_id, rep.number, t0_ns + int(rep.start_s * 1e9),
-                t0_ns + int(rep.end_s * 1e9), {**rep.as_dict(), **extra},
+                t0_ns + int(rep.end_s * 1e9), values,
                 balance_score=rep.balance_score, stability_score=rep.stability_score,
                 injury_risk=rep.injury_risk,
                 feedback_text=rep_feedback(rep, attribution, earlier=analysis.reps[:k]))
         self.store.submit_metrics(session_id, s.get("balance_score"), s.get("stability_score"),
                                   s.get("injury_risk"), s)
         flags = {rep.number: attribution_hint(a) for rep, a in zip(analysis.reps, attributions) if a is not None}
-        text = set_feedback(analysis.reps, s, flags)
+        text = " ".join(filter(None, (set_feedback(analysis.reps, s, flags),
+                                      velocity_cue_text(s["velocity_loss_cue"]),
+                                      bar_load_text(load))))
         self.store.submit_feedback(session_id, text, summary=True)
         self.store.flush(FLUSH_TIMEOUT_S)
         self.analyses_done += 1
         self.last_summary = {"session_id": session_id, "rep_count": len(analysis.reps),
                              "balance_score": s.get("balance_score"),
                              "stability_score": s.get("stability_score"),
-                             "injury_risk": s.get("injury_risk"), "feedback": text}
+                             "injury_risk": s.get("injury_risk"),
+                             "velocity_loss_cue": s["velocity_loss_cue"],
+                             "bar_load_kg": load["bar_load_kg"],
+                             "bar_load_source": load["bar_load_source"], "feedback": text}
         log.info("session %s analysed in %.2f s: %d reps", session_id, time.monotonic() - t0,
                  len(analysis.reps))
         self._say(f"session summary: {text}")

@@ -64,14 +64,23 @@ class FeedbackDispatcher:
                       self._policy.min_gap_ns / 1e9)
         return verdict
 
-    def rep_finished(self, rep_index: int, problem: str | None = None) -> str:
+    def rep_finished(self, rep_index: int, problem: str | None = None,
+                     stop_set: str | None = None) -> str:
         """A rep ended, clean (``problem=None``) or with a short problem text.
 
-        Returns the feedback line so the daemon can store it with the session.
+        ``stop_set`` (the velocity-loss cue, e.g. "velocity loss 23 % reached the 20 % limit")
+        plays the stop-the-set pattern instead of the rep's own, buzzer included unless quiet
+        (it comes once per set and is the one cue the athlete must not miss), and the line
+        says it. Returns the feedback line so the daemon can store it with the session.
         """
         text = rep_text(rep_index, problem)
+        if stop_set is not None:
+            text = f"{text}; stop the set: {stop_set}"
         with self._lock:
-            if problem is None:
+            if stop_set is not None:
+                pattern = self._audible(PATTERNS[Event.STOP_SET])
+                self._policy.claim_alert_slot()
+            elif problem is None:
                 pattern = PATTERNS[Event.REP_CLEAN]
             else:
                 pattern = self._gap_gated(PATTERNS[Event.REP_PROBLEM])

@@ -36,6 +36,7 @@ class Event(enum.Enum):
     INSTABILITY = "instability"
     REP_CLEAN = "rep_clean"
     REP_PROBLEM = "rep_problem"
+    STOP_SET = "stop_set"
     SESSION_STARTED = "session_started"
     SESSION_ENDED = "session_ended"
     DEVICE_FAULT = "device_fault"
@@ -77,6 +78,8 @@ PATTERNS: Mapping[Event, Pattern] = MappingProxyType({p.event: p for p in (
     # silent on purpose: a clean rep needs no sound
     Pattern(Event.REP_CLEAN, {"green": Blink(0.4)}),
     Pattern(Event.REP_PROBLEM, {"buzzer": Blink(0.35), "amber": Blink(1.0)}),
+    # one long tone and red + amber held together: "rack it", once per set
+    Pattern(Event.STOP_SET, {"buzzer": Blink(1.2), "red": Blink(3.0), "amber": Blink(3.0)}),
     Pattern(Event.SESSION_STARTED, {"buzzer": Blink(0.1), "green": Blink(0.2, 0.2, 2)}),
     Pattern(Event.SESSION_ENDED, {"buzzer": Blink(0.1, 0.1, 2), "green": Blink(1.0)}),
     Pattern(Event.DEVICE_FAULT, {"buzzer": Blink(0.5, 0.25, 2), "red": Blink(0.25, 0.25, 6)}),

@@ -17,6 +17,14 @@ from sensors.simulator.tracks import Knots, Product, Scaled, Sine, Sum, Track, e
 
 DEG = np.pi / 180.0
 
+BENCH_SETUPS = ("uprights_on_platform", "rack_off_platform", "bench_off_platform")
+"""Where the bench press's bar rests and where the bench stands (docs/simulator.md):
+uprights_on_platform = bench with its own uprights on the platform, which carries the racked
+bar too; rack_off_platform = bench on the platform, bar racked in a rack standing off it;
+bench_off_platform = bench and rack off the platform, only the lifter's feet on it."""
+FEET_SHARE_ON_BENCH = 0.15   # share of body weight through the feet of a lifter lying on a bench
+SPOTTER_SHARE = (0.15, 0.40)  # share of the bar's weight a spotter's hands take when touching it
+
 WALK_STEP_M = 0.07          # squat walk-out: each step back moves lifter and bar 7 cm
 WALK_STEP_S = 0.7
 STEP_COP_SHIFT_M = 0.10     # COP moves over the stance foot while the other foot is lifted
@@ -31,6 +39,7 @@ class RepPlan:
     end_s: float
     fault: str | None = None
     fault_onset_s: float | None = None
+    hold_s: float = 0.0        # deadlift: time held at lockout between "bottom" and the descent
 
 
 @dataclass
@@ -52,19 +61,33 @@ class SetPlan:
     platform_static_kg: float  # body + fixed equipment (bench)
     reps: list[RepPlan] = field(default_factory=list)
     duration_s: float = 0.0
+    spotter_kg: Knots = field(default_factory=Knots)  # bar weight a spotter (off the platform) holds
+    spotter_share: float = 0.0
+    spotter_rep: int | None = None
+    bench_setup: str | None = None
+    lockout_hold_s: float = 0.0
 
 
 class _Planner:
     def __init__(self, lift: LiftProfile, athlete: Athlete, reps: int, faults: dict[int, str],
-                 rng: np.random.Generator, seed: int) -> None:
+                 rng: np.random.Generator, seed: int, bench_setup: str = BENCH_SETUPS[0],
+                 lockout_hold_s: float = 0.0, spotter_rep: int | None = None) -> None:
         self.lift, self.athlete, self.n, self.faults, self.rng = lift, athlete, reps, faults, rng
         self.seed = seed
         self.frng = rng
+        self.bench_setup = bench_setup if lift.name == "bench_press" else None
+        self.lockout_hold_s = lockout_hold_s if lift.concentric_first else 0.0
+        self.spotter_rep = spotter_rep
+        self.spotter = Knots(0.0)
+        self.spotter_share = 0.0
         start_z = -lift.rack_drop_m
         self.zk = Knots(start_z)
         self.walk = Knots(WALK_STEP_M * lift.walk_out_steps)
         self.step_cop = Knots(0.0)
-        self.load = Knots(0.0 if lift.name in ("squat", "deadlift") else 1.0)
+        # The bar's share carried through the platform: squat bar on the rack (off the
+        # platform), deadlift plates on the floor beyond its edges, the bench's racked bar on
+        # uprights standing on the platform (or on a rack off it, or nowhere near it).
+        self.load = Knots(1.0 if self.bench_setup == "uprights_on_platform" else 0.0)
         self.extra_z: list[Track] = []
         self.extra = {k: [] for k in ("x", "roll", "pitch", "cop_x", "cop_y")}
         self.reps: list[RepPlan] = []
@@ -96,6 +119,8 @@ class _Planner:
             t = self._walk(t, -1)
             t += 1.5                                    # settle and brace
         elif lift.name == "bench_press":
+            if self.bench_setup == "rack_off_platform":
+                self.load.move(t - 0.1, t + 0.4, 1.0)  # arms take the bar off the hooks
             self.zk.move(t, t + 0.6, 0.0)              # lift-off from the uprights
             t += 1.8                                     # bring it over the shoulders, settle
         else:
@@ -111,7 +136,9 @@ class _Planner:
             t += 0.9
         elif lift.name == "bench_press":
             self.zk.move(t, t + 0.6, -lift.rack_drop_m)
-            t += 0.6
+            if self.bench_setup == "rack_off_platform":
+                self.load.move(t + 0.5, t + 0.9, 0.0)
+            t += 0.9 if self.bench_setup == "rack_off_platform" else 0.6
         self.t = t + 1.0
 
     def _walk(self, t: float, direction: int) -> float:
@@ -141,11 +168,12 @@ class _Planner:
             self.load.move(self.t, self.t + 0.4, 1.0)   # take up the slack: bar still on the floor
             start = self.t + 0.4
             bottom, onset_c = self._concentric(start, 0.0, rom, con, v_mean, fault)
-            self.zk.move(bottom, bottom + ecc, 0.0)
-            end = bottom + ecc
+            descent = bottom + self.lockout_hold_s
+            self.zk.move(descent, descent + ecc, 0.0)
+            end = descent + ecc
             self.load.move(end + 0.05, end + 0.35, 0.0)
             pause = self.rng.uniform(1.2, 2.2)
-            ecc_start = bottom
+            ecc_start = descent
         else:
             start = self.t
             self.zk.move(start, start + ecc, -rom)
@@ -164,8 +192,22 @@ class _Planner:
         elif fault is not None:
             onset = start + rng.uniform(0.15, 0.55) * (end - start)
             self._posture_fault(fault, onset, end)
-        self.reps.append(RepPlan(number, start, bottom, end, fault, onset))
+        self.reps.append(RepPlan(number, start, bottom, end, fault, onset, self.lockout_hold_s))
+        if number == self.spotter_rep:
+            self._spotter_touch(start, end, pause)
         self.t = end + pause
+
+    def _spotter_touch(self, start: float, end: float, pause: float) -> None:
+        """A spotter standing off the platform holds part of the bar's weight from the still
+        stretch before rep ``spotter_rep`` through the rep to the stretch after it: that
+        weight reaches the floor through the spotter, not through the platform."""
+        rng = np.random.default_rng([self.seed, 0x5B07])
+        self.spotter_share = float(rng.uniform(*SPOTTER_SHARE))
+        kg = self.spotter_share * self.athlete.bar_load_kg
+        before = max(self.spotter.end_t + 0.01, start - 0.6)
+        self.spotter.move(before - 0.2, before, kg)
+        after = end + 0.7 * pause
+        self.spotter.move(after, after + 0.2, 0.0)
 
     def _concentric(self, t0: float, z0: float, z1: float, duration: float, v_mean: float,
                     fault: str | None) -> tuple[float, float | None]:
@@ -235,13 +277,30 @@ class _Planner:
             z=z, x=x, y=y, roll=roll, pitch=pitch, yaw=yaw, bar_on_platform=self.load,
             cop_x=cop_x, cop_y=cop_y,
             body_y=self.walk, bar_mass_kg=a.bar_load_kg,
-            body_moving_kg=lift.body_fraction_moving * a.body_mass_kg,
-            platform_static_kg=a.body_mass_kg + lift.platform_extra_kg,
-            reps=self.reps, duration_s=self.t)
+            body_moving_kg=(0.0 if self.bench_setup == "bench_off_platform"
+                            else lift.body_fraction_moving * a.body_mass_kg),
+            platform_static_kg=(FEET_SHARE_ON_BENCH * a.body_mass_kg
+                                if self.bench_setup == "bench_off_platform"
+                                else a.body_mass_kg + lift.platform_extra_kg),
+            reps=self.reps, duration_s=self.t, spotter_kg=self.spotter,
+            spotter_share=self.spotter_share, spotter_rep=self.spotter_rep,
+            bench_setup=self.bench_setup, lockout_hold_s=self.lockout_hold_s)
 
 
 def plan_set(lift: LiftProfile, athlete: Athlete, reps: int, faults: dict[int, str],
-             seed: int) -> SetPlan:
-    """The whole set's motion; natural variability from ``seed``, each fault from (seed, rep)."""
+             seed: int, bench_setup: str = BENCH_SETUPS[0], lockout_hold_s: float = 0.0,
+             spotter_rep: int | None = None) -> SetPlan:
+    """The whole set's motion; natural variability from ``seed``, each fault from (seed, rep).
+
+    ``bench_setup`` (bench press only) is one of ``BENCH_SETUPS``; ``lockout_hold_s``
+    (deadlift only) holds each rep at lockout; ``spotter_rep`` has a spotter touch the bar
+    around that rep (the load-path fault, see ``_spotter_touch``)."""
+    if bench_setup not in BENCH_SETUPS:
+        raise ValueError(f"unknown bench setup {bench_setup!r} (known: {', '.join(BENCH_SETUPS)})")
+    if not 0.0 <= lockout_hold_s <= 10.0:
+        raise ValueError(f"lockout_hold_s must be within 0..10 s, got {lockout_hold_s}")
+    if spotter_rep is not None and not 1 <= spotter_rep <= reps:
+        raise ValueError(f"spotter_rep {spotter_rep} is out of range 1..{reps}")
     rng = np.random.default_rng([seed, 0])
-    return _Planner(lift, athlete, reps, faults, rng, seed).build()
+    return _Planner(lift, athlete, reps, faults, rng, seed, bench_setup, lockout_hold_s,
+                    spotter_rep).build()

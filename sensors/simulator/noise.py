@@ -29,6 +29,8 @@ class NoiseModel:
     gyro_range_dps: float = 1000.0
     quantise: bool = True
     loadcell_noise_n: float = 1.0         # RMS per corner
+    body_sway_force_n: float = 0.0        # RMS of the total force from breathing and postural
+    #                                       adjustments while "still" (0.2-1.5 Hz); 0 = none
 
     @classmethod
     def none(cls) -> "NoiseModel":
@@ -52,8 +54,18 @@ class NoiseModel:
             gyro = _adc16(gyro, self.gyro_range_dps * DEG)
         return accel, gyro
 
-    def loadcells(self, forces: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        return forces + rng.standard_normal(forces.shape) * self.loadcell_noise_n
+    def loadcells(self, forces: np.ndarray, rng: np.random.Generator,
+                  rate_hz: float | None = None) -> np.ndarray:
+        """White noise per corner and, with ``body_sway_force_n``, a slow fluctuation of the
+        total (three sinusoids, random phases) shared equally by the corners."""
+        out = forces + rng.standard_normal(forces.shape) * self.loadcell_noise_n
+        if self.body_sway_force_n > 0 and rate_hz:
+            t = np.arange(forces.shape[0]) / rate_hz
+            amp = self.body_sway_force_n * np.sqrt(2.0 / 3.0)
+            sway = sum(amp * np.sin(2 * np.pi * rng.uniform(0.2, 1.5) * t + rng.uniform(0, 2 * np.pi))
+                       for _ in range(3))
+            out = out + (sway / 4.0)[:, None]
+        return out
 
 
 def _adc16(x: np.ndarray, full_scale: float) -> np.ndarray:

@@ -53,13 +53,16 @@ def platform_load(plan: SetPlan, t: np.ndarray) -> tuple[np.ndarray, np.ndarray,
     """Total vertical force (N) and centre of pressure (x, y in m) at times ``t``."""
     share, _, _ = plan.bar_on_platform.eval(t)
     _, _, az = plan.z.eval(t)
+    held, _, _ = plan.spotter_kg.eval(t)
     bar_on = share * plan.bar_mass_kg
-    total_mass = plan.platform_static_kg + bar_on
-    force = total_mass * STANDARD_GRAVITY + (bar_on + plan.body_moving_kg) * az
+    # A spotter's hands take weight off the bar (static), not its inertia: the lifter still
+    # accelerates the whole bar.
+    total_mass = plan.platform_static_kg + bar_on - share * held
+    force = (total_mass * STANDARD_GRAVITY + (bar_on + plan.body_moving_kg) * az)
     bar_x, _, _ = plan.x.eval(t)
     bar_y, _, _ = plan.y.eval(t)
     body_y, _, _ = plan.body_y.eval(t)
-    coupling = bar_on / total_mass
+    coupling = (bar_on - share * held) / total_mass
     cop_x = plan.cop_x.eval(t)[0] + coupling * bar_x
     cop_y = plan.cop_y.eval(t)[0] + coupling * (bar_y - body_y)
     return force, cop_x, cop_y

@@ -10,7 +10,7 @@ from sensors.frame import IMU_CHANNELS, PLATFORM_CHANNELS, Frame
 from sensors.geometry import DEFAULT_PLATFORM, PlatformGeometry
 from sensors.simulator.athlete import LIFTS, PROFILES, Athlete
 from sensors.simulator.faults import validate_faults
-from sensors.simulator.kinematics import RepPlan, SetPlan, plan_set
+from sensors.simulator.kinematics import BENCH_SETUPS, RepPlan, SetPlan, plan_set
 from sensors.simulator.noise import NoiseModel
 from sensors.simulator.signals import corner_forces, imu_signals, platform_load
 from sensors.simulator.truth import RepTruth
@@ -47,7 +47,15 @@ class SimulatedSet:
 
     def meta(self) -> dict[str, Any]:
         """What the labels file records about the set besides its reps."""
-        return {"lift": self.lift, "seed": self.seed, "athlete_mass_kg": self.athlete_mass_kg,
+        load_path = {}
+        if self.lift == "bench_press":
+            load_path["bench_setup"] = self.plan.bench_setup
+        if self.plan.lockout_hold_s:
+            load_path["lockout_hold_s"] = self.plan.lockout_hold_s
+        if self.plan.spotter_rep is not None:
+            load_path.update(spotter_rep=self.plan.spotter_rep,
+                             spotter_share=round(self.plan.spotter_share, 6))
+        return {**load_path, "lift": self.lift, "seed": self.seed, "athlete_mass_kg": self.athlete_mass_kg,
                 "bar_load_kg": self.bar_load_kg, "platform_extra_kg": self.platform_extra_kg,
                 "imu_rate_hz": self.imu_rate_hz, "platform_rate_hz": self.platform_rate_hz,
                 "duration_s": round(self.duration_s, 6),
@@ -59,11 +67,16 @@ def simulate_set(lift: str = "squat", reps: int = 8, faults: dict[int, str] | No
                  athlete_mass_kg: float = 80.0, bar_load_kg: float = 60.0,
                  start_mono_ns: int = 0, start_wall_s: float = 1.7e9,
                  noise: NoiseModel | None = None,
-                 geometry: PlatformGeometry = DEFAULT_PLATFORM) -> SimulatedSet:
+                 geometry: PlatformGeometry = DEFAULT_PLATFORM,
+                 bench_setup: str = BENCH_SETUPS[0], lockout_hold_s: float = 0.0,
+                 spotter_rep: int | None = None) -> SimulatedSet:
     """Simulate one set; the same arguments always give the same frames.
 
     ``faults`` maps 1-based rep numbers to ``FAULT_TYPES`` entries. ``noise`` defaults to the
-    MPU-6050 / HX711 model; ``NoiseModel.none()`` gives the exact signals.
+    MPU-6050 / HX711 model; ``NoiseModel.none()`` gives the exact signals. The load path:
+    ``bench_setup`` (bench press: ``BENCH_SETUPS``), ``lockout_hold_s`` (deadlift: seconds
+    held at lockout; 0 = straight back down, as the shipped bundle was trained) and
+    ``spotter_rep`` (a spotter touches the bar around that rep); docs/simulator.md.
     """
     if lift not in PROFILES:
         raise ValueError(f"unknown lift {lift!r} (known: {', '.join(LIFTS)})")
@@ -75,7 +88,8 @@ def simulate_set(lift: str = "squat", reps: int = 8, faults: dict[int, str] | No
     validate_faults(faults, reps)
     noise = NoiseModel() if noise is None else noise
     profile = PROFILES[lift]
-    plan = plan_set(profile, Athlete(athlete_mass_kg, bar_load_kg), reps, faults, seed)
+    plan = plan_set(profile, Athlete(athlete_mass_kg, bar_load_kg), reps, faults, seed,
+                    bench_setup, lockout_hold_s, spotter_rep)
 
     t_imu = _sample_times(plan.duration_s, imu_rate_hz)
     t_plat = _sample_times(plan.duration_s, platform_rate_hz)
@@ -85,7 +99,7 @@ def simulate_set(lift: str = "squat", reps: int = 8, faults: dict[int, str] | No
 
     noise_rng = np.random.default_rng([seed, 0x5E550])
     accel_n, gyro_n = noise.imu(accel, gyro, imu_rate_hz, noise_rng)
-    forces_n = noise.loadcells(forces, noise_rng)
+    forces_n = noise.loadcells(forces, noise_rng, platform_rate_hz)
 
     frames = (_frames("imu", IMU_CHANNELS, np.hstack([accel_n, gyro_n]), imu_rate_hz,
                       start_mono_ns, start_wall_s)
@@ -126,7 +140,7 @@ def _rep_truth(plan: SetPlan, rep: RepPlan, geometry: PlatformGeometry,
     return RepTruth(
         number=rep.number,
         start_s=round(rep.start_s, 6), bottom_s=round(rep.bottom_s, 6), end_s=round(rep.end_s, 6),
-        eccentric_s=round((rep.end_s - rep.bottom_s) if concentric_first
+        eccentric_s=round((rep.end_s - rep.bottom_s - rep.hold_s) if concentric_first
                           else (rep.bottom_s - rep.start_s), 6),
         concentric_s=round(c1 - c0, 6),
         rom_m=round(float(z.max() - z.min()), 6),

@@ -1,4 +1,4 @@
--- 0007 session commands told to the end, and boxes that announce themselves (docs/commands.md).
+-- 0008 session commands told to the end, and boxes that announce themselves (docs/commands.md).
 
 -- A coach may cancel a start the box has not answered ('cancelled'); a command nobody answered
 -- before its expiry is settled 'expired' by the web app. At most one pending end per session.
@@ -7,9 +7,9 @@ ALTER TABLE session_commands ADD CONSTRAINT session_commands_status_check
     CHECK (status IN ('pending', 'done', 'refused', 'expired', 'cancelled'));
 CREATE UNIQUE INDEX session_commands_one_pending_end ON session_commands (session_id)
     WHERE kind = 'end' AND status = 'pending';
--- The bar load a start command gives the box (it records it with each rep).
+-- The bar load entered with a start (the box records it with each rep; NULL: it weighs it).
 ALTER TABLE session_commands ADD COLUMN bar_load_kg DOUBLE PRECISION
-    CHECK (bar_load_kg BETWEEN 0 AND 500);
+    CHECK (bar_load_kg IS NULL OR (bar_load_kg > 0 AND bar_load_kg <= 500));
 
 -- What a box last said about itself: online (its MQTT status, or a direct-mode box's start and
 -- command polls) or offline (clean stop, or the broker's last will), when, and over which path.
