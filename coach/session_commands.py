@@ -47,37 +47,36 @@ POLL_INTERVAL_MS = 1000
 """How often the control page asks whether its session changed (a 304 when it did not)."""
 
 
+def _typed_number(data: str | None, what: str, unit: str) -> float | None:
+    """A number typed into a text field, a trailing unit allowed; None when empty, else
+    ``ValueError`` naming ``what``."""
+    text = (data or "").strip().rstrip(unit).strip()
+    if not text:
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        raise ValueError(f"{what} {text[:20]!r} is not a number") from None
+
+
 class StartForm(FlaskForm):
     athlete = SelectField("Athlete", validate_choice=False)
     device = SelectField("Box", validate_choice=False)
     lift = SelectField("Lift", validate_choice=False)
+    bar_load = StringField("Bar load (kg; empty: the box's platform weighs it)")
     velocity_loss_limit_pct = StringField(
         f"Stop the set at a velocity loss of (%, {MIN_LIMIT_PCT:g}-{MAX_LIMIT_PCT:g}; empty: the "
         f"box's default)")
 
     def limit_pct(self) -> float | None:
         """The velocity-loss limit typed in, None when empty; ValueError naming the field."""
-        text = (self.velocity_loss_limit_pct.data or "").strip().rstrip("%").strip()
-        if not text:
-            return None
-        try:
-            value = float(text)
-        except ValueError:
-            raise ValueError(f"velocity loss limit {text[:20]!r} is not a number") from None
-        return check_limit_pct(value, "velocity loss limit")
-
-    bar_load = StringField("Bar load (kg; empty: the box's platform weighs it)")
+        return check_limit_pct(_typed_number(self.velocity_loss_limit_pct.data,
+                                             "velocity loss limit", "%"), "velocity loss limit")
 
     def bar_load_kg(self) -> float | None:
         """The bar load typed in, None when empty; ValueError naming the field."""
-        text = (self.bar_load.data or "").strip().removesuffix("kg").strip()
-        if not text:
-            return None
-        try:
-            value = float(text)
-        except ValueError:
-            raise ValueError(f"bar load {text[:20]!r} is not a number") from None
-        return check_bar_load_kg(value, "bar load")
+        return check_bar_load_kg(_typed_number(self.bar_load.data, "bar load", "kg"),
+                                 "bar load")
 
 
 class EndForm(FlaskForm):
