@@ -70,8 +70,10 @@ def create_app(settings: WebSettings | None = None, **overrides: Any) -> Flask:
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         response.headers.setdefault("X-Frame-Options", "DENY")
         response.headers.setdefault("Referrer-Policy", "same-origin")
-        if g.get("user") is not None:
-            response.headers.setdefault("Cache-Control", "private, no-store")
+        if g.get("user") is not None and "private" not in response.headers.get(
+                "Cache-Control", ""):
+            # over send_file's "no-cache" too: an export must not stay in a shared cache
+            response.headers["Cache-Control"] = "private, no-store"
         return response
 
     @app.route("/favicon.ico")

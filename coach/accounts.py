@@ -114,7 +114,8 @@ def claim_existing(conn: Any, email: str, password: str, role: str) -> tuple[str
     """Give an existing user who has no sign-in yet (e.g. made by the original app or a box
     roster) a password; their role stays, or becomes ``role`` when they had none.
 
-    Only for invited sign-ups: the inviter vouched for the email. Returns (id, role) or None
+    Only for an invitation that ``invitations.may_claim``: one whose link went to this address
+    alone, or one an admin made; never for a link a trainer saw. Returns (id, role) or None
     when there is no such user or they can already sign in. The caller commits.
     """
     problems = check_password(password)

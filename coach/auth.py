@@ -13,6 +13,7 @@ from __future__ import annotations
 import functools
 import logging
 from typing import Any, Callable
+from urllib.parse import unquote, urlsplit
 
 from flask import (Blueprint, abort, current_app, flash, g, redirect, render_template,
                    request, session, url_for)
@@ -31,6 +32,7 @@ bp = Blueprint("auth", __name__)
 # first users of an empty database cannot both become admin.
 SIGNUP_LOCK_KEY = int.from_bytes(b"coachsgn", "big")
 
+MAX_NEXT_CHARS = 2048
 LOGIN_FAILED = "Email or password is incorrect."
 SIGNUP_DONE = ("Sign-up received. Sign in with your email and password. If that email already "
                "had an account, the account is unchanged.")
@@ -67,11 +69,29 @@ def home_url() -> str:
     return url_for(endpoint)
 
 
-def _safe_next(target: str | None) -> str | None:
-    """Only local paths: an open redirect to another site is refused."""
-    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
-        return target
-    return None
+def safe_next(target: str | None) -> str | None:
+    """``target`` when it is a path of this app, else None (the caller goes to the dashboard).
+
+    Parsed with ``urllib.parse`` after percent-decoding, so an encoded variant is judged as
+    what a browser would make of it: no scheme or host, an absolute path that does not start
+    with two slashes, printable ASCII only: no backslash (browsers read it as a slash) and no
+    control character (browsers drop a tab or newline from a URL, so ``/%09/evil.example`` would
+    become ``//evil.example``; a newline in a header was a 500).
+    """
+    if not target or len(target) > MAX_NEXT_CHARS:
+        return None
+    decoded = target
+    for _ in range(3):  # twice-encoded variants too: %252F%252F -> %2F%2F -> //
+        decoded = unquote(decoded)
+    for text in (target, decoded):
+        if "\\" in text or any(not " " <= c <= "~" for c in text):
+            return None
+        if not text.startswith("/") or text.startswith("//"):
+            return None
+        parts = urlsplit(text)
+        if parts.scheme or parts.netloc or not parts.path.startswith("/"):
+            return None
+    return target
 
 
 @bp.before_app_request
@@ -94,9 +114,12 @@ def client_address() -> str:
 
 
 def current_limits() -> login_limits.Limits:
-    s = current_app.config["COACH_SETTINGS"]
-    return login_limits.Limits(s.login_window_s, s.login_max_failures_per_account,
-                               s.login_max_failures_per_address)
+    return current_app.config["COACH_SETTINGS"].login_limits()
+
+
+def wait_message(seconds: int) -> str:
+    return (f"Too many failed sign-in attempts from here. Try again in {seconds} seconds "
+            f"(the wait grows with each failure).")
 
 
 @bp.route("/login", methods=("GET", "POST"))
@@ -105,12 +128,13 @@ def login() -> Any:
     if form.validate_on_submit():
         conn = get_db()
         email, address = form.email.data, client_address()
-        if login_limits.is_blocked(conn, current_limits(), email, address):
+        wait = login_limits.retry_after_s(conn, current_limits(), email, address)
+        if wait:
             conn.rollback()
-            log.warning("login refused, too many failed attempts (address %s)", address)
-            minutes = max(1, current_limits().window_s // 60)
-            return render_template("auth/login.html", form=form, error=(
-                f"Too many failed sign-in attempts. Wait {minutes} minutes and try again.")), 429
+            log.warning("sign-in from %s refused: it must wait %d s after failed attempts",
+                        address, wait)
+            page = render_template("auth/login.html", form=form, error=wait_message(wait))
+            return page, 429, {"Retry-After": str(wait)}
         user = verify_login(conn, email, form.password.data)
         login_limits.record(conn, email, address, succeeded=user is not None)
         conn.commit()
@@ -121,7 +145,7 @@ def login() -> Any:
         session.permanent = True
         session["uid"], session["epoch"] = user["id"], user["session_epoch"]
         log.info("user %s signed in from %s", user["id"], address)
-        return redirect(_safe_next(request.args.get("next")) or home_url())
+        return redirect(safe_next(request.args.get("next")) or home_url())
     status = 400 if form.is_submitted() else 200
     return render_template("auth/login.html", form=form, error=None), status
 
@@ -183,20 +207,26 @@ def _register(conn: Any, form: SignupForm, token: str) -> Any:
         return render_template("auth/signup.html", form=None, mode=mode), 403
     role = {"first": "admin", "open": "athlete"}.get(mode) or invitation["role"]
     email = invitation["email"] if invitation else form.email.data
+    claimed = None
     try:
         user_id = create_user(conn, email, form.first_name.data, form.last_name.data, role,
                               form.password.data)
-        if user_id is None and invitation is not None:
-            user_id, role = claim_existing(conn, email, form.password.data, role) or (None, role)
+        if user_id is None and invitation is not None and invitations.may_claim(invitation):
+            claimed = claim_existing(conn, email, form.password.data, role)
     except AccountError as exc:
         conn.rollback()
         return render_template("auth/signup.html", form=form, mode=mode, invitation=invitation,
                                error=str(exc)), 400
     if user_id is not None and invitation is not None:
         invitations.mark_used(conn, invitation, user_id, role)
+    elif claimed is not None and not invitations.is_roster_request(invitation):
+        invitations.close(conn, invitation, claimed[0])
     conn.commit()
     if user_id is not None:
         log.info("new %s account %s (%s sign-up)", role, user_id, mode)
+    elif claimed is not None:
+        log.info("existing %s account %s set its first password (%s invitation %s)",
+                 claimed[1], claimed[0], invitation["delivery"], invitation["id"])
     if mode == "first":
         flash("You are the first user, so your account is the admin. Sign in.")
     else:

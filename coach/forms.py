@@ -101,6 +101,13 @@ class IdForm(FlaskForm):
     id = HiddenField("id", [InputRequired(), _uuid])
 
 
+class RosterRequestForm(FlaskForm):
+    """Accept or decline a trainer's request to add an existing athlete to their roster."""
+    id = HiddenField("request", [InputRequired(), _uuid])
+    decision = SelectField("Answer", [InputRequired()],
+                           choices=choices([("accept", "accept"), ("decline", "decline")]))
+
+
 class AssignmentForm(FlaskForm):
     trainer_id = SelectField("Trainer", [InputRequired(), _uuid], choices=[], validate_choice=True)
     athlete_id = SelectField("Athlete", [InputRequired(), _uuid], choices=[], validate_choice=True)

@@ -9,10 +9,10 @@ from typing import Any
 from flask import (Blueprint, current_app, flash, g, redirect, render_template, request,
                    session, url_for)
 
-from coach import login_limits
+from coach import invitations, login_limits
 from coach.access import athlete_filter, visible_athlete_ids
 from coach.accounts import set_password, verify_login
-from coach.auth import client_address, current_limits, login_required
+from coach.auth import client_address, current_limits, login_required, wait_message
 from coach.db import get_db, query
 from coach.forms import HistoryFilterForm, PasswordChangeForm
 
@@ -75,12 +75,14 @@ def _render(password_form: PasswordChangeForm, status: int = 200,
     rows, total = session_history(conn, g.user, form.lift.data or "", form.date_from.data,
                                   form.date_to.data, page, page_size)
     links = _account_links(conn, g.user)
+    requests = invitations.pending_requests(conn, g.user) if g.user["role"] == "athlete" else []
     conn.rollback()
     pages = max(1, -(-total // page_size))
     args = {k: v for k, v in request.args.items() if k != "page" and v}
     return render_template("profile.html", form=form, sessions=rows, total=total, page=page,
                            pages=pages, links=links, filter_args=args,
-                           password_form=password_form, problems=problems), status
+                           password_form=password_form, problems=problems,
+                           requests=requests), status
 
 
 @bp.route("/profile")
@@ -99,9 +101,11 @@ def change_password() -> Any:
         return _render(form, 400)
     conn = get_db()
     email, address = g.user["email"], client_address()
-    if login_limits.is_blocked(conn, current_limits(), email, address):
+    wait = login_limits.retry_after_s(conn, current_limits(), email, address)
+    if wait:
         conn.rollback()
-        return _render(form, 429, ["Too many failed attempts. Wait and try again."])
+        page, status = _render(form, 429, [wait_message(wait)])
+        return page, status, {"Retry-After": str(wait)}
     if verify_login(conn, email, form.current.data) is None:
         login_limits.record(conn, email, address, succeeded=False)
         conn.commit()

@@ -1,21 +1,26 @@
 """Roster management: trainer <-> athlete assignments and sign-up invitations.
 
 An admin assigns any athlete to any trainer and removes assignments; a trainer sees their
-athletes, removes one from their roster, and invites new athletes (who are assigned to them on
-sign-up). Every change is a CSRF-protected POST and answers with the page again.
+athletes, removes one from their roster, and invites athletes: a new one is assigned to them on
+sign-up, an existing one only when they (or an admin) accept the request. Invitations are
+e-mailed when the app sends mail, else the link is shown to the inviter. Every change is a
+CSRF-protected POST.
 """
 from __future__ import annotations
 
+import logging
 from typing import Any
 
-from flask import (Blueprint, current_app, flash, g, redirect, render_template, request,
-                   url_for)
+from flask import (Blueprint, abort, current_app, flash, g, redirect, render_template,
+                   request, url_for)
 
-from coach import invitations
+from coach import invitations, mail
 from coach.auth import role_required
 from coach.db import execute, get_db, query
-from coach.forms import (AssignmentForm, IdForm, InvitationForm, UnassignForm, choices,
-                         form_problems)
+from coach.forms import (AssignmentForm, IdForm, InvitationForm, RosterRequestForm,
+                         UnassignForm, choices, form_problems)
+
+log = logging.getLogger(__name__)
 
 bp = Blueprint("roster", __name__)
 
@@ -56,7 +61,7 @@ def _render(conn: Any, status: int = 200, assign: AssignmentForm | None = None,
     user = g.user
     assign = assign or (_assignment_form(conn) if user["role"] == "admin" else None)
     page = render_template("roster.html", assignments=_assignments(conn, user), assign=assign,
-                           problems=problems)
+                           problems=problems, requests=invitations.pending_requests(conn, user))
     conn.rollback()
     return page, status
 
@@ -118,17 +123,39 @@ def _render_invitations(conn: Any, form: InvitationForm, status: int = 200,
 @bp.route("/invitations", methods=("GET", "POST"))
 @role_required("admin", "trainer")
 def invite() -> Any:
+    """With mail, the link goes to the invited address and nobody sees it; without, it is shown
+    to the inviter. The answer never says whether the address already has an account."""
     conn = get_db()
     form = _invitation_form()
     if request.method == "GET":
         return _render_invitations(conn, form)
     if not form.validate_on_submit():
         return _render_invitations(conn, form, 400)
-    token = invitations.create(conn, g.user, form.email.data, form.role.data,
-                               current_app.config["COACH_SETTINGS"].invitation_days)
+    settings = current_app.config["COACH_SETTINGS"]
+    email, role = form.email.data.strip(), form.role.data
+    invitation_id, token = invitations.create(
+        conn, g.user, email, role, settings.invitation_days,
+        delivery="mailed" if settings.sends_mail else "shown")
     conn.commit()
-    link = url_for("auth.signup", invite=token, _external=True)
-    return _render_invitations(conn, _invitation_form(formdata=None), link=link)
+    if not settings.sends_mail:
+        link = url_for("auth.signup", invite=token, _external=True)
+        return _render_invitations(conn, _invitation_form(formdata=None), link=link)
+    link = settings.public_url + url_for("auth.signup", invite=token)
+    inviter = f"{g.user['first_name']} {g.user['last_name']}"
+    try:
+        mail.send(settings, mail.invitation_message(settings, email, link, inviter, role,
+                                                    settings.invitation_days))
+    except mail.MailError as exc:
+        invitations.revoke(conn, g.user, invitation_id)
+        conn.commit()
+        log.error("invitation e-mail not sent through %s:%d (%s); the invitation is revoked",
+                  settings.smtp_host, settings.smtp_port, exc)
+        return _render_invitations(conn, form, 502, problems=[
+            "The invitation e-mail could not be sent (the mail server did not take it), so "
+            "the invitation was withdrawn. Try again later; the log says why."])
+    log.info("invitation %s e-mailed by user %s", invitation_id, g.user["id"])
+    flash(f"Invitation e-mailed to {email}.")
+    return redirect(url_for("roster.invite"))
 
 
 @bp.route("/invitations/revoke", methods=("POST",))
@@ -143,3 +170,24 @@ def revoke() -> Any:
     conn.commit()
     flash("Invitation revoked." if done else "No open invitation of yours has that id.")
     return redirect(url_for("roster.invite"))
+
+
+@bp.route("/roster/requests", methods=("POST",))
+@role_required("admin", "athlete")
+def answer_request() -> Any:
+    """An athlete accepts or declines a trainer's request to add them to their roster (an
+    admin may answer any request); the form comes from the profile or the roster page."""
+    conn = get_db()
+    form = RosterRequestForm()
+    back = url_for("roster.index" if g.user["role"] == "admin" else "profile.index")
+    if not form.validate_on_submit():
+        abort(400, "Nothing was changed: " + "; ".join(form_problems(form)) + ".")
+    accept = form.decision.data == "accept"
+    done = invitations.answer_request(conn, g.user, form.id.data, accept)
+    conn.commit()
+    if done:
+        log.info("roster request %s %s by user %s", form.id.data,
+                 "accepted" if accept else "declined", g.user["id"])
+    flash(("Request accepted: the trainer now sees your sessions." if accept
+           else "Request declined.") if done else "No open request of yours has that id.")
+    return redirect(back)

@@ -67,6 +67,13 @@ def serve(settings: WebSettings, host: str, port: int, workers: int, threads: in
     if not settings.secure_cookies:
         log.warning("[web] secure_cookies = false: the session cookie also travels over "
                     "plain HTTP")
+    if settings.sends_mail and settings.smtp_security == "none" \
+            and not is_loopback(settings.smtp_host):
+        log.warning("[web] smtp_security = \"none\" towards %s: invitation links (and the SMTP "
+                    "password) cross the network unencrypted", settings.smtp_host)
+    if not settings.sends_mail:
+        log.info("no [web] smtp_host: invitation links are shown to the inviter, and only an "
+                 "admin's link can give a password to an existing account")
     log.info("coach web app on http://%s/ (%d workers x %d threads)",
              bind_address(host, port), workers, threads)
     options = gunicorn_options(settings, host, port, workers, threads)

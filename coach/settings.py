@@ -3,11 +3,15 @@ secrets, or directly (tests, scripts). Secrets arrive here already resolved; thi
 reads the config file's text for them."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
+
+from coach.login_limits import Limits
 
 SIGNUP_MODES = ("invitation", "open")
 MIN_SECRET_KEY_CHARS = 32
+SMTP_SECURITY = ("starttls", "tls", "none")
 
 
 class SettingsError(ValueError):
@@ -25,14 +29,24 @@ class WebSettings:
     connect_timeout_s: int = 5
     statement_timeout_ms: int = 10_000
     session_hours: int = 12
-    login_window_s: int = 900
-    login_max_failures_per_account: int = 5
-    login_max_failures_per_address: int = 30
+    login_window_s: int = 3600
+    login_free_failures_per_account_address: int = 3
+    login_free_failures_per_address: int = 20
+    login_max_delay_s: int = 900
+    login_max_address_delay_s: int = 60
     invitation_days: int = 7
     page_size: int = 25
     proxy_hops: int = 0
     max_form_bytes: int = 64 * 1024
-    command_mqtt: Any = None
+    public_url: str = ""
+    smtp_host: str = ""
+    smtp_port: int = 587
+    smtp_security: str = "starttls"
+    smtp_user: str = ""
+    smtp_password: str | None = field(default=None, repr=False)
+    smtp_from: str = ""
+    smtp_timeout_s: int = 10
+    command_mqtt: Any = field(default=None, repr=False)
     """``sync.mqtt_publisher.MqttSettings`` from ``[mqtt]`` when it names a broker: session
     commands are then also published there (docs/commands.md); None: stored only (boxes in
     direct mode poll them)."""
@@ -47,6 +61,32 @@ class WebSettings:
                 "`python3 -c 'import secrets; print(secrets.token_urlsafe(48))'`)")
         if self.signup not in SIGNUP_MODES:
             raise SettingsError(f"[web] signup must be one of {', '.join(SIGNUP_MODES)}")
+        if self.public_url:
+            parts = urlsplit(self.public_url)
+            if parts.scheme not in ("http", "https") or not parts.netloc or parts.query:
+                raise SettingsError("[web] public_url must look like https://coach.example.org")
+        if self.smtp_host:
+            if not self.public_url:
+                raise SettingsError("[web] smtp_host needs public_url: the links in invitation "
+                                    "e-mails are built on it, never on a request's Host header")
+            if not self.smtp_from:
+                raise SettingsError("[web] smtp_host needs smtp_from, the sender address")
+            if self.smtp_security not in SMTP_SECURITY:
+                raise SettingsError(f"[web] smtp_security must be one of "
+                                    f"{', '.join(SMTP_SECURITY)}")
+            if self.smtp_user and not self.smtp_password:
+                raise SettingsError("[web] smtp_user is set but the smtp_password secret is not: "
+                                    "set LIFTGUARD_SMTP_PASSWORD or smtp_password in the secrets "
+                                    "file")
+
+    @property
+    def sends_mail(self) -> bool:
+        return bool(self.smtp_host)
+
+    def login_limits(self) -> Limits:
+        return Limits(self.login_window_s, self.login_free_failures_per_account_address,
+                      self.login_free_failures_per_address, self.login_max_delay_s,
+                      self.login_max_address_delay_s)
 
     def connect_kwargs(self) -> dict[str, Any]:
         """psycopg2.connect keywords besides the DSN (the password only when the DSN has none)."""
@@ -82,11 +122,21 @@ def settings_from_config(cfg: Any, secrets: Any) -> WebSettings:
         pool_max=web["threads"] + 1,
         session_hours=web["session_hours"],
         login_window_s=web["login_window_s"],
-        login_max_failures_per_account=web["login_max_failures_per_account"],
-        login_max_failures_per_address=web["login_max_failures_per_address"],
+        login_free_failures_per_account_address=web["login_free_failures_per_account_address"],
+        login_free_failures_per_address=web["login_free_failures_per_address"],
+        login_max_delay_s=web["login_max_delay_s"],
+        login_max_address_delay_s=web["login_max_address_delay_s"],
         invitation_days=web["invitation_days"],
         page_size=web["page_size"],
         proxy_hops=web["proxy_hops"],
+        public_url=web["public_url"].rstrip("/"),
+        smtp_host=web["smtp_host"],
+        smtp_port=web["smtp_port"],
+        smtp_security=web["smtp_security"],
+        smtp_user=web["smtp_user"],
+        smtp_password=secrets.get("smtp_password"),
+        smtp_from=web["smtp_from"],
+        smtp_timeout_s=web["smtp_timeout_s"],
         command_mqtt=MqttSettings.from_section(mqtt, secrets.get("mqtt_password"))
         if mqtt["host"] else None,
     )

@@ -32,6 +32,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "export": ("export", "write a stored session's frames as a recording CSV"),
     "calibrate": ("calibrate", "calibrate the IMU or the load cells"),
     "sensors": ("sensors_check", "sensor hardware tools"),
+    "feedback": ("feedback_check", "buzzer, LEDs and session button tools"),
     "config": ("config_check", "configuration tools"),
     "model": ("model", "install, roll back, list or sign anomaly-model bundles"),
     "train": ("train", "train an anomaly-model bundle on clean sets"),

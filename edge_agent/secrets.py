@@ -1,4 +1,4 @@
-"""Secrets: database password, MQTT password, API token.
+"""Secrets: database password, MQTT password, API token, the web app's keys.
 
 Looked up first in the environment, then in a separate TOML secrets file that only the service
 user can read (0600). Never in the main config file and never in the repository. A secrets file
@@ -23,6 +23,7 @@ SECRET_NAMES: dict[str, str] = {
     "api_token": "LIFTGUARD_API_TOKEN",
     "bundle_key": "LIFTGUARD_BUNDLE_KEY",
     "web_secret_key": "LIFTGUARD_WEB_SECRET_KEY",  # signs the coach web app's session cookies
+    "smtp_password": "LIFTGUARD_SMTP_PASSWORD",  # the coach web app's invitation e-mails
 }
 
 

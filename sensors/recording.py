@@ -150,6 +150,21 @@ def read_recording(path: str | os.PathLike[str]) -> Recording:
     return _Parser(path, text).parse()
 
 
+def split_lines(text: str) -> list[str]:
+    """Lines as the csv module, ``sed -n Np`` and editors count them: ended by ``\n`` or
+    ``\r\n`` only. ``str.splitlines`` also splits on ``\x1c``-``\x1e``, ``\x85``, U+2028
+    and U+2029, which would turn the rest of a comment into a data row and shift every line
+    number after it."""
+    lines = text.split("\n")
+    if lines[-1] == "":
+        lines.pop()
+    return [line[:-1] if line.endswith("\r") else line for line in lines]
+
+
+# Metadata the reader interprets: given twice, which one is meant is a guess, so it is refused.
+_INTERPRETED_METADATA = ("start_mono_ns", "start_wall_s")
+
+
 class _Parser:
     def __init__(self, path: Path, text: str) -> None:
         self.path, self.text = path, text
@@ -161,7 +176,7 @@ class _Parser:
         return RecordingError(f"{where}: {what}")
 
     def parse(self) -> Recording:
-        lines = self.text.splitlines()
+        lines = split_lines(self.text)
         header_at = self._read_preamble(lines)
         names, scales = self._read_header(lines[header_at], header_at + 1)
         fast = _fast_table(lines[header_at + 1:], len(names) + 1)
@@ -189,8 +204,12 @@ class _Parser:
             if s.startswith("#"):
                 key, eq, value = s[1:].partition("=")
                 if eq:
-                    self.metadata[key.strip()] = value.strip()
-                    self.metadata_line[key.strip()] = i + 1
+                    key = key.strip()
+                    if key in _INTERPRETED_METADATA and key in self.metadata_line:
+                        raise self.fail(i + 1, f"metadata {key} given again (first on line "
+                                               f"{self.metadata_line[key]}); keep one")
+                    self.metadata[key] = value.strip()
+                    self.metadata_line[key] = i + 1
                 continue
             return i
         raise self.fail(None, "empty recording: no header line ('t,' followed by channel names)")
@@ -493,7 +512,8 @@ LABEL_INT_FIELDS = ("number",)
 def _check_rep_values(path: Path, i: int, rep: dict[str, Any]) -> None:
     """Each field of a labelled rep has its type: ``number`` an integer, ``fault`` text or
     null, ``fault_onset_s`` a number or null, every other field a number (NaN marks a metric
-    the simulator could not compute; infinities and 400-digit integers are refused)."""
+    the simulator could not compute, never a time: ``*_s`` fields are finite; infinities and
+    400-digit integers are refused)."""
     for name, value in rep.items():
         if name in LABEL_TEXT_FIELDS:
             ok = value is None or isinstance(value, str)
@@ -503,6 +523,11 @@ def _check_rep_values(path: Path, i: int, rep: dict[str, Any]) -> None:
             ok = ((value is None and name == "fault_onset_s")
                   or (type(value) in (int, float)
                       and (value != value or abs(value) <= MAX_VALUE)))   # NaN or in range
+        if type(value) is float and (math.isinf(value)
+                                     or (math.isnan(value) and name.endswith("_s"))):
+            what = "a time must be a finite number of seconds" if name.endswith("_s") else \
+                "a value must be a finite number (NaN: not computed)"
+            raise RecordingError(f"{path}: reps[{i}].{name} = {value!r}: {what}")
         if not ok:
             shown = repr(value) if len(repr(value)) <= 40 else repr(value)[:37] + "..."
             raise RecordingError(f"{path}: reps[{i}].{name} = {shown} has the wrong type or is "

@@ -1,4 +1,4 @@
-"""A box's own word on whether it is online, kept in its ``devices`` row (migration 0008) so the
+"""A box's own word on whether it is online, kept in its ``devices`` row (migration 0009) so the
 web app can offer a newly installed box at once and say whether it is reachable.
 
 Over MQTT the box's retained ``status`` flag (``online`` / ``offline``, the broker's last will

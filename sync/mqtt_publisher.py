@@ -17,7 +17,7 @@ import os
 import ssl
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
@@ -44,7 +44,7 @@ class MqttSettings:
     host: str
     port: int = 8883
     username: str = ""
-    password: str | None = None
+    password: str | None = field(default=None, repr=False)
     tls: bool = True
     ca_file: str = ""
     client_cert: str = ""

@@ -69,6 +69,6 @@ GRANT SELECT, INSERT, UPDATE, DELETE ON rep_labels TO liftguard_webapp;
 GRANT SELECT ON athlete_profiles TO liftguard_webapp;
 GRANT SELECT ON session_commands, rep_labels, athlete_profiles TO liftguard_reader;
 
--- Reps synced live (0008): written by boxes and ingesters, read by the web app and readers.
+-- Reps synced live (0009): written by boxes and ingesters, read by the web app and readers.
 GRANT SELECT, INSERT, UPDATE ON live_reps TO liftguard_writer;
 GRANT SELECT ON live_reps TO liftguard_webapp, liftguard_reader;

@@ -57,10 +57,44 @@ def test_install_into_a_scratch_root(pi_root):
     assert "i2c-dev" in (pi_root / "etc" / "modules").read_text().splitlines()
     assert (pi_root / "opt" / "liftguard" / "docs" / "operations.md").is_file()
     # what acts on the running system is printed, not run
-    for command in ("useradd --system", "usermod -a -G i2c,gpio,dialout liftguard",
-                    "systemctl enable liftguard-agent.service"):
+    for command in ("useradd --system", "usermod -a -G i2c,gpio,dialout liftguard"):
         assert f"skipped (--root): {command}" in out.stdout
     assert "Next steps" in out.stdout
+
+
+def test_the_unit_is_enabled_and_liftguard_is_on_path(pi_root):
+    """Enabling is the multi-user.target.wants link (what `systemctl enable` makes, offline
+    too), and it counts as a change; `liftguard` is linked into /usr/local/bin."""
+    out = run("--root", str(pi_root), "--skip-venv")
+    wants = (pi_root / "etc" / "systemd" / "system" / "multi-user.target.wants"
+             / "liftguard-agent.service")
+    assert os.readlink(wants) == "/etc/systemd/system/liftguard-agent.service"
+    assert "install-pi: enable liftguard-agent.service" in out.stdout
+    link = pi_root / "usr" / "local" / "bin" / "liftguard"
+    assert os.readlink(link) == "/opt/liftguard/venv/bin/liftguard"
+    made = [line for line in out.stdout.splitlines()
+            if line.startswith("install-pi: ") and any(
+                line.startswith(f"install-pi: {verb} ") for verb in
+                ("create", "write", "add", "link", "enable", "chmod", "update"))]
+    assert f"done: {len(made)} change(s)" in out.stdout
+    again = run("--root", str(pi_root), "--skip-venv")
+    assert "liftguard-agent.service is enabled" in again.stdout
+    assert "done: 0 change(s)" in again.stdout
+
+
+def test_next_steps_use_liftguard_on_path(pi_root):
+    out = run("--dry-run", "--root", str(pi_root))
+    steps = out.stdout.split("Next steps:")[1]
+    assert "venv/bin/liftguard --config" not in steps
+    assert "sudo -u liftguard liftguard sensors check" in steps
+    assert "liftguard feedback check --play" in steps
+
+
+def test_help_is_the_usage_text_only():
+    out = run("--help")
+    assert "set -euo pipefail" not in out.stdout and "#" not in out.stdout
+    assert out.stdout.startswith("Install liftguard on a Raspberry Pi")
+    assert "--log-to-ram" in out.stdout.splitlines()[-1]
 
 
 def test_second_run_changes_nothing_and_keeps_operator_edits(pi_root):
@@ -93,6 +127,7 @@ def test_dry_run_changes_nothing(pi_root):
     out = run("--dry-run", "--root", str(pi_root), "--log-to-ram")
     assert tree(pi_root) == before
     assert "would run: install -m 0600" in out.stdout and "python3 -m venv" in out.stdout
+    assert "would run: apt-get install -y --no-install-recommends python3 python3-venv" in out.stdout
     assert "journald.conf.d/liftguard.conf" in out.stdout
     assert "(dry run)" in out.stdout
 

@@ -36,6 +36,7 @@ POST_ROUTES = {
     "/admin/users/enable": (302, 403, 403, 400),
     "/sessions": (302, 403, 422, 422),
     "/profile/password": (302, 400, 400, 400),
+    "/roster/requests": (302, 400, 403, 400),
 }
 
 

@@ -40,6 +40,7 @@ BAD_VALUES = {
     "id": not_uuid,
     "trainer_id": not_uuid,
     "athlete_id": not_uuid,
+    "decision": text.filter(lambda s: s not in ("accept", "decline")),
 }
 
 
@@ -140,12 +141,16 @@ def admin_world(login_as, make_user, db_conn):
     token = csrf_token(c.get("/invitations").get_data(as_text=True))
     assert c.post("/invitations", data={"email": "open@example.org", "role": "athlete",
                                         "csrf_token": token}).status_code == 200
+    trainer_client, _ = login_as(user=trainer)  # asks for an existing athlete: a request
+    token = csrf_token(trainer_client.get("/invitations").get_data(as_text=True))
+    assert trainer_client.post("/invitations", data={
+        "email": spare["email"], "role": "athlete", "csrf_token": token}).status_code == 200
     with db_conn.cursor() as cur:
-        cur.execute("SELECT id::text FROM invitations")
-        invitation_id = cur.fetchone()[0]
+        cur.execute("SELECT id::text FROM invitations ORDER BY created_at")
+        invitation_id, request_id = (row[0] for row in cur.fetchall())
     db_conn.commit()
     return c, {"trainer": trainer, "athlete": athlete, "spare": spare,
-               "invitation": invitation_id}
+               "invitation": invitation_id, "request": request_id}
 
 
 ADMIN_FORMS = [
@@ -157,6 +162,7 @@ ADMIN_FORMS = [
     ("/invitations/revoke", "/invitations", lambda w: {"id": w["invitation"]}),
     ("/admin/users/role", "/admin/users", lambda w: {"id": w["athlete"]["id"], "role": "trainer"}),
     ("/admin/users/disable", "/admin/users", lambda w: {"id": w["athlete"]["id"]}),
+    ("/roster/requests", "/roster", lambda w: {"id": w["request"], "decision": "accept"}),
     ("/profile/password", "/profile", lambda w: {"current": PASSWORD,
                                                  "password": "a brand new passphrase",
                                                  "confirm": "a brand new passphrase"}),

@@ -181,6 +181,19 @@ def test_csv_exports_are_scoped_and_neutralise_formulas(world, web_app):
     assert len(reps) == 6 and reps[3][14].startswith("the bar drifted")
 
 
+@pytest.mark.integration
+def test_every_export_is_private_and_not_stored(world):
+    """The recording CSV came with send_file's "no-cache"; no export may rest in a cache."""
+    sid = world["ann_session"]
+    for url in (f"/sessions/{sid}/sensor_data?format=csv", f"/sessions/{sid}/reps.csv",
+                "/export/sessions.csv", "/export/reps.csv"):
+        response = world["clients"]["ann"].get(url)
+        assert response.status_code == 200 and response.mimetype == "text/csv", url
+        assert response.headers["Cache-Control"] == "private, no-store", url
+        assert response.get_data()  # streamed: read it out, so its request context ends here
+        response.close()
+
+
 def _queries(client_, url):
     query_counter.reset()
     assert client_.get(url).status_code == 200

@@ -3,18 +3,10 @@ from __future__ import annotations
 
 import pytest
 
-from tests.web_support import add_session, assign, login, post_form
+from tests.web_support import add_session, assign, login, post_form, rows
 from tests.web_support import client, db_conn, login_as, make_user, web_app, web_db, web_settings  # noqa: F401
 
 pytestmark = pytest.mark.integration
-
-
-def rows(conn, sql, params=()):
-    with conn.cursor() as cur:
-        cur.execute(sql, params)
-        found = cur.fetchall()
-    conn.commit()
-    return found
 
 
 def pairs(conn):

@@ -142,6 +142,25 @@ def login(client: Any, email: str, password: str = PASSWORD) -> Any:
     return post_form(client, "/login", {"email": email, "password": password})
 
 
+def rows(conn: Any, sql: str, params: tuple = ()) -> list[tuple]:
+    """Every row of ``sql`` (the transaction is committed, so later reads see new data)."""
+    with conn.cursor() as cur:
+        cur.execute(sql, params)
+        found = cur.fetchall()
+    conn.commit()
+    return found
+
+
+def seed_user(conn: Any, email: str, role: str | None) -> dict[str, Any]:
+    """A user as the original product left them: a ``users`` row and no credentials."""
+    with conn.cursor() as cur:
+        cur.execute("INSERT INTO users (first_name, last_name, email, role) "
+                    "VALUES ('Seed', 'User', %s, %s) RETURNING id::text", (email, role))
+        user_id = cur.fetchone()[0]
+    conn.commit()
+    return {"id": user_id, "email": email, "role": role, "password": None}
+
+
 def assign(conn: Any, trainer: dict[str, Any], athlete: dict[str, Any]) -> None:
     with conn.cursor() as cur:
         cur.execute("INSERT INTO trainer_athletes (trainer_id, athlete_id) VALUES (%s, %s)",

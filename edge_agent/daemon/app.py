@@ -32,7 +32,7 @@ from edge_agent.daemon.sessions import SessionManager
 from edge_agent.daemon.status import build_status, health_line
 from edge_agent.daemon.threads import Supervised, ThreadWatch
 from edge_agent.feedback import (ConsoleSink, FeedbackConfig, FeedbackDispatcher, FeedbackError,
-                                 GpioOutputs, SessionButton)
+                                 GpioOutputs, SessionButton, open_pin_library)
 from edge_agent.secrets import load_secrets
 from edge_agent.store import LocalStore
 from edge_agent.systemd_notify import SystemdNotifier, operator_status
@@ -110,7 +110,7 @@ class Daemon:
         self._console = ConsoleSink(fb_cfg.console if console is None else console)
         self._say = say or (lambda text: self._console.write(text))
         self.gpio_state = "off"
-        outputs = self._gpio_outputs(fb_cfg, pin_factory)
+        outputs, pin_factory = self._gpio_outputs(fb_cfg, pin_factory)
         self.dispatcher = FeedbackDispatcher(fb_cfg, outputs, console=self._console)
         st = cfg.section("store")
         self.store = LocalStore(cfg.data_dir, self.device_id, cap_mb=st["cap_mb"],
@@ -204,15 +204,34 @@ class Daemon:
     def dead_threads(self) -> list[str]:
         return self.threads.dead()
 
-    def _gpio_outputs(self, fb_cfg: FeedbackConfig, pin_factory: Any) -> GpioOutputs | None:
+    def _gpio_outputs(self, fb_cfg: FeedbackConfig,
+                      pin_factory: Any) -> tuple[GpioOutputs | None, Any]:
+        """The buzzer and LEDs, and the pin factory the session button shares with them.
+
+        Without a factory from the caller (``demo`` and tests pass gpiozero's MockFactory),
+        the pin library is chosen here and named in the log; when none can drive the pins,
+        the warning says the buzzer cannot sound and why.
+        """
+        if not fb_cfg.uses_gpio:
+            log.info("feedback on the console only: every [feedback] *_pin is -1")
+            return None, None
+        if pin_factory is None:
+            library = open_pin_library(self.cfg.data_dir)
+            if not library.usable:
+                log.warning("the buzzer cannot sound and the LEDs and session button do not "
+                            "work (feedback on the console only): %s", library.describe())
+                self.gpio_state = f"unavailable: {library.describe()}"
+                return None, None
+            log.info("GPIO pins driven by %s", library.describe())
+            pin_factory, self.gpio_state = library.factory, library.name
+        else:
+            self.gpio_state = "mock"
         try:
-            outputs = GpioOutputs(fb_cfg, pin_factory=pin_factory)
-            self.gpio_state = "mock" if pin_factory is not None else "gpio"
-            return outputs
+            return GpioOutputs(fb_cfg, pin_factory=pin_factory), pin_factory
         except FeedbackError as exc:
-            log.warning("feedback on the console only: %s", exc)
+            log.warning("the buzzer cannot sound (feedback on the console only): %s", exc)
             self.gpio_state = f"unavailable: {exc}"
-            return None
+            return None, None
 
     # ---- running ------------------------------------------------------------------------
 

@@ -60,6 +60,11 @@ class FeedbackConfig:
                 values[name] = None
         return cls(**values)
 
+    @property
+    def uses_gpio(self) -> bool:
+        """Some pin is configured (not -1), so a pin library is needed."""
+        return any(getattr(self, name) is not None for name in PIN_FIELDS)
+
     def pin_key(self, pin: int) -> str:
         """The config key that assigns ``pin`` (for error messages)."""
         for name in PIN_FIELDS:

@@ -69,6 +69,7 @@ class GpioOutputs:
 
     def __init__(self, config: FeedbackConfig, pin_factory: object | None = None) -> None:
         self.devices: dict[str, LED | Buzzer] = {}
+        self._config = config
         try:
             for output, key in _OUTPUT_PINS.items():
                 pin = getattr(config, key)
@@ -81,9 +82,12 @@ class GpioOutputs:
         except FeedbackError:
             self.close()
             raise
-        log.info("feedback outputs ready: %s",
-                 ", ".join(f"{o} on GPIO {getattr(config, _OUTPUT_PINS[o])}" for o in self.devices)
-                 or "none configured")
+        log.info("feedback outputs ready: %s", self.describe())
+
+    def describe(self) -> str:
+        """``buzzer on GPIO 18, green on GPIO 23, ...`` (config numbering)."""
+        return ", ".join(f"{o} on GPIO {getattr(self._config, _OUTPUT_PINS[o])}"
+                         for o in self.devices) or "none configured"
 
     @property
     def has_amber(self) -> bool:
