@@ -84,7 +84,11 @@ def check_number_lists(lists: Any, where: str) -> None:
         try:
             total = sum(numbers)
         except (TypeError, OverflowError):  # nulls (NaN on the box), or not numbers at all
-            total = _checked_sum(numbers, f"{where}[{i}]")
+            total = _checked_sum(numbers, f"{where}[{i}]")  # checks every element itself
+        else:
+            if isinstance(total, float) and math.isfinite(total) \
+                    and not INT64_MIN <= min(numbers) <= max(numbers) <= INT64_MAX:
+                total = _checked_sum(numbers, f"{where}[{i}]")  # an integer past 64 bits?
         if isinstance(total, int):  # all integers: Python summed them exactly
             for x in numbers:
                 if x is not None:
