@@ -55,6 +55,9 @@ def create_app(settings: WebSettings | None = None, **overrides: Any) -> Flask:
 
     from coach.routes import register_blueprints
     register_blueprints(app)
+    if settings.command_mqtt is not None:
+        from coach.session_commands import start_publisher
+        start_publisher(app, settings.command_mqtt)
 
     @app.context_processor
     def _template_helpers() -> dict[str, Any]:

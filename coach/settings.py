@@ -46,6 +46,10 @@ class WebSettings:
     smtp_password: str | None = field(default=None, repr=False)
     smtp_from: str = ""
     smtp_timeout_s: int = 10
+    command_mqtt: Any = field(default=None, repr=False)
+    """``sync.mqtt_publisher.MqttSettings`` from ``[mqtt]`` when it names a broker: session
+    commands are then also published there (docs/commands.md); None: stored only (boxes in
+    direct mode poll them)."""
 
     def __post_init__(self) -> None:
         if not self.dsn:
@@ -100,7 +104,10 @@ def settings_from_config(cfg: Any, secrets: Any) -> WebSettings:
     """WebSettings from a validated ``edge_agent.config.Config`` and resolved ``Secrets``."""
     import psycopg2.extensions
 
+    from sync.mqtt_publisher import MqttSettings
+
     web = cfg.section("web")
+    mqtt = cfg.section("mqtt")
     dsn = cfg.get("database.dsn")
     try:
         has_password = bool(dsn) and "password" in psycopg2.extensions.parse_dsn(dsn)
@@ -130,4 +137,6 @@ def settings_from_config(cfg: Any, secrets: Any) -> WebSettings:
         smtp_password=secrets.get("smtp_password"),
         smtp_from=web["smtp_from"],
         smtp_timeout_s=web["smtp_timeout_s"],
+        command_mqtt=MqttSettings.from_section(mqtt, secrets.get("mqtt_password"))
+        if mqtt["host"] else None,
     )

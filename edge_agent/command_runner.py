@@ -3,7 +3,9 @@
 * ``[sync] mode = "mqtt"``: commands arrive on the box's command topic and are acknowledged on
   its ack topic (``sync.command_mqtt.BoxCommandClient``), at once.
 * ``[sync] mode = "direct"``: the box polls ``session_commands`` every ``[sync] interval_s``
-  and settles each command it handled in the same table.
+  and settles each command it handled in the same table. Each poll also marks the box online
+  in its ``devices`` row (created at the first poll, so a new box can be chosen in the web app
+  at once); a clean stop marks it offline. Over MQTT the ingester records the box's status.
 * Whenever ``[database] dsn`` is set, the same poll pulls the coach labels of this box's
   sessions and refreshes the athletes' profiles from them (``edge_agent.daemon.profiles``),
   reporting each refresh in ``athlete_profiles``.
@@ -15,6 +17,7 @@ import threading
 from typing import Any, Callable
 
 from sync.command_store import pending_commands, record_ack
+from sync.device_status import record_status
 from sync.labels import athlete_ids, fetch_labels, report_profile
 
 from edge_agent import sync_runner
@@ -55,6 +58,11 @@ class CommandRunner:
         if self._thread is not None:
             self._thread.join(timeout=10)
         if self._conn is not None:
+            if self.mode == "direct":
+                try:
+                    record_status(self._conn, self.device_id, False, "direct")
+                except Exception as exc:   # the web app shows it offline after a minute
+                    log.warning("could not mark this box offline in the database: %s", exc)
             self._conn.close()
         self.commands.close()
 
@@ -76,6 +84,7 @@ class CommandRunner:
         if self._conn is None or self._conn.closed:
             self._conn = self._connect()
         if self.mode == "direct":
+            record_status(self._conn, self.device_id, True, "direct")
             for cmd in pending_commands(self._conn, self.device_id):
                 record_ack(self._conn, self.commands.handle(cmd))
         labels = fetch_labels(self._conn, self.device_id)

@@ -87,14 +87,8 @@ def pg_connect_factory(cfg: Config, dsn: str | None = None) -> Callable[[], Any]
 
 
 def mqtt_settings(cfg: Config) -> MqttSettings:
-    m = cfg.section("mqtt")
-    if not m["host"]:
-        raise ValueError("no MQTT broker given: set [mqtt] host")
-    return MqttSettings(host=m["host"], port=m["port"], username=m["username"],
-                        password=load_secrets(cfg.get("device.secrets_file")).get(
-                            "mqtt_password"),
-                        tls=m["tls"], ca_file=m["ca_file"], client_cert=m["client_cert"],
-                        client_key=m["client_key"], keepalive=m["keepalive"])
+    return MqttSettings.from_section(
+        cfg.section("mqtt"), load_secrets(cfg.get("device.secrets_file")).get("mqtt_password"))
 
 
 def direct_worker(cfg: Config, outbox: Any, dsn: str | None = None) -> SyncWorker:

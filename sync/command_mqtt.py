@@ -1,5 +1,6 @@
-"""Session commands over MQTT: the box's subscriber, the web app's publisher and the server's
-acknowledgement recorder (topics and payloads in ``sync.commands``).
+"""Session commands over MQTT: the box's subscriber, the web app's publisher, and the server's
+recorders of the boxes' acknowledgements and online status (topics and payloads in
+``sync.commands``; status in ``sync.device_status``).
 
 All three use persistent MQTT v5 sessions and QoS 1: a command published while its box is
 offline waits at the broker, and arrives, maybe late, when the box reconnects; the box then
@@ -16,7 +17,9 @@ import paho.mqtt.client as mqtt
 from sync.command_store import record_ack
 from sync.commands import (Ack, Command, CommandError, ack_subscription, command_ack_topic,
                            command_topic, device_of_topic, parse_ack)
+from sync.device_status import parse_status, record_status
 from sync.mqtt_publisher import MqttSettings, connect_async, make_client
+from sync.payloads import PayloadError, TOPIC_ROOT, parse_topic
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +52,8 @@ class _Connected:
             self.last_error = f"subscription to {self.topic} refused: {reasons}"
             log.error("MQTT: %s (check the broker ACL)", self.last_error)
         else:
+            log.info("MQTT %s:%d: subscribed to %s", self.settings.host, self.settings.port,
+                     self.topic)
             self.ready.set()
 
     def start(self) -> None:
@@ -97,17 +102,38 @@ class CommandPublisher(_Connected):
                           f"{mqtt.error_string(info.rc)}")
 
 
-class AckRecorder(_Connected):
+class _DbRecorder(_Connected):
+    """A subscriber that writes what it receives to PostgreSQL, reconnecting when needed."""
+
+    def __init__(self, settings: MqttSettings, connect: Callable[[], Any], client_id: str,
+                 topic: str) -> None:
+        super().__init__(settings, client_id, topic)
+        self._connect = connect
+        self._conn: Any = None
+        self.client.on_message = self._on_message
+
+    def _db(self) -> Any:
+        if self._conn is None or self._conn.closed:
+            self._conn = self._connect()
+        return self._conn
+
+    def _on_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        super().stop()
+        if self._conn is not None:
+            self._conn.close()
+
+
+class AckRecorder(_DbRecorder):
     """The server side: stores every box acknowledgement in ``session_commands`` (one
     recorder of the shared-subscription group gets each)."""
 
     def __init__(self, settings: MqttSettings, connect: Callable[[], Any], client_id: str,
                  group: str = "liftguard-cmd") -> None:
-        super().__init__(settings, client_id, ack_subscription(group))
-        self._connect = connect
-        self._conn: Any = None
+        super().__init__(settings, connect, client_id, ack_subscription(group))
         self.recorded = 0
-        self.client.on_message = self._on_message
 
     def _on_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
         try:
@@ -116,9 +142,7 @@ class AckRecorder(_Connected):
             log.error("ignoring a command acknowledgement on %s: %s", msg.topic, exc)
             return
         try:
-            if self._conn is None or self._conn.closed:
-                self._conn = self._connect()
-            if record_ack(self._conn, ack):
+            if record_ack(self._db(), ack):
                 self.recorded += 1
                 log.info("command %s on %s: %s%s", ack.id, ack.device_id, ack.status,
                          f" ({ack.reason})" if ack.reason else "")
@@ -126,7 +150,27 @@ class AckRecorder(_Connected):
             log.error("could not record the acknowledgement of command %s: %s", ack.id, exc)
             self._conn = None
 
-    def stop(self) -> None:
-        super().stop()
-        if self._conn is not None:
-            self._conn.close()
+
+class BoxStatusRecorder(_DbRecorder):
+    """The server side: records every box's retained online/offline flag in its ``devices``
+    row (a plain subscription, so each recorder also gets the flags retained before it
+    started; the upsert makes several recorders harmless)."""
+
+    def __init__(self, settings: MqttSettings, connect: Callable[[], Any],
+                 client_id: str) -> None:
+        super().__init__(settings, connect, client_id, f"{TOPIC_ROOT}/+/status")
+
+    def _on_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
+        try:
+            device_id, _ = parse_topic(msg.topic)
+            online = parse_status(msg.payload)
+        except (PayloadError, ValueError) as exc:
+            log.error("ignoring a box status on %s: %s", msg.topic, exc)
+            return
+        try:
+            record_status(self._db(), device_id, online, "mqtt")
+            log.info("box %s is %s", device_id, "online" if online else "offline")
+        except Exception as exc:   # the database is away: the box's next flag is tried afresh
+            log.error("could not record that box %s is %s: %s", device_id,
+                      "online" if online else "offline", exc)
+            self._conn = None

@@ -9,11 +9,13 @@ Command (JSON object, at most ``MAX_COMMAND_BYTES``)::
 
     {"v": 1, "id": "<uuid>", "device_id": "box-17", "kind": "start", "session_id": "<uuid>",
      "athlete": "<users.id>", "athlete_email": "a@example.org", "trainer": "<users.id>",
-     "lift_type": "squat", "velocity_loss_limit_pct": 20, "issued_at": 1700000000.0,
-     "expires_at": 1700000030.0}
+     "lift_type": "squat", "velocity_loss_limit_pct": 20, "bar_load_kg": 100.0,
+     "issued_at": 1700000000.0, "expires_at": 1700000030.0}
 
 ``velocity_loss_limit_pct`` (optional, 1..90): the session's stop-the-set cue; absent or null
-means the box's ``[feedback] velocity_loss_limit_pct``.
+means the box's ``[feedback] velocity_loss_limit_pct``. ``bar_load_kg`` (optional,
+0 < kg <= 500): the load entered in the web app; the box records it with each rep (absent: the
+platform weighs the bar).
 
 ``end`` carries ``id``, ``device_id``, ``kind``, ``session_id``, ``issued_at``, ``expires_at``.
 Times are Unix seconds. Acknowledgement::
@@ -31,6 +33,7 @@ import uuid
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from sync.entered_load import check_bar_load_kg
 from sync.payloads import TOPIC_ROOT, check_device_id
 from sync.velocity_limit import check_limit_pct
 
@@ -79,6 +82,7 @@ class Command:
     trainer: str | None = None
     lift_type: str | None = None
     velocity_loss_limit_pct: float | None = None
+    bar_load_kg: float | None = None
 
     def expired(self, now: float) -> bool:
         return now >= self.expires_at
@@ -151,6 +155,13 @@ def _text(msg: dict[str, Any], key: str, limit: int, required: bool = False) -> 
     return value
 
 
+def _bar_load(msg: dict[str, Any]) -> float | None:
+    try:
+        return check_bar_load_kg(msg.get("bar_load_kg"), "field 'bar_load_kg'")
+    except ValueError as exc:
+        raise CommandError(str(exc)) from None
+
+
 def _device(msg: dict[str, Any]) -> str:
     try:
         return check_device_id(msg.get("device_id"))  # type: ignore[arg-type]
@@ -192,7 +203,7 @@ def parse_command(payload: bytes, max_bytes: int = MAX_COMMAND_BYTES) -> Command
             raise CommandError(str(exc)) from None
         fields = {"athlete": _uuid(msg, "athlete"), "athlete_email": email,
                   "trainer": _uuid(msg, "trainer", required=False), "lift_type": lift,
-                  "velocity_loss_limit_pct": limit}
+                  "velocity_loss_limit_pct": limit, "bar_load_kg": _bar_load(msg)}
     return Command(id=_uuid(msg, "id"), device_id=_device(msg), kind=kind,  # type: ignore[arg-type]
                    session_id=_uuid(msg, "session_id"), issued_at=issued,  # type: ignore[arg-type]
                    expires_at=expires, **fields)

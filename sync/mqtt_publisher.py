@@ -17,7 +17,7 @@ import os
 import ssl
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
@@ -44,13 +44,23 @@ class MqttSettings:
     host: str
     port: int = 8883
     username: str = ""
-    password: str | None = None
+    password: str | None = field(default=None, repr=False)
     tls: bool = True
     ca_file: str = ""
     client_cert: str = ""
     client_key: str = ""
     keepalive: int = 30
     session_expiry_s: int = 7 * 24 * 3600
+
+    @classmethod
+    def from_section(cls, section: dict[str, Any], password: str | None) -> "MqttSettings":
+        """From a validated ``[mqtt]`` config section and the ``mqtt_password`` secret."""
+        if not section["host"]:
+            raise ValueError("no MQTT broker given: set [mqtt] host")
+        return cls(host=section["host"], port=section["port"], username=section["username"],
+                   password=password, tls=section["tls"], ca_file=section["ca_file"],
+                   client_cert=section["client_cert"], client_key=section["client_key"],
+                   keepalive=section["keepalive"])
 
 
 def make_client(settings: MqttSettings, client_id: str, *, manual_ack: bool = False,

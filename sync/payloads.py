@@ -35,7 +35,8 @@ DEFAULT_MAX_PAYLOAD_BYTES = 256 * 1024
 below Mosquitto's 256 MB packet limit; anything bigger is refused unparsed."""
 MAX_ITEMS = 1000
 
-_DEVICE_ID = re.compile(r"^[^/+#\s]{1,128}$")
+_DEVICE_ID = re.compile(r"^[^/+#\s\x00-\x1f\x7f]{1,128}$")
+"""No control characters either: MQTT forbids NUL in topic names, PostgreSQL in text."""
 
 
 class PayloadError(ValueError):
@@ -45,7 +46,7 @@ class PayloadError(ValueError):
 def check_device_id(device_id: str) -> str:
     if not isinstance(device_id, str) or not _DEVICE_ID.match(device_id):
         raise ValueError(f"device id {device_id!r} must be 1-128 characters without '/', '+', "
-                         f"'#' or whitespace (it is part of MQTT topics)")
+                         f"'#', whitespace or control characters (it is part of MQTT topics)")
     return device_id
 
 

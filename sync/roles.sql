@@ -64,7 +64,11 @@ GRANT USAGE ON SEQUENCE login_attempts_id_seq TO liftguard_webapp;
 GRANT SELECT, UPDATE ON session_commands TO liftguard_writer;
 GRANT SELECT ON rep_labels TO liftguard_writer;
 GRANT SELECT, INSERT, UPDATE ON athlete_profiles TO liftguard_writer;
-GRANT SELECT, INSERT ON session_commands TO liftguard_webapp;
+GRANT SELECT, INSERT, UPDATE ON session_commands TO liftguard_webapp;
 GRANT SELECT, INSERT, UPDATE, DELETE ON rep_labels TO liftguard_webapp;
 GRANT SELECT ON athlete_profiles TO liftguard_webapp;
 GRANT SELECT ON session_commands, rep_labels, athlete_profiles TO liftguard_reader;
+
+-- Reps synced live (0009): written by boxes and ingesters, read by the web app and readers.
+GRANT SELECT, INSERT, UPDATE ON live_reps TO liftguard_writer;
+GRANT SELECT ON live_reps TO liftguard_webapp, liftguard_reader;

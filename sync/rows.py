@@ -38,7 +38,7 @@ from sync.json_values import ValueProblem, check_number, check_text, check_value
 log = logging.getLogger(__name__)
 
 KINDS: tuple[str, ...] = ("sessions", "sensor_data", "performance_metrics", "feedback",
-                          "rep_metrics")
+                          "rep_metrics", "live_reps")
 """Row kinds, in the order they are written (parents first). Also the MQTT topic kinds."""
 
 # Field specs per kind: name -> (type code, required). Extra fields are ignored.
@@ -72,6 +72,11 @@ ROW_FIELDS: dict[str, dict[str, tuple[str, bool]]] = {
         "balance_score": (_NUM, False), "stability_score": (_NUM, False),
         "injury_risk": (_NUM, False), "feedback_text": (_STR, False),
         "created_at": (_NUM, False),
+    },
+    "live_reps": {
+        "id": (_UUID, True), "session_id": (_UUID, True), "rep_number": (_INT, True),
+        "ended_at": (_NUM, True), "mean_velocity_mps": (_NUM, False),
+        "velocity_loss_pct": (_NUM, False), "alert": (_STR, False),
     },
 }
 
@@ -293,6 +298,13 @@ _CHILDREN: dict[str, _ChildTable] = {
                       r.get("end_mono_ns"), _json(r["metrics"]), r.get("balance_score"),
                       r.get("stability_score"), r.get("injury_risk"), r.get("feedback_text"),
                       r.get("created_at"))),
+    "live_reps": _ChildTable(
+        "INSERT INTO live_reps (id, session_id, rep_number, ended_at, mean_velocity_mps, "
+        "velocity_loss_pct, alert) VALUES %s ON CONFLICT DO NOTHING",
+        "(%s::uuid, %s::uuid, %s::int, to_timestamp(%s::float8), %s::float8, %s::float8, "
+        "%s::text)",
+        lambda r, p: (r["id"], r["session_id"], r["rep_number"], r["ended_at"],
+                      r.get("mean_velocity_mps"), r.get("velocity_loss_pct"), r.get("alert"))),
 }
 
 _LINKS = {"metrics_id": ("performance_metric_id", "performance_metrics"),

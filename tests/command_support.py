@@ -101,26 +101,6 @@ def wait_settled(conn: Any, command_id: str, limit_s: float = 20.0) -> tuple[str
         command_status(conn, command_id)), limit_s, f"command {command_id} to be acknowledged")
 
 
-def mqtt_server_side(broker: Any, dsn: str) -> tuple[Any, Any]:
-    """The ingester (box data) and the ack recorder, as `liftguard ingest` runs them; stop
-    them with ``ing.request_stop()`` and ``rec.stop()``."""
-    import psycopg2
-
-    from sync.command_mqtt import AckRecorder
-    from sync.direct import PgWriter
-    from sync.ingester import Ingester, IngestSettings
-    from sync.worker import Backoff
-
-    connect = lambda: psycopg2.connect(dsn)
-    ing = Ingester(login(broker, "liftguard-ingest-1"), PgWriter(connect),
-                   IngestSettings(client_id="ingest-1"), backoff=Backoff(0.05, 0.5))
-    ing.start()
-    rec = AckRecorder(login(broker, "liftguard-ingest-1"), connect, "ack-recorder-1")
-    rec.start()
-    assert ing.wait_subscribed(10) and rec.wait_ready(10)
-    return ing, rec
-
-
 def mqtt_box(tmp_path: Path, broker: Any, monkeypatch: Any, reps: int = 2) -> Daemon:
     """A daemon syncing and taking commands over ``broker`` with box-1's login."""
     monkeypatch.setenv("LIFTGUARD_MQTT_PASSWORD", LOGINS[DEVICE])

@@ -31,6 +31,7 @@ def commands(draw: st.DrawFn) -> Command:
                        trainer=draw(st.none() | uuids),
                        lift_type=draw(st.sampled_from(["squat", "bench_press", "deadlift"])),
                        velocity_loss_limit_pct=draw(st.none() | limits),
+                       bar_load_kg=draw(st.none() | st.floats(0.001, 500, allow_nan=False)),
                        **common)
     return Command(kind="end", **common)
 
@@ -77,7 +78,8 @@ def test_mutated_commands_give_only_command_error(cmd, data):
         assert mutation in ("drop", "replace")
         assert {k: v for k, v in vars(parsed).items() if k != key} == \
             {k: v for k, v in vars(cmd).items() if k != key}
-        assert key in ("athlete_email", "trainer", "device_id", "velocity_loss_limit_pct") \
+        assert key in ("athlete_email", "trainer", "device_id", "velocity_loss_limit_pct",
+                       "bar_load_kg") \
             or parsed.kind == "end" or (
             key in ("issued_at", "expires_at") and parsed.expires_at > parsed.issued_at >= 0)
     assert parse_command(cmd.encode()) == cmd, "a valid command after a bad one still parses"

@@ -1,6 +1,7 @@
 """Session commands on real Mosquitto (the shipped ACL, a password file) and PostgreSQL: a
 daemon on the simulator starts and ends sessions by command over MQTT and by the direct poll;
-expired, spoofed and duplicate commands are not acted on."""
+expired, spoofed and duplicate commands are not acted on. The server side is `liftguard
+ingest` started by its command (it records the acknowledgements)."""
 from __future__ import annotations
 
 import threading
@@ -12,8 +13,9 @@ from sync.command_store import insert_command
 from sync.commands import command_topic
 from sync.mqtt_publisher import make_client
 from tests.command_support import (DEVICE, add_device, add_user, command_box, command_status,
-                                   end_command, login, mqtt_box, mqtt_server_side,
-                                   shipped_broker, start_command, stop_all, wait_settled)
+                                   end_command, login, mqtt_box, shipped_broker,
+                                   start_command, stop_all, wait_settled)
+from tests.deployed import Deployment
 from tests.daemon_helpers import wait_for
 from tests.sync_support import migrated
 
@@ -42,7 +44,8 @@ def test_mqtt_start_and_end_on_a_simulated_box(tmp_path, pg, pg_db, people, mosq
                                                monkeypatch):
     athlete, trainer = people
     broker = shipped_broker(mosquitto_factory)
-    ing, rec = mqtt_server_side(broker, pg_db.dsn)
+    server = Deployment.install(pg_db, mosquitto_factory, tmp_path / "server", broker)
+    server.start_ingest()
     web = CommandPublisher(login(broker, "liftguard-web"), "web-1")
     web.start()
     assert web.wait_ready(10)
@@ -83,15 +86,15 @@ def test_mqtt_start_and_end_on_a_simulated_box(tmp_path, pg, pg_db, people, mosq
     finally:
         box.stop()
         web.stop()
-        rec.stop()
-        ing.request_stop()
+        assert server.stop() == {"ingest": 0}
 
 
 def test_a_start_that_expired_while_the_broker_was_down_is_ignored(tmp_path, pg, pg_db, people,
                                                                    mosquitto_factory):
     athlete, trainer = people
     broker = shipped_broker(mosquitto_factory)
-    _, rec = mqtt_server_side(broker, pg_db.dsn)
+    server = Deployment.install(pg_db, mosquitto_factory, tmp_path / "server", broker)
+    server.start_ingest()
     handled = []
     from edge_agent.daemon.commands import BoxCommands
     box = command_box(tmp_path, {"mode": "off"})
@@ -113,7 +116,8 @@ def test_a_start_that_expired_while_the_broker_was_down_is_ignored(tmp_path, pg,
         assert status == "expired" and "after its expiry" in reason
         assert len(handled) == 1 and box.sessions.active_id is None
     finally:
-        stop_all(client, web, rec, box)
+        stop_all(client, web, box)
+        server.stop()
         commands.close()
 
 

@@ -179,7 +179,12 @@ def test_spoofed_rows_for_another_boxes_session_are_refused(pg, pg_db, mosquitto
                           "end_reason": "api"}
         _publish(intruder, data_topic("box-2", "sessions"),
                  _message("sessions", 2, forged_session, device="box-2"))
-        wait_for(lambda: count(pg_db, "dead_letters") == 2, 20, "two spoof dead letters")
+        forged_rep = {"id": str(uuid.uuid4()), "session_id": session.payload["id"],
+                      "rep_number": 1, "ended_at": 1.7e9, "mean_velocity_mps": 0.1,
+                      "alert": "forged"}
+        _publish(intruder, data_topic("box-2", "live_reps"),
+                 _message("live_reps", 3, forged_rep, device="box-2"))
+        wait_for(lambda: count(pg_db, "dead_letters") == 3, 20, "three spoof dead letters")
         _publish(owner, *_valid(chunk))
         wait_for(lambda: count(pg_db, "sensor_data") == 1, 20, "box-1's own chunk")
     finally:
@@ -193,6 +198,8 @@ def test_spoofed_rows_for_another_boxes_session_are_refused(pg, pg_db, mosquitto
         assert cur.fetchall() == [(chunk.row_id,)]
         cur.execute("SELECT device_id, status FROM sessions")
         assert cur.fetchall() == [(DEVICE, session.payload["status"])]
+        cur.execute("SELECT count(*) FROM live_reps")
+        assert cur.fetchone()[0] == 0, "no live rep on another box's session"
     assert all(d == "box-2" and r.startswith("spoofed") and DEVICE in r for d, r in letters)
 
 

@@ -147,3 +147,19 @@ def test_wsgi_module_builds_the_app_from_liftguard_config(monkeypatch, tmp_path)
     assert app.config["COACH_SETTINGS"].signup == "open"
     assert app.config["SECRET_KEY"] == TEST_SECRET_KEY
     app.extensions["coach_db"].close()
+
+
+def test_web_settings_take_the_command_broker_from_mqtt_and_its_password_from_secrets(tmp_path):
+    from coach.settings import settings_from_config
+    from edge_agent.config import load_config
+    from edge_agent.secrets import Secrets
+
+    base = ('[device]\nsecrets_file = ""\n[database]\ndsn = "host=db dbname=lg user=web"\n')
+    path = tmp_path / "web.toml"
+    path.write_text(base + '[mqtt]\nhost = "broker.lan"\nport = 8883\nusername = "liftguard-web"\n')
+    secrets = Secrets({"web_secret_key": "k" * 40, "mqtt_password": "pw"}, {})
+    mqtt = settings_from_config(load_config(str(path)), secrets).command_mqtt
+    assert (mqtt.host, mqtt.port, mqtt.username, mqtt.password, mqtt.tls) == \
+        ("broker.lan", 8883, "liftguard-web", "pw", True)
+    path.write_text(base)
+    assert settings_from_config(load_config(str(path)), secrets).command_mqtt is None

@@ -1,15 +1,20 @@
 """Web app -> box session commands and rep labels, on real PostgreSQL (the app as the web
-role) and, for the start/end flow, real Mosquitto with the shipped ACL and a daemon on the
-simulator that the page's start becomes an active session on."""
+role), through Flask's test client: the command lifecycle the control page tells (the box's
+acknowledgements written as the ack recorder writes them), refusals, and who may do what. The
+flow with the real processes is tests/test_deployed_commands.py."""
 from __future__ import annotations
 
 import re
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
-from tests.command_support import (DEVICE, add_device, login, mqtt_box, mqtt_server_side,
-                                   shipped_broker)
-from tests.daemon_helpers import wait_for
+import time
+
+from sync.command_store import record_ack
+from sync.commands import Ack
+from tests.command_support import DEVICE, add_device
 from tests.web_support import (assign, client, csrf_token, db_conn, login_as, make_user,  # noqa: F401
                                post_form, rep_labels,
                                web_app, web_db, web_settings)
@@ -30,42 +35,6 @@ def _start(c, athlete, device=DEVICE, lift="squat"):
 
 def _page(c, path):
     return c.get(path).get_data(as_text=True)
-
-
-def test_start_and_end_from_the_page_on_a_simulated_box(tmp_path, web_app, web_db, people,
-                                                        login_as, mosquitto_factory,
-                                                        monkeypatch):
-    trainer, athlete = people
-    broker = shipped_broker(mosquitto_factory)
-    web_app.config["COMMAND_MQTT"] = login(broker, "liftguard-web")
-    ing, rec = mqtt_server_side(broker, web_db.dsn)
-    box = mqtt_box(tmp_path, broker, monkeypatch, reps=4)
-    try:
-        c, _ = login_as(user=trainer)
-        response = _start(c, athlete)
-        assert response.status_code == 303
-        control = response.headers["Location"]
-        session_id = re.search(r"/sessions/([0-9a-f-]{36})/control", control).group(1)
-        wait_for(lambda: box.sessions.active_id == session_id, 10, "the box to start")
-        page = wait_for(lambda: (lambda p: p if 'id="state">active' in p else None)(
-            _page(c, control)), 10, "the page to say active")
-        assert f"session {session_id} started" in page, "the box's acknowledgement is shown"
-
-        busy = _start(c, athlete)
-        assert busy.status_code == 409
-        assert f"is recording session {session_id}; end it first" in busy.get_data(as_text=True)
-
-        wait_for(box.sources_finished, 60, "the simulated set")
-        ended = post_form(c, f"/sessions/{session_id}/end", {}, token_from=control)
-        assert ended.status_code == 303
-        page = wait_for(lambda: (lambda p: p if 'id="analysis"' in p else None)(
-            _page(c, control)), 90, "the analysis on the page")
-        assert 'id="state">ended' in page and 'id="feedback">' in page
-        assert "<meta http-equiv=\"refresh\"" not in page, "a final page stops refreshing"
-    finally:
-        box.stop()
-        rec.stop()
-        ing.request_stop()
 
 
 def test_refusals_are_shown_and_store_nothing(people, login_as, db_conn, make_user):
@@ -109,6 +78,15 @@ def _synced_session(conn, athlete, reps=3):
                         "(gen_random_uuid(), %s, %s)", (sid, n))
     conn.commit()
     return sid
+
+
+def _rows(conn, sql, params):
+    """Rows read in a transaction of their own (later reads see new commits)."""
+    with conn.cursor() as cur:
+        cur.execute(sql, params)
+        rows = cur.fetchall()
+    conn.rollback()
+    return rows
 
 
 def _labelling(people, login_as, db_conn, reps):
@@ -160,6 +138,223 @@ def test_athlete_page_shows_the_profile_refresh(people, login_as, db_conn):
     c, _ = login_as(user=trainer)
     page = c.get(f"/athletes/{athlete['id']}").get_data(as_text=True)
     assert "from 7 clean reps of 2 sessions" in page and "2026-12-01 20:00" in page
+
+
+def _sid(response):
+    return re.search(r"/sessions/([0-9a-f-]{36})/control", response.headers["Location"]).group(1)
+
+
+def _commands(conn, sid):
+    return _rows(conn, "SELECT id::text, kind, status, ack_reason FROM session_commands "
+                       "WHERE session_id = %s ORDER BY issued_at", (sid,))
+
+
+def _ack(conn, command_id, status, reason="", sid=None):
+    return record_ack(conn, Ack(command_id, DEVICE, status, reason, sid, time.time()))
+
+
+def _started(c, conn, athlete):
+    """(session id, start command id) of a start POSTed from the form."""
+    sid = _sid(_start(c, athlete))
+    [(cid, _, _, _)] = _commands(conn, sid)
+    return sid, cid
+
+
+def test_refused_start_is_told_with_the_reason_and_can_be_started_again(people, login_as,
+                                                                          db_conn):
+    trainer, athlete = people
+    c, _ = login_as(user=trainer)
+    sid, cid = _started(c, db_conn, athlete)
+    assert _ack(db_conn, cid, "refused", "session abc is still active; end it first", sid)
+    page = _page(c, f"/sessions/{sid}/control")
+    assert 'id="state">refused' in page and "session abc is still active" in page
+    assert 'id="start-again"' in page and f"athlete={athlete['id']}" in page
+    assert 'http-equiv="refresh"' not in page and "live.js" not in page, "final: no polling"
+    again = _page(c, f"/sessions/new?athlete={athlete['id']}&device={DEVICE}&lift=deadlift")
+    assert f'<option selected value="{athlete["id"]}">' in again
+    assert '<option selected value="deadlift">' in again
+    assert _start(c, athlete).status_code == 303, "a refused start leaves the box free"
+
+
+def test_an_unanswered_start_ends_expired_and_a_pending_one_can_be_cancelled(people, login_as,
+                                                                             db_conn):
+    trainer, athlete = people
+    c, _ = login_as(user=trainer)
+    sid = _sid(_start(c, athlete))
+    with db_conn.cursor() as cur:   # as if the box never answered within the 30 s
+        cur.execute("UPDATE session_commands SET issued_at = now() - interval '60 s', "
+                    "expires_at = now() - interval '30 s' WHERE session_id = %s", (sid,))
+    db_conn.commit()
+    page = _page(c, f"/sessions/{sid}/control")
+    assert 'id="state">expired' in page and "no answer from the box" in page
+    assert [r[2] for r in _commands(db_conn, sid)] == ["expired"]
+
+    second = _sid(_start(c, athlete))
+    page = _page(c, f"/sessions/{second}/control")
+    assert 'id="state">pending' in page and 'id="cancel"' in page and "live.js" in page
+    r = post_form(c, f"/sessions/{second}/cancel", {}, token_from=f"/sessions/{second}/control")
+    assert r.status_code == 303
+    page = _page(c, f"/sessions/{second}/control")
+    assert 'id="state">cancelled' in page and 'id="start-again"' in page
+    [(cid, _, status, _)] = _commands(db_conn, second)
+    assert status == "cancelled"
+    assert post_form(c, f"/sessions/{second}/cancel", {},
+                     token_from=f"/sessions/{second}/control").status_code == 409
+    assert _ack(db_conn, cid, "done", f"session {second} started", second), \
+        "a box that started it anyway is told, not hidden"
+    assert 'id="state">active' in _page(c, f"/sessions/{second}/control")
+
+
+def test_one_pending_end_per_session_and_the_page_says_what_comes_next(people, login_as,
+                                                                       db_conn):
+    trainer, athlete = people
+    c, _ = login_as(user=trainer)
+    sid, cid = _started(c, db_conn, athlete)
+    _ack(db_conn, cid, "done", f"session {sid} started", sid)
+    control = f"/sessions/{sid}/control"
+    assert 'id="end"' in _page(c, control)
+    assert post_form(c, f"/sessions/{sid}/end", {}, token_from=control).status_code == 303
+    second = post_form(c, f"/sessions/{sid}/end", {}, token_from=control)
+    assert second.status_code == 409
+    assert "an end is already waiting" in second.get_data(as_text=True)
+    assert [r[1] for r in _commands(db_conn, sid)] == ["start", "end"]
+    page = _page(c, control)
+    assert "ending: waiting for the box" in page and 'id="end"' not in page
+    end_id = _commands(db_conn, sid)[1][0]
+    _ack(db_conn, end_id, "done", f"session {sid} ended; analysing it", sid)
+    assert 'id="state">ended' in _page(c, control), "ended once the box says so"
+    with db_conn.cursor() as cur:   # its session row synced while it recorded, still active
+        cur.execute("INSERT INTO sessions (id, athlete, lift_type, status, device_id) VALUES "
+                    "(%s, %s, 'squat', 'active', %s)", (sid, athlete["id"], DEVICE))
+    db_conn.commit()
+    again = _start(c, athlete)
+    assert again.status_code == 303, "the box said it ended: it is free for the next start"
+    with db_conn.cursor() as cur:
+        cur.execute("UPDATE sessions SET status = 'ended' WHERE id = %s", (sid,))
+    db_conn.commit()
+    page = _page(c, control)
+    assert 'id="state">ended' in page and "the analysis appears here" in page
+
+
+def test_live_part_answers_304_until_something_changes(people, login_as, db_conn):
+    trainer, athlete = people
+    c, _ = login_as(user=trainer)
+    sid = _sid(_start(c, athlete))
+    live = f"/sessions/{sid}/live"
+    first = c.get(live)
+    assert first.status_code == 200 and 'id="state">pending' in first.get_data(as_text=True)
+    etag = first.headers["ETag"]
+    assert c.get(live, headers={"If-None-Match": etag}).status_code == 304
+    [(cid, _, _, _)] = _commands(db_conn, sid)
+    _ack(db_conn, cid, "done", f"session {sid} started", sid)
+    changed = c.get(live, headers={"If-None-Match": etag})
+    assert changed.status_code == 200 and changed.headers["ETag"] != etag
+    assert f"session {sid} started" in changed.get_data(as_text=True)
+    with db_conn.cursor() as cur:   # the box synced its session row and one live rep
+        cur.execute("INSERT INTO sessions (id, athlete, lift_type, status, device_id, started_at)"
+                    " VALUES (%s, %s, 'squat', 'active', %s, now() AT TIME ZONE 'UTC')",
+                    (sid, athlete["id"], DEVICE))
+        cur.execute("INSERT INTO live_reps (id, session_id, rep_number, ended_at, "
+                    "mean_velocity_mps, velocity_loss_pct, alert) VALUES (gen_random_uuid(), "
+                    "%s, 1, now() - interval '4 s', 0.61, NULL, NULL), (gen_random_uuid(), %s, "
+                    "2, now() - interval '2 s', 0.49, 19.7, 'the bar drifted 6 cm sideways')",
+                    (sid, sid))
+    db_conn.commit()
+    live_reps = c.get(live, headers={"If-None-Match": changed.headers["ETag"]})
+    text = live_reps.get_data(as_text=True)
+    assert live_reps.status_code == 200 and 'id="live-rep-2"' in text
+    assert "0.49" in text and "20 %" in text and "the bar drifted 6 cm sideways" in text
+    lag = re.search(r'id="lag" data-lag="(\d+)"', text)
+    assert lag and 1 <= int(lag.group(1)) <= 60, "how long ago the newest rep ended"
+    assert "live from the box" in text
+    with db_conn.cursor() as cur:   # the analysis arrives: its reps replace the live ones
+        cur.execute("INSERT INTO rep_metrics (id, session_id, rep_number, metrics) VALUES "
+                    "(gen_random_uuid(), %s, 1, '{\"mean_concentric_velocity_mps\": 0.62, "
+                    "\"end_s\": 2.0}')", (sid,))
+    db_conn.commit()
+    final = c.get(live, headers={"If-None-Match": live_reps.headers["ETag"]})
+    text = final.get_data(as_text=True)
+    assert final.status_code == 200 and "0.62" in text and 'id="live-rep-2"' not in text
+
+
+def test_another_trainer_or_the_athlete_can_neither_cancel_nor_end(people, login_as, db_conn):
+    trainer, athlete = people
+    c, _ = login_as(user=trainer)
+    sid = _sid(_start(c, athlete))
+    other, _ = login_as("trainer")
+    token_page = "/profile"
+    for path in (f"/sessions/{sid}/control", f"/sessions/{sid}/live"):
+        assert other.get(path).status_code == 404
+    for action in ("cancel", "end"):
+        r = post_form(other, f"/sessions/{sid}/{action}", {}, token_from=token_page)
+        assert r.status_code == 404
+    own, _ = login_as(user=athlete)   # the athlete may watch, not command
+    assert own.get(f"/sessions/{sid}/control").status_code == 200
+    assert 'id="cancel"' not in _page(own, f"/sessions/{sid}/control")
+    for action in ("cancel", "end"):
+        r = post_form(own, f"/sessions/{sid}/{action}", {}, token_from=token_page)
+        assert r.status_code == 403
+    assert [r[2] for r in _commands(db_conn, sid)] == ["pending"]
+
+
+@pytest.mark.parametrize("load", ["-1", "500.5", "nan", "inf", "abc", "1e999"])
+def test_a_bad_bar_load_is_refused_naming_it_and_stores_nothing(people, login_as, db_conn, load):
+    trainer, athlete = people
+    c, _ = login_as(user=trainer)
+    r = post_form(c, "/sessions", {"athlete": athlete["id"], "device": DEVICE, "lift": "squat",
+                                   "bar_load": load}, token_from="/sessions/new")
+    assert r.status_code == 422 and "bar load" in r.get_data(as_text=True)
+    assert _commands_of_device(db_conn) == 0
+    ok = post_form(c, "/sessions", {"athlete": athlete["id"], "device": DEVICE, "lift": "squat",
+                                    "bar_load": "102.5"}, token_from="/sessions/new")
+    assert ok.status_code == 303, "a valid start after a bad one is taken"
+    assert _rows(db_conn, "SELECT bar_load_kg FROM session_commands WHERE session_id = %s",
+                 (_sid(ok),)) == [(102.5,)]
+    assert "bar 102.5 kg" in _page(c, f"/sessions/{_sid(ok)}/control")
+    again = _page(c, f"/sessions/new?athlete={athlete['id']}&device={DEVICE}&bar_load=102.5")
+    assert 'value="102.5"' in again, "start again keeps the bar load"
+
+
+def _commands_of_device(conn):
+    return _rows(conn, "SELECT count(*) FROM session_commands WHERE device_id = %s",
+                 (DEVICE,))[0][0]
+
+
+HOSTILE_VALUES = st.one_of(
+    st.text(max_size=40), st.just(""), st.just("x" * 5000), st.just("a\x00b"),
+    st.uuids().map(str), st.sampled_from(["nan", "inf", "-0", "1e999", "500.0001", "squat ",
+                                          "bench_press", "box-1/../x", "box-1 ", "NULL"]),
+    st.floats(allow_nan=True, allow_infinity=True).map(repr))
+
+
+@settings(max_examples=60, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(field=st.sampled_from(["athlete", "device", "lift", "bar_load", "csrf_token"]),
+       value=HOSTILE_VALUES)
+def test_mutated_start_forms_are_refused_naming_why_or_started(people, login_as, db_conn,
+                                                               field, value):
+    trainer, athlete = people
+    c, _ = login_as(user=trainer)
+    valid = {"athlete": athlete["id"], "device": DEVICE, "lift": "squat", "bar_load": "80"}
+    before = _commands_of_device(db_conn)
+    if field == "csrf_token":
+        r = c.post("/sessions", data={**valid, "csrf_token": value})
+        assert r.status_code == 400 and "form" in r.get_data(as_text=True).lower()
+    else:
+        r = post_form(c, "/sessions", {**valid, field: value}, token_from="/sessions/new")
+    assert r.status_code in (303, 400, 403, 409, 422), (field, value, r.status_code)
+    if r.status_code == 303:   # a value that is valid after all: free the box again
+        sid = _sid(r)
+        assert post_form(c, f"/sessions/{sid}/cancel", {},
+                         token_from=f"/sessions/{sid}/control").status_code == 303
+    else:
+        if field != "csrf_token":
+            assert "Not started:" in r.get_data(as_text=True)
+        assert _commands_of_device(db_conn) == before, "a refusal stores nothing"
+    ok = post_form(c, "/sessions", valid, token_from="/sessions/new")
+    assert ok.status_code == 303, "a valid start after a bad one is taken"
+    sid = _sid(ok)
+    post_form(c, f"/sessions/{sid}/cancel", {}, token_from=f"/sessions/{sid}/control")
 
 
 def test_whole_set_clean_replaces_only_the_confirmed_faults(people, login_as, db_conn):

@@ -6,10 +6,9 @@ request answers 404 (the favicon included), and axe-core (axe-playwright-python'
 injected by the test through the DevTools protocol, the app's CSP untouched) finds no
 critical or serious violation. The axe counts of each page are printed (``pytest -s``).
 
-The session control page still refreshes itself with ``<meta http-equiv=refresh>`` while a
-command is pending; issue 21 replaces that. Until then, on that one page, the sweep takes the
-tag out of the response (a reload every second would pull the page from under axe) and leaves
-axe's ``meta-refresh`` rule out; its own test checks the rule there, an expected failure."""
+The session control page follows its session by polling (static/live.js), without
+``<meta http-equiv=refresh>``; its own test checks axe's ``meta-refresh`` rule on a pending
+one."""
 from __future__ import annotations
 
 import os
@@ -162,15 +161,6 @@ def axe_counts(page, disable: tuple[str, ...] = ()) -> tuple[dict[str, int], lis
     return counts, bad
 
 
-META_REFRESH = re.compile(r'<meta http-equiv="refresh"[^>]*>')
-
-
-def without_meta_refresh(route) -> None:
-    """The pending control page as served, less its self-refresh (see the module docstring)."""
-    response = route.fetch()
-    route.fulfill(response=response, body=META_REFRESH.sub("", response.text()))
-
-
 def check_page(page, url: str, path: str, width: int) -> list[str]:
     """What is wrong with one page at the current viewport (empty when nothing is)."""
     response = page.goto(f"{url}{path}")
@@ -206,15 +196,12 @@ def test_every_page_fits_a_phone_and_passes_axe(world, browser, capsys):
         page.on("response", lambda r: r.status == 404 and missing.append(r.url))
         if user:
             sign_in(page, world["url"], user)
-            page.route(f"{world['url']}/sessions/{world['pending']}/control",
-                       without_meta_refresh)
         for width in NARROW:
             page.set_viewport_size({"width": width, "height": 844})
             for path in paths:
                 found = check_page(page, world["url"], path, width)
                 if width == 390:
-                    pending = path.endswith(f"{world['pending']}/control")
-                    counts, bad = axe_counts(page, ("meta-refresh",) if pending else ())
+                    counts, bad = axe_counts(page)
                     report.append(f"axe {role:9} {path:58} "
                                   + " ".join(f"{k}={v}" for k, v in counts.items()))
                     found += bad
@@ -244,8 +231,6 @@ def test_every_page_fits_a_phone_and_passes_axe(world, browser, capsys):
     assert chart_pages >= 9, "the chart pages were measured (session, sensor data, athlete x 3)"
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError,
-                   reason="issue 21 replaces the control page's meta refresh")
 def test_control_page_updates_without_meta_refresh(world, browser):
     context = browser.new_context(**PHONE)
     page = context.new_page()

@@ -17,6 +17,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from coach.access import athlete_filter
+from coach.boxes import DIRECT_STALE_S
 from coach.review.session_detail import display_name
 
 LARGE_VELOCITY_LOSS_PCT = 20.0
@@ -145,7 +146,8 @@ class DeviceRow:
 def devices(conn: Any, now: datetime | None = None) -> list[DeviceRow]:
     """Every box. Columns that later migrations may add (``sync_backlog``, ``online``) are read
     when present through ``to_jsonb``; without them the backlog is unknown and online means
-    "synced within ``ONLINE_WITHIN``"."""
+    "synced within ``ONLINE_WITHIN``". With them, online is the box's own word
+    (``coach.boxes``), a direct-mode box silent for ``DIRECT_STALE_S`` counting as offline."""
     now = now or datetime.now(timezone.utc)
     with conn.cursor() as cur:
         cur.execute("""
@@ -164,6 +166,9 @@ def devices(conn: Any, now: datetime | None = None) -> list[DeviceRow]:
         online = doc.get("online")
         if not isinstance(online, bool):
             online = last is not None and _aware(last) >= now - ONLINE_WITHIN
+        elif online and doc.get("sync_mode") == "direct":   # as coach.boxes counts it
+            online = last is not None and _aware(last) >= now - timedelta(
+                seconds=DIRECT_STALE_S)
         out.append(DeviceRow(doc["device_id"], first, last, doc.get("software_version"), model,
                              online, backlog if isinstance(backlog, int) else None, active))
     return out

@@ -1,4 +1,6 @@
-"""`liftguard ingest --config FILE`: the server-side MQTT -> PostgreSQL ingester."""
+"""`liftguard ingest --config FILE`: the server-side MQTT -> PostgreSQL ingester, and the
+recorders of the boxes' session-command acknowledgements and online status
+(docs/commands.md); all three run in this one process, with the same login."""
 from __future__ import annotations
 
 import argparse
@@ -8,7 +10,7 @@ import socket
 from edge_agent import sync_runner
 from edge_agent.cli import EXIT_OK, EXIT_RUNTIME, UsageError
 from edge_agent.systemd_notify import SystemdNotifier
-from sync.command_mqtt import AckRecorder
+from sync.command_mqtt import AckRecorder, BoxStatusRecorder
 from sync.direct import PgWriter
 from sync.ingester import Ingester, IngestSettings
 
@@ -40,7 +42,16 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     notifier = SystemdNotifier()
-    ingester = Ingester(mqtt, PgWriter(connect), settings_from(args.cfg),
+    settings = settings_from(args.cfg)
+    ingester = Ingester(mqtt, PgWriter(connect), settings,
                         on_subscribed=lambda topic: notifier.ready(f"ingesting {topic}"))
+    recorders = [AckRecorder(mqtt, connect, f"{settings.client_id}-acks"),
+                 BoxStatusRecorder(mqtt, connect, f"{settings.client_id}-status")]
+    for recorder in recorders:
+        recorder.start()
     signal.signal(signal.SIGTERM, lambda signum, frame: ingester.request_stop())
-    return EXIT_OK if ingester.run_forever() else EXIT_RUNTIME
+    try:
+        return EXIT_OK if ingester.run_forever() else EXIT_RUNTIME
+    finally:
+        for recorder in recorders:
+            recorder.stop()

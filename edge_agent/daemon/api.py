@@ -21,6 +21,7 @@ from edge_agent.daemon.api_input import ApiError, check_text, decode_json
 from edge_agent.daemon.api_server import MAX_THREADS, READ_TIMEOUT_S, BoundedHTTPServer
 from edge_agent.daemon.sessions import SessionError, SessionManager
 from edge_agent.netaddr import is_loopback
+from sync.entered_load import check_bar_load_kg
 from sync.roster import ROLES, Roster
 from sync.velocity_limit import check_limit_pct
 
@@ -32,7 +33,6 @@ FLUSH_TIMEOUT_S = 2.0
 SESSION_FIELDS = {"lift_type": str, "athlete": str, "trainer": str, "bar_load_kg": float,
                   "velocity_loss_limit_pct": float}
 NUMBER_FIELDS = ("bar_load_kg", "velocity_loss_limit_pct")
-MAX_BAR_LOAD_KG = 500.0
 REQUIRED_FIELDS = ("lift_type", "athlete")
 QUERY_PARAMETERS = {"status": (), "sessions": ("limit", "status", "athlete"), "session": (),
                     "sensor_data": ("limit", "after"), "athletes": ("role",)}
@@ -227,10 +227,10 @@ def _session_number(body: dict[str, Any], name: str) -> None:
         except ValueError as exc:
             raise ApiError(400, str(exc)) from None
         return
-    if isinstance(value, bool) or not isinstance(value, (int, float)) \
-            or not 0 < value <= MAX_BAR_LOAD_KG:
-        raise ApiError(400, f"field {name!r} must be a number of kg above 0 and at most "
-                            f"{MAX_BAR_LOAD_KG:g}, or null")
+    try:
+        check_bar_load_kg(value, f"field {name!r}")
+    except ValueError as exc:
+        raise ApiError(400, str(exc)) from None
 
 
 def _known(query: dict[str, list[str]], route: str) -> None:

@@ -99,7 +99,8 @@ class BoxCommands:
             if cmd.kind == "start":
                 self.sessions.start(cmd.lift_type or "", cmd.athlete_email or cmd.athlete,
                                     cmd.trainer, reason="command", session_id=cmd.session_id,
-                                    velocity_loss_limit_pct=cmd.velocity_loss_limit_pct)
+                                    velocity_loss_limit_pct=cmd.velocity_loss_limit_pct,
+                                    bar_load_kg=cmd.bar_load_kg)
                 self.acted += 1
                 return "done", f"session {cmd.session_id} started"
             active = self.sessions.active_id

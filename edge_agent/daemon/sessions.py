@@ -4,7 +4,9 @@ automatically; the analysis of finished reps and ended sessions on a worker thre
 Ending a session (or finding one a crash left open) queues its end-of-session analysis:
 ``models.analyze_frames`` over the frames the store holds for it, then the summary
 ``performance_metrics`` row, the summary ``feedback`` text and one ``rep_metrics`` row per rep.
-Live per-rep feedback lines are stored as ``feedback`` rows as each rep finishes.
+Live per-rep feedback lines are stored as ``feedback`` rows as each rep finishes, and each rep
+as a ``live_reps`` row (velocity, velocity loss so far, the problem told), which syncs while
+the session records so the web app can follow it.
 
 Velocity-loss cue: a session carries a limit (its start command's, else the box's
 ``[feedback] velocity_loss_limit_pct``; none = off). The first rep whose velocity loss against
@@ -34,6 +36,7 @@ from models import analyze_frames, rep_feedback, set_feedback
 from models.analysis import set_bar_load
 from models.bar_load import rep_load_fields
 from models.feedback_text import attribution_hint, bar_load_text, velocity_cue_text
+from models.metrics import velocity_loss_pct
 from models.velocity_cue import cue_rep, cue_velocities, reaches_limit, running_velocity_loss
 from sensors.frame import Frame
 
@@ -322,6 +325,7 @@ class SessionManager:
         if not near:
             log.debug("rep %d: not found again in its context window", number)
             self.store.submit_feedback(session_id, self.dispatcher.rep_finished(number))
+            self.store.submit_live_rep(session_id, number, None, None, None)
             return
         rep = min(near, key=lambda r: abs(t0_ns + r.end_s * 1e9 - end_ns))
         rep.number = number
@@ -340,6 +344,11 @@ class SessionManager:
                      plan.velocity_loss_limit_pct)
         line = self.dispatcher.rep_finished(number, problem, stop_set=stop)
         self.store.submit_feedback(session_id, line)
+        mcv = rep.mean_concentric_velocity_mps
+        mcv_loss = None if mcv is None else velocity_loss_pct(
+            [r.mean_concentric_velocity_mps for r in earlier])
+        self.store.submit_live_rep(session_id, number, mcv, mcv_loss,
+                                   "; ".join(t for t in (problem, stop) if t) or None)
 
     @staticmethod
     def _cue_summary(plan: _SetPlan, reps: Sequence[Any]) -> dict[str, Any]:

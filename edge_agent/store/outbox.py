@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any, Iterable
 
 SYNCED_TABLES: tuple[str, ...] = (
-    "sessions", "sensor_data", "performance_metrics", "feedback", "rep_metrics",
+    "sessions", "sensor_data", "performance_metrics", "feedback", "rep_metrics", "live_reps",
 )
 """Outbox ``kind`` is the table name."""
 

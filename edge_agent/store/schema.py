@@ -105,6 +105,21 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE sessions ADD COLUMN wall_clock_corrected_at REAL;
     ALTER TABLE sessions ADD COLUMN wall_clock_previous_offset_s REAL;
     """,
+    # 3: one row per rep as the live path finishes it, synced while the session records, so the
+    # web app can follow a session rep by rep (the final rep_metrics come with the analysis).
+    """
+    CREATE TABLE live_reps (
+        id                TEXT PRIMARY KEY,
+        session_id        TEXT NOT NULL REFERENCES sessions (id),
+        rep_number        INTEGER NOT NULL CHECK (rep_number >= 1),
+        ended_at          REAL NOT NULL,
+        mean_velocity_mps REAL,
+        velocity_loss_pct REAL,
+        alert             TEXT,
+        created_at        REAL NOT NULL
+    );
+    CREATE INDEX live_reps_by_session ON live_reps (session_id, rep_number);
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

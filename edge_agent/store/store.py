@@ -172,6 +172,17 @@ class LocalStore:
             self._writer.submit_row(sessions.link_write(session_id, "feedback_id", row_id))
         return row_id
 
+    def submit_live_rep(self, session_id: str, rep_number: int,
+                        mean_velocity_mps: float | None, velocity_loss_pct: float | None,
+                        alert: str | None) -> str:
+        """A rep the live path just finished (its end is now, give or take the analysis)."""
+        row_id = new_id()
+        now = self._clock.wall_s()
+        self._writer.submit_row(records.live_rep_write(row_id, session_id, rep_number, now,
+                                                       mean_velocity_mps, velocity_loss_pct,
+                                                       alert, now))
+        return row_id
+
     @property
     def writer_alive(self) -> bool:
         return self._writer.alive
