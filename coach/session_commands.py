@@ -30,8 +30,8 @@ from coach.boxes import boxes
 from coach.db import get_db, query, query_one
 from coach.forms import choices
 from coach.session_live import LiveView, live_view
-from sync.command_store import insert_command
-from sync.commands import Command
+from sync.session_command_store import insert_command
+from sync.session_commands import Command
 from sync.entered_load import check_bar_load_kg
 from sync.payloads import check_device_id
 from sync.velocity_limit import MAX_LIMIT_PCT, MIN_LIMIT_PCT, check_limit_pct
@@ -86,7 +86,7 @@ class EndForm(FlaskForm):
 def start_publisher(app: Any, settings: Any) -> None:
     """Connect this process's command publisher (one MQTT connection per web worker) to the
     broker in ``settings`` (``MqttSettings``); it reconnects by itself when the broker is away."""
-    from sync.command_mqtt import CommandPublisher
+    from sync.session_command_mqtt import CommandPublisher
 
     pub = CommandPublisher(settings, f"liftguard-web-{uuid.uuid4().hex[:12]}")
     pub.start()

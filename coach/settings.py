@@ -101,7 +101,7 @@ class WebSettings:
 
 
 def settings_from_config(cfg: Any, secrets: Any) -> WebSettings:
-    """WebSettings from a validated ``edge_agent.config.Config`` and resolved ``Secrets``."""
+    """WebSettings from a validated ``liftguard.config.Config`` and resolved ``Secrets``."""
     import psycopg2.extensions
 
     from sync.mqtt_publisher import MqttSettings

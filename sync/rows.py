@@ -80,7 +80,7 @@ ROW_FIELDS: dict[str, dict[str, tuple[str, bool]]] = {
     },
 }
 
-LIFT_TYPES = ("squat", "bench_press", "deadlift")
+from sync.lifts import LIFT_TYPES
 SESSION_STATUSES = ("active", "ended")
 
 

@@ -30,7 +30,7 @@ SEED_COLUMNS: dict[str, tuple[tuple[str, str, bool], ...]] = {
 """table -> ((column, type as ``format_type`` gives it, nullable), ...) in the seed's order."""
 
 SEED_TABLES = tuple(SEED_COLUMNS)
-LIFT_TYPES = ("squat", "bench_press", "deadlift")
+from sync.lifts import LIFT_TYPES
 """Labels of the seed's enum ``lift_type``, in order."""
 
 

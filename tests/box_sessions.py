@@ -1,5 +1,5 @@
 """Sessions recorded the way a box records them and synced the way a box syncs them: the
-simulator through the real daemon path (``edge_agent.daemon.oneshot.run_session``: store,
+simulator through the real daemon path (``liftguard.box.run_box_session``: store,
 real-time loop and alerts, session analysis with the default model bundle), then the box's
 outbox drained into PostgreSQL with ``sync.direct``. Used by the browser test,
 ``scripts/demo-coach`` and ``scripts/bench-web``."""
@@ -10,8 +10,8 @@ from typing import Any
 
 import psycopg2
 
-from edge_agent.config import validate
-from edge_agent.daemon.oneshot import run_session
+from liftguard.config import validate
+from liftguard.box import run_box_session
 from edge_agent.store import LocalStore
 from sensors.simulator import SimulatorSource, parse_faults
 from sync.direct import DirectSink, PgWriter
@@ -39,7 +39,7 @@ def record_simulated_session(data_dir: Path, device_id: str, athlete: str | None
     (``load_path``: the simulator's bench_setup / lockout_hold_s / spotter_rep)."""
     source = SimulatorSource(lift=lift, reps=reps, faults=parse_faults(faults, reps), seed=seed,
                              bar_load_kg=bar_load_kg, realtime=False, **load_path)
-    return run_session(box_config(data_dir, device_id, velocity_loss_limit_pct), source, lift,
+    return run_box_session(box_config(data_dir, device_id, velocity_loss_limit_pct), source, lift,
                        realtime=False, athlete=athlete,
                        bar_load_kg=entered_bar_load_kg).session_id
 

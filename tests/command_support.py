@@ -9,8 +9,9 @@ from pathlib import Path
 from typing import Any
 
 from edge_agent.daemon import Daemon
+from liftguard.box import box_daemon
 from sensors.simulator import SimulatorSource
-from sync.commands import Command
+from sync.session_commands import Command
 from sync.mqtt_publisher import MqttSettings
 from tests.daemon_helpers import NO_PINS, config, wait_for
 
@@ -70,7 +71,7 @@ def command_box(tmp_path: Path, sync: dict[str, Any], *, reps: int = 3, bundle: 
     daemon_section = {"model_bundle": str(BUNDLE)} if bundle else {}
     cfg = config(tmp_path, feedback=NO_PINS, device={"id": DEVICE},
                  sync={"hold_unsynced_clock_s": 0, **sync}, daemon=daemon_section, **sections)
-    daemon = Daemon(cfg, sources=[SimulatorSource(reps=reps, realtime=realtime)], api=False,
+    daemon = box_daemon(cfg, sources=[SimulatorSource(reps=reps, realtime=realtime)], api=False,
                     console=False)
     daemon.start()
     return daemon

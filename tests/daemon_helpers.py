@@ -12,7 +12,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any, Callable
 
-from edge_agent.config import Config, validate
+from liftguard.config import Config, validate
 
 NO_PINS = {k: -1 for k in ("buzzer_pin", "green_led_pin", "amber_led_pin", "red_led_pin",
                            "button_pin")}
@@ -61,7 +61,7 @@ def simulated_box_config(directory: Path, device_id: str, port: int,
 def start_daemon(config_path: Path, log_path: Path) -> subprocess.Popen:
     """`liftguard run` as a process, mock GPIO, output appended to ``log_path``."""
     env = dict(os.environ, GPIOZERO_PIN_FACTORY="mock", PYTHONUNBUFFERED="1")
-    return subprocess.Popen([sys.executable, "-m", "edge_agent", "--config", str(config_path),
+    return subprocess.Popen([sys.executable, "-m", "liftguard", "--config", str(config_path),
                              "run"], stdout=log_path.open("ab"), stderr=subprocess.STDOUT,
                             env=env)
 

@@ -42,7 +42,7 @@ def _toml(sections: dict[str, dict[str, Any]]) -> str:
 
 def liftguard(*argv: str, env: dict[str, str] | None = None, stdin: str | None = None,
               check: bool = True) -> subprocess.CompletedProcess:
-    out = subprocess.run([sys.executable, "-m", "edge_agent", *argv], cwd=REPO,
+    out = subprocess.run([sys.executable, "-m", "liftguard", *argv], cwd=REPO,
                          env={**os.environ, **(env or {})}, input=stdin, text=True,
                          capture_output=True, timeout=120)
     if check and out.returncode != 0:
@@ -145,7 +145,7 @@ class Deployment:
 
     def spawn(self, name: str, argv: list[str], mqtt_login: str | None) -> Process:
         log = self.dir / f"{name}.log"
-        proc = subprocess.Popen([sys.executable, "-m", "edge_agent", *argv], cwd=REPO,
+        proc = subprocess.Popen([sys.executable, "-m", "liftguard", *argv], cwd=REPO,
                                 env={**os.environ, **self._env(mqtt_login)},
                                 stdout=log.open("ab"), stderr=subprocess.STDOUT)
         p = Process(name, proc, log)

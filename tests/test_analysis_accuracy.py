@@ -11,7 +11,7 @@ import pytest
 
 pytest.importorskip("sensors.simulator")
 
-from models.rep_accuracy import FAULT_EFFECTS, simulator_accuracy  # noqa: E402
+from evaluation.rep_accuracy import FAULT_EFFECTS, simulator_accuracy  # noqa: E402
 
 
 @pytest.fixture(scope="module")

@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from edge_agent.cli import main
+from liftguard.cli import main
 
 sim = pytest.importorskip("sensors.simulator")
 from sensors.recording import write_recording  # noqa: E402

@@ -10,7 +10,7 @@ import time
 import pytest
 from hypothesis import given, strategies as st
 
-from edge_agent.daemon import Daemon
+from liftguard.box import box_daemon
 from edge_agent.daemon import api_server
 from edge_agent.daemon.api import _Handler
 from tests.daemon_helpers import NO_PINS, call, config, free_port, wait_for
@@ -20,7 +20,7 @@ from tests.daemon_helpers import NO_PINS, call, config, free_port, wait_for
 def daemon(tmp_path_factory):
     cfg = config(tmp_path_factory.mktemp("api"), api={"port": free_port()}, feedback=NO_PINS,
                  store={"commit_interval_s": 0.05})
-    d = Daemon(cfg, sources=[])
+    d = box_daemon(cfg, sources=[])
     d.start(live=False)
     yield d
     d.stop()
@@ -182,7 +182,7 @@ def test_a_dripping_client_is_cut_off_at_the_connection_deadline(daemon, monkeyp
 
 def test_threads_are_bounded_and_the_excess_gets_503_json(tmp_path):
     cfg = config(tmp_path, api={"port": free_port()}, feedback=NO_PINS)
-    d = Daemon(cfg, sources=[], api=False)
+    d = box_daemon(cfg, sources=[], api=False)
     from edge_agent.daemon.api import LocalApi
 
     api = LocalApi(d.sessions, d.status, port=free_port(), max_threads=2)

@@ -89,7 +89,7 @@ def test_simulate_and_analyze_commands_weigh_a_held_deadlift(tmp_path):
     import sys
 
     rec = tmp_path / "dl.csv"
-    run = [sys.executable, "-m", "edge_agent"]
+    run = [sys.executable, "-m", "liftguard"]
     made = subprocess.run(run + ["simulate", "--lift", "deadlift", "--reps", "3", "--bar-kg", "100",
                                  "--lockout-hold", "0.8", "--out", str(rec)],
                           capture_output=True, text=True, timeout=120)
@@ -118,7 +118,7 @@ def test_the_box_says_why_a_bench_press_was_not_weighed(tmp_path, on_platform, s
     cfg = tmp_path / "box.toml"
     cfg.write_text(f"[loadcells]\nbench_on_platform = {on_platform}\n")
     env = dict(os.environ, LIFTGUARD_DEMO_DIR=str(tmp_path / "demo"))
-    out = subprocess.run([sys.executable, "-m", "edge_agent", "--config", str(cfg), "demo",
+    out = subprocess.run([sys.executable, "-m", "liftguard", "--config", str(cfg), "demo",
                           "--fast", "--lift", "bench_press", "--reps", "3", "--faults", ""],
                          capture_output=True, text=True, env=env, timeout=180)
     assert out.returncode == 0, out.stderr[-2000:]

@@ -1,4 +1,4 @@
-"""The box acting on session commands (edge_agent/daemon/commands.py), on a real daemon's
+"""The box acting on session commands (edge_agent/daemon/session_commands.py), on a real daemon's
 session manager and local store: start/end, refusals with reasons, expiry, another device,
 duplicates acting once, and bad payloads kept as dead letters without touching the session."""
 from __future__ import annotations
@@ -9,10 +9,10 @@ import uuid
 
 import pytest
 
-from edge_agent.daemon import Daemon
-from edge_agent.daemon.commands import BoxCommands
+from liftguard.box import box_daemon
+from edge_agent.daemon.session_commands import BoxCommands
 from sensors.simulator import SimulatorSource
-from sync.commands import Command
+from sync.session_commands import Command
 from tests.daemon_helpers import NO_PINS, config
 
 ATHLETE = str(uuid.uuid4())
@@ -20,7 +20,7 @@ ATHLETE = str(uuid.uuid4())
 
 @pytest.fixture
 def box(tmp_path):
-    daemon = Daemon(config(tmp_path, feedback=NO_PINS),
+    daemon = box_daemon(config(tmp_path, feedback=NO_PINS),
                     sources=[SimulatorSource(reps=1, realtime=False)], api=False, console=False)
     commands = BoxCommands(daemon.sessions, "test-box", tmp_path)
     yield daemon, commands

@@ -12,9 +12,9 @@ import joblib
 import pytest
 from hypothesis import given, strategies as st
 
-from edge_agent.daemon import Daemon
+from liftguard.box import box_daemon
 from edge_agent.daemon.scoring import make_scorer
-from edge_agent.model_store import BoxSensors, ModelStoreError, current, install_bundle
+from edge_agent.bundles.model_store import BoxSensors, ModelStoreError, current, install_bundle
 from models.anomaly import BundleError, load_bundle
 from models.anomaly.bundle import MANIFEST, read_verified_manifest, sha256_file
 from sensors.frame import BOX_CHANNELS
@@ -107,7 +107,7 @@ def test_install_refuses_it_and_keeps_the_current_bundle(copy, tmp_path, corrupt
 def test_daemon_starts_on_the_rules_with_the_reason_in_status(copy, tmp_path, corrupt, names):
     corrupt(copy)
     cfg = config(tmp_path / "data", feedback=NO_PINS, daemon={"model_bundle": str(copy)})
-    daemon = Daemon(cfg, sources=[], api=False)
+    daemon = box_daemon(cfg, sources=[], api=False)
     try:
         daemon.start(live=False)
         status = daemon.status()
@@ -202,7 +202,7 @@ def test_manifest_mutations_raise_only_bundle_error(scratch, field, literal):
 
 
 def test_model_install_command_refuses_and_says_why(copy, tmp_path, capsys):
-    from edge_agent.cli import main
+    from liftguard.cli import main
 
     set_field(copy, "calibration.false_alarm_rate", '"x"')
     cfg = tmp_path / "config.toml"

@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edge_agent.cli import main
-from edge_agent.daemon import Daemon
-from edge_agent.daemon.oneshot import run_session
+from liftguard.cli import main
+from liftguard.box import box_daemon
+from liftguard.box import run_box_session as run_session
 from models.anomaly import load_bundle
 from models.anomaly.overlay import OverlayError, load_overlay, make_overlay, overlay_dir, save_overlay
 from models.anomaly.segments import set_segments
@@ -71,7 +71,7 @@ def test_overlay_for_another_bundle_is_refused(tmp_path, model):
 
 def test_cli_from_a_stored_session_and_the_daemon_uses_it(tmp_path, capsys):
     cfg_file = _config_file(tmp_path)
-    from edge_agent.config import load_config
+    from liftguard.config import load_config
 
     cfg = load_config(cfg_file)
     source = SimulatorSource(lift="squat", reps=5, seed=9, realtime=False, **HEAVY)
@@ -83,7 +83,7 @@ def test_cli_from_a_stored_session_and_the_daemon_uses_it(tmp_path, capsys):
     assert (directory / "overlay.json").is_file()
     assert f"session {session}" in capsys.readouterr().out
 
-    daemon = Daemon(cfg, sources=[SimulatorSource(lift="squat", reps=1, seed=1, realtime=False)], api=False,
+    daemon = box_daemon(cfg, sources=[SimulatorSource(lift="squat", reps=1, seed=1, realtime=False)], api=False,
                     console=False)
     try:
         daemon.sessions.start("squat", ATHLETE, reason="api")
@@ -114,7 +114,7 @@ def test_session_with_flagged_reps_is_refused_until_each_is_confirmed(tmp_path, 
     import re
 
     cfg_file = _config_file(tmp_path)
-    from edge_agent.config import load_config
+    from liftguard.config import load_config
 
     cfg = load_config(cfg_file)
     source = SimulatorSource(lift="squat", reps=5, faults={2: "tilt"}, seed=9, realtime=False,

@@ -316,7 +316,7 @@ def test_liftguard_export_gives_the_same_frames_from_either_version(tmp_path):
     versions = {}
     for label, sid in sessions.items():
         out = tmp_path / f"{label}.csv"
-        done = subprocess.run([sys.executable, "-m", "edge_agent", "export", sid, "--csv",
+        done = subprocess.run([sys.executable, "-m", "liftguard", "export", sid, "--csv",
                                str(out), "--data-dir", str(tmp_path / "data")],
                               capture_output=True, text=True, timeout=120,
                               cwd=Path(__file__).resolve().parents[1])
@@ -335,7 +335,7 @@ def test_liftguard_export_gives_the_same_frames_from_either_version(tmp_path):
 
 
 def test_the_box_counts_in_its_configured_ranges_and_its_load_cell_calibration(tmp_path):
-    from edge_agent.config import load_config
+    from liftguard.config import load_config
     from edge_agent.daemon.app import box_chunk_resolution
     from sensors.loadcell_calibration import LoadCellCalibration, save_calibration
 

@@ -10,22 +10,22 @@ from pathlib import Path
 
 import pytest
 
-from edge_agent import __version__
-from edge_agent.cli import COMMANDS, build_parser, command_in
+from liftguard import __version__
+from liftguard.cli import COMMANDS, build_parser, command_in
 
 REPO = Path(__file__).resolve().parents[1]
 HEAVY = ("numpy", "sklearn", "scipy", "gpiozero", "edge_agent.daemon", "models")
 
 
 def cli(*argv: str, **kw) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "edge_agent", *argv], capture_output=True,
+    return subprocess.run([sys.executable, "-m", "liftguard", *argv], capture_output=True,
                           text=True, cwd=REPO, timeout=120, **kw)
 
 
 @pytest.mark.parametrize("argv", [["--help"], ["status", "--help"], ["sessions", "--help"]])
 def test_light_commands_import_nothing_heavy(argv):
     code = ("import sys, runpy; sys.argv = ['liftguard', *sys.argv[1:]]\n"
-            "try:\n    runpy.run_module('edge_agent', run_name='__main__')\n"
+            "try:\n    runpy.run_module('liftguard', run_name='__main__')\n"
             "except SystemExit:\n    pass\n"
             "import json; print(json.dumps(sorted(m for m in sys.modules)))")
     out = subprocess.run([sys.executable, "-c", code, *argv], capture_output=True, text=True,
@@ -38,7 +38,7 @@ def test_light_commands_import_nothing_heavy(argv):
 def test_status_without_a_daemon_imports_nothing_heavy(tmp_path):
     config = tmp_path / "c.toml"
     config.write_text("[api]\nport = 9\n")
-    code = ("import sys\nfrom edge_agent.cli import main\nrc = main(['--config', sys.argv[1], "
+    code = ("import sys\nfrom liftguard.cli import main\nrc = main(['--config', sys.argv[1], "
             "'status'])\nprint(rc, 'numpy' in sys.modules, 'sklearn' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code, str(config)], capture_output=True,
                          text=True, cwd=REPO, timeout=60)
@@ -48,7 +48,7 @@ def test_status_without_a_daemon_imports_nothing_heavy(tmp_path):
 def test_static_help_texts_are_what_each_command_registers():
     for name, (module, help_text) in COMMANDS.items():
         sub = argparse.ArgumentParser().add_subparsers()
-        importlib.import_module(f"edge_agent.commands.{module}").register(sub)
+        importlib.import_module(f"liftguard.commands.{module}").register(sub)
         assert [a.help for a in sub._choices_actions if a.dest == name] == [help_text], name
 
 
@@ -94,7 +94,7 @@ def test_unknown_command_is_a_usage_error():
 
 
 def test_ctrl_c_during_start_up_is_one_line_and_130(monkeypatch, capsys):
-    from edge_agent import cli as cli_module
+    from liftguard import cli as cli_module
 
     def interrupted(command):
         raise KeyboardInterrupt
@@ -128,7 +128,7 @@ def test_config_check_passes_a_good_config(tmp_path):
 
 
 def test_status_text_has_no_python_dicts():
-    from edge_agent.commands.status import human, pairs
+    from liftguard.commands.status import human, pairs
 
     assert pairs({"imu": {"ring": 3, "crc": 0}, "platform": 0}) == "imu.ring 3"
     status = {"device_id": "b", "ready": True, "uptime_s": 5, "session": None,

@@ -6,10 +6,10 @@ import sqlite3
 
 import pytest
 
-from edge_agent import timesync
+from edge_agent.uplink import timesync
 from edge_agent.store import LocalStore
 from edge_agent.store.wallclock import current_boot_id
-from edge_agent.timesync import ClockWatch, wall_clock_synchronized
+from edge_agent.uplink.timesync import ClockWatch, wall_clock_synchronized
 from sensors.clock import ManualClock
 from sensors.frame import IMU_CHANNELS
 from tests.sync_support import DEVICE, frames_for, migrated

@@ -1,8 +1,8 @@
 """Sync waits for NTP, so sessions recorded with a stale clock leave the box corrected."""
 from __future__ import annotations
 
-from edge_agent.clock_gate import ClockGatedOutbox
-from edge_agent.timesync import ClockWatch
+from edge_agent.uplink.clock_gate import ClockGatedOutbox
+from edge_agent.uplink.timesync import ClockWatch
 from tests.test_clock_correction import NTP_STEP_S, STALE_WALL_S, box, record  # noqa: F401 (box is a fixture)
 
 

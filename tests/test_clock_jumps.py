@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from edge_agent.daemon import Daemon
+from liftguard.box import box_daemon
 from sensors.clock import ManualClock
 from sensors.frame import BOX_CHANNELS, Frame
 from sensors.replay_source import PlayedSource
@@ -47,7 +47,7 @@ def stamped_set(jump_s: float) -> tuple[list[Frame], float, list]:
 
 def record(tmp_path, frames: list[Frame]) -> tuple[list[Frame], list[dict], list[dict]]:
     cfg = config(tmp_path, feedback=NO_PINS)
-    d = Daemon(cfg, sources=[LiveStampedSource(frames)], api=False)
+    d = box_daemon(cfg, sources=[LiveStampedSource(frames)], api=False)
     d.start(live=False)
     sid = d.sessions.start("squat")
     d.run_lockstep()

@@ -1,4 +1,4 @@
-"""Session command and acknowledgement payloads (sync.commands): valid ones round-trip, and
+"""Session command and acknowledgement payloads (sync.session_commands): valid ones round-trip, and
 structured mutations of valid ones give only CommandError, naming what was wrong."""
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sync.commands import (MAX_COMMAND_BYTES, Ack, Command, CommandError, command_topic,
+from sync.session_commands import (MAX_COMMAND_BYTES, Ack, Command, CommandError, command_topic,
                            device_of_topic, parse_ack, parse_command, peek_id)
 
 uuids = st.uuids().map(str)

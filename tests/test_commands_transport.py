@@ -8,9 +8,9 @@ import threading
 
 import pytest
 
-from sync.command_mqtt import BoxCommandClient, CommandPublisher
-from sync.command_store import insert_command
-from sync.commands import command_topic
+from sync.session_command_mqtt import BoxCommandClient, CommandPublisher
+from sync.session_command_store import insert_command
+from sync.session_commands import command_topic
 from sync.mqtt_publisher import make_client
 from tests.command_support import (DEVICE, add_device, add_user, command_box, command_status,
                                    end_command, login, mqtt_box, shipped_broker,
@@ -96,7 +96,7 @@ def test_a_start_that_expired_while_the_broker_was_down_is_ignored(tmp_path, pg,
     server = Deployment.install(pg_db, mosquitto_factory, tmp_path / "server", broker)
     server.start_ingest()
     handled = []
-    from edge_agent.daemon.commands import BoxCommands
+    from edge_agent.daemon.session_commands import BoxCommands
     box = command_box(tmp_path, {"mode": "off"})
     commands = BoxCommands(box.sessions, DEVICE, tmp_path)
     client = BoxCommandClient(login(broker, DEVICE), DEVICE,

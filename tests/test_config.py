@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from edge_agent.cli import main
-from edge_agent.config import SCHEMA, ConfigError, load_config
+from liftguard.cli import main
+from liftguard.config import SCHEMA, load_config
+from liftguard.errors import ConfigError
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -43,8 +44,8 @@ def test_each_problem_names_file_and_key(tmp_path, text, fragments):
 
 
 def test_missing_required_key_is_reported(monkeypatch, tmp_path):
-    from edge_agent import config as config_module
-    from edge_agent.config import Key, _REQUIRED
+    from liftguard import config as config_module
+    from liftguard.config import Key, _REQUIRED
     schema = {**SCHEMA, "database": {**SCHEMA["database"], "dsn": Key(str, _REQUIRED)}}
     monkeypatch.setattr(config_module, "SCHEMA", schema)
     with pytest.raises(ConfigError) as info:
@@ -100,10 +101,10 @@ def test_cli_config_check_ok(tmp_path, capsys):
 
 def test_console_script_help_and_exit_codes():
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    ok = subprocess.run([sys.executable, "-m", "edge_agent", "--help"], capture_output=True,
+    ok = subprocess.run([sys.executable, "-m", "liftguard", "--help"], capture_output=True,
                         text=True, env=env, cwd=REPO)
     assert ok.returncode == 0 and "COMMAND" in ok.stdout
-    bad = subprocess.run([sys.executable, "-m", "edge_agent", "no-such-command"],
+    bad = subprocess.run([sys.executable, "-m", "liftguard", "no-such-command"],
                          capture_output=True, text=True, env=env, cwd=REPO)
     assert bad.returncode == 2
 
@@ -111,7 +112,7 @@ def test_console_script_help_and_exit_codes():
 def test_every_subcommand_has_help():
     import argparse
 
-    from edge_agent.cli import build_parser
+    from liftguard.cli import build_parser
     parser = build_parser("*")
     sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
     assert sub.choices, "no subcommands registered"

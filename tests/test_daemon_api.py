@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import pytest
 
-from edge_agent.daemon import Daemon, DaemonError
+from edge_agent.daemon import DaemonError
+from liftguard.box import box_daemon
 from edge_agent.daemon.api import MAX_BODY_BYTES, ApiConfigError, LocalApi
 from sensors.simulator import SimulatorSource
 from tests.daemon_helpers import NO_PINS, call, config, free_port, wait_for
@@ -14,7 +15,7 @@ def daemon(tmp_path):
     port = free_port()
     cfg = config(tmp_path, api={"port": port}, feedback=NO_PINS,
                  store={"commit_interval_s": 0.1})
-    d = Daemon(cfg, sources=[SimulatorSource(reps=20, realtime=True)])
+    d = box_daemon(cfg, sources=[SimulatorSource(reps=20, realtime=True)])
     d.start()
     d.base = d.api.url
     yield d
@@ -93,7 +94,7 @@ def test_route_errors(daemon, method, path, code):
 def test_public_bind_needs_a_token(tmp_path):
     cfg = config(tmp_path, api={"bind": "0.0.0.0", "port": free_port()}, feedback=NO_PINS)
     with pytest.raises(DaemonError, match="api_token"):
-        Daemon(cfg, sources=[SimulatorSource(reps=1)])
+        box_daemon(cfg, sources=[SimulatorSource(reps=1)])
 
 
 def test_bearer_token_is_checked(daemon):

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import json
 
-from edge_agent.cli import main
-from edge_agent.daemon.oneshot import run_session
+from liftguard.cli import main
+from liftguard.box import run_box_session as run_session
 from sensors.recording import read_recording, write_recording
 from sensors.simulator import SimulatorSource, simulate_set
 from tests.daemon_helpers import NO_PINS, config

@@ -14,7 +14,7 @@ def test_demo_runs_end_to_end(tmp_path):
     data = tmp_path / "demo"
     env = dict(os.environ, LIFTGUARD_DEMO_DIR=str(data), PYTHONUNBUFFERED="1")
     out = subprocess.run(
-        [sys.executable, "-m", "edge_agent", "demo", "--fast", "--reps", "4",
+        [sys.executable, "-m", "liftguard", "demo", "--fast", "--reps", "4",
          "--faults", "tilt@2", "--seed", "5"],
         capture_output=True, text=True, env=env, timeout=120)
     assert out.returncode == 0, out.stderr[-3000:]

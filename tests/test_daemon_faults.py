@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from gpiozero.pins.mock import MockFactory
 
-from edge_agent.daemon import Daemon
+from liftguard.box import box_daemon
 from sensors.clock import SYSTEM_CLOCK
 from sensors.fake_mpu6050 import FakeI2CBus, FakeMPU6050
 from sensors.imu_source import IMUSource
@@ -58,7 +58,7 @@ def box(tmp_path):
     platform = PtyPlatform(tmp_path / "usb-platform")
     loadcells = LoadCellSource(str(platform.link), CAL, backoff_initial_s=0.1)
     factory = MockFactory()
-    d = Daemon(config(tmp_path / "data", store={"commit_interval_s": 0.1}),
+    d = box_daemon(config(tmp_path / "data", store={"commit_interval_s": 0.1}),
                sources=[imu, loadcells], pin_factory=factory, api=False)
     d.start()
     yield d, bus, platform, factory
@@ -107,7 +107,7 @@ def test_imu_missing_at_start_is_a_fault_not_a_crash_and_is_opened_when_it_appea
     opens the chip once it answers (no restart needed)."""
     bus = FakeI2CBus({})                    # nothing answers at 0x68 (errno 121)
     imu = IMUSource(1, 0x68, bus_factory=bus.factory)
-    d = Daemon(config(tmp_path / "data", store={"commit_interval_s": 0.1}), sources=[imu],
+    d = box_daemon(config(tmp_path / "data", store={"commit_interval_s": 0.1}), sources=[imu],
                pin_factory=MockFactory(), api=False)
     d.start()
     try:

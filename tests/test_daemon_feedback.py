@@ -6,7 +6,7 @@ import time
 
 from gpiozero.pins.mock import MockFactory
 
-from edge_agent.daemon import Daemon
+from liftguard.box import box_daemon
 from edge_agent.feedback import PATTERNS, Event
 from sensors.simulator import SimulatorSource
 from tests.daemon_helpers import config, wait_for
@@ -21,7 +21,7 @@ def test_injected_fault_alerts_on_the_buzzer_within_the_rep(tmp_path):
     factory = MockFactory()
     source = SimulatorSource(lift="squat", reps=2, faults={1: "lateral_sway"}, seed=3,
                              realtime=True)
-    daemon = Daemon(config(tmp_path), sources=[source], pin_factory=factory, api=False)
+    daemon = box_daemon(config(tmp_path), sources=[source], pin_factory=factory, api=False)
     buzzer, red = factory.pin(daemon.cfg.get("feedback.buzzer_pin")), \
         factory.pin(daemon.cfg.get("feedback.red_led_pin"))
     try:

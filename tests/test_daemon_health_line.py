@@ -1,14 +1,14 @@
 """The periodic health line tells an operator reading journalctl rates, drops, sync and disk."""
 from __future__ import annotations
 
-from edge_agent.daemon import Daemon
+from liftguard.box import box_daemon
 from edge_agent.daemon.status import health_line
 from sensors.simulator import SimulatorSource
 from tests.daemon_helpers import NO_PINS, config
 
 
 def test_health_line_reports_rates_drops_backlog_and_disk(tmp_path):
-    daemon = Daemon(config(tmp_path, feedback=NO_PINS, store={"cap_mb": 64}),
+    daemon = box_daemon(config(tmp_path, feedback=NO_PINS, store={"cap_mb": 64}),
                     sources=[SimulatorSource(reps=1, realtime=False)], api=False)
     try:
         daemon.start(live=False)

@@ -11,7 +11,7 @@ from models.anomaly import load_bundle
 from sensors.frame import BOX_CHANNELS, IMU_CHANNELS, PLATFORM_CHANNELS
 from sensors.simulator import SimulatorSource, simulate_set
 
-from edge_agent.daemon.oneshot import run_session
+from liftguard.box import run_box_session as run_session
 from edge_agent.daemon.recent import rows
 from edge_agent.daemon.scoring import ModelScorer, RuleScorer, Window, make_scorer
 from tests.daemon_helpers import NO_PINS, config

@@ -3,14 +3,14 @@ from __future__ import annotations
 
 from gpiozero.pins.mock import MockFactory
 
-from edge_agent.daemon import Daemon
+from liftguard.box import box_daemon
 from sensors.simulator import SimulatorSource
 from tests.daemon_helpers import NO_PINS, config, wait_for
 
 
 def test_button_press_starts_then_ends_a_session(tmp_path):
     factory = MockFactory()
-    daemon = Daemon(config(tmp_path, daemon={"auto_start_lift": "deadlift"}),
+    daemon = box_daemon(config(tmp_path, daemon={"auto_start_lift": "deadlift"}),
                     sources=[SimulatorSource(reps=1, realtime=True)], pin_factory=factory,
                     api=False)
     button = factory.pin(daemon.cfg.get("feedback.button_pin"))
@@ -33,7 +33,7 @@ def test_button_press_starts_then_ends_a_session(tmp_path):
 def test_load_and_motion_start_and_idle_timeout_ends(tmp_path):
     # idle_end_s shorter than the simulated rests between reps: the set is cut into sessions
     cfg = config(tmp_path, daemon={"auto_start": True, "idle_end_s": 1.0}, feedback=NO_PINS)
-    daemon = Daemon(cfg, sources=[SimulatorSource(reps=3, realtime=False)], api=False)
+    daemon = box_daemon(cfg, sources=[SimulatorSource(reps=3, realtime=False)], api=False)
     try:
         daemon.start(live=False)
         assert daemon.sessions.active_id is None

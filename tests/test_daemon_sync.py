@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import psycopg2
 
-from edge_agent.daemon import Daemon
+from liftguard.box import box_daemon
 from sensors.simulator import SimulatorSource
 from tests.daemon_helpers import NO_PINS, config, record_set_and_drain
 from tests.sync_support import assert_same_contents, box_counts, migrated, pg_counts
@@ -14,7 +14,7 @@ def test_live_daemon_syncs_a_whole_session_directly(tmp_path, pg_db):
     cfg = config(tmp_path, feedback=NO_PINS, database={"dsn": pg_db.dsn},
                  sync={"mode": "direct", "interval_s": 0.1,
                        "hold_unsynced_clock_s": 0})   # this host may have no NTP
-    daemon = Daemon(cfg, sources=[SimulatorSource(reps=2, realtime=False)], api=False)
+    daemon = box_daemon(cfg, sources=[SimulatorSource(reps=2, realtime=False)], api=False)
     try:
         daemon.start()
         assert daemon.status()["sync"] == "direct"
@@ -34,7 +34,7 @@ def test_live_daemon_syncs_a_whole_session_directly(tmp_path, pg_db):
 
 def test_sync_without_a_database_says_why_and_keeps_data(tmp_path):
     cfg = config(tmp_path, feedback=NO_PINS, sync={"mode": "direct"})
-    daemon = Daemon(cfg, sources=[SimulatorSource(reps=1, realtime=False)], api=False)
+    daemon = box_daemon(cfg, sources=[SimulatorSource(reps=1, realtime=False)], api=False)
     try:
         daemon.start()
         assert daemon.status()["sync"] == "off: [sync] mode = 'direct' but no [database] dsn set"

@@ -5,7 +5,7 @@ import os
 
 import pytest
 
-from edge_agent.cli import main
+from liftguard.cli import main
 from sync.migrate import current_version, load_migrations
 
 pytestmark = pytest.mark.integration

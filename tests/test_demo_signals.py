@@ -21,7 +21,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 def start(argv: list[str], out: Path) -> subprocess.Popen:
     env = dict(os.environ, PYTHONUNBUFFERED="1", PYTHONPATH=str(REPO))
-    return subprocess.Popen([sys.executable, "-m", "edge_agent", *argv], stdout=out.open("w"),
+    return subprocess.Popen([sys.executable, "-m", "liftguard", *argv], stdout=out.open("w"),
                             stderr=subprocess.STDOUT, env=env, cwd=REPO)
 
 
@@ -71,7 +71,7 @@ def test_sigint_during_replay_realtime(tmp_path):
 
 
 def test_demo_duration_is_honoured_with_fast_and_later_faults_are_not_listed(tmp_path):
-    out = subprocess.run([sys.executable, "-m", "edge_agent", "demo", "--fast", "--duration",
+    out = subprocess.run([sys.executable, "-m", "liftguard", "demo", "--fast", "--duration",
                           "8", "--faults", "tilt@4", "--data-dir", str(tmp_path / "d")],
                          capture_output=True, text=True, cwd=REPO, timeout=120)
     assert out.returncode == 0, out.stderr[-2000:]
@@ -79,7 +79,7 @@ def test_demo_duration_is_honoured_with_fast_and_later_faults_are_not_listed(tmp
     assert 7.5 <= seconds <= 8.5
     assert "injected tilt" not in out.stdout
     hint = re.search(r"see it with: liftguard (.+)$", out.stdout, re.M).group(1).split()
-    shown = subprocess.run([sys.executable, "-m", "edge_agent", *hint], capture_output=True,
+    shown = subprocess.run([sys.executable, "-m", "liftguard", *hint], capture_output=True,
                            text=True, cwd=REPO, timeout=60)
     assert shown.returncode == 0 and "session " in shown.stdout, shown.stderr
 
@@ -87,7 +87,7 @@ def test_demo_duration_is_honoured_with_fast_and_later_faults_are_not_listed(tmp
 def test_each_feedback_line_and_the_summary_appear_once_and_gpio_fallbacks_are_one_line(tmp_path):
     env = dict(os.environ, PYTHONUNBUFFERED="1", PYTHONPATH=str(REPO))
     env.pop("GPIOZERO_PIN_FACTORY", None)
-    out = subprocess.run([sys.executable, "-m", "edge_agent", "demo", "--fast", "--reps", "3",
+    out = subprocess.run([sys.executable, "-m", "liftguard", "demo", "--fast", "--reps", "3",
                           "--faults", "tilt@2", "--data-dir", str(tmp_path / "d")],
                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=REPO,
                          env=env, timeout=120)

@@ -33,7 +33,7 @@ def test_entered_load_wins_and_the_platform_weighing_is_kept(tmp_path):
     finally:
         proc.terminate()
         proc.wait(30)
-    shown = subprocess.run([sys.executable, "-m", "edge_agent", "sessions", "show", row["id"],
+    shown = subprocess.run([sys.executable, "-m", "liftguard", "sessions", "show", row["id"],
                             "--json", "--data-dir", str(data)],
                            capture_output=True, text=True, timeout=60)
     assert shown.returncode == 0, shown.stderr + log.read_text()[-2000:]

@@ -7,7 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from scipy.stats import binomtest
 
-from models.evaluation.metrics import (
+from evaluation.metrics import (
     clopper_pearson,
     count_with_interval,
     format_count,

@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from models.evaluation.metrics import auroc
-from models.evaluation.squat_dataset import CHANNELS, DATASET, evaluate, load_reps, to_markdown
+from evaluation.metrics import auroc
+from evaluation.squat_dataset import CHANNELS, DATASET, evaluate, load_reps, to_markdown
 
 pytestmark = pytest.mark.data
 

@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from edge_agent.cli import main
+from liftguard.cli import main
 
 
 def test_tiny_simulator_evaluation_writes_json_markdown_and_plots(tmp_path):
@@ -42,7 +42,7 @@ def test_unknown_fault_is_a_usage_error(tmp_path, capsys):
 
 
 def test_without_tensorflow_the_real_part_stops_before_starting(tmp_path, capsys, monkeypatch):
-    from edge_agent.commands import evaluate
+    from liftguard.commands import evaluate
 
     (tmp_path / "data" / evaluate.SQUAT_DATASET).mkdir(parents=True)
     real_find_spec = evaluate.importlib.util.find_spec
@@ -56,8 +56,8 @@ def test_without_tensorflow_the_real_part_stops_before_starting(tmp_path, capsys
 
 
 def test_lifts_run_in_parallel_give_the_serial_figures():
-    from edge_agent.commands.evaluate_simulator import SimulatorRun, evaluate_lifts
-    from edge_agent.commands.evaluate import DEFAULT_BUNDLE
+    from liftguard.commands.evaluate_simulator import SimulatorRun, evaluate_lifts
+    from liftguard.commands.evaluate import DEFAULT_BUNDLE
 
     run = SimulatorRun(bundle=DEFAULT_BUNDLE, seeds=(0,), faults=("tilt", "tremor"), alert_on=0.9, alert_off=0.6,
                        min_gap_s=2.0, hop_s=0.1, window_s=1.0)

@@ -7,8 +7,8 @@ import math
 import numpy as np
 import pytest
 
-from edge_agent import cli
-from edge_agent.commands import calibrate_imu
+from liftguard import cli
+from liftguard.commands import calibrate_imu
 from sensors.imu_calibration import (CalibrationError, ImuCalibration,
                                      estimate_still_calibration, load_calibration,
                                      save_calibration)

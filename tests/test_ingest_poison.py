@@ -212,7 +212,7 @@ def test_ingester_that_cannot_even_dead_letter_exits_non_zero(pg, pg_db, mosquit
                       '[ingest]\nclient_id = "ingest-doomed"\n')
     with pg.cursor() as cur:
         cur.execute("DROP TABLE dead_letters")
-    proc = subprocess.Popen([sys.executable, "-m", "edge_agent", "--config", str(config),
+    proc = subprocess.Popen([sys.executable, "-m", "liftguard", "--config", str(config),
                              "ingest", "--dsn", pg_db.dsn], cwd=REPO, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True)
     try:

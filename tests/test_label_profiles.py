@@ -6,13 +6,13 @@ from __future__ import annotations
 import numpy as np
 import psycopg2
 
-from edge_agent import sync_runner
-from edge_agent.config import validate
-from edge_agent.daemon import Daemon
-from edge_agent.daemon.commands import BoxCommands
-from edge_agent.daemon.oneshot import run_session
+from edge_agent.uplink import sync_runner
+from liftguard.config import validate
+from liftguard.box import box_daemon, secrets_for
+from edge_agent.daemon.session_commands import BoxCommands
+from liftguard.box import run_box_session as run_session
 from edge_agent.daemon.profiles import ProfileRefresher
-from edge_agent.command_runner import CommandRunner
+from edge_agent.uplink.session_command_runner import SessionCommandRunner
 from models.anomaly.overlay import load_overlay, overlay_dir
 from models.anomaly.segments import rep_decisions
 from models import analyze_frames
@@ -58,7 +58,7 @@ def test_clean_labels_build_the_profile_used_for_that_athletes_next_session_only
                         realtime=False, athlete=heavy["email"]).session_id
     outbox = sync_runner.OutboxFile(cfg.data_dir)
     try:
-        assert sync_runner.direct_worker(cfg, outbox).drain_once().error is None
+        assert sync_runner.direct_worker(cfg, secrets_for(cfg), outbox).drain_once().error is None
     finally:
         outbox.close()
     with pg.cursor() as cur:
@@ -68,9 +68,9 @@ def test_clean_labels_build_the_profile_used_for_that_athletes_next_session_only
     pg.rollback()
     assert n_reps >= 4
 
-    daemon = Daemon(cfg, sources=[SimulatorSource(reps=1, realtime=False)], api=False,
+    daemon = box_daemon(cfg, sources=[SimulatorSource(reps=1, realtime=False)], api=False,
                     console=False)
-    runner = CommandRunner(cfg, BoxCommands(daemon.sessions, DEVICE, cfg.data_dir),
+    runner = SessionCommandRunner(cfg, secrets_for(cfg), BoxCommands(daemon.sessions, DEVICE, cfg.data_dir),
                            ProfileRefresher(daemon.store, lambda: daemon.scorer.model,
                                             cfg.data_dir))
     directory = overlay_dir(cfg.data_dir / "athletes", heavy["email"], "squat")

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from edge_agent.daemon.live_agreement import agreement
+from evaluation.live_agreement import agreement
 from edge_agent.daemon.scoring import make_scorer
 from sensors.simulator import FAULT_TYPES, LIFTS, simulate_set
 
@@ -46,7 +46,7 @@ def test_the_faulty_rep_gets_its_alert_in_a_fast_replay(scorer):
     """The alert gap is sensor time: a deadlift replayed unpaced still alerts on the tilted
     rep after a false alarm on rep 1 (issue 15: it used to be muted by the wall-clock gap)."""
     sim = simulate_set("deadlift", 3, {2: "tilt"}, 7)
-    from edge_agent.daemon.live_agreement import live_reps
+    from evaluation.live_agreement import live_reps
 
     result = live_reps(sim.frames, "deadlift", scorer)
     assert 2 in [a.rep for a in result.alerts]
@@ -58,7 +58,7 @@ def test_every_live_rep_line_is_stored_with_the_session(tmp_path):
     order (a rep the worker could not find again in its context used to be printed only)."""
     import re
 
-    from edge_agent.daemon.oneshot import run_session
+    from liftguard.box import run_box_session as run_session
     from edge_agent.store.reader import StoreReader
     from sensors.simulator import SimulatorSource
     from tests.daemon_helpers import NO_PINS, config

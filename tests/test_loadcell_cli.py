@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from edge_agent.cli import main
+from liftguard.cli import main
 from sensors.frame import STANDARD_GRAVITY
 from sensors.loadcell_calibration import load_calibration, standard_spots
 from sensors.loadcell_protocol import encode_frame

@@ -1,7 +1,7 @@
 import io
 import logging
 
-from edge_agent.logsetup import setup_logging
+from liftguard.logsetup import setup_logging
 
 
 def test_journald_lines_carry_priority_prefix(monkeypatch):

@@ -12,9 +12,9 @@ from pathlib import Path
 import joblib
 import pytest
 
-from edge_agent.cli import main
-from edge_agent.daemon import Daemon
-from edge_agent.model_store import current
+from liftguard.cli import main
+from liftguard.box import box_daemon
+from edge_agent.bundles.model_store import current
 from models.anomaly import fit_bundle
 from models.anomaly.bundle import sign_manifest, write_manifest
 from models.anomaly.synthetic import DEFAULT_CHANNELS, synthetic_reps
@@ -237,7 +237,7 @@ def test_daemon_switches_to_the_new_bundle_between_sessions(tmp_path, bundles, m
     monkeypatch.setenv("LIFTGUARD_BUNDLE_KEY", KEY)
     cfg_path = tmp_path / "c.toml"
     cfg_path.write_text(f'[device]\ndata_dir = "{tmp_path}"\nsecrets_file = ""\n')
-    d = Daemon(config(tmp_path, feedback=NO_PINS), sources=[SimulatorSource(realtime=False)],
+    d = box_daemon(config(tmp_path, feedback=NO_PINS), sources=[SimulatorSource(realtime=False)],
                api=False)
     try:
         assert d.model_info is None and d.scorer.kind == "rules"
@@ -275,7 +275,7 @@ def test_reinstalling_the_default_changes_nothing_and_says_so(box, bundles, caps
     assert cli(cfg, "install", bundles["good"]) == 0
     first = current(models)
     capsys.readouterr()
-    with caplog.at_level("INFO", logger="edge_agent.model_store"):
+    with caplog.at_level("INFO", logger="edge_agent.bundles.model_store"):
         assert cli(cfg, "install", bundles["good"]) == 0
     assert "already the default" in capsys.readouterr().out
     assert current(models) == first and current(models, "previous") is None

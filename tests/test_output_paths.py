@@ -10,7 +10,7 @@ import pytest
 
 
 def liftguard(*args: str, cwd) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "edge_agent", *args], capture_output=True,
+    return subprocess.run([sys.executable, "-m", "liftguard", *args], capture_output=True,
                           text=True, timeout=120, cwd=cwd)
 
 
@@ -27,10 +27,10 @@ def test_missing_output_directory_is_named_and_not_created(tmp_path, argv, optio
 
 
 def test_train_out_may_be_one_new_level(tmp_path):
-    from edge_agent.commands.output_paths import output_dir
+    from liftguard.commands.output_paths import output_dir
 
     assert output_dir(str(tmp_path / "new"), "--out") == tmp_path / "new"
     (tmp_path / "file").write_text("x")
-    from edge_agent.cli import UsageError
+    from liftguard.errors import UsageError
     with pytest.raises(UsageError, match="exists and is not a directory"):
         output_dir(str(tmp_path / "file"), "--out")

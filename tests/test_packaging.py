@@ -21,7 +21,7 @@ def test_wheel_contains_packages_and_console_script(tmp_path):
     assert "models/bundles/default/manifest.json" in names, "the default bundle must ship"
     entry_points = next(n for n in names if n.endswith("entry_points.txt"))
     text = zipfile.ZipFile(wheel).read(entry_points).decode()
-    assert "liftguard = edge_agent.cli:main" in text
+    assert "liftguard = liftguard.cli:main" in text
     metadata = zipfile.ZipFile(wheel).read(next(n for n in names if n.endswith("METADATA"))).decode()
     for dep in ("numpy", "scikit-learn", "joblib", "smbus2", "pyserial", "paho-mqtt",
                 "psycopg2-binary", "gpiozero", "ai-edge-litert"):

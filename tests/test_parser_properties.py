@@ -11,8 +11,9 @@ from pathlib import Path
 import pytest
 from hypothesis import given, strategies as st
 
-from edge_agent.config import ConfigError, load_config
-from edge_agent.cli import main
+from liftguard.config import load_config
+from liftguard.errors import ConfigError
+from liftguard.cli import main
 from sensors.frame import IMU_CHANNELS, PLATFORM_CHANNELS, Frame
 from sensors.loadcell_protocol import FRAME_SIZE, FrameDecoder, encode_frame
 from sensors.recording import (INT64_MAX, RecordingError, read_labels, read_labels_meta,

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from edge_agent import cli
+from liftguard import cli
 from tests.daemon_helpers import free_port, wait_for
 from tests.test_feedback_gpio import mock_factory  # noqa: F401  (fixture: Device.pin_factory)
 
@@ -81,7 +81,7 @@ def stand_in(tmp_path: Path, source: str) -> dict[str, str]:
 
 
 def liftguard(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "edge_agent", *args], env=env,
+    return subprocess.run([sys.executable, "-m", "liftguard", *args], env=env,
                           cwd=Path(env["FAKE_LGPIO_CALLS"]).parent, capture_output=True,
                           text=True, timeout=120)
 
@@ -185,7 +185,7 @@ def test_the_daemon_says_plainly_that_the_buzzer_cannot_sound(tmp_path):
         if site.exists():
             (site / "lgpio.py").unlink()
             site.rmdir()
-        proc = subprocess.Popen([sys.executable, "-m", "edge_agent", "--config", str(cfg), "run"],
+        proc = subprocess.Popen([sys.executable, "-m", "liftguard", "--config", str(cfg), "run"],
                                 env=stand_in(tmp_path, source), cwd=tmp_path,
                                 stdout=log.open("wb"),
                                 stderr=subprocess.STDOUT)

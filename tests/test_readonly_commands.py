@@ -16,7 +16,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def cli(*argv: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "edge_agent", *argv], capture_output=True,
+    return subprocess.run([sys.executable, "-m", "liftguard", *argv], capture_output=True,
                           text=True, cwd=REPO, timeout=120)
 
 
@@ -47,7 +47,7 @@ def test_sessions_list_during_a_recording_leaves_the_session_whole(tmp_path):
     base = f"http://127.0.0.1:{port}"
     env = dict(os.environ, GPIOZERO_PIN_FACTORY="mock", PYTHONUNBUFFERED="1")
     log = tmp_path / "daemon.log"
-    proc = subprocess.Popen([sys.executable, "-m", "edge_agent", "run", "--config", str(cfg)],
+    proc = subprocess.Popen([sys.executable, "-m", "liftguard", "run", "--config", str(cfg)],
                             stdout=log.open("ab"), stderr=subprocess.STDOUT, env=env, cwd=REPO)
     try:
         wait_for(lambda: _ready(base), what="daemon ready")
@@ -126,7 +126,7 @@ def test_only_the_store_lock_holder_recovers_sessions(tmp_path):
 def test_replay_and_demo_decide_with_the_same_bundle(tmp_path):
     """Without an installed bundle every deciding command uses the shipped one (issue 15:
     replay ran on the rules while demo used the bundle)."""
-    from edge_agent.bundle_choice import SHIPPED_BUNDLE
+    from edge_agent.bundles.choice import SHIPPED_BUNDLE
     from sensors.recording import write_recording
     from sensors.simulator import simulate_set
 

@@ -10,7 +10,7 @@ import json
 import pytest
 
 from models.datasets import SQUAT_DATASET, WRIST_DATASET
-from models.rep_accuracy import squat_dataset_accuracy, wrist_dataset_accuracy
+from evaluation.rep_accuracy import squat_dataset_accuracy, wrist_dataset_accuracy
 
 
 def _need(shared_data, name):

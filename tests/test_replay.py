@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from edge_agent.cli import main
+from liftguard.cli import main
 from sensors.clock import ManualClock
 from sensors.frame import Frame
 from sensors.recording import (RecordingError, labels_path_for, read_recording, write_labels,

@@ -6,8 +6,8 @@ import os
 
 import pytest
 
-from edge_agent.config import ConfigError
-from edge_agent.secrets import load_secrets
+from liftguard.errors import ConfigError
+from liftguard.secrets import load_secrets
 
 
 def secrets_file(tmp_path, text, mode=0o600):

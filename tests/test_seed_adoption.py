@@ -8,7 +8,7 @@ import logging
 import psycopg2
 import pytest
 
-from edge_agent.cli import main
+from liftguard.cli import main
 from edge_agent.store import LocalStore
 from sync.direct import DirectSink, PgWriter
 from sync.migrate import MigrationError, load_migrations, migrate

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import math
 
-from edge_agent.cli import main
-from edge_agent.commands import sensors_check
+from liftguard.cli import main
+from liftguard.commands import sensors_check
 from sensors.clock import SYSTEM_CLOCK
 from sensors.fake_mpu6050 import FakeI2CBus, FakeMPU6050
 

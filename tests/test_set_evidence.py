@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from scipy.stats import chi2
 
-from models.evaluation.set_evidence import running_fisher_p, set_level_figures
+from evaluation.set_evidence import running_fisher_p, set_level_figures
 
 
 def test_running_fisher_matches_the_chi_square_law():

@@ -1,6 +1,6 @@
 """No setting exists only in tests: every Flask config key the web app reads is set by the
 product itself (``coach.create_app``, or a Flask / Flask-WTF default), and every config-file
-key the product reads is declared in ``edge_agent.config.SCHEMA`` (with its default, so
+key the product reads is declared in ``liftguard.config.SCHEMA`` (with its default, so
 ``liftguard`` sets it from the config file or its default). A key read in the product but set
 only under tests/ (as the session commands' broker once was) fails here, naming the file."""
 from __future__ import annotations
@@ -59,7 +59,7 @@ def test_every_flask_setting_read_by_the_web_app_is_set_by_the_web_app():
 
 
 def test_every_config_key_read_by_the_product_is_declared_with_a_default():
-    from edge_agent.config import SCHEMA
+    from liftguard.config import SCHEMA
     missing = []
     for p in product_files():
         text = p.read_text("utf-8")

@@ -5,8 +5,8 @@ import json
 
 import pytest
 
-from edge_agent.cli import main
-from edge_agent.config import load_config
+from liftguard.cli import main
+from liftguard.config import load_config
 from sensors.clock import ManualClock
 from sensors.recording import labels_path_for, read_labels, read_recording
 from sensors.simulator import SimulatorSource, simulate_set

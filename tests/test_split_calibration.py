@@ -5,7 +5,7 @@ import json
 
 import numpy as np
 
-from edge_agent.cli import main
+from liftguard.cli import main
 from models.anomaly import load_bundle
 from models.anomaly.split_calibration import MIN_HELD_OUT_REPS, leave_one_set_out_flags, usable
 

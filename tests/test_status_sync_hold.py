@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
-from edge_agent.clock_gate import ClockGatedOutbox
-from edge_agent.commands.status import human
-from edge_agent.daemon import Daemon
+from edge_agent.uplink.clock_gate import ClockGatedOutbox
+from liftguard.commands.status import human
+from liftguard.box import box_daemon
 from tests.daemon_helpers import NO_PINS, config
 
 
 def test_status_shows_the_hold_and_how_long_it_still_lasts(tmp_path):
-    daemon = Daemon(config(tmp_path, feedback=NO_PINS), sources=[], api=False)
+    daemon = box_daemon(config(tmp_path, feedback=NO_PINS), sources=[], api=False)
     try:
         now = {"s": 1000.0}
         clock = SimpleNamespace(synced=False)
@@ -36,7 +36,7 @@ def test_status_shows_the_hold_and_how_long_it_still_lasts(tmp_path):
 
 
 def test_status_without_sync_says_so(tmp_path):
-    daemon = Daemon(config(tmp_path, feedback=NO_PINS), sources=[], api=False)
+    daemon = box_daemon(config(tmp_path, feedback=NO_PINS), sources=[], api=False)
     try:
         status = daemon.status()
         assert status["sync_hold"] is None and "sync: off" in human(status)

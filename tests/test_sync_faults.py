@@ -38,7 +38,7 @@ def _write_config(path: Path, data_dir: Path, broker=None, **sections) -> Path:
 
 
 def _liftguard(config: Path, *args: str, env: dict | None = None) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "edge_agent", "--config", str(config), *args],
+    return subprocess.Popen([sys.executable, "-m", "liftguard", "--config", str(config), *args],
                             cwd=REPO, env={**os.environ, **(env or {})},
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
@@ -144,11 +144,11 @@ def test_box_killed_mid_sync_then_synced_again(pg, pg_db, tmp_path):
     proc.wait(10)
     assert count(pg_db, "sensor_data") < total, "killed too late to prove anything"
     _slow_down_inserts(pg, "sensor_data", seconds_per_row=0)
-    done = subprocess.run([sys.executable, "-m", "edge_agent", "--config", str(config), "sync",
+    done = subprocess.run([sys.executable, "-m", "liftguard", "--config", str(config), "sync",
                            "--once"], cwd=REPO, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "backlog now 0" in done.stdout
-    status = subprocess.run([sys.executable, "-m", "edge_agent", "--config", str(config), "sync",
+    status = subprocess.run([sys.executable, "-m", "liftguard", "--config", str(config), "sync",
                              "status"], cwd=REPO, capture_output=True, text=True, timeout=60)
     assert "backlog: 0" in status.stdout and "last error: none" in status.stdout
     _assert_box_equals_pg(data / "liftguard.db", pg_db)

@@ -10,8 +10,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import psycopg2
 import pytest
 
-from edge_agent.commands import sync_cmd
-from edge_agent.daemon import Daemon
+from liftguard.commands import sync_cmd
+from liftguard.box import box_daemon
 from edge_agent.store import LocalStore
 from sensors.simulator import SimulatorSource
 from sync.direct import PgWriter
@@ -39,7 +39,7 @@ def test_sync_status_after_a_daemon_synced_through_mqtt(tmp_path, pg_db, mosquit
                  mqtt={"host": mosquitto.host, "port": mosquitto.port, "tls": False},
                  sync={"mode": "mqtt", "hold_unsynced_clock_s": 0},
                  api={"port": 1})   # nothing listens there: "daemon not answering" below
-    daemon = Daemon(cfg, sources=[SimulatorSource(reps=1, realtime=False)], api=False)
+    daemon = box_daemon(cfg, sources=[SimulatorSource(reps=1, realtime=False)], api=False)
     try:
         daemon.start()
         record_set_and_drain(daemon)

@@ -6,8 +6,8 @@ import threading
 
 import pytest
 
-from edge_agent.commands.run import run_until_stopped
-from edge_agent.daemon import Daemon
+from liftguard.commands.run import run_until_stopped
+from liftguard.box import box_daemon
 from edge_agent.daemon import threads as threads_mod
 from edge_agent.daemon.status import health_line
 from edge_agent.daemon.threads import Supervised
@@ -63,7 +63,7 @@ def test_store_writer_survives_an_unexpected_tick_error(tmp_path, monkeypatch):
 def daemon(tmp_path):
     cfg = config(tmp_path, api={"port": free_port()}, feedback=NO_PINS,
                  store={"commit_interval_s": 0.05})
-    d = Daemon(cfg, sources=[SimulatorSource(reps=50, realtime=True)])
+    d = box_daemon(cfg, sources=[SimulatorSource(reps=50, realtime=True)])
     d.start()
     yield d
     d.stop()

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from edge_agent.cli import main
+from liftguard.cli import main
 from models.anomaly import load_bundle
 from models.anomaly.bundle import sha256_file
 from sensors.frame import BOX_CHANNELS
@@ -103,7 +103,7 @@ def test_rep_detectors_option_refuses_bad_names(tmp_path, capsys, names, says):
 
 
 def test_cli_does_not_import_tensorflow():
-    code = ("import sys; from edge_agent.cli import build_parser; build_parser(); "
+    code = ("import sys; from liftguard.cli import build_parser; build_parser(); "
             "print('tensorflow' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.stdout.strip() == "False", out.stderr[-2000:]

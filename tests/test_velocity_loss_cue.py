@@ -13,10 +13,11 @@ import sys
 import pytest
 from hypothesis import given, strategies as st
 
-from edge_agent.config import ConfigError, load_config, validate
+from liftguard.config import load_config, validate
+from liftguard.errors import ConfigError
 from edge_agent.store import LocalStore
 from models import analyze_frames
-from models.load_cue_accuracy import velocity_cue_accuracy
+from evaluation.load_cue_accuracy import velocity_cue_accuracy
 from models.velocity_cue import cue_rep, cue_velocities, running_velocity_loss
 
 TEST_SEEDS = range(200, 206)
@@ -122,7 +123,7 @@ def _demo(tmp_path, limit: float | None, reps: int = 8, seed: int = 5):
     cfg.write_text("" if limit is None else f"[feedback]\nvelocity_loss_limit_pct = {limit}\n")
     env = dict(os.environ, LIFTGUARD_DEMO_DIR=str(data), PYTHONUNBUFFERED="1")
     out = subprocess.run(
-        [sys.executable, "-m", "edge_agent", "--config", str(cfg), "demo", "--fast",
+        [sys.executable, "-m", "liftguard", "--config", str(cfg), "demo", "--fast",
          "--reps", str(reps), "--faults", "", "--seed", str(seed)],
         capture_output=True, text=True, env=env, timeout=180)
     assert out.returncode == 0, out.stderr[-3000:]

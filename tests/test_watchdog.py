@@ -7,9 +7,9 @@ import threading
 
 import pytest
 
-from edge_agent.daemon import Daemon
+from liftguard.box import box_daemon
 from edge_agent.daemon import app as daemon_app
-from edge_agent.systemd_notify import SystemdNotifier, operator_status, watchdog_interval_s
+from sync.systemd_notify import SystemdNotifier, operator_status, watchdog_interval_s
 from sensors.simulator import SimulatorSource
 from tests.daemon_helpers import NO_PINS, config, wait_for
 from tests.systemd_support import FakeSystemd
@@ -31,7 +31,7 @@ def systemd(monkeypatch):
 @pytest.fixture
 def daemon(tmp_path, systemd):
     cfg = config(tmp_path, feedback=NO_PINS, store={"commit_interval_s": 0.1})
-    d = Daemon(cfg, sources=[SimulatorSource(reps=20, realtime=True)], api=False)
+    d = box_daemon(cfg, sources=[SimulatorSource(reps=20, realtime=True)], api=False)
     d.start()
     yield d
     d.stop()

@@ -98,7 +98,7 @@ def test_trainer_reviews_a_box_synced_session_and_replays_its_csv(web_db, db_con
     finally:
         app.extensions["coach_db"].close()
     replay = subprocess.run(
-        [sys.executable, "-m", "edge_agent.cli", "replay", str(csv_path), "--lift", "squat"],
+        [sys.executable, "-m", "liftguard.cli", "replay", str(csv_path), "--lift", "squat"],
         capture_output=True, text=True, timeout=300, cwd=REPO,
         env={**os.environ, "PYTHONPATH": str(REPO), "LIFTGUARD_DEMO_DIR": str(tmp_path / "r")})
     assert replay.returncode == 0, replay.stderr[-2000:]

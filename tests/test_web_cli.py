@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from edge_agent.cli import main
+from liftguard.cli import main
 from tests.services import free_port, port_accepts
 from tests.web_support import TEST_SECRET_KEY, login
 from tests.web_support import client, db_conn, web_app, web_db, web_settings  # noqa: F401
@@ -85,7 +85,7 @@ def test_liftguard_web_serves_with_gunicorn_and_stops_on_sigterm(tmp_path, web_d
     port = free_port()
     cfg = write_config(tmp_path, web_db.dsn)
     env = {**os.environ, "PYTHONPATH": str(REPO), "LIFTGUARD_WEB_SECRET_KEY": TEST_SECRET_KEY}
-    proc = subprocess.Popen([sys.executable, "-m", "edge_agent.cli", "--config", str(cfg), "web",
+    proc = subprocess.Popen([sys.executable, "-m", "liftguard.cli", "--config", str(cfg), "web",
                              "--port", str(port)], env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True)
     try:
@@ -111,8 +111,8 @@ def test_liftguard_web_serves_with_gunicorn_and_stops_on_sigterm(tmp_path, web_d
 
 
 def test_the_box_commands_never_import_the_web_app():
-    code = ("import sys; from edge_agent.cli import build_parser; build_parser(); "
-            "import edge_agent.commands.run, edge_agent.daemon; "
+    code = ("import sys; from liftguard.cli import build_parser; build_parser(); "
+            "import liftguard.commands.run, edge_agent.daemon; "
             "bad = sorted(m for m in sys.modules if m.split('.')[0] in "
             "('coach', 'flask', 'flask_wtf', 'gunicorn', 'werkzeug', 'matplotlib')); "
             "print(bad); sys.exit(1 if bad else 0)")
@@ -138,12 +138,12 @@ def test_wheel_ships_the_web_app_and_keeps_flask_in_the_web_extra(tmp_path):
 
 
 def test_wsgi_module_builds_the_app_from_liftguard_config(monkeypatch, tmp_path):
-    import coach.wsgi
+    import liftguard.wsgi
 
     cfg = write_config(tmp_path, "host=127.0.0.1 dbname=x", 'signup = "open"\n')
     monkeypatch.setenv("LIFTGUARD_CONFIG", str(cfg))
     monkeypatch.setenv("LIFTGUARD_WEB_SECRET_KEY", TEST_SECRET_KEY)
-    app = coach.wsgi.app  # what `gunicorn coach.wsgi:app` loads
+    app = liftguard.wsgi.app  # what `gunicorn liftguard.wsgi:app` loads
     assert app.config["COACH_SETTINGS"].signup == "open"
     assert app.config["SECRET_KEY"] == TEST_SECRET_KEY
     app.extensions["coach_db"].close()
@@ -151,8 +151,8 @@ def test_wsgi_module_builds_the_app_from_liftguard_config(monkeypatch, tmp_path)
 
 def test_web_settings_take_the_command_broker_from_mqtt_and_its_password_from_secrets(tmp_path):
     from coach.settings import settings_from_config
-    from edge_agent.config import load_config
-    from edge_agent.secrets import Secrets
+    from liftguard.config import load_config
+    from liftguard.secrets import Secrets
 
     base = ('[device]\nsecrets_file = ""\n[database]\ndsn = "host=db dbname=lg user=web"\n')
     path = tmp_path / "web.toml"

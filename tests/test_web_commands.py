@@ -12,8 +12,8 @@ from hypothesis import strategies as st
 
 import time
 
-from sync.command_store import record_ack
-from sync.commands import Ack
+from sync.session_command_store import record_ack
+from sync.session_commands import Ack
 from tests.command_support import DEVICE, add_device
 from tests.web_support import (assign, client, csrf_token, db_conn, login_as, make_user,  # noqa: F401
                                post_form, rep_labels,

@@ -10,7 +10,7 @@ import pytest
 
 from coach import create_app
 from coach.settings import SettingsError
-from edge_agent.cli import main
+from liftguard.cli import main
 from tests.services import free_port
 from tests.web_process import SmtpSink
 from tests.web_support import (TEST_SECRET_KEY, login, make_user, post_form,  # noqa: F401

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from sync.command_store import insert_command
+from sync.session_command_store import insert_command
 from tests.box_sessions import record_simulated_session, sync_box
 from tests.command_support import start_command
 from tests.services import free_port, port_accepts
@@ -96,7 +96,7 @@ class LiftguardWeb:
         cfg = write_config(tmp_path, dsn, "secure_cookies = false\n")
         env = {**os.environ, "PYTHONPATH": str(REPO), "LIFTGUARD_WEB_SECRET_KEY": TEST_SECRET_KEY}
         self.log = open(tmp_path / "web.log", "w")
-        self.proc = subprocess.Popen([sys.executable, "-m", "edge_agent.cli", "--config",
+        self.proc = subprocess.Popen([sys.executable, "-m", "liftguard.cli", "--config",
                                       str(cfg), "web", "--port", str(self.port)], env=env,
                                      stdout=self.log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 30

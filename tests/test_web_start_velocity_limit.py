@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from sync.command_store import pending_commands
+from sync.session_command_store import pending_commands
 from tests.command_support import DEVICE, add_device
 from tests.web_support import (assign, client, db_conn, login_as, make_user, post_form,  # noqa: F401
                                web_app, web_db, web_settings)

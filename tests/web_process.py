@@ -50,7 +50,7 @@ class LiftguardWeb:
 
     def __enter__(self) -> "LiftguardWeb":
         self._proc = subprocess.Popen(
-            [sys.executable, "-m", "edge_agent.cli", "--config", str(self.config), "web",
+            [sys.executable, "-m", "liftguard.cli", "--config", str(self.config), "web",
              "--port", str(self.port)], env=self.env, stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT, text=True)
         deadline = time.monotonic() + 60

@@ -20,7 +20,7 @@ from urllib.parse import parse_qs, urlsplit
 from edge_agent.daemon.api_input import ApiError, check_text, decode_json
 from edge_agent.daemon.api_server import MAX_THREADS, READ_TIMEOUT_S, BoundedHTTPServer
 from edge_agent.daemon.sessions import SessionError, SessionManager
-from edge_agent.netaddr import is_loopback
+from sync.netaddr import is_loopback
 from sync.entered_load import check_bar_load_kg
 from sync.roster import ROLES, Roster
 from sync.velocity_limit import check_limit_pct

@@ -1,5 +1,5 @@
-"""``Daemon``: builds the sources, store, feedback, scorer, loop, sessions and API from a
-``Config`` and runs them, live (reader threads) or in lockstep (a finite source as fast as
+"""``Daemon``: builds the sources, store, feedback, scorer, loop, sessions and API from the
+configuration and secrets the command line resolved (``edge_agent.settings``) and runs them, live (reader threads) or in lockstep (a finite source as fast as
 possible: ``liftguard replay`` without ``--realtime``, benchmarks).
 
 Threads: one reader per source, ``realtime`` (the loop), ``store-writer``,
@@ -20,24 +20,24 @@ from typing import Any, Callable, Sequence
 from sensors.frame import PLATFORM_CHANNELS
 from sensors.source import FrameSource, UnavailableSource
 
-from edge_agent import command_runner
-from edge_agent.bundle_choice import choose_bundle
-from edge_agent.startup_rules import source_problems
-from edge_agent.config import Config
+from edge_agent.bundles.choice import choose_bundle
 from edge_agent.daemon.api import ApiConfigError, LocalApi
 from edge_agent.daemon.readers import SourceReader
 from edge_agent.daemon.realtime import Alert, AutoSession, RealtimeLoop
 from edge_agent.daemon.ring import FrameRing
 from edge_agent.daemon.scoring import make_scorer
+from edge_agent.daemon.profiles import ProfileRefresher
+from edge_agent.daemon.session_commands import BoxCommands
 from edge_agent.daemon.sessions import SessionManager
 from edge_agent.daemon.status import build_status, health_line
 from edge_agent.daemon.threads import Supervised, ThreadWatch
 from edge_agent.feedback import (ConsoleSink, FeedbackConfig, FeedbackDispatcher, FeedbackError,
                                  GpioOutputs, SessionButton, open_pin_library)
-from edge_agent.secrets import load_secrets
+from edge_agent.settings import SecretLookup, Settings
 from edge_agent.store import LocalStore
-from edge_agent.systemd_notify import SystemdNotifier, operator_status
-from edge_agent.timesync import ClockWatch
+from sync.systemd_notify import SystemdNotifier, operator_status
+from edge_agent.uplink.session_command_runner import SessionCommandRunner
+from edge_agent.uplink.timesync import ClockWatch
 from sync.chunks import chunk_resolution
 from sync.roster import Roster
 
@@ -59,14 +59,12 @@ class DaemonError(Exception):
     """The daemon cannot start as configured (message names the key or device)."""
 
 
-def sources_from_config(cfg: Config) -> list[FrameSource]:
+def sources_from_config(cfg: Settings) -> list[FrameSource]:
+    """The configured sources; ``liftguard.startup_rules`` has checked the config before."""
     kind = cfg.get("source.kind")
     if kind == "simulator":
         from sensors.simulator import SimulatorSource
         return [SimulatorSource.from_config(cfg.section("simulator"))]
-    problems = source_problems(cfg)
-    if problems:
-        raise DaemonError(problems[0])
     if kind == "replay":
         from sensors.replay_source import ReplaySource
         return [ReplaySource(cfg.get("source.replay_file"), realtime=True, restamp=True)]
@@ -88,7 +86,7 @@ def sources_from_config(cfg: Config) -> list[FrameSource]:
     return sources
 
 
-def box_chunk_resolution(cfg: Config) -> dict[str, float]:
+def box_chunk_resolution(cfg: Settings) -> dict[str, float]:
     """What raw chunks count in (``sync.chunks.chunk_resolution``): the configured IMU ranges
     and, on hardware with a load-cell calibration file, its counts per newton. Without the
     file the source itself reports the problem; forces then count in 0.01 N."""
@@ -112,12 +110,12 @@ def _resolved(path: Path) -> Path | None:
 
 
 class Daemon:
-    def __init__(self, cfg: Config, *, sources: Sequence[FrameSource] | None = None,
+    def __init__(self, cfg: Settings, secrets: SecretLookup, *, sources: Sequence[FrameSource] | None = None,
                  pin_factory: Any = None, api: bool = True, console: bool | None = None,
                  say: Callable[[str], None] | None = None) -> None:
         self.started_monotonic = time.monotonic()
         sys.setswitchinterval(SWITCH_INTERVAL_S)
-        self.cfg = cfg
+        self.cfg, self.secrets = cfg, secrets
         self.device_id = cfg.get("device.id")
         self.ready = threading.Event()
         self._stop = threading.Event()
@@ -147,9 +145,6 @@ class Daemon:
             velocity_loss_limit_pct=cfg.get("feedback.velocity_loss_limit_pct") or None,
             bench_on_platform=cfg.get("loadcells.bench_on_platform"))
         self._bundle_link, self._shipped_reason = choose_bundle(cfg)
-        secrets_file = cfg.get("device.secrets_file")
-        secrets = load_secrets(secrets_file if secrets_file and Path(secrets_file).is_file()
-                               else None)
         key = secrets.get("bundle_key")
         self._bundle_key = key.encode() if key else None
         self._alert_on = fb_cfg.alert_on
@@ -193,7 +188,7 @@ class Daemon:
                 raise DaemonError(str(exc)) from None
         self._loop_thread: threading.Thread | None = None
         self._sync_thread: threading.Thread | None = None
-        self.command_runner: Any = None
+        self.command_runner: SessionCommandRunner | None = None
         self._housekeeping_thread: threading.Thread | None = None
         self.sync_state = "off"
         self.sync_outbox: Any = None
@@ -280,18 +275,18 @@ class Daemon:
     def _start_sync(self) -> None:
         """Drain the outbox on a thread of its own (never on the real-time path):
         directly to PostgreSQL or through the MQTT broker, as [sync] mode says."""
-        from edge_agent import sync_runner
-        from edge_agent.clock_gate import ClockGatedOutbox
+        from edge_agent.uplink import sync_runner
+        from edge_agent.uplink.clock_gate import ClockGatedOutbox
 
         mode = self.cfg.get("sync.mode")
         outbox = ClockGatedOutbox(self.store, self.clock_watch,
                                   self.cfg.get("sync.hold_unsynced_clock_s"))
         try:
             if mode == "direct" and self.cfg.get("database.dsn"):
-                worker = sync_runner.direct_worker(self.cfg, outbox)
+                worker = sync_runner.direct_worker(self.cfg, self.secrets, outbox)
                 target = lambda stop: worker.run(stop, idle_s=self.cfg.get("sync.interval_s"))
             elif mode == "mqtt" and self.cfg.get("mqtt.host"):
-                pub = sync_runner.publisher(self.cfg, outbox)
+                pub = sync_runner.publisher(self.cfg, self.secrets, outbox)
                 pub.start()
                 target = lambda stop: sync_runner.publish_until_stopped(pub, stop)
             else:
@@ -310,7 +305,18 @@ class Daemon:
         self._sync_thread = threading.Thread(target=self.sync_supervisor, name=f"sync-{mode}",
                                              daemon=True)
         self._sync_thread.start()
-        self.command_runner = command_runner.start(self.cfg, self, self._stop)
+        self.command_runner = self._start_session_commands()
+
+    def _start_session_commands(self) -> SessionCommandRunner | None:
+        """Session commands and coach labels over whatever sync is configured, or None."""
+        if self.cfg.get("sync.mode") == "off":
+            return None
+        runner = SessionCommandRunner(
+            self.cfg, self.secrets, BoxCommands(self.sessions, self.device_id, self.cfg.data_dir),
+            ProfileRefresher(self.store, lambda: getattr(self.scorer, "model", None),
+                             self.cfg.data_dir))
+        runner.start(self._stop)
+        return runner
 
     def _notify(self) -> None:
         with self._wake:

@@ -40,7 +40,7 @@ from models.metrics import velocity_loss_pct
 from models.velocity_cue import cue_rep, cue_velocities, reaches_limit, running_velocity_loss
 from sensors.frame import Frame
 
-from edge_agent.config import LIFT_TYPES
+from sync.lifts import LIFT_TYPES
 from edge_agent.feedback import FeedbackDispatcher
 from edge_agent.store import LocalStore, StoreError
 

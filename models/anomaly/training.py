@@ -33,7 +33,7 @@ from models.anomaly.split_calibration import (
     recalibrate_reps,
     usable,
 )
-from models.evaluation.metrics import count_with_interval, format_count, support_note
+from evaluation.metrics import count_with_interval, format_count, support_note
 
 log = logging.getLogger(__name__)
 
