@@ -176,7 +176,7 @@ def _autoencoder_alone(model, reps: list[Rep], groups, enrolment, options: dict)
     from models.anomaly.model import enrolment_profile
     from models.anomaly.pipeline import prepare_segment
     from models.anomaly.windows import resample_steps
-    from models.train.autoencoder import AutoencoderSpec, channel_errors, train_autoencoder
+    from models.anomaly.autoencoder_training import AutoencoderSpec, channel_errors, train_autoencoder
 
     geometry, scaler, defaults = model.geometry, model.components.channel_scaler, FitOptions()
     keys = groups if groups is not None else [None] * len(reps)

@@ -12,7 +12,8 @@ from liftguard.cli import main
 from liftguard.box import box_daemon
 from liftguard.box import run_box_session as run_session
 from models.anomaly import load_bundle
-from models.anomaly.overlay import OverlayError, load_overlay, make_overlay, overlay_dir, save_overlay
+from models.anomaly.overlay import load_overlay, make_overlay, overlay_dir, save_overlay
+from models.anomaly.errors import OverlayError
 from models.anomaly.segments import set_segments
 from sensors.simulator import SimulatorSource, simulate_set
 from tests.daemon_helpers import NO_PINS

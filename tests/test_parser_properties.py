@@ -18,7 +18,7 @@ from sensors.frame import IMU_CHANNELS, PLATFORM_CHANNELS, Frame
 from sensors.loadcell_protocol import FRAME_SIZE, FrameDecoder, encode_frame
 from sensors.recording import (INT64_MAX, RecordingError, read_labels, read_labels_meta,
                                read_recording, write_labels, write_recording)
-from sensors.simulator.truth import RepTruth
+from sensors.rep_truth import RepTruth
 
 REPO = Path(__file__).resolve().parents[1]
 HOSTILE_NUMBERS = ["1e999", "-1e999", "1e300", "nan", "inf", "1" + "0" * 20, "9" * 400,

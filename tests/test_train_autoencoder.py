@@ -12,7 +12,7 @@ from models.anomaly import fit_bundle, load_bundle  # noqa: E402
 from models.anomaly.autoencoder_runtime import AutoencoderRuntime  # noqa: E402
 from models.anomaly.synthetic import synthetic_reps  # noqa: E402
 from tests.test_anomaly_api import assert_scoring_without_tensorflow  # noqa: E402
-from models.train.autoencoder import (  # noqa: E402
+from models.anomaly.autoencoder_training import (  # noqa: E402
     AGREEMENT_TOLERANCE,
     AutoencoderSpec,
     check_agreement,

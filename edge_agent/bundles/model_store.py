@@ -33,7 +33,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from models.anomaly.bundle import MANIFEST, BundleError, read_verified_manifest, sign_manifest
+from models.anomaly.bundle import MANIFEST, read_verified_manifest, sign_manifest
+from models.anomaly.errors import BundleError
 from sensors.frame import BOX_CHANNELS, IMU_CHANNELS, PLATFORM_CHANNELS
 
 log = logging.getLogger(__name__)

@@ -79,6 +79,12 @@ class LocalApi:
         log.info("local API listening on %s%s", self.url,
                  " (bearer token required)" if self.token else "")
 
+    def load(self) -> dict[str, int]:
+        """Requests being served and refused: this API's report for ``/status``."""
+        return {"requests_in_progress": self.server.in_progress,
+                "refused_busy": self.server.refused_busy,
+                "connections_cut_off": self.server.cut_off}
+
     def close(self) -> None:
         if self._thread.is_alive():  # shutdown() waits for serve_forever, which may never have run
             self.server.shutdown()

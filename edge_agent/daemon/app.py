@@ -29,12 +29,13 @@ from edge_agent.daemon.scoring import make_scorer
 from edge_agent.daemon.profiles import ProfileRefresher
 from edge_agent.daemon.session_commands import BoxCommands
 from edge_agent.daemon.sessions import SessionManager
-from edge_agent.daemon.status import build_status, health_line
+from edge_agent.daemon.status import StatusReports, build_status, health_line
 from edge_agent.daemon.threads import Supervised, ThreadWatch
 from edge_agent.feedback import (ConsoleSink, FeedbackConfig, FeedbackDispatcher, FeedbackError,
                                  GpioOutputs, SessionButton, open_pin_library)
 from edge_agent.settings import SecretLookup, Settings
 from edge_agent.store import LocalStore
+from edge_agent.store.reader import committed_seq
 from sync.systemd_notify import SystemdNotifier, operator_status
 from edge_agent.uplink.session_command_runner import SessionCommandRunner
 from edge_agent.uplink.timesync import ClockWatch
@@ -480,5 +481,29 @@ class Daemon:
                 if prev is not None:
                     self.rates[r.name] = round((frames - prev[1]) / (now - prev[0]), 1)
                 self._rate_marks[r.name] = (now, frames)
-        return build_status(self)
+        sid = self.sessions.active_id
+        sync = self.sync_supervisor
+        return build_status(StatusReports(
+            ready=self.ready.is_set(),
+            uptime_s=round(now - self.started_monotonic, 3),
+            device_id=self.device_id,
+            session=None if sid is None else {
+                "id": sid, "lift_type": self.sessions.active_lift,
+                "last_committed_seq": committed_seq(self.store.path, sid)},
+            last_summary=self.sessions.last_summary,
+            sources={r.name: r.status(self.rates.get(r.name)) for r in self.readers},
+            realtime=self.loop.status(),
+            realtime_errors={"failed_steps": self.loop_failures,
+                             "frames_dropped": self.loop_frames_dropped},
+            store=self.store.status(),
+            feedback={**self.dispatcher.status(), "gpio": self.gpio_state},
+            model=self.model_info, model_reason=self.model_reason,
+            decision=self.scorer.describe(),
+            sync=self.sync_state,
+            sync_hold=None if self.sync_outbox is None else self.sync_outbox.hold_state(),
+            sync_errors={"restarts": 0 if sync is None else sync.restarts,
+                         "last_error": None if sync is None else sync.last_error},
+            sessions=self.sessions.worker_status(),
+            api=None if self.api is None else self.api.load(),
+            threads=self.threads.status()))
 

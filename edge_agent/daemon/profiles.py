@@ -21,8 +21,8 @@ from typing import Any, Callable, Iterable, Sequence
 import numpy as np
 
 from models import analyze_frames
-from models.anomaly.overlay import (MIN_CLEAN_REPS, OverlayError, make_overlay, overlay_dir,
-                                    save_overlay)
+from models.anomaly.overlay import MIN_CLEAN_REPS, make_overlay, overlay_dir, save_overlay
+from models.anomaly.errors import OverlayError
 from models.anomaly.segments import aligned_rows
 from sensors.frame import Frame
 from sync.labels import RepLabel, fingerprint, group_clean

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from typing import Callable
+from typing import Any, Callable
 
 from sensors.errors import SensorError
 from sensors.source import FrameSource
@@ -82,6 +82,12 @@ class SourceReader:
         """The thread ran and ended although its source did not finish and no stop came."""
         return (self._thread.ident is not None and not self._thread.is_alive()
                 and not self.finished.is_set() and not self._stop.is_set())
+
+    def status(self, rate_hz: float | None) -> dict[str, Any]:
+        """This reader's report for ``/status``: its source's health, faults and ring."""
+        return {**self.source.health.as_dict(), "faults": self.faults,
+                "ring_frames": len(self.ring), "ring_overwritten": self.ring.overwritten,
+                "rate_hz": rate_hz}
 
     def stop(self) -> None:
         self._stop.set()

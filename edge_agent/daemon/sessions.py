@@ -173,7 +173,8 @@ class SessionManager:
     def _load_overlay(self, athlete: str | None, lift: str) -> Any:
         if self._model is None or not athlete or self._overlay_root is None:
             return None
-        from models.anomaly.overlay import OverlayError, load_overlay, overlay_dir
+        from models.anomaly.overlay import load_overlay, overlay_dir
+        from models.anomaly.errors import OverlayError
 
         directory = overlay_dir(self._overlay_root, athlete, lift)
         if not directory.exists():

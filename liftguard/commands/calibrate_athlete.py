@@ -57,8 +57,8 @@ def _confirmed(text: str) -> set[int]:
 
 def run(args: argparse.Namespace) -> int:
     from models.anomaly import BundleError, load_bundle
-    from models.anomaly.overlay import (MIN_CLEAN_REPS, OverlayError, make_overlay, overlay_dir,
-                                        save_overlay)
+    from models.anomaly.overlay import MIN_CLEAN_REPS, make_overlay, overlay_dir, save_overlay
+    from models.anomaly.errors import OverlayError
     from models.anomaly.segments import set_segments
 
     from liftguard.commands.store_args import open_reader

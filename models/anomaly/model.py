@@ -12,11 +12,13 @@ import joblib
 import numpy as np
 
 from models.anomaly.autoencoder_runtime import AutoencoderRuntime
-from models.anomaly.bundle import BundleError, bundle_file, read_verified_manifest
+from models.anomaly.bundle import bundle_file, read_verified_manifest
+from models.anomaly.errors import BundleError
 from models.anomaly.detectors import CompiledIsolationForest, CompiledMahalanobis, CompiledOneClassSVM
 from models.anomaly.enrolment_baseline import baseline_distance, leave_one_out_features
 from models.anomaly.features import window_feature_names, window_features
-from models.anomaly.fitting import MIN_ENROL_REPS, TrainingDataError
+from models.anomaly.fitting import MIN_ENROL_REPS
+from models.anomaly.errors import TrainingDataError
 from models.anomaly.fusion import FusionCalibration
 from models.anomaly.pipeline import (
     DEFAULT_REP_FUSION,

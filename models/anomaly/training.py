@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from models.anomaly.api import fit_bundle, load_bundle
-from models.anomaly.fitting import TrainingDataError
+from models.anomaly.errors import TrainingDataError
 from models.anomaly.overlay import POPULATION_KEY
 from models.anomaly.pipeline import compute_profile
 from models.anomaly.realtime import REALTIME_KEY, calibrate_threshold, update_manifest, window_p_stream

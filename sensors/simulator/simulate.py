@@ -13,7 +13,7 @@ from sensors.simulator.faults import validate_faults
 from sensors.simulator.kinematics import BENCH_SETUPS, RepPlan, SetPlan, plan_set
 from sensors.simulator.noise import NoiseModel
 from sensors.simulator.signals import corner_forces, imu_signals, platform_load
-from sensors.simulator.truth import RepTruth
+from sensors.rep_truth import RepTruth
 
 TRUTH_STEP_S = 0.001
 
