@@ -11,6 +11,7 @@ from sync.connect import pg_connect_factory
 from sync.mqtt_publisher import MqttSettings
 
 from edge_agent.daemon.app import Daemon
+from edge_agent.daemon.wiring import build_daemon
 from edge_agent.daemon.oneshot import SessionRun, run_session
 from liftguard.config import Config
 from liftguard.secrets import Secrets, load_secrets
@@ -23,8 +24,8 @@ def secrets_for(cfg: Config) -> Secrets:
 
 
 def box_daemon(cfg: Config, **options: Any) -> Daemon:
-    """``Daemon`` for ``cfg`` with its secrets (options as ``Daemon`` takes them)."""
-    return Daemon(cfg, secrets_for(cfg), **options)
+    """The daemon for ``cfg`` with its secrets (options as ``build_daemon`` takes them)."""
+    return build_daemon(cfg, secrets_for(cfg), **options)
 
 
 def run_box_session(cfg: Config, source: FrameSource, lift: str, **options: Any) -> SessionRun:

@@ -336,7 +336,7 @@ def test_liftguard_export_gives_the_same_frames_from_either_version(tmp_path):
 
 def test_the_box_counts_in_its_configured_ranges_and_its_load_cell_calibration(tmp_path):
     from liftguard.config import load_config
-    from edge_agent.daemon.app import box_chunk_resolution
+    from edge_agent.daemon.wiring import box_chunk_resolution
     from sensors.loadcell_calibration import LoadCellCalibration, save_calibration
 
     cfg_path = tmp_path / "config.toml"

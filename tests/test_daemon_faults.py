@@ -125,7 +125,7 @@ def test_imu_missing_at_start_is_a_fault_not_a_crash_and_is_opened_when_it_appea
 
 
 def test_uncalibrated_load_cells_leave_the_platform_out_and_say_why(tmp_path):
-    from edge_agent.daemon.app import sources_from_config
+    from edge_agent.daemon.wiring import sources_from_config
     from sensors.source import UnavailableSource
 
     imu_source, platform = sources_from_config(config(tmp_path / "data"))

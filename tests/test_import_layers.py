@@ -35,7 +35,7 @@ def edges(graph: dict[str, set[str]]):
 
 def test_the_walk_sees_static_local_and_importlib_imports(graph):
     assert "sensors.frame" in graph["sync.chunks"]                     # top-level import
-    assert "sensors.simulator" in graph["edge_agent.daemon.app"]       # function-level import
+    assert "sensors.simulator" in graph["edge_agent.daemon.wiring"]    # function-level import
     assert "liftguard.commands.run" in graph["liftguard.cli"]          # the command table
     assert "liftguard.commands.web" in graph["liftguard.cli"]
 

@@ -16,6 +16,7 @@ from typing import Any, Iterator
 from sensors.source import FrameSource
 
 from edge_agent.daemon.app import Daemon
+from edge_agent.daemon.wiring import build_daemon
 from edge_agent.settings import SecretLookup, Settings
 
 
@@ -61,7 +62,7 @@ def run_session(cfg: Settings, secrets: SecretLookup, source: FrameSource, lift:
                 bar_load_kg: float | None = None) -> SessionRun:
     """One session over ``source`` on a daemon built from ``cfg``; ``bar_load_kg`` is a load
     entered for it (else the platform weighs the bar)."""
-    daemon = Daemon(cfg, secrets, sources=[source], pin_factory=pin_factory, api=False, console=console)
+    daemon = build_daemon(cfg, secrets, sources=[source], pin_factory=pin_factory, api=False, console=console)
     t0 = time.monotonic()
     try:
         with _stop_on_signals(daemon) as caught:

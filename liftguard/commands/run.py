@@ -7,6 +7,7 @@ import signal
 
 from liftguard.errors import UsageError
 from edge_agent.daemon import Daemon, DaemonError
+from edge_agent.daemon.wiring import build_daemon
 from liftguard.box import secrets_for
 from liftguard.startup_rules import source_problems
 
@@ -27,7 +28,7 @@ def run(args: argparse.Namespace) -> int:
     if problems:
         raise UsageError(problems[0])
     try:
-        daemon = Daemon(args.cfg, secrets)
+        daemon = build_daemon(args.cfg, secrets)
     except DaemonError as exc:
         raise UsageError(str(exc)) from None
     stop = lambda signum, frame: daemon.request_stop()  # noqa: E731
