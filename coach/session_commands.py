@@ -19,8 +19,17 @@ from datetime import datetime, timezone
 from typing import Any
 
 import psycopg2.errors
-from flask import (Blueprint, abort, current_app, g, make_response, redirect, render_template,
-                   request, url_for)
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    g,
+    make_response,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from flask_wtf import FlaskForm
 from wtforms import SelectField, StringField
 
@@ -30,10 +39,10 @@ from coach.boxes import boxes
 from coach.db import get_db, query, query_one
 from coach.forms import choices
 from coach.session_live import LiveView, live_view
-from sync.session_command_store import insert_command
-from sync.session_commands import Command
 from sync.entered_load import check_bar_load_kg
 from sync.payloads import check_device_id
+from sync.session_command_store import insert_command
+from sync.session_commands import Command
 from sync.velocity_limit import MAX_LIMIT_PCT, MIN_LIMIT_PCT, check_limit_pct
 
 log = logging.getLogger(__name__)

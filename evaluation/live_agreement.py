@@ -11,13 +11,12 @@ import io
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
-from sensors.frame import Frame
-
 from edge_agent.daemon.realtime import Alert, LiveRep, RealtimeLoop
 from edge_agent.daemon.scoring import Scorer
 from edge_agent.feedback import FeedbackDispatcher
 from edge_agent.feedback.config import FeedbackConfig
 from edge_agent.feedback.console import ConsoleSink
+from sensors.frame import Frame
 
 SESSION_ID = "live-agreement"
 FEED_FRAMES = 20

@@ -10,8 +10,8 @@ from typing import Any, Iterable
 
 import numpy as np
 
-from models.analysis import analyze_frames, set_bar_load
 from evaluation.metrics import count_with_interval
+from models.analysis import analyze_frames, set_bar_load
 from models.velocity_cue import cue_rep, cue_velocities, running_velocity_loss
 
 LIFTS = ("squat", "bench_press", "deadlift")

@@ -28,11 +28,11 @@ from pathlib import Path
 
 import numpy as np
 
-from models.anomaly.detectors import CompiledMahalanobis, fit_shrunk_covariance
-from models.anomaly.enrolment_baseline import BASELINE_PERCENTILE
 from evaluation.metrics import count_with_interval
 from evaluation.nested_choice import feature_sets
 from evaluation.squat_dataset import ENROLMENT_BASELINE, load_reps
+from models.anomaly.detectors import CompiledMahalanobis, fit_shrunk_covariance
+from models.anomaly.enrolment_baseline import BASELINE_PERCENTILE
 
 WEIGHTS = (0.0, 0.25, 0.5, 0.75, 1.0)
 STATISTICS: dict[str, Callable[[np.ndarray], float]] = {

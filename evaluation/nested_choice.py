@@ -22,10 +22,10 @@ from pathlib import Path
 import numpy as np
 from sklearn.svm import OneClassSVM
 
-from models.anomaly.detectors import CompiledMahalanobis, fit_shrunk_covariance
-from models.anomaly.pipeline import Geometry
 from evaluation.metrics import auroc
 from evaluation.squat_dataset import CHANNELS, SAMPLE_RATE_HZ, load_reps
+from models.anomaly.detectors import CompiledMahalanobis, fit_shrunk_covariance
+from models.anomaly.pipeline import Geometry
 
 Detector = Callable[[np.ndarray, list, np.ndarray], np.ndarray]
 """(clean training z, their occasions (subject, set), test z) -> anomaly scores of the test rows."""

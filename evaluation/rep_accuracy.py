@@ -1,5 +1,5 @@
 """Accuracy of the rep analysis against the simulator's ground truth (``scripts/eval-rep-accuracy``
-and ``tests/models/test_analysis_accuracy.py``).
+and ``tests/evaluation/test_analysis_accuracy.py``).
 
 Imports ``sensors.simulator`` lazily: the daemon never needs it.
 """

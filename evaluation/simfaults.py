@@ -19,15 +19,14 @@ from typing import Any
 
 import numpy as np
 
+from edge_agent.daemon.recent import RecentRows
+from edge_agent.daemon.scoring import Scorer, Window
+from edge_agent.feedback.policy import AlertPolicy, Verdict
 from models import analyze_frames, rep_feedback
 from models.anomaly.segments import flagged_attribution, rep_decisions, simulated_athlete
 from sensors.clock import ManualClock
 from sensors.frame import IMU_CHANNELS, PLATFORM_CHANNELS
 from sensors.simulator import FAULT_TYPES, SimulatedSet
-
-from edge_agent.daemon.recent import RecentRows
-from edge_agent.daemon.scoring import Scorer, Window
-from edge_agent.feedback.policy import AlertPolicy, Verdict
 
 LIFTS = ("squat", "bench_press", "deadlift")
 AFTER_REP_S = 0.5

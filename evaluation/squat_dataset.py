@@ -35,12 +35,18 @@ from pathlib import Path
 import joblib
 import numpy as np
 
+from evaluation.logs import quiet_libraries
+from evaluation.metrics import (
+    auroc,
+    count_with_interval,
+    format_count,
+    rate,
+    smallest_provable_rate,
+)
+from evaluation.set_evidence import set_level_figures
 from models.anomaly import fit_bundle, load_bundle
 from models.anomaly.features import rep_feature_names, window_feature_names
 from models.anomaly.pipeline import AthleteProfile, Geometry
-from evaluation.logs import quiet_libraries
-from evaluation.metrics import auroc, count_with_interval, format_count, rate, smallest_provable_rate
-from evaluation.set_evidence import set_level_figures
 
 log = logging.getLogger(__name__)
 
@@ -172,11 +178,15 @@ def _autoencoder_alone(model, reps: list[Rep], groups, enrolment, options: dict)
     window decisions, so the out-of-fold autoencoders that only calibrate window decisions are
     not trained: one autoencoder per fit instead of one per calibration fold plus one.
     """
+    from models.anomaly.autoencoder_training import (
+        AutoencoderSpec,
+        channel_errors,
+        train_autoencoder,
+    )
     from models.anomaly.fitting import FitOptions
     from models.anomaly.model import enrolment_profile
     from models.anomaly.pipeline import prepare_segment
     from models.anomaly.windows import resample_steps
-    from models.anomaly.autoencoder_training import AutoencoderSpec, channel_errors, train_autoencoder
 
     geometry, scaler, defaults = model.geometry, model.components.channel_scaler, FitOptions()
     keys = groups if groups is not None else [None] * len(reps)

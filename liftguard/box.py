@@ -6,15 +6,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Callable
 
+from edge_agent.daemon.app import Daemon
+from edge_agent.daemon.oneshot import SessionRun, run_session
+from edge_agent.daemon.wiring import build_daemon
+from liftguard.config import Config
+from liftguard.secrets import Secrets, load_secrets
 from sensors.source import FrameSource
 from sync.connect import pg_connect_factory
 from sync.mqtt_publisher import MqttSettings
-
-from edge_agent.daemon.app import Daemon
-from edge_agent.daemon.wiring import build_daemon
-from edge_agent.daemon.oneshot import SessionRun, run_session
-from liftguard.config import Config
-from liftguard.secrets import Secrets, load_secrets
 
 
 def secrets_for(cfg: Config) -> Secrets:

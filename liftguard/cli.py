@@ -11,8 +11,14 @@ import sys
 from typing import Sequence
 
 from liftguard.config import DEFAULT_CONFIG_PATH, Config, load_config
-from liftguard.errors import (EXIT_INTERRUPTED, EXIT_OK, EXIT_RUNTIME, EXIT_USAGE, ConfigError,
-                              UsageError)
+from liftguard.errors import (
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_RUNTIME,
+    EXIT_USAGE,
+    ConfigError,
+    UsageError,
+)
 from liftguard.logsetup import setup_logging
 
 log = logging.getLogger("liftguard")
@@ -140,7 +146,7 @@ def _main(argv: list[str]) -> int:
     except UsageError as exc:
         print(f"liftguard: usage error: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    except Exception as exc:  # noqa: BLE001 - the CLI's last line of defence
+    except Exception as exc:  # the CLI's last line of defence
         log.debug("unhandled error", exc_info=True)
         print(f"liftguard: error: {exc}", file=sys.stderr)
         return EXIT_RUNTIME

@@ -14,10 +14,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
+from liftguard.errors import ConfigError
 from sync.lifts import LIFT_TYPES
 from sync.velocity_limit import check_limit_pct
-
-from liftguard.errors import ConfigError
 
 DEFAULT_CONFIG_PATH = Path("/etc/liftguard/config.toml")
 

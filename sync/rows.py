@@ -81,6 +81,7 @@ ROW_FIELDS: dict[str, dict[str, tuple[str, bool]]] = {
 }
 
 from sync.lifts import LIFT_TYPES
+
 SESSION_STATUSES = ("active", "ended")
 
 

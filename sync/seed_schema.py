@@ -31,6 +31,7 @@ SEED_COLUMNS: dict[str, tuple[tuple[str, str, bool], ...]] = {
 
 SEED_TABLES = tuple(SEED_COLUMNS)
 from sync.lifts import LIFT_TYPES
+
 """Labels of the seed's enum ``lift_type``, in order."""
 
 

@@ -14,12 +14,20 @@ from typing import Any, Callable
 
 import paho.mqtt.client as mqtt
 
-from sync.session_command_store import record_ack
-from sync.session_commands import (Ack, Command, CommandError, ack_subscription, command_ack_topic,
-                           command_topic, device_of_topic, parse_ack)
 from sync.device_status import parse_status, record_status
 from sync.mqtt_publisher import MqttSettings, connect_async, make_client
-from sync.payloads import PayloadError, TOPIC_ROOT, parse_topic
+from sync.payloads import TOPIC_ROOT, PayloadError, parse_topic
+from sync.session_command_store import record_ack
+from sync.session_commands import (
+    Ack,
+    Command,
+    CommandError,
+    ack_subscription,
+    command_ack_topic,
+    command_topic,
+    device_of_topic,
+    parse_ack,
+)
 
 log = logging.getLogger(__name__)
 

@@ -41,6 +41,7 @@ COMMAND_VERSION = 1
 MAX_COMMAND_BYTES = 4096
 KINDS = ("start", "end")
 from sync.lifts import LIFT_TYPES
+
 ACK_STATUSES = ("done", "refused", "expired")
 MAX_REASON_CHARS = 500
 

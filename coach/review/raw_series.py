@@ -24,13 +24,13 @@ from typing import IO, Any, Callable, Iterator
 
 import numpy as np
 
-from sync.chunks import ChunkFormatError, decode_chunk, decode_columns
-from models.metrics import centre_of_pressure
 from models import kinematics
+from models.metrics import centre_of_pressure
 from models.orientation import bar_tilt_deg, estimate_up
 from models.signals import ANALYSIS_RATE_HZ, SourceSamples, align_sources
 from sensors.frame import IMU_CHANNELS, PLATFORM_CHANNELS, Frame
 from sensors.recording import recording_columns, recording_lines, recording_order
+from sync.chunks import ChunkFormatError, decode_chunk, decode_columns
 
 PAGE_CHUNKS = 300
 DISPLAY_POINTS = 1500

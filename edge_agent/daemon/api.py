@@ -20,8 +20,8 @@ from urllib.parse import parse_qs, urlsplit
 from edge_agent.daemon.api_input import ApiError, check_text, decode_json
 from edge_agent.daemon.api_server import MAX_THREADS, READ_TIMEOUT_S, BoundedHTTPServer
 from edge_agent.daemon.sessions import SessionError, SessionManager
-from sync.netaddr import is_loopback
 from sync.entered_load import check_bar_load_kg
+from sync.netaddr import is_loopback
 from sync.roster import ROLES, Roster
 from sync.velocity_limit import check_limit_pct
 
@@ -307,7 +307,7 @@ class _Handler(BaseHTTPRequestHandler):
             return
         except ApiError as exc:
             status, payload = exc.status, {"error": str(exc)}
-        except Exception as exc:  # noqa: BLE001 - answer, log, keep serving
+        except Exception as exc:  # answer, log, keep serving
             log.exception("local API: %s %s failed", method, self.path)
             status, payload = 500, {"error": f"internal error: {type(exc).__name__}"}
         self._send(status, payload)

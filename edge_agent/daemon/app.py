@@ -18,24 +18,23 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-
 from edge_agent.bundles.choice import choose_bundle
 from edge_agent.daemon.api import LocalApi
+from edge_agent.daemon.profiles import ProfileRefresher
 from edge_agent.daemon.readers import SourceReader
 from edge_agent.daemon.realtime import Alert, RealtimeLoop
 from edge_agent.daemon.scoring import make_scorer
-from edge_agent.daemon.profiles import ProfileRefresher
 from edge_agent.daemon.session_commands import BoxCommands
 from edge_agent.daemon.sessions import SessionManager
 from edge_agent.daemon.status import StatusReports, build_status, health_line
 from edge_agent.daemon.threads import Supervised, ThreadWatch
-from edge_agent.feedback import (FeedbackDispatcher, SessionButton)
+from edge_agent.feedback import FeedbackDispatcher, SessionButton
 from edge_agent.settings import SecretLookup, Settings
 from edge_agent.store import LocalStore
 from edge_agent.store.reader import committed_seq
-from sync.systemd_notify import SystemdNotifier, operator_status
 from edge_agent.uplink.session_command_runner import SessionCommandRunner
 from edge_agent.uplink.timesync import ClockWatch
+from sync.systemd_notify import SystemdNotifier, operator_status
 
 log = logging.getLogger(__name__)
 
@@ -241,7 +240,7 @@ class Daemon:
                 arrival = max(arrival, at)
             try:
                 self.loop.handle(frames, arrival)
-            except Exception:  # noqa: BLE001 - one bad frame must not stop live feedback
+            except Exception:  # one bad frame must not stop live feedback
                 self._loop_step_failed(len(frames))
             if time.monotonic() >= next_health:
                 next_health = time.monotonic() + self._status_interval

@@ -13,11 +13,10 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Iterator
 
-from sensors.source import FrameSource
-
 from edge_agent.daemon.app import Daemon
 from edge_agent.daemon.wiring import build_daemon
 from edge_agent.settings import SecretLookup, Settings
+from sensors.source import FrameSource
 
 
 @dataclass

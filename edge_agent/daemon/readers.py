@@ -11,10 +11,9 @@ import threading
 import time
 from typing import Any, Callable
 
+from edge_agent.daemon.ring import FrameRing
 from sensors.errors import SensorError
 from sensors.source import FrameSource
-
-from edge_agent.daemon.ring import FrameRing
 
 log = logging.getLogger(__name__)
 
@@ -100,7 +99,7 @@ class SourceReader:
             try:
                 if not self._step():
                     return
-            except Exception as exc:  # noqa: BLE001 - e.g. a fault callback; keep reading
+            except Exception as exc:  # e.g. a fault callback; keep reading
                 self.source.health.errors += 1
                 self.source.health.last_error = f"{type(exc).__name__}: {exc}"
                 log.exception("%s: reader step failed; going on", self.name)

@@ -32,6 +32,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
+from edge_agent.feedback import FeedbackDispatcher
+from edge_agent.store import LocalStore, StoreError
 from models import analyze_frames, rep_feedback, set_feedback
 from models.analysis import set_bar_load
 from models.bar_load import rep_load_fields
@@ -39,10 +41,7 @@ from models.feedback_text import attribution_hint, bar_load_text, velocity_cue_t
 from models.metrics import velocity_loss_pct
 from models.velocity_cue import cue_rep, cue_velocities, reaches_limit, running_velocity_loss
 from sensors.frame import Frame
-
 from sync.lifts import LIFT_TYPES
-from edge_agent.feedback import FeedbackDispatcher
-from edge_agent.store import LocalStore, StoreError
 
 log = logging.getLogger(__name__)
 
@@ -173,8 +172,8 @@ class SessionManager:
     def _load_overlay(self, athlete: str | None, lift: str) -> Any:
         if self._model is None or not athlete or self._overlay_root is None:
             return None
-        from models.anomaly.overlay import load_overlay, overlay_dir
         from models.anomaly.errors import OverlayError
+        from models.anomaly.overlay import load_overlay, overlay_dir
 
         directory = overlay_dir(self._overlay_root, athlete, lift)
         if not directory.exists():
@@ -304,7 +303,7 @@ class SessionManager:
                     self._analyse_rep(*job[1:])
                 else:
                     self._analyse_session(*job[1:])
-            except Exception as exc:  # noqa: BLE001 - one bad job must not stop the worker
+            except Exception as exc:  # one bad job must not stop the worker
                 self.jobs_failed += 1
                 self.last_job_error = f"{job[0]} job: {type(exc).__name__}: {exc}"[:300]
                 log.exception("session worker: a %s job failed%s; dropped it and going on with "

@@ -11,25 +11,37 @@ import sys
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from sensors.frame import PLATFORM_CHANNELS
-from sensors.source import FrameSource, UnavailableSource
-from sync.chunks import chunk_resolution
-from sync.roster import Roster
-
 from edge_agent.bundles.choice import choose_bundle
 from edge_agent.daemon.api import ApiConfigError, LocalApi
-from edge_agent.daemon.app import (SWITCH_INTERVAL_S, Daemon, DaemonError, DaemonParts, Wakeup,
-                                   resolved_bundle)
+from edge_agent.daemon.app import (
+    SWITCH_INTERVAL_S,
+    Daemon,
+    DaemonError,
+    DaemonParts,
+    Wakeup,
+    resolved_bundle,
+)
 from edge_agent.daemon.readers import SourceReader
 from edge_agent.daemon.realtime import AutoSession, RealtimeLoop
 from edge_agent.daemon.ring import FrameRing
 from edge_agent.daemon.scoring import make_scorer
 from edge_agent.daemon.sessions import SessionManager
-from edge_agent.feedback import (ConsoleSink, FeedbackConfig, FeedbackDispatcher, FeedbackError,
-                                 GpioOutputs, SessionButton, open_pin_library)
+from edge_agent.feedback import (
+    ConsoleSink,
+    FeedbackConfig,
+    FeedbackDispatcher,
+    FeedbackError,
+    GpioOutputs,
+    SessionButton,
+    open_pin_library,
+)
 from edge_agent.settings import SecretLookup, Settings
 from edge_agent.store import LocalStore
 from edge_agent.uplink.timesync import ClockWatch
+from sensors.frame import PLATFORM_CHANNELS
+from sensors.source import FrameSource, UnavailableSource
+from sync.chunks import chunk_resolution
+from sync.roster import Roster
 
 log = logging.getLogger(__name__)
 

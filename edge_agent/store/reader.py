@@ -13,10 +13,9 @@ from types import TracebackType
 from typing import Any
 from urllib.parse import quote
 
-from sensors.frame import Frame
-
 from edge_agent.store import queries
 from edge_agent.store.db import BUSY_TIMEOUT_MS, DB_FILENAME, StoreError
+from sensors.frame import Frame
 
 
 def committed_seq(db_path: Path, session_id: str) -> dict[str, int]:

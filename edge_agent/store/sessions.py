@@ -4,9 +4,9 @@ from __future__ import annotations
 import logging
 import sqlite3
 
-from sync.lifts import LIFT_TYPES
 from edge_agent.store.outbox import add_entry
 from edge_agent.store.writer import RowWrite
+from sync.lifts import LIFT_TYPES
 
 log = logging.getLogger(__name__)
 

@@ -16,12 +16,11 @@ import logging
 import threading
 from typing import Any, Callable, Protocol
 
-from sync.session_command_store import pending_commands, record_ack
-from sync.device_status import record_status
-from sync.labels import athlete_ids, fetch_labels, report_profile
-
 from edge_agent.settings import SecretLookup, Settings
 from edge_agent.uplink import sync_runner
+from sync.device_status import record_status
+from sync.labels import athlete_ids, fetch_labels, report_profile
+from sync.session_command_store import pending_commands, record_ack
 
 log = logging.getLogger(__name__)
 

@@ -12,8 +12,8 @@ import argparse
 
 import numpy as np
 
-from liftguard.errors import UsageError
 from edge_agent.bundles.choice import choose_bundle
+from liftguard.errors import UsageError
 from sync.lifts import LIFT_TYPES
 
 
@@ -56,12 +56,11 @@ def _confirmed(text: str) -> set[int]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from models.anomaly import BundleError, load_bundle
-    from models.anomaly.overlay import MIN_CLEAN_REPS, make_overlay, overlay_dir, save_overlay
-    from models.anomaly.errors import OverlayError
-    from models.anomaly.segments import set_segments
-
     from liftguard.commands.store_args import open_reader
+    from models.anomaly import BundleError, load_bundle
+    from models.anomaly.errors import OverlayError
+    from models.anomaly.overlay import MIN_CLEAN_REPS, make_overlay, overlay_dir, save_overlay
+    from models.anomaly.segments import set_segments
 
     if args.reps is not None or not args.session:
         raise UsageError("recording reps live is not supported yet: record a clean set as a session "

@@ -17,8 +17,12 @@ from liftguard.errors import EXIT_OK, EXIT_RUNTIME, UsageError
 from sensors.clock import SYSTEM_CLOCK, Clock
 from sensors.errors import SensorError
 from sensors.i2c import BusFactory
-from sensors.imu_calibration import (DEFAULT_FILE_NAME, CalibrationError,
-                                     estimate_still_calibration, save_calibration)
+from sensors.imu_calibration import (
+    DEFAULT_FILE_NAME,
+    CalibrationError,
+    estimate_still_calibration,
+    save_calibration,
+)
 from sensors.imu_source import IMUSource, collect_frames
 
 bus_factory: BusFactory | None = None

@@ -17,12 +17,17 @@ from liftguard.errors import EXIT_OK, EXIT_RUNTIME, UsageError
 from sensors.clock import SYSTEM_CLOCK, Clock
 from sensors.errors import SensorError
 from sensors.frame import PLATFORM_CHANNELS
-from sensors.loadcell_calibration import (CalibrationError, LoadCellCalibration,
-                                          noise_counts, placement_from_samples,
-                                          save_calibration, solve_calibration, standard_spots,
-                                          tare_from_samples)
-from sensors.loadcell_protocol import (STATUS_SATURATED_SHIFT, STATUS_TIMEOUT_SHIFT,
-                                       channels_flagged)
+from sensors.loadcell_calibration import (
+    CalibrationError,
+    LoadCellCalibration,
+    noise_counts,
+    placement_from_samples,
+    save_calibration,
+    solve_calibration,
+    standard_spots,
+    tare_from_samples,
+)
+from sensors.loadcell_protocol import STATUS_SATURATED_SHIFT, STATUS_TIMEOUT_SHIFT, channels_flagged
 from sensors.loadcell_source import SerialFrameReader, calibration_path
 
 MIN_FRAMES_PER_STEP = 5

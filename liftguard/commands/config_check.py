@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from liftguard.errors import EXIT_USAGE
 from liftguard.secrets import SECRET_NAMES, load_secrets
 
 
@@ -16,7 +17,6 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run_check(args: argparse.Namespace) -> int:
-    from liftguard.errors import EXIT_USAGE
     from liftguard.startup_rules import problems
 
     cfg = args.cfg

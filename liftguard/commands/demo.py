@@ -13,9 +13,9 @@ import tempfile
 from pathlib import Path
 
 from edge_agent.bundles.choice import pin_bundle
+from liftguard.config import validate
 from liftguard.errors import UsageError, interrupted_exit
 from sync.lifts import LIFT_TYPES
-from liftguard.config import validate
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -39,9 +39,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from gpiozero.pins.mock import MockFactory
 
-    from sensors.simulator import FaultSpecError, SimulatorSource, parse_faults
-
     from liftguard.box import run_box_session
+    from sensors.simulator import FaultSpecError, SimulatorSource, parse_faults
 
     if args.duration is not None and args.duration <= 0:
         raise UsageError(f"--duration must be positive, got {args.duration}")

@@ -25,8 +25,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from liftguard.errors import EXIT_USAGE, UsageError
 from evaluation.logs import quiet_libraries
+from liftguard.errors import EXIT_USAGE, UsageError
 
 log = logging.getLogger(__name__)
 
@@ -136,8 +136,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def simulator_part(bundle: Path, args: argparse.Namespace, faults: tuple[str, ...]) -> dict[str, Any]:
-    from liftguard.commands.evaluate_simulator import SimulatorRun, evaluate_lifts
     from evaluation.simfaults import LIFTS
+    from liftguard.commands.evaluate_simulator import SimulatorRun, evaluate_lifts
 
     cfg = args.cfg
     run = SimulatorRun(bundle=bundle, seeds=tuple(range(args.seeds)), faults=faults,

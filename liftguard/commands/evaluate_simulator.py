@@ -34,8 +34,8 @@ class SimulatorRun:
 def one_lift(run: SimulatorRun, lift: str) -> tuple[dict[str, Any], dict[str, Any] | None, str | None]:
     """(result, model description, why no model) for one lift."""
     from edge_agent.daemon.scoring import make_scorer
-    from evaluation.simfaults import evaluate_faults
     from evaluation.logs import quiet_libraries
+    from evaluation.simfaults import evaluate_faults
 
     quiet_libraries()
     scorer, info, reason = make_scorer(run.bundle, run.alert_on)

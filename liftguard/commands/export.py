@@ -5,6 +5,7 @@ import argparse
 
 from liftguard.commands.output_paths import output_file
 from liftguard.commands.store_args import add_data_dir, open_reader
+from liftguard.errors import UsageError
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -19,8 +20,6 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from sensors.recording import write_recording
-
-    from liftguard.errors import UsageError
 
     out = output_file(args.csv, "--csv")
     with open_reader(args) as store:

@@ -9,10 +9,10 @@ import socket
 
 from liftguard.box import database_connector, mqtt_settings
 from liftguard.errors import EXIT_OK, EXIT_RUNTIME, UsageError
-from sync.systemd_notify import SystemdNotifier
-from sync.session_command_mqtt import AckRecorder, BoxStatusRecorder
 from sync.direct import PgWriter
 from sync.ingester import Ingester, IngestSettings
+from sync.session_command_mqtt import AckRecorder, BoxStatusRecorder
+from sync.systemd_notify import SystemdNotifier
 
 
 def register(sub: argparse._SubParsersAction) -> None:

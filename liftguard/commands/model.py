@@ -10,12 +10,18 @@ import argparse
 import json
 from pathlib import Path
 
-from liftguard.errors import EXIT_OK, EXIT_RUNTIME, UsageError
-from sync.lifts import LIFT_TYPES
+from edge_agent.bundles.model_store import (
+    BoxSensors,
+    ModelStoreError,
+    describe,
+    install_bundle,
+    rollback,
+    sign_bundle,
+)
 from liftguard.config import Config
-from edge_agent.bundles.model_store import (BoxSensors, ModelStoreError, describe, install_bundle,
-                                    rollback, sign_bundle)
+from liftguard.errors import EXIT_OK, EXIT_RUNTIME, UsageError
 from liftguard.secrets import load_secrets
+from sync.lifts import LIFT_TYPES
 
 MODELS_SUBDIR = "models"
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from liftguard.errors import UsageError
+
 
 def output_file(given: str, option: str) -> Path:
     """A file to write: its directory must exist and it must not be a directory."""
-    from liftguard.errors import UsageError
-
     path = Path(given)
     if path.is_dir():
         raise UsageError(f"{option} {given}: is a directory; name a file")
@@ -23,8 +23,6 @@ def output_file(given: str, option: str) -> Path:
 def output_dir(given: str, option: str) -> Path:
     """A directory to fill: it may be new, but its parent must exist (one level is created,
     never a whole path), and it must not be a file."""
-    from liftguard.errors import UsageError
-
     path = Path(given)
     if path.exists() and not path.is_dir():
         raise UsageError(f"{option} {given}: exists and is not a directory")

@@ -15,13 +15,18 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from edge_agent.bundles.choice import pin_bundle
+from liftguard.errors import interrupted_exit
 from sensors.clock import SYSTEM_CLOCK
 from sensors.frame import Frame
-from sensors.recording import (RecordingError, describe_frames, labels_path_for, read_labels,
-                               read_labels_meta)
+from sensors.recording import (
+    RecordingError,
+    describe_frames,
+    labels_path_for,
+    read_labels,
+    read_labels_meta,
+)
 from sensors.replay_source import ReplaySource
-
-from edge_agent.bundles.choice import pin_bundle
 from sync.lifts import LIFT_TYPES
 
 
@@ -52,14 +57,12 @@ def run(args: argparse.Namespace) -> int:
     summary = _summary(args.file, frames)
     summary["daemon"] = _through_daemon(args, summary)
     print(json.dumps(summary, indent=2) if args.json else _human(summary))
-    from liftguard.errors import interrupted_exit
-
     return interrupted_exit(summary["daemon"].get("interrupted_by"))
 
 
 def _through_daemon(args: argparse.Namespace, summary: dict[str, Any]) -> dict[str, Any]:
-    from liftguard.config import validate
     from liftguard.box import run_box_session
+    from liftguard.config import validate
 
     lift = args.lift or _labelled_lift(args.file) or "squat"
     data_dir = Path(args.data_dir or tempfile.mkdtemp(prefix="liftguard-replay-"))

@@ -5,10 +5,10 @@ import argparse
 import logging
 import signal
 
-from liftguard.errors import UsageError
 from edge_agent.daemon import Daemon, DaemonError
 from edge_agent.daemon.wiring import build_daemon
 from liftguard.box import secrets_for
+from liftguard.errors import UsageError
 from liftguard.startup_rules import source_problems
 
 log = logging.getLogger(__name__)
@@ -31,7 +31,7 @@ def run(args: argparse.Namespace) -> int:
         daemon = build_daemon(args.cfg, secrets)
     except DaemonError as exc:
         raise UsageError(str(exc)) from None
-    stop = lambda signum, frame: daemon.request_stop()  # noqa: E731
+    stop = lambda signum, frame: daemon.request_stop()
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     try:

@@ -7,6 +7,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from liftguard.commands.store_args import add_data_dir, open_reader
+from liftguard.errors import UsageError
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -46,8 +47,6 @@ LIST_HEADER = (f"{'SESSION':<36}  {'LIFT':<11} {'STATUS':<6} {'STARTED (UTC)':<1
 
 
 def run_list(args: argparse.Namespace) -> int:
-    from liftguard.errors import UsageError
-
     if not 1 <= args.limit <= 1000:
         raise UsageError(f"--limit {args.limit} is out of range 1..1000")
     with open_reader(args) as store:
@@ -73,8 +72,6 @@ def run_list(args: argparse.Namespace) -> int:
 
 
 def run_show(args: argparse.Namespace) -> int:
-    from liftguard.errors import UsageError
-
     with open_reader(args) as store:
         session = store.get_session(args.session)
         if session is None:

@@ -11,9 +11,18 @@ import json
 from typing import Any
 
 from liftguard.commands.output_paths import output_file
+from liftguard.errors import UsageError
 from sensors.recording import describe_frames, labels_path_for, write_labels, write_recording
-from sensors.simulator import BENCH_SETUPS, FAULT_TYPES, LIFTS, FaultSpecError, NoiseModel, SimulatedSet, \
-    parse_faults, simulate_set
+from sensors.simulator import (
+    BENCH_SETUPS,
+    FAULT_TYPES,
+    LIFTS,
+    FaultSpecError,
+    NoiseModel,
+    SimulatedSet,
+    parse_faults,
+    simulate_set,
+)
 
 PLATFORM_RATE_HZ = 80
 
@@ -51,8 +60,6 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _options(args: argparse.Namespace) -> dict[str, Any]:
-    from liftguard.errors import UsageError
-
     sim, imu = args.cfg.section("simulator"), args.cfg.section("imu")
 
     def pick(given: Any, default: Any) -> Any:

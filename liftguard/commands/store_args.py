@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING
 
+from liftguard.errors import UsageError
+
 if TYPE_CHECKING:
     from edge_agent.store.reader import StoreReader
 
@@ -18,7 +20,6 @@ def add_data_dir(parser: argparse.ArgumentParser) -> None:
 def open_reader(args: argparse.Namespace) -> StoreReader:
     """The store read-only; a missing store is a usage error naming the path (nothing is
     created, no session is recovered)."""
-    from liftguard.errors import UsageError
     from edge_agent.store.db import StoreError
     from edge_agent.store.reader import StoreReader
 

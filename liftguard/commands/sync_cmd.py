@@ -8,11 +8,11 @@ import datetime as dt
 import json
 import time
 
+from edge_agent.store.db import StoreError
 from edge_agent.uplink import sync_runner
 from liftguard.box import database_connector, secrets_for
-from liftguard.errors import EXIT_OK, EXIT_RUNTIME, UsageError
 from liftguard.commands.status import DaemonUnreachable, daemon_status, describe_sync_hold
-from edge_agent.store.db import StoreError
+from liftguard.errors import EXIT_OK, EXIT_RUNTIME, UsageError
 from sync.roster import fetch_roster
 from sync.sync_state import SyncState
 

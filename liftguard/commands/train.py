@@ -22,8 +22,8 @@ import shutil
 import time
 from pathlib import Path
 
-from liftguard.errors import EXIT_USAGE, UsageError
 from liftguard.commands.output_paths import output_dir
+from liftguard.errors import EXIT_USAGE, UsageError
 
 log = logging.getLogger(__name__)
 
@@ -147,7 +147,12 @@ def run(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     from models import ANALYSIS_RATE_HZ
     from models.anomaly import TrainingDataError
-    from models.anomaly.training import TrainOptions, simulated_clean_sets, split_held_out, train_bundle
+    from models.anomaly.training import (
+        TrainOptions,
+        simulated_clean_sets,
+        split_held_out,
+        train_bundle,
+    )
     from sensors.frame import BOX_CHANNELS
 
     rate = args.rate or ANALYSIS_RATE_HZ

@@ -10,8 +10,8 @@ import getpass
 import sys
 from typing import Any
 
-from liftguard.errors import EXIT_OK, EXIT_RUNTIME, UsageError
 from liftguard.box import database_connector
+from liftguard.errors import EXIT_OK, EXIT_RUNTIME, UsageError
 from liftguard.secrets import load_secrets
 from sync.roster import ROLES
 

@@ -4,7 +4,16 @@ Public API (see ``models.anomaly.api`` and docs/models.md): ``fit_bundle``, ``lo
 ``AnomalyModel``, ``AthleteProfile``, ``Decision``/``WindowDecision``/``RepDecision``/``RepDecisions``,
 ``BundleError``, ``TrainingDataError``.
 """
-from models.anomaly.api import AnomalyModel, AthleteProfile, Decision, RepDecision, RepDecisions, WindowDecision, fit_bundle, load_bundle
+from models.anomaly.api import (
+    AnomalyModel,
+    AthleteProfile,
+    Decision,
+    RepDecision,
+    RepDecisions,
+    WindowDecision,
+    fit_bundle,
+    load_bundle,
+)
 from models.anomaly.errors import BundleError, TrainingDataError
 
 __all__ = [

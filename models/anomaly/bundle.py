@@ -17,10 +17,10 @@ import logging
 import math
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from models.anomaly.errors import BundleError
 from models.anomaly.manifest_values import check_manifest_values
-from typing import Any
 
 log = logging.getLogger(__name__)
 

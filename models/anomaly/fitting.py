@@ -134,7 +134,11 @@ def fit_components(records: list[PreparedSegment], geometry: Geometry, options: 
     )
     fitted = FittedSet(components, estimators)
     if options.autoencoder:
-        from models.anomaly.autoencoder_training import AutoencoderSpec, channel_errors, train_autoencoder
+        from models.anomaly.autoencoder_training import (
+            AutoencoderSpec,
+            channel_errors,
+            train_autoencoder,
+        )
 
         inputs = components.autoencoder_input(windows)
         spec = AutoencoderSpec(options.ae_steps, geometry.n_channels, units=options.ae_units, epochs=options.ae_epochs)

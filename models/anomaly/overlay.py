@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from models.anomaly.bundle import MANIFEST, sha256_file
-from models.anomaly.errors import BundleError, OverlayError
+from models.anomaly.errors import OverlayError
 from models.anomaly.model import AnomalyModel
 from models.anomaly.pipeline import AthleteProfile
 

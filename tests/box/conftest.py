@@ -1,13 +1,14 @@
 """Fixtures of the box tests (daemon, store, feedback, uplink)."""
 from __future__ import annotations
+
 import pytest
 from gpiozero import Device
 from gpiozero.pins.mock import MockFactory
-from sensors.clock import ManualClock
 
 from edge_agent.store import LocalStore
-from tests.support.sync_support import DEVICE
+from sensors.clock import ManualClock
 from tests.support.clock_jumps import STALE_WALL_S
+from tests.support.sync_support import DEVICE
 
 
 @pytest.fixture

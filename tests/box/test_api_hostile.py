@@ -8,11 +8,12 @@ import socket
 import time
 
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
-from liftguard.box import box_daemon
 from edge_agent.daemon import api_server
 from edge_agent.daemon.api import _Handler
+from liftguard.box import box_daemon
 from tests.support.daemon_helpers import NO_PINS, call, config, free_port, wait_for
 
 

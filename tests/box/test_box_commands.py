@@ -9,8 +9,8 @@ import uuid
 
 import pytest
 
-from liftguard.box import box_daemon
 from edge_agent.daemon.session_commands import BoxCommands
+from liftguard.box import box_daemon
 from sensors.simulator import SimulatorSource
 from sync.session_commands import Command
 from tests.support.daemon_helpers import NO_PINS, config

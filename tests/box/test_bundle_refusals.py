@@ -10,17 +10,17 @@ from pathlib import Path
 
 import joblib
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
-from liftguard.box import box_daemon
+from edge_agent.bundles.model_store import ModelStoreError, current, install_bundle
 from edge_agent.daemon.scoring import make_scorer
-from edge_agent.bundles.model_store import BoxSensors, ModelStoreError, current, install_bundle
+from liftguard.box import box_daemon
 from models.anomaly import BundleError, load_bundle
 from models.anomaly.bundle import MANIFEST, read_verified_manifest, sha256_file
 from sensors.frame import BOX_CHANNELS
+from tests.support.bundles import BOX, DEFAULT_BUNDLE, manifest_text, set_field
 from tests.support.daemon_helpers import NO_PINS, config
-from tests.support.bundles import BOX, DEFAULT_BUNDLE, set_field
-from tests.support.bundles import manifest_text
 
 
 @pytest.fixture

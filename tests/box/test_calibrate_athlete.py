@@ -8,12 +8,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from liftguard.cli import main
 from liftguard.box import box_daemon
 from liftguard.box import run_box_session as run_session
+from liftguard.cli import main
 from models.anomaly import load_bundle
-from models.anomaly.overlay import load_overlay, make_overlay, overlay_dir, save_overlay
 from models.anomaly.errors import OverlayError
+from models.anomaly.overlay import load_overlay, make_overlay, overlay_dir, save_overlay
 from models.anomaly.segments import set_segments
 from sensors.simulator import SimulatorSource, simulate_set
 from tests.support.daemon_helpers import NO_PINS

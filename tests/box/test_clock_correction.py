@@ -6,14 +6,12 @@ import sqlite3
 
 import pytest
 
-from edge_agent.uplink import timesync
 from edge_agent.store import LocalStore
 from edge_agent.store.wallclock import current_boot_id
+from edge_agent.uplink import timesync
 from edge_agent.uplink.timesync import ClockWatch, wall_clock_synchronized
-from sensors.clock import ManualClock
-from sensors.frame import IMU_CHANNELS
-from tests.support.sync_support import DEVICE, frames_for, migrated
-from tests.support.clock_jumps import NTP_STEP_S, STALE_WALL_S, record
+from tests.support.clock_jumps import NTP_STEP_S, record
+from tests.support.sync_support import DEVICE, migrated
 
 
 def rows(store: LocalStore, sql: str, *args) -> list[sqlite3.Row]:

@@ -5,8 +5,14 @@ import os
 import signal
 
 from edge_agent.store import LocalStore
-from tests.support.daemon_helpers import (call, free_port, ready_status, simulated_box_config,
-                                  start_daemon, wait_for)
+from tests.support.daemon_helpers import (
+    call,
+    free_port,
+    ready_status,
+    simulated_box_config,
+    start_daemon,
+    wait_for,
+)
 
 
 def test_kill_9_mid_session_loses_no_acknowledged_frame(tmp_path):

@@ -6,8 +6,8 @@ import time
 
 from gpiozero.pins.mock import MockFactory
 
-from liftguard.box import box_daemon
 from edge_agent.feedback import PATTERNS, Event
+from liftguard.box import box_daemon
 from sensors.simulator import SimulatorSource
 from tests.support.daemon_helpers import config, wait_for
 

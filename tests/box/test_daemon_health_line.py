@@ -1,8 +1,8 @@
 """The periodic health line tells an operator reading journalctl rates, drops, sync and disk."""
 from __future__ import annotations
 
-from liftguard.box import box_daemon
 from edge_agent.daemon.status import health_line
+from liftguard.box import box_daemon
 from sensors.simulator import SimulatorSource
 from tests.support.daemon_helpers import NO_PINS, config
 

@@ -6,14 +6,13 @@ from pathlib import Path
 
 import numpy as np
 
+from edge_agent.daemon.recent import rows
+from edge_agent.daemon.scoring import ModelScorer, RuleScorer, Window, make_scorer
+from liftguard.box import run_box_session as run_session
 from models import align_frames
 from models.anomaly import load_bundle
 from sensors.frame import BOX_CHANNELS, IMU_CHANNELS, PLATFORM_CHANNELS
 from sensors.simulator import SimulatorSource, simulate_set
-
-from liftguard.box import run_box_session as run_session
-from edge_agent.daemon.recent import rows
-from edge_agent.daemon.scoring import ModelScorer, RuleScorer, Window, make_scorer
 from tests.support.daemon_helpers import NO_PINS, config
 
 BUNDLE = Path(__file__).resolve().parents[2] / "models" / "bundles" / "default"

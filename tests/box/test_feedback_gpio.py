@@ -18,8 +18,17 @@ from gpiozero import LED, Device
 from gpiozero.pins.mock import MockFactory
 
 from edge_agent.feedback import (
-    PATTERNS, Blink, ConsoleSink, Event, FeedbackConfig, FeedbackDispatcher, FeedbackError,
-    GpioOutputs, Pattern, SessionButton, Verdict,
+    PATTERNS,
+    Blink,
+    ConsoleSink,
+    Event,
+    FeedbackConfig,
+    FeedbackDispatcher,
+    FeedbackError,
+    GpioOutputs,
+    Pattern,
+    SessionButton,
+    Verdict,
 )
 from sensors.clock import ManualClock
 

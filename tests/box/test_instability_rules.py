@@ -7,8 +7,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from edge_agent.daemon.instability import (MIN_LOAD_N, THRESHOLDS, InstabilityRules,
-                                           bar_tilt_deg)
+from edge_agent.daemon.instability import MIN_LOAD_N, THRESHOLDS, InstabilityRules, bar_tilt_deg
 
 G = 9.81
 RATE_HZ = 200

@@ -4,18 +4,17 @@ that athlete's next session and no one else's."""
 from __future__ import annotations
 
 import numpy as np
-import psycopg2
 
-from edge_agent.uplink import sync_runner
-from liftguard.config import validate
-from liftguard.box import box_daemon, secrets_for
-from edge_agent.daemon.session_commands import BoxCommands
-from liftguard.box import run_box_session as run_session
 from edge_agent.daemon.profiles import ProfileRefresher
+from edge_agent.daemon.session_commands import BoxCommands
+from edge_agent.uplink import sync_runner
 from edge_agent.uplink.session_command_runner import SessionCommandRunner
+from liftguard.box import box_daemon, secrets_for
+from liftguard.box import run_box_session as run_session
+from liftguard.config import validate
+from models import analyze_frames
 from models.anomaly.overlay import load_overlay, overlay_dir
 from models.anomaly.segments import rep_decisions
-from models import analyze_frames
 from sensors.simulator import SimulatorSource, simulate_set
 from sync.labels import fetch_labels
 from tests.support.command_support import BUNDLE, DEVICE, add_user, pg_row

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from evaluation.live_agreement import agreement
 from edge_agent.daemon.scoring import make_scorer
+from evaluation.live_agreement import agreement
 from sensors.simulator import FAULT_TYPES, LIFTS, simulate_set
 
 REPS = 3
@@ -58,8 +58,8 @@ def test_every_live_rep_line_is_stored_with_the_session(tmp_path):
     order (a rep the worker could not find again in its context used to be printed only)."""
     import re
 
-    from liftguard.box import run_box_session as run_session
     from edge_agent.store.reader import StoreReader
+    from liftguard.box import run_box_session as run_session
     from sensors.simulator import SimulatorSource
     from tests.support.daemon_helpers import NO_PINS, config
 

@@ -12,9 +12,9 @@ from pathlib import Path
 import joblib
 import pytest
 
-from liftguard.cli import main
-from liftguard.box import box_daemon
 from edge_agent.bundles.model_store import current
+from liftguard.box import box_daemon
+from liftguard.cli import main
 from models.anomaly import fit_bundle
 from models.anomaly.bundle import sign_manifest, write_manifest
 from models.anomaly.synthetic import DEFAULT_CHANNELS, synthetic_reps

@@ -5,8 +5,8 @@ from __future__ import annotations
 from types import SimpleNamespace
 
 from edge_agent.uplink.clock_gate import ClockGatedOutbox
-from liftguard.commands.status import human
 from liftguard.box import box_daemon
+from liftguard.commands.status import human
 from tests.support.daemon_helpers import NO_PINS, config
 
 

@@ -9,9 +9,7 @@ import sys
 import textwrap
 
 from edge_agent.store import LocalStore
-from sensors.frame import IMU_CHANNELS, Frame
-from tests.support.frames import assert_same_frames
-from tests.support.frames import expected_frame
+from tests.support.frames import assert_same_frames, expected_frame
 
 BATCH = 50
 GAP_EVERY = 7   # every 7th batch starts after 3 lost samples, so gaps must survive too

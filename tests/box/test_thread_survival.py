@@ -6,12 +6,12 @@ import threading
 
 import pytest
 
-from liftguard.commands.run import run_until_stopped
-from liftguard.box import box_daemon
 from edge_agent.daemon import threads as threads_mod
 from edge_agent.daemon.status import health_line
 from edge_agent.daemon.threads import Supervised
 from edge_agent.store import LocalStore
+from liftguard.box import box_daemon
+from liftguard.commands.run import run_until_stopped
 from sensors.simulator import SimulatorSource
 from tests.support.daemon_helpers import NO_PINS, call, config, free_port, wait_for
 from tests.support.frames import imu_frames

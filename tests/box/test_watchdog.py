@@ -7,10 +7,10 @@ import threading
 
 import pytest
 
-from liftguard.box import box_daemon
 from edge_agent.daemon import app as daemon_app
-from sync.systemd_notify import SystemdNotifier, operator_status, watchdog_interval_s
+from liftguard.box import box_daemon
 from sensors.simulator import SimulatorSource
+from sync.systemd_notify import SystemdNotifier, operator_status, watchdog_interval_s
 from tests.support.daemon_helpers import NO_PINS, config, wait_for
 from tests.support.systemd_support import FakeSystemd
 

@@ -8,7 +8,7 @@ import pytest
 from liftguard.cli import main
 
 sim = pytest.importorskip("sensors.simulator")
-from sensors.recording import write_recording  # noqa: E402
+from sensors.recording import write_recording
 
 
 @pytest.fixture(scope="module")

@@ -45,7 +45,7 @@ def test_each_problem_names_file_and_key(tmp_path, text, fragments):
 
 def test_missing_required_key_is_reported(monkeypatch, tmp_path):
     from liftguard import config as config_module
-    from liftguard.config import Key, _REQUIRED
+    from liftguard.config import _REQUIRED, Key
     schema = {**SCHEMA, "database": {**SCHEMA["database"], "dsn": Key(str, _REQUIRED)}}
     monkeypatch.setattr(config_module, "SCHEMA", schema)
     with pytest.raises(ConfigError) as info:

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import json
 
-from liftguard.cli import main
 from liftguard.box import run_box_session as run_session
+from liftguard.cli import main
 from sensors.recording import read_recording, write_recording
 from sensors.simulator import SimulatorSource, simulate_set
 from tests.support.daemon_helpers import NO_PINS, config

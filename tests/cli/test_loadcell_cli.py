@@ -11,8 +11,7 @@ from liftguard.cli import main
 from sensors.frame import STANDARD_GRAVITY
 from sensors.loadcell_calibration import load_calibration, standard_spots
 from sensors.loadcell_protocol import encode_frame
-from tests.support.loadcells import TRUE_SCALE, TRUE_TARE, corner_forces
-from tests.support.loadcells import PERIOD_US, PtyPlatform
+from tests.support.loadcells import PERIOD_US, TRUE_SCALE, TRUE_TARE, PtyPlatform, corner_forces
 
 MASS_KG = 20.0
 

@@ -9,15 +9,23 @@ import random
 from pathlib import Path
 
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
+from liftguard.cli import main
 from liftguard.config import load_config
 from liftguard.errors import ConfigError
-from liftguard.cli import main
 from sensors.frame import IMU_CHANNELS, PLATFORM_CHANNELS, Frame
 from sensors.loadcell_protocol import FRAME_SIZE, FrameDecoder, encode_frame
-from sensors.recording import (INT64_MAX, RecordingError, read_labels, read_labels_meta,
-                               read_recording, write_labels, write_recording)
+from sensors.recording import (
+    INT64_MAX,
+    RecordingError,
+    read_labels,
+    read_labels_meta,
+    read_recording,
+    write_labels,
+    write_recording,
+)
 from sensors.rep_truth import RepTruth
 
 REPO = Path(__file__).resolve().parents[2]

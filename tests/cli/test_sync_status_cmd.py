@@ -10,9 +10,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import psycopg2
 import pytest
 
-from liftguard.commands import sync_cmd
-from liftguard.box import box_daemon
 from edge_agent.store import LocalStore
+from liftguard.box import box_daemon
+from liftguard.commands import sync_cmd
 from sensors.simulator import SimulatorSource
 from sync.direct import PgWriter
 from sync.ingester import Ingester, IngestSettings

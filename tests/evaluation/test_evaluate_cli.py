@@ -56,8 +56,8 @@ def test_without_tensorflow_the_real_part_stops_before_starting(tmp_path, capsys
 
 
 def test_lifts_run_in_parallel_give_the_serial_figures():
-    from liftguard.commands.evaluate_simulator import SimulatorRun, evaluate_lifts
     from liftguard.commands.evaluate import DEFAULT_BUNDLE
+    from liftguard.commands.evaluate_simulator import SimulatorRun, evaluate_lifts
 
     run = SimulatorRun(bundle=DEFAULT_BUNDLE, seeds=(0,), faults=("tilt", "tremor"), alert_on=0.9, alert_off=0.6,
                        min_gap_s=2.0, hop_s=0.1, window_s=1.0)

@@ -8,15 +8,26 @@ import threading
 
 import pytest
 
+from sync.mqtt_publisher import make_client
 from sync.session_command_mqtt import BoxCommandClient, CommandPublisher
 from sync.session_command_store import insert_command
 from sync.session_commands import command_topic
-from sync.mqtt_publisher import make_client
-from tests.support.command_support import (DEVICE, add_device, add_user, command_box, command_status,
-                                   end_command, login, mqtt_box, shipped_broker,
-                                   start_command, stop_all, wait_settled)
-from tests.support.deployed import Deployment
+from tests.support.command_support import (
+    DEVICE,
+    add_device,
+    add_user,
+    command_box,
+    command_status,
+    end_command,
+    login,
+    mqtt_box,
+    shipped_broker,
+    start_command,
+    stop_all,
+    wait_settled,
+)
 from tests.support.daemon_helpers import wait_for
+from tests.support.deployed import Deployment
 from tests.support.sync_support import migrated
 
 

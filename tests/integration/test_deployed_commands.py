@@ -72,7 +72,7 @@ def _rep_loads(pg_db, session_id: str) -> set:
 
 @pytest.mark.parametrize("mode", ["mqtt", "direct"])
 def test_start_follow_and_end_a_session_as_deployed(mode, pg_db, mosquitto_factory, tmp_path,
-                                                    browser):  # noqa: F811
+                                                    browser):
     d = Deployment.install(pg_db, mosquitto_factory, tmp_path)
     d.create_user("admin", ADMIN, "Head")
     d.create_user("athlete", ATHLETE, "Ann")

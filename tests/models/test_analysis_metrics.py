@@ -8,8 +8,15 @@ import pytest
 
 from models import scores
 from models.feedback_text import RULES, rep_feedback, set_feedback
-from models.metrics import (CHI2_95_2DOF, RepMetrics, band_rms, centre_of_pressure, cop_sway,
-                            mean_asymmetry_pct, velocity_loss_pct)
+from models.metrics import (
+    CHI2_95_2DOF,
+    RepMetrics,
+    band_rms,
+    centre_of_pressure,
+    cop_sway,
+    mean_asymmetry_pct,
+    velocity_loss_pct,
+)
 from sensors.geometry import DEFAULT_PLATFORM, left_right_asymmetry_pct
 
 

@@ -77,10 +77,10 @@ def test_unknown_lift_and_no_frames_are_clear_errors():
 def test_a_bar_that_never_rests_gives_no_reps_and_says_why():
     import math
 
+    import numpy as np
+
     from models import analyze_frames
     from sensors.frame import IMU_CHANNELS, STANDARD_GRAVITY, Frame
-
-    import numpy as np
 
     noise = np.random.default_rng(3).normal(0, 0.02, (600, 6))   # real sensors are never frozen
     frames = []

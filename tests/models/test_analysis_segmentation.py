@@ -8,8 +8,8 @@ from models.kinematics import integrate_with_zupt, window_samples
 from models.orientation import bar_tilt_deg, estimate_up
 from models.segmentation import RepSegmenter, segment_bar, zigzag
 from models.signals import align_frames
-from sensors.frame import STANDARD_GRAVITY as G
 from sensors.frame import IMU_CHANNELS
+from sensors.frame import STANDARD_GRAVITY as G
 
 RATE = 100.0
 

@@ -15,8 +15,18 @@ from models.anomaly.detectors import (
     fit_one_class_svm,
     fit_shrunk_covariance,
 )
-from models.anomaly.features import rep_feature_names, rep_features, window_feature_names, window_features
-from models.anomaly.fusion import FusionCalibration, TailCalibration, fisher_statistic, leave_one_out_p_values
+from models.anomaly.features import (
+    rep_feature_names,
+    rep_features,
+    window_feature_names,
+    window_features,
+)
+from models.anomaly.fusion import (
+    FusionCalibration,
+    TailCalibration,
+    fisher_statistic,
+    leave_one_out_p_values,
+)
 from models.anomaly.scaler import MinMaxParams
 from models.anomaly.windows import resample_steps, screen_windows, sliding_windows
 

@@ -7,7 +7,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.spatial.transform import Rotation
 
-from models.anomaly.body_frame import CURVE_POINTS, body_frame_feature_names, body_frame_features, imu_groups
+from models.anomaly.body_frame import (
+    CURVE_POINTS,
+    body_frame_feature_names,
+    body_frame_features,
+    imu_groups,
+)
 
 CHANNELS = ("s0_ax", "s0_ay", "s0_az", "s0_gx", "s0_gy", "s0_gz", "s1_ax", "s1_ay", "s1_az", "s1_gx", "s1_gy", "s1_gz")
 RATE = 100.0

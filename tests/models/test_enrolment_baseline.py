@@ -12,14 +12,15 @@ import shutil
 
 import numpy as np
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
 from edge_agent.bundles.model_store import ModelStoreError, install_bundle
 from models.anomaly import AthleteProfile, BundleError, fit_bundle, load_bundle
 from models.anomaly.bundle import MANIFEST, sha256_file
 from models.anomaly.enrolment_baseline import baseline_distance, leave_one_out_features
-from models.anomaly.overlay import OVERLAY_FILE, load_overlay, make_overlay, save_overlay
 from models.anomaly.errors import OverlayError
+from models.anomaly.overlay import OVERLAY_FILE, load_overlay, make_overlay, save_overlay
 from models.anomaly.pipeline import compute_profile, prepare_segment
 from models.anomaly.realtime import update_manifest
 from tests.support.anomaly_data import CHANNELS, RATE, _athletes, _rep

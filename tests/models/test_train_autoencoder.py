@@ -8,17 +8,17 @@ import pytest
 
 tf = pytest.importorskip("tensorflow")
 
-from models.anomaly import fit_bundle, load_bundle  # noqa: E402
-from models.anomaly.autoencoder_runtime import AutoencoderRuntime  # noqa: E402
-from models.anomaly.synthetic import synthetic_reps  # noqa: E402
-from tests.support.anomaly_data import assert_scoring_without_tensorflow
-from models.anomaly.autoencoder_training import (  # noqa: E402
+from models.anomaly import fit_bundle, load_bundle
+from models.anomaly.autoencoder_runtime import AutoencoderRuntime
+from models.anomaly.autoencoder_training import (
     AGREEMENT_TOLERANCE,
     AutoencoderSpec,
     check_agreement,
     export_tflite,
     train_autoencoder,
 )
+from models.anomaly.synthetic import synthetic_reps
+from tests.support.anomaly_data import assert_scoring_without_tensorflow
 
 CHANNELS = ("ax", "ay", "az")
 

@@ -11,13 +11,14 @@ import subprocess
 import sys
 
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
+from edge_agent.store import LocalStore
+from evaluation.load_cue_accuracy import velocity_cue_accuracy
 from liftguard.config import load_config, validate
 from liftguard.errors import ConfigError
-from edge_agent.store import LocalStore
 from models import analyze_frames
-from evaluation.load_cue_accuracy import velocity_cue_accuracy
 from models.velocity_cue import cue_rep, cue_velocities, running_velocity_loss
 
 TEST_SEEDS = range(200, 206)

@@ -9,9 +9,13 @@ import pytest
 
 from liftguard import cli
 from liftguard.commands import calibrate_imu
-from sensors.imu_calibration import (CalibrationError, ImuCalibration,
-                                     estimate_still_calibration, load_calibration,
-                                     save_calibration)
+from sensors.imu_calibration import (
+    CalibrationError,
+    ImuCalibration,
+    estimate_still_calibration,
+    load_calibration,
+    save_calibration,
+)
 from sensors.imu_source import IMUSource
 from tests.support.imu_rig import G, Rig, lsb_accel, lsb_gyro
 

@@ -8,10 +8,10 @@ import logging
 import numpy as np
 import pytest
 
+from sensors.fake_mpu6050 import missing_bus_factory
 from sensors.frame import IMU_CHANNELS
 from sensors.imu_calibration import CalibrationError, ImuCalibration
 from sensors.imu_source import IMUSource, probe_imu
-from sensors.fake_mpu6050 import missing_bus_factory
 from sensors.mpu6050 import Register
 from tests.support.imu_rig import G, Rig
 

@@ -9,10 +9,17 @@ import pytest
 from sensors.errors import SensorError
 from sensors.frame import PLATFORM_CHANNELS, STANDARD_GRAVITY
 from sensors.geometry import DEFAULT_PLATFORM
-from sensors.loadcell_calibration import (CalibrationError, LoadCellCalibration,
-                                          load_calibration, noise_counts,
-                                          placement_from_samples, save_calibration,
-                                          solve_calibration, standard_spots, tare_from_samples)
+from sensors.loadcell_calibration import (
+    CalibrationError,
+    LoadCellCalibration,
+    load_calibration,
+    noise_counts,
+    placement_from_samples,
+    save_calibration,
+    solve_calibration,
+    standard_spots,
+    tare_from_samples,
+)
 from tests.support.loadcells import TRUE_SCALE, TRUE_TARE, corner_forces
 
 NOISE = 3.0

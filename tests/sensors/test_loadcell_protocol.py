@@ -8,9 +8,18 @@ from pathlib import Path
 
 import pytest
 
-from sensors.loadcell_protocol import (COUNT_MAX, COUNT_MIN, FRAME_SIZE, STATUS_BOOT,
-                                       STATUS_TIMEOUT_SHIFT, SYNC, FrameDecoder, channels_flagged,
-                                       crc16, encode_frame)
+from sensors.loadcell_protocol import (
+    COUNT_MAX,
+    COUNT_MIN,
+    FRAME_SIZE,
+    STATUS_BOOT,
+    STATUS_TIMEOUT_SHIFT,
+    SYNC,
+    FrameDecoder,
+    channels_flagged,
+    crc16,
+    encode_frame,
+)
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "loadcell-protocol.md"
 

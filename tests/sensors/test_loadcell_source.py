@@ -3,13 +3,10 @@ from __future__ import annotations
 
 import errno
 import json
-import os
 import re
-import threading
 import time
-import tty
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Sequence
 
 import pytest
 import serial
@@ -18,7 +15,7 @@ from sensors.clock import ManualClock
 from sensors.errors import SensorError
 from sensors.frame import PLATFORM_CHANNELS
 from sensors.loadcell_calibration import LoadCellCalibration, save_calibration
-from sensors.loadcell_protocol import (STATUS_BOOT, STATUS_TIMEOUT_SHIFT, encode_frame)
+from sensors.loadcell_protocol import STATUS_BOOT, STATUS_TIMEOUT_SHIFT, encode_frame
 from sensors.loadcell_source import DeviceClockMapper, LoadCellSource, probe_loadcells
 from tests.support.loadcells import PERIOD_US, PtyPlatform
 

@@ -6,8 +6,15 @@ import math
 import pytest
 
 from sensors.frame import STANDARD_GRAVITY, Frame
-from sensors.recording import (RecordingError, describe_frames, labels_path_for, read_labels,
-                               read_recording, write_labels, write_recording)
+from sensors.recording import (
+    RecordingError,
+    describe_frames,
+    labels_path_for,
+    read_labels,
+    read_recording,
+    write_labels,
+    write_recording,
+)
 from sensors.simulator import simulate_set
 
 

@@ -11,7 +11,8 @@ import re
 from pathlib import Path
 
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
 from sensors.recording import RecordingError, read_labels, read_recording, write_recording
 from tests.cli import test_parser_properties as base

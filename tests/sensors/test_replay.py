@@ -8,8 +8,13 @@ import pytest
 from liftguard.cli import main
 from sensors.clock import ManualClock
 from sensors.frame import Frame
-from sensors.recording import (RecordingError, labels_path_for, read_recording, write_labels,
-                               write_recording)
+from sensors.recording import (
+    RecordingError,
+    labels_path_for,
+    read_recording,
+    write_labels,
+    write_recording,
+)
 from sensors.replay_source import ReplaySource
 from sensors.simulator import simulate_set
 

@@ -10,8 +10,7 @@ from sensors.recording import write_recording
 from sensors.simulator import BENCH_MASS_KG, NoiseModel, RepTruth, simulate_set
 from sensors.simulator.athlete import PROFILES
 from sensors.simulator.faults import FaultSpecError, parse_faults
-from sensors.simulator.signals import (_rotate_x, _rotate_y, _rotate_z, corner_forces,
-                                       platform_load)
+from sensors.simulator.signals import _rotate_x, _rotate_y, _rotate_z, corner_forces, platform_load
 
 G = STANDARD_GRAVITY
 BODY, BAR = 80.0, 60.0

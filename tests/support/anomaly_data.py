@@ -1,10 +1,10 @@
 """Athletes and reps the anomaly-model tests fit and score."""
 from __future__ import annotations
+
 import subprocess
 import sys
+
 import numpy as np
-
-
 
 CHANNELS = ("hip_pitch", "hip_roll", "knee_pitch", "knee_roll")
 

@@ -10,9 +10,9 @@ from typing import Any
 
 import psycopg2
 
-from liftguard.config import validate
-from liftguard.box import run_box_session
 from edge_agent.store import LocalStore
+from liftguard.box import run_box_session
+from liftguard.config import validate
 from sensors.simulator import SimulatorSource, parse_faults
 from sync.direct import DirectSink, PgWriter
 from sync.worker import SyncWorker

@@ -1,12 +1,12 @@
 """Bundles to refuse: the shipped one, a box's channels, a manifest field set to anything."""
 from __future__ import annotations
+
 import json
 from pathlib import Path
+
 from edge_agent.bundles.model_store import BoxSensors
 from models.anomaly.bundle import MANIFEST
 from sensors.frame import BOX_CHANNELS
-
-
 
 DEFAULT_BUNDLE = Path(__file__).resolve().parents[2] / "models" / "bundles" / "default"
 

@@ -6,7 +6,6 @@ from sensors.clock import ManualClock
 from sensors.frame import IMU_CHANNELS
 from tests.support.sync_support import frames_for
 
-
 STALE_WALL_S = 1_600_000_000.0          # what fake-hwclock restored at boot
 
 

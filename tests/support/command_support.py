@@ -11,8 +11,8 @@ from typing import Any
 from edge_agent.daemon import Daemon
 from liftguard.box import box_daemon
 from sensors.simulator import SimulatorSource
-from sync.session_commands import Command
 from sync.mqtt_publisher import MqttSettings
+from sync.session_commands import Command
 from tests.support.daemon_helpers import NO_PINS, config, wait_for
 
 ACL_FILE = Path(__file__).resolve().parents[2] / "sync" / "mosquitto.acl.example"

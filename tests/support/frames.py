@@ -1,9 +1,10 @@
 """Frames and chunks the store, sync and web tests build on."""
 from __future__ import annotations
-from sensors.frame import IMU_CHANNELS, Frame
 
 import random
-from sync.chunks import (WALL_TOLERANCE_S)
+
+from sensors.frame import IMU_CHANNELS, Frame
+from sync.chunks import WALL_TOLERANCE_S
 
 
 def imu_frames(n, seq0=0, t0=10**12, dt=5_000_000, wall0=1_700_000_000.0, rng=None):

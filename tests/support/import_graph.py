@@ -54,7 +54,7 @@ def import_graph(repo: Path = REPO) -> dict[str, set[str]]:
         for node in ast.walk(ast.parse(path.read_text(), str(path))):
             if isinstance(node, (ast.Import, ast.ImportFrom)):
                 graph[name].update(_targets(name, path, node, modules))
-    from liftguard.cli import COMMAND_MODULES   # light: loads no subcommand
+    from liftguard.cli import COMMAND_MODULES  # light: loads no subcommand
 
     graph["liftguard.cli"].update(COMMAND_MODULES)
     return graph

@@ -1,16 +1,17 @@
 """A load-cell platform that is not there: true scale and tare, corner forces, a pty serial port."""
 from __future__ import annotations
+
 import os
 import threading
 import time
 import tty
 from pathlib import Path
 from typing import Callable
-from sensors.frame import PLATFORM_CHANNELS
 
 import numpy as np
-from sensors.geometry import DEFAULT_PLATFORM
 
+from sensors.frame import PLATFORM_CHANNELS
+from sensors.geometry import DEFAULT_PLATFORM
 
 TRUE_TARE = np.array([8123.0, -2210.0, 410.0, 15002.0])
 

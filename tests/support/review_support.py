@@ -9,12 +9,17 @@ import uuid
 from datetime import datetime, timedelta
 from typing import Any, Sequence
 
-from sync.chunks import (DEFAULT_DECIMALS, DEFAULT_RESOLUTION, chunk_to_json, encode_chunk,
-                         encode_counts_chunk)
 from models.analysis import analyze_frames
 from models.feedback_text import rep_feedback, set_feedback
 from sensors.frame import Frame
 from sensors.simulator import simulate_set
+from sync.chunks import (
+    DEFAULT_DECIMALS,
+    DEFAULT_RESOLUTION,
+    chunk_to_json,
+    encode_chunk,
+    encode_counts_chunk,
+)
 
 CHUNK_S = 1.0
 

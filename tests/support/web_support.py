@@ -1,21 +1,15 @@
-"""Pytest support for the coach web app: a migrated real PostgreSQL that the app reaches as
-the least-privilege web role, the app and its test client (CSRF on), users of each role, and
-signing in the way a browser does (the CSRF token is read from the form).
-
-Import the fixtures you use into a test module:
-    from tests.support.web_support import client, db_conn, login_as, make_user, web_app, web_db  # noqa: F401
-"""
+"""Support for the coach web app tests: settings for a database the app reaches as the
+least-privilege web role, users of each role, and signing in the way a browser does (the CSRF
+token is read from the form). The fixtures (``web_db``, ``db_conn``, ``web_app``, ``client``,
+``make_user``, ``login_as``) are in tests/web/conftest.py."""
 from __future__ import annotations
-from pathlib import Path
-import pytest
 
 import re
 import uuid
-from typing import Any, Callable, Iterator
+from pathlib import Path
+from typing import Any
 
-
-from coach import WebSettings, create_app
-from coach.accounts import create_user
+from coach import WebSettings
 from sync.migrate import migrate
 from sync.roles import apply_roles, password_env_var
 from tests.support.services import PgDatabase, PostgresServer

@@ -15,9 +15,20 @@ from hypothesis import strategies as st
 
 from sensors.frame import IMU_CHANNELS, PLATFORM_CHANNELS, Frame
 from sensors.simulator import simulate_set
-from sync.chunks import (COUNTS_VERSION, DEFAULT_DECIMALS, DEFAULT_RESOLUTION, MAX_COUNT,
-                         WALL_TOLERANCE_S, ChunkFormatError, check_chunk, chunk_resolution,
-                         chunk_to_json, decode_chunk, encode_chunk, encode_counts_chunk)
+from sync.chunks import (
+    COUNTS_VERSION,
+    DEFAULT_DECIMALS,
+    DEFAULT_RESOLUTION,
+    MAX_COUNT,
+    WALL_TOLERANCE_S,
+    ChunkFormatError,
+    check_chunk,
+    chunk_resolution,
+    chunk_to_json,
+    decode_chunk,
+    encode_chunk,
+    encode_counts_chunk,
+)
 from sync.payloads import decode_message, encode_item, encode_message
 
 SIM = simulate_set("squat", reps=2, seed=11)
@@ -335,8 +346,8 @@ def test_liftguard_export_gives_the_same_frames_from_either_version(tmp_path):
 
 
 def test_the_box_counts_in_its_configured_ranges_and_its_load_cell_calibration(tmp_path):
-    from liftguard.config import load_config
     from edge_agent.daemon.wiring import box_chunk_resolution
+    from liftguard.config import load_config
     from sensors.loadcell_calibration import LoadCellCalibration, save_calibration
 
     cfg_path = tmp_path / "config.toml"

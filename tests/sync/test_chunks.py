@@ -7,9 +7,15 @@ import random
 
 import pytest
 
-from sync.chunks import (DEFAULT_DECIMALS, WALL_TOLERANCE_S, ChunkFormatError,
-                                     chunk_to_json, decode_chunk, encode_chunk)
 from sensors.frame import IMU_CHANNELS, PLATFORM_CHANNELS, Frame
+from sync.chunks import (
+    DEFAULT_DECIMALS,
+    WALL_TOLERANCE_S,
+    ChunkFormatError,
+    chunk_to_json,
+    decode_chunk,
+    encode_chunk,
+)
 from tests.support.frames import OVERCLAIMING_CHUNKS, imu_frames
 
 

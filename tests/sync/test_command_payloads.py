@@ -9,8 +9,17 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sync.session_commands import (MAX_COMMAND_BYTES, Ack, Command, CommandError, command_topic,
-                           device_of_topic, parse_ack, parse_command, peek_id)
+from sync.session_commands import (
+    MAX_COMMAND_BYTES,
+    Ack,
+    Command,
+    CommandError,
+    command_topic,
+    device_of_topic,
+    parse_ack,
+    parse_command,
+    peek_id,
+)
 
 uuids = st.uuids().map(str)
 times = st.floats(min_value=0, max_value=4e9, allow_nan=False)

@@ -9,7 +9,12 @@ from pathlib import Path
 import psycopg2
 import pytest
 
-from tests.support.services import RunAs, port_accepts, reap_abandoned_mosquitto, reap_abandoned_postgres
+from tests.support.services import (
+    RunAs,
+    port_accepts,
+    reap_abandoned_mosquitto,
+    reap_abandoned_postgres,
+)
 
 pytestmark = pytest.mark.integration
 

@@ -10,8 +10,14 @@ import psycopg2
 import psycopg2.errors
 import pytest
 
-from sync.migrate import (SCHEMA_DIR, MigrationError, current_version, load_migrations, migrate,
-                          pending)
+from sync.migrate import (
+    SCHEMA_DIR,
+    MigrationError,
+    current_version,
+    load_migrations,
+    migrate,
+    pending,
+)
 from sync.seed_schema import SEED_COLUMNS, actual_columns, differences
 
 pytestmark = pytest.mark.integration
@@ -223,7 +229,7 @@ def test_concurrent_migrators_apply_each_version_once(pg_db):
         barrier.wait()
         try:
             results.append(migrate(c))
-        except BaseException as exc:  # noqa: BLE001 - reported below
+        except BaseException as exc:  # reported below
             errors.append(exc)
 
     threads = [threading.Thread(target=run, args=(c,)) for c in conns]

@@ -10,8 +10,8 @@ import psycopg2.errors
 import pytest
 
 from sync.migrate import migrate
-from tests.support.services import PgDatabase
 from sync.roles import RolesError, apply_roles, main, password_env_var, scram_sha256_verifier
+from tests.support.services import PgDatabase
 
 pytestmark = pytest.mark.integration
 

@@ -9,8 +9,14 @@ import sys
 import time
 
 from sensors.simulator import simulate_set
-from tests.support.daemon_helpers import (call, free_port, ready_status, simulated_box_config,
-                                  start_daemon, wait_for)
+from tests.support.daemon_helpers import (
+    call,
+    free_port,
+    ready_status,
+    simulated_box_config,
+    start_daemon,
+    wait_for,
+)
 
 
 def test_entered_load_wins_and_the_platform_weighing_is_kept(tmp_path):

@@ -19,7 +19,7 @@ from sync.ingester import Ingester, IngestSettings
 from sync.mqtt_publisher import MqttSettings
 from sync.payloads import data_topic, encode_item, encode_message
 from sync.worker import Backoff
-from tests.support.sync_support import (DEVICE, close, count, raw_client, record_session, wait_for)
+from tests.support.sync_support import DEVICE, close, count, raw_client, record_session, wait_for
 
 pytestmark = pytest.mark.integration
 

@@ -14,8 +14,15 @@ import uuid
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from sync.payloads import (PayloadError, data_topic, decode_ack, decode_message, encode_ack,
-                           encode_item, encode_message)
+from sync.payloads import (
+    PayloadError,
+    data_topic,
+    decode_ack,
+    decode_message,
+    encode_ack,
+    encode_item,
+    encode_message,
+)
 from sync.rows import KINDS
 
 _EXAMPLES = os.environ.get("LIFTGUARD_HYPOTHESIS_EXAMPLES")

@@ -8,8 +8,8 @@ import logging
 import psycopg2
 import pytest
 
-from liftguard.cli import main
 from edge_agent.store import LocalStore
+from liftguard.cli import main
 from sync.direct import DirectSink, PgWriter
 from sync.migrate import MigrationError, load_migrations, migrate
 from sync.worker import SyncWorker

@@ -6,8 +6,13 @@ import psycopg2
 from edge_agent.store import LocalStore
 from sync.direct import DirectSink, PgWriter
 from sync.worker import Backoff, SyncState, SyncWorker
-from tests.support.sync_support import (DEVICE, assert_same_contents, box_counts, pg_counts,
-                                record_session)
+from tests.support.sync_support import (
+    DEVICE,
+    assert_same_contents,
+    box_counts,
+    pg_counts,
+    record_session,
+)
 
 
 def _worker(store, pg_db, tmp_path, batch_size=50):

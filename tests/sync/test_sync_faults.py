@@ -18,8 +18,17 @@ from sync.ingester import PAUSE_FILE_ENV, Ingester, IngestSettings
 from sync.mqtt_publisher import MqttPublisher, MqttSettings
 from sync.payloads import data_topic, encode_item, encode_message
 from sync.worker import Backoff
-from tests.support.sync_support import (DEVICE, assert_same_contents, box_counts, close, count, pg_counts,
-                                raw_client, record_session, wait_for)
+from tests.support.sync_support import (
+    DEVICE,
+    assert_same_contents,
+    box_counts,
+    close,
+    count,
+    pg_counts,
+    raw_client,
+    record_session,
+    wait_for,
+)
 from tests.support.systemd_support import FakeSystemd
 
 REPO = Path(__file__).resolve().parents[2]

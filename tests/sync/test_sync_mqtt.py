@@ -9,14 +9,20 @@ import paho.mqtt.client as mqtt
 import psycopg2
 
 from edge_agent.store import LocalStore
+from sensors.frame import IMU_CHANNELS
 from sync.direct import PgWriter
 from sync.ingester import Ingester, IngestSettings
 from sync.mqtt_publisher import MqttPublisher, MqttSettings
 from sync.payloads import data_topic, encode_item, encode_message
 from sync.worker import Backoff
-from sensors.frame import IMU_CHANNELS
-from tests.support.sync_support import (DEVICE, assert_same_contents, box_counts, frames_for, pg_counts,
-                                record_session)
+from tests.support.sync_support import (
+    DEVICE,
+    assert_same_contents,
+    box_counts,
+    frames_for,
+    pg_counts,
+    record_session,
+)
 
 
 def _settings(broker, user="", password=None) -> MqttSettings:

@@ -6,8 +6,15 @@ import uuid
 
 import pytest
 
-from sync.payloads import (PayloadError, data_topic, decode_ack, decode_message, encode_ack,
-                           encode_item, encode_message)
+from sync.payloads import (
+    PayloadError,
+    data_topic,
+    decode_ack,
+    decode_message,
+    encode_ack,
+    encode_item,
+    encode_message,
+)
 from sync.roster import Roster, RosterEntry
 
 SID = str(uuid.uuid4())

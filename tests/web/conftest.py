@@ -1,14 +1,15 @@
 """Fixtures of the web app tests: a fresh database with the web role, the app, a client, users."""
 from __future__ import annotations
 
-from tests.support.web_support import PASSWORD, _template, login, settings_for, unique_role_name
-
-import pytest
 import uuid
 from typing import Any, Callable, Iterator
+
+import pytest
+
 from coach import WebSettings, create_app
 from coach.accounts import create_user
 from tests.support.services import PgDatabase, PostgresServer
+from tests.support.web_support import PASSWORD, _template, login, settings_for, unique_role_name
 
 
 @pytest.fixture

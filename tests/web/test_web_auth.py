@@ -5,7 +5,15 @@ import pytest
 
 from coach import create_app
 from coach.auth import LOGIN_FAILED, SIGNUP_DONE
-from tests.support.web_support import (PASSWORD, csrf_token, form_token, home_path, login, post_form, settings_for)
+from tests.support.web_support import (
+    PASSWORD,
+    csrf_token,
+    form_token,
+    home_path,
+    login,
+    post_form,
+    settings_for,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -63,7 +71,7 @@ def test_unknown_email_and_wrong_password_get_the_same_answer(client, make_user,
     assert wrong.status_code == unknown.status_code == 401
     for response in (wrong, unknown):
         assert LOGIN_FAILED in response.get_data(as_text=True)
-    strip = lambda r: r.get_data(as_text=True).replace(user["email"], "X").replace(  # noqa: E731
+    strip = lambda r: r.get_data(as_text=True).replace(user["email"], "X").replace(
         "nobody-here@example.org", "X")
     body_wrong, body_unknown = strip(wrong), strip(unknown)
     token_w, token_u = csrf_token(body_wrong), csrf_token(body_unknown)

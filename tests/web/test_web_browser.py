@@ -13,12 +13,11 @@ from pathlib import Path
 
 import pytest
 
+from coach import create_app
 from tests.support.box_sessions import record_simulated_session, sync_box
+from tests.support.browser import artifacts_dir
 from tests.support.web_server import ServedApp
 from tests.support.web_support import PASSWORD, assign, settings_for
-
-from coach import create_app
-from tests.support.browser import artifacts_dir
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -16,8 +16,7 @@ import pytest
 
 from liftguard.cli import main
 from tests.support.services import free_port, port_accepts
-from tests.support.web_support import TEST_SECRET_KEY, login
-from tests.support.web_support import write_config
+from tests.support.web_support import TEST_SECRET_KEY, login, write_config
 
 REPO = Path(__file__).resolve().parents[2]
 

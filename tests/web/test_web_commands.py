@@ -5,12 +5,11 @@ flow with the real processes is tests/integration/test_deployed_commands.py."""
 from __future__ import annotations
 
 import re
+import time
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
-import time
 
 from sync.session_command_store import record_ack
 from sync.session_commands import Ack

@@ -11,7 +11,14 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from tests.support.web_support import (PASSWORD, add_session, assign, csrf_token, form_token, rep_labels)
+from tests.support.web_support import (
+    PASSWORD,
+    add_session,
+    assign,
+    csrf_token,
+    form_token,
+    rep_labels,
+)
 
 pytestmark = pytest.mark.integration
 

@@ -9,7 +9,7 @@ import re
 import pytest
 
 from tests.support.box_sessions import record_simulated_session, sync_box
-from tests.support.web_support import assign, login
+from tests.support.web_support import assign
 
 DEVICE = "gym-box-27"
 

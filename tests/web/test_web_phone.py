@@ -25,8 +25,14 @@ from sync.session_command_store import insert_command
 from tests.support.box_sessions import record_simulated_session, sync_box
 from tests.support.command_support import start_command
 from tests.support.services import free_port, port_accepts
-from tests.support.web_support import write_config
-from tests.support.web_support import (PASSWORD, TEST_SECRET_KEY, WEB_ROLE, WEB_ROLE_PASSWORD, assign)
+from tests.support.web_support import (
+    PASSWORD,
+    TEST_SECRET_KEY,
+    WEB_ROLE,
+    WEB_ROLE_PASSWORD,
+    assign,
+    write_config,
+)
 
 pytestmark = pytest.mark.integration
 REPO = Path(__file__).resolve().parents[2]

@@ -12,12 +12,11 @@ from datetime import datetime, timedelta
 
 import pytest
 
+from coach import create_app
 from sensors.recording import read_recording
 from tests.support import query_counter
 from tests.support.review_support import insert_session, simulated_session
 from tests.support.web_support import assign, login, settings_for
-
-from coach import create_app
 
 
 @pytest.fixture
@@ -226,8 +225,8 @@ def test_queries_per_page_do_not_grow_with_rows(web_db, db_conn, make_user):
 @pytest.mark.integration
 def test_a_chunk_that_does_not_decode_is_named_and_the_rest_still_shows(db_conn, login_as,
                                                                       make_user):
-    from tests.support.review_support import chunks_of
     from sensors.simulator import simulate_set
+    from tests.support.review_support import chunks_of
 
     athlete = make_user("athlete")
     good = chunks_of(simulate_set(reps=1, seed=2).frames)

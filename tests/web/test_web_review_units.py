@@ -176,9 +176,8 @@ def test_duration_and_end_reason_in_words():
 
 
 def _valid_chunks():
-    from sync.chunks import (DEFAULT_DECIMALS, DEFAULT_RESOLUTION, encode_chunk,
-                             encode_counts_chunk)
     from sensors.frame import Frame
+    from sync.chunks import DEFAULT_DECIMALS, DEFAULT_RESOLUTION, encode_chunk, encode_counts_chunk
     frames = [f for f in _SIM.frames[:600]]
     imu = [f for f in frames if f.source == "imu"][:50]
     # lost samples, an irregular period and a missing value
@@ -222,8 +221,8 @@ def json_copy(value):
 @settings(max_examples=400, deadline=None)
 @given(mutated_chunk())
 def test_chunk_columns_equal_the_box_decoder_or_name_the_problem(chunk):
-    from sync.chunks import ChunkFormatError, decode_chunk
     from coach.review.raw_series import chunk_columns
+    from sync.chunks import ChunkFormatError, decode_chunk
     try:
         frames = decode_chunk(chunk)
     except (ChunkFormatError, TypeError, ValueError, KeyError, AttributeError) as exc:

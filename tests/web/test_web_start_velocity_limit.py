@@ -4,7 +4,8 @@ after them still goes through; only a trainer of the athlete may start."""
 from __future__ import annotations
 
 import pytest
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from sync.session_command_store import pending_commands
 from tests.support.command_support import DEVICE, add_device

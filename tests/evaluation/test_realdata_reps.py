@@ -9,8 +9,8 @@ import json
 
 import pytest
 
-from models.datasets import SQUAT_DATASET, WRIST_DATASET
 from evaluation.rep_accuracy import squat_dataset_accuracy, wrist_dataset_accuracy
+from models.datasets import SQUAT_DATASET, WRIST_DATASET
 
 
 def _need(shared_data, name):

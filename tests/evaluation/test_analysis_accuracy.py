@@ -11,7 +11,7 @@ import pytest
 
 pytest.importorskip("sensors.simulator")
 
-from evaluation.rep_accuracy import FAULT_EFFECTS, simulator_accuracy  # noqa: E402
+from evaluation.rep_accuracy import FAULT_EFFECTS, simulator_accuracy
 
 
 @pytest.fixture(scope="module")
