@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from edge_agent.bundles.errors import ModelStoreError
 from models.anomaly.bundle import MANIFEST, read_verified_manifest, sign_manifest
 from models.anomaly.errors import BundleError
 from sensors.frame import BOX_CHANNELS, IMU_CHANNELS, PLATFORM_CHANNELS
@@ -45,11 +46,6 @@ STAGING_PREFIX = ".incoming-"
 MAX_ARCHIVE_BYTES = 256 * 1024 * 1024
 """Unpacked size limit for an archive (a decompression bomb fills the SD card otherwise)."""
 MAX_ARCHIVE_MEMBERS = 64
-
-
-class ModelStoreError(Exception):
-    """A bundle was refused or the model directory cannot be changed; the message says why.
-    Whenever it is raised, ``default`` still points where it pointed before."""
 
 
 @dataclass(frozen=True)

@@ -4,8 +4,8 @@
 ``Daemon`` (``edge_agent.daemon.app``) runs them. ``liftguard run``, ``liftguard demo`` and
 ``liftguard replay`` all drive it. See docs/daemon.md.
 """
-from edge_agent.daemon.app import Daemon, DaemonError
-from edge_agent.daemon.sessions import SessionError
+from edge_agent.daemon.app import Daemon
+from edge_agent.daemon.errors import DaemonError, SessionError
 from edge_agent.daemon.wiring import build_daemon
 
 __all__ = ["Daemon", "DaemonError", "SessionError", "build_daemon"]

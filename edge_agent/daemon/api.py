@@ -17,9 +17,10 @@ from http.server import BaseHTTPRequestHandler
 from typing import Any, Callable
 from urllib.parse import parse_qs, urlsplit
 
-from edge_agent.daemon.api_input import ApiError, check_text, decode_json
+from edge_agent.daemon.api_input import check_text, decode_json
 from edge_agent.daemon.api_server import MAX_THREADS, READ_TIMEOUT_S, BoundedHTTPServer
-from edge_agent.daemon.sessions import SessionError, SessionManager
+from edge_agent.daemon.errors import ApiConfigError, ApiError, SessionError
+from edge_agent.daemon.sessions import SessionManager
 from sync.entered_load import check_bar_load_kg
 from sync.netaddr import is_loopback
 from sync.roster import ROLES, Roster
@@ -37,10 +38,6 @@ REQUIRED_FIELDS = ("lift_type", "athlete")
 QUERY_PARAMETERS = {"status": (), "sessions": ("limit", "status", "athlete"), "session": (),
                     "sensor_data": ("limit", "after"), "athletes": ("role",)}
 """The query parameters each route reads; any other is refused with 400."""
-
-
-class ApiConfigError(Exception):
-    """The API cannot be started as configured (e.g. a public bind without a token)."""
 
 
 class LocalApi:

@@ -50,10 +50,6 @@ HOUSEKEEPING_INTERVAL_S = 5.0
 model bundle."""
 
 
-class DaemonError(Exception):
-    """The daemon cannot start as configured (message names the key or device)."""
-
-
 class Wakeup:
     """The readers' nudge to the real-time loop: new frames are in a ring."""
 

@@ -18,7 +18,8 @@ import time
 from pathlib import Path
 from typing import Callable
 
-from edge_agent.daemon.sessions import SessionError, SessionManager
+from edge_agent.daemon.errors import SessionError
+from edge_agent.daemon.sessions import SessionManager
 from sync.session_commands import Ack, Command, CommandError, parse_command, peek_id
 
 log = logging.getLogger(__name__)

@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
+from edge_agent.daemon.errors import SessionError
 from edge_agent.feedback import FeedbackDispatcher
 from edge_agent.store import LocalStore, StoreError
 from models import analyze_frames, rep_feedback, set_feedback
@@ -49,14 +50,6 @@ FLUSH_TIMEOUT_S = 10.0
 REP_MATCH_NS = 1_000_000_000
 SET_CONTEXT_S = 180.0
 _STOP = object()
-
-
-class SessionError(Exception):
-    """A session request that cannot be honoured; ``status`` is the HTTP status to answer."""
-
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
 
 
 @dataclass

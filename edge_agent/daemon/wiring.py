@@ -12,15 +12,9 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from edge_agent.bundles.choice import choose_bundle
-from edge_agent.daemon.api import ApiConfigError, LocalApi
-from edge_agent.daemon.app import (
-    SWITCH_INTERVAL_S,
-    Daemon,
-    DaemonError,
-    DaemonParts,
-    Wakeup,
-    resolved_bundle,
-)
+from edge_agent.daemon.api import LocalApi
+from edge_agent.daemon.app import SWITCH_INTERVAL_S, Daemon, DaemonParts, Wakeup, resolved_bundle
+from edge_agent.daemon.errors import ApiConfigError, DaemonError
 from edge_agent.daemon.readers import SourceReader
 from edge_agent.daemon.realtime import AutoSession, RealtimeLoop
 from edge_agent.daemon.ring import FrameRing

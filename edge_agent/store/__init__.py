@@ -2,7 +2,7 @@
 
 See docs/local-store.md for the schema, the chunk format and the durability guarantees.
 """
-from edge_agent.store.db import StoreError
+from edge_agent.store.errors import StoreError
 from edge_agent.store.ids import new_id, uuid7
 from edge_agent.store.outbox import OutboxItem
 from edge_agent.store.sessions import END_REASONS

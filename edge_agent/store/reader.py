@@ -14,7 +14,8 @@ from typing import Any
 from urllib.parse import quote
 
 from edge_agent.store import queries
-from edge_agent.store.db import BUSY_TIMEOUT_MS, DB_FILENAME, StoreError
+from edge_agent.store.db import BUSY_TIMEOUT_MS, DB_FILENAME
+from edge_agent.store.errors import StoreError
 from sensors.frame import Frame
 
 

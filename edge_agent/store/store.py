@@ -14,8 +14,9 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
 from edge_agent.store import outbox, queries, records, sessions, wallclock
-from edge_agent.store.db import DB_FILENAME, SYNCHRONOUS_LEVELS, StoreError, connect
+from edge_agent.store.db import DB_FILENAME, SYNCHRONOUS_LEVELS, connect
 from edge_agent.store.disk_cap import DiskCap
+from edge_agent.store.errors import StoreError
 from edge_agent.store.ids import new_id
 from edge_agent.store.lock import StoreLock
 from edge_agent.store.outbox import OutboxItem

@@ -15,7 +15,8 @@ from typing import Any, Callable, Iterable
 
 from edge_agent.settings import SecretLookup, Settings
 from edge_agent.store import outbox as store_outbox
-from edge_agent.store.db import DB_FILENAME, StoreError, connect
+from edge_agent.store.db import DB_FILENAME, connect
+from edge_agent.store.errors import StoreError
 from edge_agent.store.outbox import OutboxItem
 from sync import connect as pg_connect
 from sync.direct import DirectSink, PgWriter

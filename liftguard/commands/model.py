@@ -10,9 +10,9 @@ import argparse
 import json
 from pathlib import Path
 
+from edge_agent.bundles.errors import ModelStoreError
 from edge_agent.bundles.model_store import (
     BoxSensors,
-    ModelStoreError,
     describe,
     install_bundle,
     rollback,

@@ -20,7 +20,7 @@ def add_data_dir(parser: argparse.ArgumentParser) -> None:
 def open_reader(args: argparse.Namespace) -> StoreReader:
     """The store read-only; a missing store is a usage error naming the path (nothing is
     created, no session is recovered)."""
-    from edge_agent.store.db import StoreError
+    from edge_agent.store.errors import StoreError
     from edge_agent.store.reader import StoreReader
 
     try:

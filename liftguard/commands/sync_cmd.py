@@ -8,7 +8,7 @@ import datetime as dt
 import json
 import time
 
-from edge_agent.store.db import StoreError
+from edge_agent.store.errors import StoreError
 from edge_agent.uplink import sync_runner
 from liftguard.box import database_connector, secrets_for
 from liftguard.commands.status import DaemonUnreachable, daemon_status, describe_sync_hold

@@ -13,7 +13,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from edge_agent.bundles.model_store import ModelStoreError, current, install_bundle
+from edge_agent.bundles.errors import ModelStoreError
+from edge_agent.bundles.model_store import current, install_bundle
 from edge_agent.daemon.scoring import make_scorer
 from liftguard.box import box_daemon
 from models.anomaly import BundleError, load_bundle

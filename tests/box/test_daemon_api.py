@@ -4,7 +4,8 @@ from __future__ import annotations
 import pytest
 
 from edge_agent.daemon import DaemonError
-from edge_agent.daemon.api import MAX_BODY_BYTES, ApiConfigError, LocalApi
+from edge_agent.daemon.api import MAX_BODY_BYTES, LocalApi
+from edge_agent.daemon.errors import ApiConfigError
 from liftguard.box import box_daemon
 from sensors.simulator import SimulatorSource
 from tests.support.daemon_helpers import NO_PINS, call, config, free_port, wait_for

@@ -15,7 +15,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from edge_agent.bundles.model_store import ModelStoreError, install_bundle
+from edge_agent.bundles.errors import ModelStoreError
+from edge_agent.bundles.model_store import install_bundle
 from models.anomaly import AthleteProfile, BundleError, fit_bundle, load_bundle
 from models.anomaly.bundle import MANIFEST, sha256_file
 from models.anomaly.enrolment_baseline import baseline_distance, leave_one_out_features
