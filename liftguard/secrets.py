@@ -13,6 +13,7 @@ import stat
 import tomllib
 from pathlib import Path
 
+from liftguard.config import Config
 from liftguard.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -86,3 +87,9 @@ def load_secrets(secrets_file: str | os.PathLike[str] | None,
         if env.get(var):
             values[key], sources[key] = env[var], f"env:{var}"
     return Secrets(values, sources)
+
+
+def secrets_for(cfg: Config) -> Secrets:
+    """The environment's secrets and those of ``[device] secrets_file`` when it is a file."""
+    path = cfg.get("device.secrets_file")
+    return load_secrets(path if path and Path(path).is_file() else None)

@@ -7,7 +7,7 @@ import argparse
 import signal
 import socket
 
-from liftguard.box import database_connector, mqtt_settings
+from liftguard.connections import database_connector, mqtt_settings
 from liftguard.errors import EXIT_OK, EXIT_RUNTIME, UsageError
 from sync.direct import PgWriter
 from sync.ingester import Ingester, IngestSettings

@@ -7,8 +7,8 @@ import signal
 
 from edge_agent.daemon import Daemon, DaemonError
 from edge_agent.daemon.wiring import build_daemon
-from liftguard.box import secrets_for
 from liftguard.errors import UsageError
+from liftguard.secrets import secrets_for
 from liftguard.startup_rules import source_problems
 
 log = logging.getLogger(__name__)

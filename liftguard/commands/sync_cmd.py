@@ -10,9 +10,10 @@ import time
 
 from edge_agent.store.errors import StoreError
 from edge_agent.uplink import sync_runner
-from liftguard.box import database_connector, secrets_for
 from liftguard.commands.status import DaemonUnreachable, daemon_status, describe_sync_hold
+from liftguard.connections import database_connector
 from liftguard.errors import EXIT_OK, EXIT_RUNTIME, UsageError
+from liftguard.secrets import secrets_for
 from sync.roster import fetch_roster
 from sync.sync_state import SyncState
 

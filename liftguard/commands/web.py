@@ -10,7 +10,7 @@ import getpass
 import sys
 from typing import Any
 
-from liftguard.box import database_connector
+from liftguard.connections import database_connector
 from liftguard.errors import EXIT_OK, EXIT_RUNTIME, UsageError
 from liftguard.secrets import load_secrets
 from sync.roster import ROLES

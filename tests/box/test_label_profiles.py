@@ -9,9 +9,10 @@ from edge_agent.daemon.profiles import ProfileRefresher
 from edge_agent.daemon.session_commands import BoxCommands
 from edge_agent.uplink import sync_runner
 from edge_agent.uplink.session_command_runner import SessionCommandRunner
-from liftguard.box import box_daemon, secrets_for
+from liftguard.box import box_daemon
 from liftguard.box import run_box_session as run_session
 from liftguard.config import validate
+from liftguard.secrets import secrets_for
 from models import analyze_frames
 from models.anomaly.overlay import load_overlay, overlay_dir
 from models.anomaly.segments import rep_decisions
