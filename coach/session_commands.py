@@ -1,4 +1,4 @@
-"""Starting and ending sessions on a box from the web app (docs/commands.md).
+"""Starting and ending sessions on a box from the web app (docs/session-commands.md).
 
 POST /sessions stores a ``start`` command in ``session_commands`` (a box in direct mode polls
 that table) and, when the web config's ``[mqtt]`` names a broker (``WebSettings.command_mqtt``),

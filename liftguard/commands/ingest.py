@@ -1,6 +1,6 @@
 """`liftguard ingest --config FILE`: the server-side MQTT -> PostgreSQL ingester, and the
 recorders of the boxes' session-command acknowledgements and online status
-(docs/commands.md); all three run in this one process, with the same login."""
+(docs/session-commands.md); all three run in this one process, with the same login."""
 from __future__ import annotations
 
 import argparse
