@@ -1,7 +1,7 @@
 """``Daemon``: runs the sources, store, feedback, scorer, loop, sessions and API that
 ``edge_agent.daemon.wiring.build_daemon`` built from the configuration and secrets the command
-line resolved (``edge_agent.settings``), live (reader threads) or in lockstep (a finite source as fast as
-possible: ``liftguard replay`` without ``--realtime``, benchmarks).
+line resolved (``edge_agent.settings``), live (reader threads) or in lockstep (a finite source
+as fast as possible: ``liftguard replay`` without ``--realtime``, benchmarks).
 
 Threads: one reader per source, ``realtime`` (the loop), ``store-writer``,
 ``liftguard-feedback``, ``session-worker``, ``local-api`` (+ one per request, bounded),
