@@ -3,9 +3,11 @@ of every module, the function-level ones and the subcommands ``liftguard.cli`` l
 ``importlib`` included (tests/support/import_graph.py)."""
 from __future__ import annotations
 
+import ast
+
 import pytest
 
-from tests.support.import_graph import cycles, import_graph
+from tests.support.import_graph import REPO, cycles, import_graph
 
 # Floors, lowest first: a module may import its own floor and those below, never above.
 FLOORS = {"sensors": 0, "sync": 0, "models": 1, "edge_agent": 2, "coach": 2,
@@ -80,3 +82,15 @@ def test_no_runtime_module_imports_evaluation_or_offline_training(graph):
 def test_subcommands_never_import_the_cli_that_loads_them(graph):
     back = [a for a, b in edges(graph) if b == "liftguard.cli" and a != "liftguard.__main__"]
     assert back == []
+
+
+def test_no_test_module_is_imported_as_a_helper():
+    """Helpers live in tests/support; a test file imports no other test file."""
+    found = []
+    for path in sorted((REPO / "tests").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            names = ([a.name for a in node.names] if isinstance(node, ast.Import) else
+                     [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+            found += [f"{path.relative_to(REPO)}: {name}" for name in names
+                      if name.startswith("tests.") and name.rpartition(".")[2].startswith("test_")]
+    assert found == []
