@@ -321,6 +321,33 @@ def test_velocity_loss_cue_plays_stop_the_set_even_right_after_an_alert(box):
     assert line in stdout.getvalue()
 
 
+def test_technique_drift_cue_plays_its_own_pattern_and_names_what_drifted(box):
+    make, pins, clock, stdout = box
+    dispatcher = make()
+    dispatcher.on_decision(0.99)
+    wait_settled(pins)
+    clear(pins)
+    clock.advance(0.5)   # inside the alert gap: it still sounds, like stop the set
+    line = dispatcher.rep_finished(5, None, drift="the weight rocking towards the toes")
+    wait_settled(pins)
+    for output, pin in pins.items():
+        assert_track(pin, PATTERNS[Event.TECHNIQUE_DRIFT].tracks.get(output), output)
+    assert line == "rep 5: clean; technique drift over the set: the weight rocking towards the toes"
+    wait_for(lambda: line in stdout.getvalue())
+
+
+def test_stop_the_set_wins_over_a_drift_cue_on_the_same_rep_and_the_line_says_both(box):
+    make, pins, _, _ = box
+    dispatcher = make()
+    line = dispatcher.rep_finished(7, None, stop_set="velocity loss 21 % reached the 20 % limit",
+                                   drift="the bar swaying sideways")
+    wait_settled(pins)
+    for output, pin in pins.items():
+        assert_track(pin, PATTERNS[Event.STOP_SET].tracks.get(output), output)
+    assert "technique drift over the set: the bar swaying sideways" in line
+    assert line.endswith("stop the set: velocity loss 21 % reached the 20 % limit")
+
+
 def test_console_off_still_logs(box, caplog):
     make, _, _, stdout = box
     dispatcher = make(console=False)
