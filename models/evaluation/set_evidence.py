@@ -16,7 +16,7 @@ from collections.abc import Iterable
 import numpy as np
 
 from models.evaluation.metrics import count_with_interval
-from models.set_drift import running_fisher_p
+from models.set_drift import first_cue, running_fisher_p
 
 
 def set_level_figures(sets: Iterable[tuple[bool, np.ndarray]], alpha: float) -> dict:
@@ -41,4 +41,23 @@ def set_level_figures(sets: Iterable[tuple[bool, np.ndarray]], alpha: float) -> 
         "first_alarm_rep_median": float(np.median(first_alarm)) if first_alarm else float("nan"),
         "faulty_sets_never_alarmed": never,
         "faulty_sets": len(faulty_flags),
+    }
+
+
+def set_cue_figures(sets: Iterable[tuple[bool, np.ndarray]], alpha: float) -> dict:
+    """The drift cue per set, as the box gives it (once per set): faulty sets that cued, clean
+    sets that cued (false cues per clean set), and the rep at which it fired in faulty sets
+    (median and range), with counts and 95 % Clopper-Pearson intervals."""
+    faulty_cued, clean_cued, at = [], [], []
+    for faulty, scores in sets:
+        rep = first_cue(scores, alpha)
+        (faulty_cued if faulty else clean_cued).append(rep is not None)
+        if faulty and rep is not None:
+            at.append(rep)
+    return {
+        "alpha": alpha,
+        "faulty_sets_cued": count_with_interval(faulty_cued),
+        "clean_sets_cued": count_with_interval(clean_cued),
+        "cue_rep_median": float(np.median(at)) if at else float("nan"),
+        "cue_rep_range": [int(min(at)), int(max(at))] if at else None,
     }
