@@ -40,8 +40,10 @@ def set_scores(model: Any, frames: Sequence[Any], lift: str, profile: Any = None
 
 
 def simulated_scores(model: Any, n_sets: int, seed: int, *, drift_from: int | None = None,
-                     lifts: Sequence[str] = LIFTS) -> list[dict[str, Any]]:
-    """``n_sets`` per lift: clean, or (``drift_from``) one fault on every rep from that rep on."""
+                     lifts: Sequence[str] = LIFTS,
+                     rep_variability: tuple[float, float] = (1.0, 1.0)) -> list[dict[str, Any]]:
+    """``n_sets`` per lift: clean, or (``drift_from``) one fault on every rep from that rep on;
+    ``rep_variability``: the athletes' rep-to-rep spread (``simulate_sets``)."""
     from models.anomaly.segments import simulate_sets
 
     def faults_for(lift: str, index: int, rng: np.random.Generator) -> dict[int, str]:
@@ -51,7 +53,8 @@ def simulated_scores(model: Any, n_sets: int, seed: int, *, drift_from: int | No
         return {rep: fault for rep in range(drift_from, REPS + 1)}
 
     out = []
-    for lift, sset in simulate_sets(n_sets, lifts, seed, reps=REPS, faults_for=faults_for):
+    for lift, sset in simulate_sets(n_sets, lifts, seed, reps=REPS, faults_for=faults_for,
+                                    rep_variability=rep_variability):
         fault = sorted(set(sset.faults.values())) if hasattr(sset, "faults") else []
         out.append({"lift": lift, "fault": fault[0] if fault else None,
                     "scores": set_scores(model, sset.frames, lift)})
@@ -86,6 +89,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--drift-sets", type=int, default=12, help="drifting sets per lift")
     parser.add_argument("--rate", type=float, default=0.02, help="nominal false cues per clean set")
     parser.add_argument("--drift-from", type=int, default=3)
+    parser.add_argument("--spread-sets", type=int, default=0,
+                        help="clean sets per lift from a population whose athletes' rep-to-rep "
+                             "spread is 0.5-2x the training one (seed 14); 0 = none")
     args = parser.parse_args(argv)
     from models.anomaly import load_bundle
 
@@ -103,6 +109,11 @@ def main(argv: Sequence[str] | None = None) -> int:
               "drifting": cue_figures(drift, alpha, args.drift_from),
               "drifting_by_fault": {f: cue_figures([s for s in drift if s["fault"] == f], alpha,
                                                    args.drift_from) for f in DRIFT_FAULTS}}
+    if args.spread_sets:
+        spread = _cached(args.out / f"clean_s14_n{args.spread_sets}_spread.json",
+                         lambda: simulated_scores(model, args.spread_sets, 14, rep_variability=(0.5, 2.0)))
+        report["clean_other_spread"] = cue_figures(spread, alpha, None)
+        report["clean_other_spread"]["rep_variability"] = [0.5, 2.0]
     (args.out / "drift_cue.json").write_text(json.dumps(report, indent=2))
     json.dump(report, sys.stdout, indent=2)
     print()

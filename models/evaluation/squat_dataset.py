@@ -474,6 +474,11 @@ def to_markdown(report: dict) -> str:
                       f"{format_count(level['false_alarms'])}, detection {format_count(level['detection'])}; first alarm "
                       f"at rep {_cell(level['first_alarm_rep_median'], 1)} (median), "
                       f"{level['faulty_sets_never_alarmed']} of {level['faulty_sets']} faulty sets never alarm.", ""]
+        for cue in result.get("set_cue", []):
+            lines += [f"Drift cue per set (once per set, alpha {cue['alpha']:g}): faulty sets cued "
+                      f"{format_count(cue['faulty_sets_cued'])}, clean sets cued (false cues) "
+                      f"{format_count(cue['clean_sets_cued'])}; cue at rep {_cell(cue['cue_rep_median'], 1)} "
+                      f"(median, range {cue['cue_rep_range']}).", ""]
     return "\n".join(lines) + "\n"
 
 
