@@ -7,6 +7,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 
 import uuid
 
@@ -20,7 +21,10 @@ from models.set_drift import (DEFAULT_SET_ALPHA, SetDriftEvidence, calibrate_set
                               first_cue, running_fisher_p)
 from sync.payloads import data_topic, decode_message, encode_item, encode_message
 from sync.rows import DRIFT_CUE_MAX_CHARS
+from sensors.simulator import simulate_set
 from tests.box_sessions import record_simulated_session, sync_box
+from tests.daemon_helpers import (call, free_port, ready_status, simulated_box_config,
+                                  start_daemon, wait_for)
 from tests.web_support import (assign, client, db_conn, login, login_as,  # noqa: F401
                                make_user, web_app, web_db, web_settings)
 
@@ -83,8 +87,7 @@ def _demo(tmp_path, faults: str, seed: int = 5):
     sid = re.search(r"session ([0-9a-f-]{36}):", out.stdout).group(1)
     with LocalStore(data, "demo-box") as store:
         reps = store.session_reps(sid)
-        live = store._conn.execute("SELECT rep_number, drift_cue FROM live_reps WHERE "
-                                   "session_id = ? ORDER BY rep_number", (sid,)).fetchall()
+        live = [(r["rep_number"], r["drift_cue"]) for r in store.session_live_reps(sid)]
     return out.stdout + out.stderr, reps, live
 
 
@@ -105,6 +108,40 @@ def test_box_cues_a_drifting_set_once_and_a_clean_set_not(tmp_path):
     assert "technique drift" not in text and "Technique drifted" not in text
     assert not any(c for _, c in live)
     assert not any(r["metrics"]["drift_cue"] for r in reps)
+
+
+def test_liftguard_run_cues_a_drifting_set_once_and_stores_where(tmp_path):
+    """The daemon as deployed (`liftguard run`, simulator source from the config file, session
+    through the local API): the log says the cue was given, the live rep row and the analysed
+    rep rows say at which rep."""
+    port, data = free_port(), tmp_path / "data"
+    cfg = simulated_box_config(tmp_path, "drift-run-box", port,
+                               {"reps": 8, "seed": 5, "faults": DRIFT, "bar_load_kg": 60.0})
+    log = tmp_path / "daemon.log"
+    proc = start_daemon(cfg, log)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_for(lambda: ready_status(base), 60, "daemon ready")
+        status, row = call(base, "POST", "/sessions", {"lift_type": "squat",
+                                                      "athlete": "ann@example.org"})
+        assert status == 201, row
+        time.sleep(simulate_set("squat", 8, seed=5).duration_s + 1.0)
+        assert call(base, "POST", f"/sessions/{row['id']}/end")[0] == 200
+        summary = wait_for(lambda: ((ready_status(base) or {}).get("last_summary") or {})
+                           if ((ready_status(base) or {}).get("last_summary") or {}).get(
+                               "session_id") == row["id"] else None, 60, "the session's analysis")
+    finally:
+        proc.terminate()
+        proc.wait(30)
+    text = log.read_text()
+    assert text.count("technique-drift cue given") == 1, text[-3000:]
+    cue = summary["drift_cue"]
+    assert cue["given"] is True and 3 <= cue["rep"] <= 8 and cue["drifted"]
+    with LocalStore(data, "drift-run-box") as store:
+        live = [(r["rep_number"], r["drift_cue"]) for r in store.session_live_reps(row["id"])]
+        reps = store.session_reps(row["id"])
+    assert [n for n, c in live if c] == [cue["rep"]]
+    assert [r["rep_number"] for r in reps if r["metrics"]["drift_cue"]] == [cue["rep"]]
 
 
 def test_the_shipped_threshold_is_the_documented_one():

@@ -264,6 +264,10 @@ class LocalStore:
         with self._conn_lock:
             return queries.session_reps(self._conn, session_id)
 
+    def session_live_reps(self, session_id: str) -> list[dict[str, Any]]:
+        with self._conn_lock:
+            return queries.session_live_reps(self._conn, session_id)
+
     # ---- health ---------------------------------------------------------------------------
 
     def status(self) -> dict[str, Any]:
