@@ -78,4 +78,6 @@ def test_lifts_run_in_parallel_give_the_serial_figures():
     assert merged["false_alerts"]["rep_verdicts"] == flags
     assert merged["drift_cue"]["clean_sets"] == 2 == sum(r["drift_cue"]["clean_sets"] for r in alone)
     assert merged["drift_cue"]["clean_sets_cued"] == sum(r["drift_cue"]["clean_sets_cued"] for r in alone)
+    assert merged["drift_cue"]["by_lift"] == {lift: {k: r["drift_cue"][k] for k in ("clean_sets", "clean_sets_cued")}
+                                              for lift, r in zip(("squat", "deadlift"), alone)}
     assert sorted(merged["rep_scores"]["clean"]) == sorted(alone[0]["rep_scores"]["clean"] + alone[1]["rep_scores"]["clean"])

@@ -334,8 +334,11 @@ def to_markdown(report: dict[str, Any]) -> str:
         drift = sim["drift_cue"]
         cued = count_with_interval([True] * drift["clean_sets_cued"]
                                    + [False] * (drift["clean_sets"] - drift["clean_sets_cued"]))
-        lines += [f"Technique-drift cue (alpha {drift['alpha']:g}): clean sets cued {format_count(cued)}; "
-                  "false cues per clean set over 210 sets, and drifting sets: scripts/eval-drift-cue.", ""]
+        by_lift = "".join(f", {lift} {row['clean_sets_cued']}/{row['clean_sets']}"
+                          for lift, row in drift.get("by_lift", {}).items())
+        lines += [f"Technique-drift cue (alpha {drift['alpha']:g}): clean sets cued {format_count(cued)}"
+                  f"{' (' + by_lift[2:] + ')' if by_lift else ''}; false cues per clean set over 210 "
+                  "sets, and drifting sets: scripts/eval-drift-cue.", ""]
     real = report["real_squats"]
     lines += ["## Real squats (leave-one-subject-out, per-athlete, detectors vs hybrid)", ""]
     if "skipped" in real:
