@@ -144,8 +144,11 @@ def test_liftguard_run_cues_a_drifting_set_once_and_stores_where(tmp_path):
     assert [r["rep_number"] for r in reps if r["metrics"]["drift_cue"]] == [cue["rep"]]
 
 
-def test_the_shipped_threshold_is_the_documented_one():
-    assert DEFAULT_SET_ALPHA == 1.3e-5
+def test_the_shipped_threshold_is_the_one_docs_models_md_reports_figures_for():
+    from pathlib import Path
+
+    docs = (Path(__file__).resolve().parents[1] / "docs" / "models.md").read_text()
+    assert f"shipped as `{DEFAULT_SET_ALPHA:g}`" in docs
 
 
 @pytest.mark.integration
