@@ -34,13 +34,13 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from sync.entered_load import check_bar_load_kg
+from sync.lifts import LIFT_TYPES
 from sync.payloads import TOPIC_ROOT, check_device_id
 from sync.velocity_limit import check_limit_pct
 
 COMMAND_VERSION = 1
 MAX_COMMAND_BYTES = 4096
 KINDS = ("start", "end")
-from sync.lifts import LIFT_TYPES
 
 ACK_STATUSES = ("done", "refused", "expired")
 MAX_REASON_CHARS = 500
