@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import io
 import tempfile
+from datetime import timezone
 from typing import Any
 
 from flask import Blueprint, Response, abort, g, render_template, request, send_file
@@ -22,8 +23,12 @@ from coach.auth import login_required
 from coach.db import get_db
 from coach.review import charts
 from coach.review.csv_safe import csv_lines
-from coach.review.raw_series import chunk_stats, session_series, write_session_recording
+from coach.review.raw_series import chunk_stats, session_series
+from coach.review.raw_window import (MAX_WINDOW_S, SessionSpan, Window, WindowError,
+                                     parse_window, session_span, window_channels,
+                                     write_window_recording)
 from coach.review.session_detail import SessionDetail, load_session
+from sync.retention import PrunedRaw, describe_pruned, pruned_raw
 
 bp = Blueprint("sessions_review", __name__)
 
@@ -99,8 +104,10 @@ def raw_chart(session_id: str, name: str) -> Any:
     elif name == "raw":
         svg = charts.render(name, charts.raw_channels, series.raw, phone=phone)
     else:
-        svg = charts.render(name, charts.empty_chart, "; ".join(series.notes) or "no data",
-                            phone=phone)
+        pruned = None if series.raw else pruned_raw(get_db(), detail.id)
+        message = ("the raw data of this session was pruned (retention); its reps and "
+                   "scores are kept" if pruned else "; ".join(series.notes) or "no data")
+        svg = charts.render(name, charts.empty_chart, message, phone=phone)
     return Response(svg, mimetype="image/svg+xml",
                     headers={"Cache-Control": "private, max-age=60"})
 
@@ -108,30 +115,93 @@ def raw_chart(session_id: str, name: str) -> Any:
 @bp.route("/sessions/<session_id>/sensor_data")
 @login_required
 def sensor_data(session_id: str) -> Any:
+    """The raw-data page for the window ``?start=&end=`` (``coach.review.raw_window``), or
+    with ``format=csv`` the recording CSV of that window (of the whole session without one)."""
     detail = _detail(session_id)
     conn = get_db()
+    pruned = pruned_raw(conn, detail.id)
+    span = session_span(conn, detail.id, pruned.mono_start_ns if pruned else None)
+    error, window = None, None
+    if span is not None:
+        try:
+            window = parse_window(request.args, span.duration_s)
+        except WindowError as exc:
+            error = str(exc)
     if request.args.get("format") == "csv":
-        return _recording_download(conn, detail)
-    stats = chunk_stats(conn, detail.id)
-    series = session_series(conn, detail.id)
-    return render_template("review/sensor_data.html", s=detail, stats=stats,
-                           notes=series.notes, duration_s=series.duration_s)
+        if error is not None:
+            abort(400, error)
+        whole = "start" not in request.args and "end" not in request.args
+        return _recording_download(conn, detail, span, None if whole else window, pruned)
+    notes: list[str] = []
+    if span is not None:
+        window = window or parse_window({}, span.duration_s)
+        skipped: list[str] = []
+        window_channels(conn, detail.id, span, window, skipped)
+        if skipped:
+            notes.append(f"{len(skipped)} raw chunk(s) could not be decoded and are left out of "
+                         f"this range (first: {skipped[0]})")
+    return render_template(
+        "review/sensor_data.html", s=detail, stats=chunk_stats(conn, detail.id), span=span,
+        window=window, error=error, notes=notes,
+        pruned=describe_pruned(pruned) if pruned else None, max_window_s=MAX_WINDOW_S,
+        form=request.args if error else None), 400 if error else 200
 
 
-def _recording_download(conn: Any, detail: SessionDetail) -> Any:
-    """The recording CSV, spooled to a temporary file (memory stays bounded for a long session
-    and the database connection is released before the body is sent)."""
+@bp.route("/sessions/<session_id>/sensor_data/raw.svg")  # ?start=&end=[&size=phone]
+@login_required
+def raw_window_chart(session_id: str) -> Any:
+    detail = _detail(session_id)
+    conn = get_db()
+    pruned = pruned_raw(conn, detail.id)
+    span = session_span(conn, detail.id, pruned.mono_start_ns if pruned else None)
+    phone = request.args.get("size") == "phone"
+    if span is None:
+        svg = charts.render("raw", charts.empty_chart,
+                            "the raw data of this session was pruned" if pruned
+                            else "no raw sensor data was synced for this session", phone=phone)
+    else:
+        try:
+            window = parse_window(request.args, span.duration_s)
+        except WindowError as exc:
+            abort(400, str(exc))
+        skipped: list[str] = []
+        raw = window_channels(conn, detail.id, span, window, skipped)
+        svg = charts.render("raw", charts.raw_channels, raw, phone=phone)
+    return Response(svg, mimetype="image/svg+xml",
+                    headers={"Cache-Control": "private, max-age=60"})
+
+
+def _recording_download(conn: Any, detail: SessionDetail, span: SessionSpan | None,
+                        window: Window | None, pruned: PrunedRaw | None) -> Any:
+    """The recording CSV (of ``window``, else the whole session), spooled to a temporary file
+    (memory stays bounded for a long session and the database connection is released before
+    the body is sent). When retention pruned raw chunks, comment lines at the top say so (the
+    recording reader skips them) and so does the ``X-Liftguard-Raw-Pruned`` header; when
+    nothing is left the answer is 410 Gone with that sentence."""
+    note = describe_pruned(pruned) if pruned else None
+    if span is None:
+        abort(410 if note else 404, note or "This session has no raw sensor data.")
     spool = tempfile.SpooledTemporaryFile(max_size=8 * 1024 * 1024, mode="w+b")
-    text = io.TextIOWrapper(spool, encoding="ascii", newline="")
-    frames = write_session_recording(conn, detail.id, text)
+    text = io.TextIOWrapper(spool, encoding="ascii", errors="replace", newline="")
+    if note:
+        text.write(f"# raw_data_pruned={pruned.pruned_at.astimezone(timezone.utc):%Y-%m-%dT%H:%M:%SZ}\n"
+                   f"# raw_data_pruned_note={note}; the frames below are what remains\n")
+    if window is None:
+        window = Window(0.0, span.duration_s)
+    frames = write_window_recording(conn, detail.id, span, window,
+                                    chunk_stats(conn, detail.id).sources, text)
     text.flush()
     text.detach()
-    if frames == 0:
+    if frames == 0 and not note:
         spool.close()
-        abort(404, "This session has no raw sensor data.")
+        abort(404, "This session has no raw sensor data in that range.")
     spool.seek(0)
-    return send_file(spool, mimetype="text/csv", as_attachment=True,
-                     download_name=f"session-{detail.id}.csv")
+    name = (f"session-{detail.id}.csv" if window.start_s == 0 and window.end_s >= span.duration_s
+            else f"session-{detail.id}-{window.start_s:g}-{window.end_s:g}s.csv")
+    response = send_file(spool, mimetype="text/csv", as_attachment=True, download_name=name)
+    if note:
+        response.headers["X-Liftguard-Raw-Pruned"] = note
+    return response
 
 
 def rep_table_rows(detail: SessionDetail) -> list[list[Any]]:
