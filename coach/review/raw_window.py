@@ -6,8 +6,8 @@ column of the recording CSV). Rules (docs/web-review.md, "Raw data"):
 - neither given: the first ``DEFAULT_WINDOW_S`` seconds (all of a shorter session);
 - only ``start``: ``DEFAULT_WINDOW_S`` from there; only ``end``: ``DEFAULT_WINDOW_S`` up to it;
 - each must be a plain decimal number of seconds (``90``, ``12.5``), ``start`` within the
-  session, ``end`` after ``start`` and at most ``MAX_WINDOW_S`` later; an ``end`` past the end
-  of the session is cut to it.
+  session, ``end`` after ``start``; an ``end`` past the end of the session is cut to it, and
+  then the range may be at most ``MAX_WINDOW_S`` long.
 
 Anything else raises ``WindowError`` whose message names the field and what was wrong; the
 page shows it with status 400. Only chunks that overlap the window are read from PostgreSQL
@@ -123,9 +123,9 @@ def parse_window(args: Mapping[str, str], duration_s: float) -> Window:
     if start is not None and end is not None:
         if end <= start:
             raise WindowError(f"End: {end:g} s is not after the start ({start:g} s)")
-        if end - start > MAX_WINDOW_S:
-            raise WindowError(f"End: the range is {end - start:g} s long; show at most "
-                              f"{MAX_WINDOW_S:g} s at a time")
+        if min(end, duration) - start > MAX_WINDOW_S:
+            raise WindowError(f"End: the range is {min(end, duration) - start:g} s long; "
+                              f"show at most {MAX_WINDOW_S:g} s at a time")
     if start is None and end is not None and end <= 0:
         raise WindowError("End: 0 s leaves nothing to show; choose an end after 0 s")
     if start is None and end is None:
