@@ -23,7 +23,7 @@ from typing import IO, Any, Iterator, Mapping
 
 import numpy as np
 
-from coach.review.raw_series import PAGE_CHUNKS, chunk_columns, envelope
+from coach.review.raw_series import chunk_columns, envelope, iter_chunks
 from sensors.frame import Frame
 from sensors.recording import recording_columns, recording_lines, recording_order
 from sync.chunks import ChunkFormatError, decode_chunk
@@ -146,23 +146,7 @@ def iter_window_chunks(conn: Any, session_id: str, span: SessionSpan, window: Wi
                        source: str | None = None) -> Iterator[dict]:
     """The session's chunks (decoded JSON) that overlap the window (of one source, if
     given), oldest first, read in pages of ``PAGE_CHUNKS``."""
-    lo, hi = _bounds_ns(span, window)
-    after: tuple[int, str] = (-(2 ** 63), "")
-    by_source = " AND raw_data->>'source' = %s" if source else ""
-    while True:
-        with conn.cursor() as cur:
-            cur.execute("SELECT mono_start_ns, id::text, raw_data FROM sensor_data "
-                        "WHERE session = %s AND mono_start_ns <= %s AND mono_end_ns >= %s "
-                        f"{by_source} AND (mono_start_ns, id::text) > (%s, %s) "
-                        f"ORDER BY 1, 2 LIMIT {PAGE_CHUNKS}",
-                        (session_id, hi, lo, *((source,) if source else ()), *after))
-            rows = cur.fetchall()
-        for _, _, raw in rows:
-            if isinstance(raw, dict):
-                yield raw
-        if len(rows) < PAGE_CHUNKS:
-            return
-        after = (rows[-1][0], rows[-1][1])
+    return iter_chunks(conn, session_id, source, _bounds_ns(span, window))
 
 
 def window_channels(conn: Any, session_id: str, span: SessionSpan, window: Window,
