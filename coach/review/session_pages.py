@@ -23,7 +23,7 @@ from coach.auth import login_required
 from coach.db import get_db
 from coach.review import charts
 from coach.review.csv_safe import csv_lines
-from coach.review.raw_series import chunk_stats, session_series
+from coach.review.raw_series import chunk_stats, session_series, write_session_recording
 from coach.review.raw_window import (MAX_WINDOW_S, SessionSpan, Window, WindowError,
                                      parse_window, session_span, window_channels,
                                      write_window_recording)
@@ -179,25 +179,27 @@ def _recording_download(conn: Any, detail: SessionDetail, span: SessionSpan | No
     recording reader skips them) and so does the ``X-Liftguard-Raw-Pruned`` header; when
     nothing is left the answer is 410 Gone with that sentence."""
     note = describe_pruned(pruned) if pruned else None
-    if span is None:
-        abort(410 if note else 404, note or "This session has no raw sensor data.")
     spool = tempfile.SpooledTemporaryFile(max_size=8 * 1024 * 1024, mode="w+b")
     text = io.TextIOWrapper(spool, encoding="ascii", errors="replace", newline="")
     if note:
-        text.write(f"# raw_data_pruned={pruned.pruned_at.astimezone(timezone.utc):%Y-%m-%dT%H:%M:%SZ}\n"
+        when = pruned.pruned_at.astimezone(timezone.utc)
+        text.write(f"# raw_data_pruned={when:%Y-%m-%dT%H:%M:%SZ}\n"
                    f"# raw_data_pruned_note={note}; the frames below are what remains\n")
-    if window is None:
-        window = Window(0.0, span.duration_s)
-    frames = write_window_recording(conn, detail.id, span, window,
-                                    chunk_stats(conn, detail.id).sources, text)
+    if window is None or span is None:
+        frames = write_session_recording(conn, detail.id, text)
+        name = f"session-{detail.id}.csv"
+    else:
+        frames = write_window_recording(conn, detail.id, span, window,
+                                        chunk_stats(conn, detail.id).sources, text)
+        name = f"session-{detail.id}-{window.start_text}-{window.end_text}s.csv"
     text.flush()
     text.detach()
-    if frames == 0 and not note:
+    if frames == 0:
         spool.close()
-        abort(404, "This session has no raw sensor data in that range.")
+        if note and window is None:
+            abort(410, note)
+        abort(404, "This session has no raw sensor data" + (" in that range." if window else "."))
     spool.seek(0)
-    name = (f"session-{detail.id}.csv" if window.start_s == 0 and window.end_s >= span.duration_s
-            else f"session-{detail.id}-{window.start_s:g}-{window.end_s:g}s.csv")
     response = send_file(spool, mimetype="text/csv", as_attachment=True, download_name=name)
     if note:
         response.headers["X-Liftguard-Raw-Pruned"] = note
