@@ -168,3 +168,19 @@ def test_hostile_ranges_get_the_documented_message_never_a_500(long_session, sta
         assert str(escape(expected_error)) in html
         assert str(escape(expected_error)) in chart.get_data(as_text=True)
     assert c.get(f"/sessions/{sid}/sensor_data?start=1&end=2").status_code == 200
+
+
+@pytest.mark.integration
+def test_only_the_chunks_of_the_chosen_range_are_decoded(db_conn, make_user, login_as):
+    """An undecodable chunk at 120 s is named on the page of a range that holds it and not
+    on the others: the page reads the chunks of its range only."""
+    athlete = make_user("athlete")
+    chunks = chunks_of(_frames(SESSION_S))
+    broken = {"v": 9, "source": "imu", "t0_ns": 5 * 10**9 + 120 * 10**9, "n": 1}
+    sid = insert_session(db_conn, athlete["id"], chunks=[*chunks, broken])
+    c, _ = login_as(user=athlete)
+    first = c.get(f"/sessions/{sid}/sensor_data").get_data(as_text=True)
+    later = c.get(f"/sessions/{sid}/sensor_data?start=100&end=140").get_data(as_text=True)
+    assert "could not be decoded" not in first
+    assert "1 raw chunk(s) could not be decoded and are left out of this range" in later
+    assert "chunk field &#39;v&#39; is 9" in later
