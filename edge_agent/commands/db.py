@@ -7,6 +7,7 @@ The DSN comes from ``--dsn`` or ``[database] dsn``; when it carries no password,
 from __future__ import annotations
 
 import argparse
+import dataclasses
 from typing import Any
 
 import psycopg2
@@ -147,10 +148,7 @@ def run_prune_raw(args: argparse.Namespace) -> int:
                 print(_session_line(s))
         else:
             done = prune_raw(conn, plan)
-            print(f"deleted the raw data of {len(done)} session(s) that ended before "
-                  f"{plan.cutoff:%Y-%m-%d %H:%M} UTC (older than {plan.older_than_days} days): "
-                  f"{sum(s.chunks for s in done)} chunks, {sum(s.frames for s in done)} frames, "
-                  f"{_mb(sum(s.raw_bytes for s in done))} of raw_data as stored")
+            print(_plan_summary(dataclasses.replace(plan, sessions=done), "deleted"))
             for s in done:
                 print(_session_line(s))
             if done:
