@@ -119,7 +119,7 @@ def parse_window(args: Mapping[str, str], duration_s: float) -> Window:
     start, end = _seconds(args, "start"), _seconds(args, "end")
     if start is not None and (start > duration or (start == duration and duration > 0)):
         raise WindowError(f"Start: {start:g} s is not within the recording; choose a start "
-                          f"from 0 to {duration:.1f} s")
+                          f"from 0 to below {_seconds_text(duration)} s")
     if start is not None and end is not None:
         if end <= start:
             raise WindowError(f"End: {end:g} s is not after the start ({start:g} s)")
