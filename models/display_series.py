@@ -13,6 +13,7 @@ and the web app (once, for sessions synced before the box built records) use it:
 """
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping, Sequence
@@ -25,16 +26,16 @@ from models.orientation import bar_tilt_deg, estimate_up
 from models.signals import ANALYSIS_RATE_HZ, SourceSamples, align_sources
 from sensors.frame import IMU_CHANNELS, PLATFORM_CHANNELS, Frame
 from sync.chunks import DEFAULT_RESOLUTION
-from sync.series import MAX_BUCKETS, SERIES_VERSION
+from sync.series import MAX_BUCKETS, MAX_SERIES_BYTES, SERIES_VERSION
 
 FIRST_BUCKET_S = 0.1
 """Envelope bucket width at a session's start; doubled each time the buckets run out, so a
-session of T seconds ends with buckets of T/1024..T/512 s (2 h: 12.8 s, 8 h: 51.2 s)."""
-REP_POINTS = 24
+session of T seconds ends with buckets of T/512..T/256 s (2 h: 25.6 s, 8 h: 102.4 s)."""
+REP_POINTS = 20
 """Points per rep trace (a 2-4 s rep: 6-12 points a second, enough to draw its shape)."""
 CONTEXT_S = 8.0
 WINDOW_S = 60.0
-REP_TAIL_S = 0.5
+REP_TAIL_S = 0.2
 SCALES = {**{c: round(DEFAULT_RESOLUTION[c], 6) for c in IMU_CHANNELS},
           **{c: 0.1 for c in PLATFORM_CHANNELS}, "tilt_deg": 0.05, "cop_x": 0.001,
           "cop_y": 0.001}
@@ -175,12 +176,16 @@ class SeriesBuilder:
             notes.append("no bar IMU data (ax ay az gx gy gz)")
         if not set(PLATFORM_CHANNELS) <= self.seen:
             notes.append("no platform data (f_fl f_fr f_rl f_rr)")
-        return {"v": SERIES_VERSION, "t0_ns": int(self.t0_ns),
+        doc = {"v": SERIES_VERSION, "t0_ns": int(self.t0_ns),
                 "duration_s": round(max(0, self.end_ns - self.t0_ns) / 1e9, 3),
                 "bucket_s": self.envelopes.width_s, "envelopes": self.envelopes.as_json(),
                 "tilt_level_deg": (round(float(np.median(self.levels)), 3) if self.levels
                                    else None),
                 "reps": [self.reps[n] for n in sorted(self.reps)], "notes": notes}
+        if len(json.dumps(doc, separators=(",", ":"))) > MAX_SERIES_BYTES:
+            doc["reps"] = [{k: v for k, v in r.items() if k != "cop_mm"} for r in doc["reps"]]
+            notes.append("too many reps to keep each one's centre-of-pressure path")
+        return doc
 
 
 def _rest_and_height(accel: np.ndarray, gyro: np.ndarray, up: np.ndarray, rate_hz: float
@@ -244,7 +249,7 @@ class SeriesFeeder:
             if not (final or partial) and to < self.next_from + self.window_ns:
                 break
             tail = int(REP_TAIL_S * 1e9)
-            due = [r for r in self.pending if final or r.end_ns + tail <= to]
+            due = [r for r in self.pending if r.end_ns + tail <= to or (final and to >= end)]
             self.pending = [r for r in self.pending if r not in due]
             start = min([self.next_from] + [r.start_ns for r in due]) - self.context_ns
             window = {s: _slice(m, start, to) for s, m in merged.items()}

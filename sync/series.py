@@ -5,7 +5,7 @@ row of its own (docs/database.md, "session_series"; docs/sync.md).
 A record is a JSON object, size-bounded whatever the session's length::
 
     {"v": 1, "t0_ns": <monotonic ns of the session's first sample>, "duration_s": 7200.0,
-     "bucket_s": 12.8,                       # width of one envelope bucket
+     "bucket_s": 25.6,                       # width of one envelope bucket
      "envelopes": {"az": {"scale": 0.01, "min": [981, null, ...], "max": [...]}, ...},
      "tilt_level_deg": 0.4,                  # tilt read at rest (the chart's zero), or null
      "reps": [{"n": 1, "t0": 12.31, "t1": 14.9, "z_mm": [0, -12, ...],
@@ -15,7 +15,7 @@ A record is a JSON object, size-bounded whatever the session's length::
 - ``envelopes``: per channel (the raw channels, ``tilt_deg``, ``cop_x``, ``cop_y``) the
   minimum and maximum of each bucket, bucket k covering ``[k, k+1) * bucket_s`` from ``t0_ns``,
   as integer counts of ``scale`` (value = count * scale); null = no sample in the bucket. At
-  most ``MAX_BUCKETS`` buckets: the builder doubles ``bucket_s`` when a session outgrows them.
+  most ``MAX_BUCKETS`` (512) buckets: the builder doubles ``bucket_s`` when a session outgrows them.
 - ``reps``: per rep, its span (s from ``t0_ns``) and its bar displacement from the rep's own
   start (``z_mm``, mm, evenly spaced over the span; null where unknown) and centre-of-pressure
   path (``cop_mm``, optional), each at most ``MAX_REP_POINTS`` points.
@@ -30,8 +30,11 @@ import re
 from typing import Any
 
 SERIES_VERSION = 1
-MAX_BUCKETS = 1024
+MAX_BUCKETS = 512
 MAX_REP_POINTS = 64
+MAX_SERIES_BYTES = 200_000
+"""What a builder keeps a record under (compact JSON), so one fits an MQTT message
+(``sync.payloads.DEFAULT_MAX_PAYLOAD_BYTES``, 256 KiB)."""
 MAX_REPS = 10_000
 MAX_CHANNELS = 32
 MAX_NOTES = 20

@@ -125,3 +125,18 @@ def simulated_session(conn: Any, athlete_id: str | None, *, lift: str = "squat",
               s.get("injury_risk") or 0.0)
     return insert_session(conn, athlete_id, lift=lift, chunks=chunks_of(sim.frames), reps=rows,
                           scores=scores, set_text=set_feedback(analysis.reps, s), **kwargs)
+
+
+def ready(client: Any, url: str, timeout_s: float = 120.0) -> Any:
+    """GET ``url`` until the session's display series is ready (the web app computes it in
+    the background for a session synced without one: charts say "preparing" meanwhile)."""
+    import time
+
+    deadline = time.monotonic() + timeout_s
+    while True:
+        response = client.get(url)
+        body = response.get_data()
+        if b"preparing this chart" not in body and b"series-preparing" not in body:
+            return response
+        assert time.monotonic() < deadline, f"{url}: still preparing after {timeout_s} s"
+        time.sleep(0.2)

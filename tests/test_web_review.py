@@ -14,7 +14,7 @@ import pytest
 
 from sensors.recording import read_recording
 from tests import query_counter
-from tests.review_support import insert_session, simulated_session
+from tests.review_support import insert_session, ready, simulated_session
 from tests.web_support import (assign, client, db_conn, login, login_as,  # noqa: F401
                                make_user, settings_for, web_app, web_db, web_settings)
 
@@ -83,7 +83,8 @@ def test_session_page_has_summary_rep_table_faults_alerts_and_charts(world):
     assert html.count('class="chart for-phone"') == 2
     for name in ("displacement", "cop", "tilt"):
         assert f"/charts/{name}.svg" in html
-        chart = world["clients"]["trainer"].get(f"/sessions/{world['ann_session']}/charts/{name}.svg")
+        chart = ready(world["clients"]["trainer"],
+                      f"/sessions/{world['ann_session']}/charts/{name}.svg")
         assert chart.mimetype == "image/svg+xml" and b"<svg" in chart.data and b"<path" in chart.data
         phone = world["clients"]["trainer"].get(
             f"/sessions/{world['ann_session']}/charts/{name}.svg?size=phone")
@@ -106,7 +107,7 @@ def test_recording_csv_reads_back_as_the_synced_frames(world, db_conn, tmp_path)
     assert set(recording.sources) == {"imu", "platform"}
     page = world["clients"]["ann"].get(f"/sessions/{world['ann_session']}/sensor_data")
     assert b"62 raw chunks" in page.data and b"/charts/raw.svg" in page.data
-    chart = world["clients"]["ann"].get(f"/sessions/{world['ann_session']}/charts/raw.svg")
+    chart = ready(world["clients"]["ann"], f"/sessions/{world['ann_session']}/charts/raw.svg")
     assert b"corner force" in chart.data
     empty = world["clients"]["ann"].get(f"/sessions/{world['live']}/sensor_data?format=csv")
     assert empty.status_code == 404
@@ -236,7 +237,7 @@ def test_a_chunk_that_does_not_decode_is_named_and_the_rest_still_shows(db_conn,
     sid = insert_session(db_conn, athlete["id"], chunks=[*good, bad],
                          reps=[{"number": 1, "metrics": {"rom_m": "deep", "start_s": "x"}}])
     c, _ = login_as(user=athlete)
-    chart = c.get(f"/sessions/{sid}/charts/displacement.svg")
+    chart = ready(c, f"/sessions/{sid}/charts/displacement.svg")
     assert chart.status_code == 200 and b"could not be decoded" not in chart.data
     page = c.get(f"/sessions/{sid}/sensor_data")
     assert page.status_code == 200 and b"1 raw chunk(s) could not be decoded" in page.data

@@ -158,9 +158,11 @@ def _finite(values: Sequence[float | None]) -> np.ndarray:
 
 def velocity_per_rep(numbers: Sequence[int], mean_v: Sequence[float | None],
                      peak_v: Sequence[float | None], loss_pct: Sequence[float | None],
-                     problem: Sequence[bool], phone: bool = False) -> Figure:
+                     problem: Sequence[bool], sets: Sequence[tuple[int, int, int]] = (),
+                     phone: bool = False) -> Figure:
     """Mean concentric velocity per rep (bars; reps with a fault in vermillion and hatched),
-    peak velocity (dots) and velocity loss so far (line, right axis)."""
+    peak velocity (dots) and velocity loss within the set so far (line, right axis, broken
+    between sets); ``sets`` (number, first rep, last rep) are marked off and named."""
     if not numbers:
         return empty_chart("no reps were detected in this session", phone=phone)
     fig = _figure(PHONE_WIDTH_IN, 3.3) if phone else _figure()
@@ -179,8 +181,16 @@ def velocity_per_rep(numbers: Sequence[int], mean_v: Sequence[float | None],
     _rep_ticks(ax.xaxis, x, phone)
     ax.set_title("Velocity per rep")
     right = ax.twinx()
+    if len(sets) > 1:
+        loss = loss.copy()
+        for _, first, _ in sets[1:]:   # the loss line starts afresh with each set
+            at = np.flatnonzero(x == first)
+            if at.size:
+                x = np.insert(x.astype(float), at[0], first - 0.5)
+                loss = np.insert(loss, at[0], np.nan)
+        _set_marks(ax, sets, phone)
     right.plot(x, loss, color=AMBER, linewidth=1.8, marker="s", markersize=3.5,
-               label="velocity loss" if phone else "velocity loss so far")
+               label="velocity loss" if phone else "velocity loss in the set")
     right.set_ylabel("velocity loss (%)", color=INK)
     right.set_ylim(0, max(25.0, float(np.nanmax(loss)) * 1.2 if np.isfinite(loss).any() else 25))
     right.grid(False)
@@ -195,6 +205,23 @@ def velocity_per_rep(numbers: Sequence[int], mean_v: Sequence[float | None],
     return fig
 
 
+def _set_marks(ax: Any, sets: Sequence[tuple[int, int, int]], phone: bool) -> None:
+    """A dotted line between sets and each set's name above its reps (names that would touch
+    the one before are left out, so none is printed over another)."""
+    lo, hi = sets[0][1] - 0.5, sets[-1][2] + 0.5
+    room = (hi - lo) / (6 if phone else 14)
+    last = -math.inf
+    for number, first, end in sets:
+        if number > 1:
+            ax.axvline(first - 0.5, color=MUTED, linewidth=0.8, linestyle=":")
+        centre = (first + end) / 2
+        if centre - last >= room:
+            ax.annotate(f"set {number}" if len(sets) <= 8 else f"S{number}", (centre, 1.0),
+                        xycoords=("data", "axes fraction"), ha="center", va="bottom",
+                        fontsize=9 if phone else 8, color=MUTED)
+            last = centre
+
+
 def _rep_ticks(axis: Any, numbers: np.ndarray, phone: bool = False) -> None:
     """A tick per rep for a short set; for long sessions at most 20 (each label costs time),
     10 on a phone."""
@@ -206,13 +233,21 @@ def _rep_ticks(axis: Any, numbers: np.ndarray, phone: bool = False) -> None:
 
 
 def _rep_spans(ax: Any, spans: Sequence[tuple[int, float, float]], phone: bool) -> None:
-    step = max(1, math.ceil(len(spans) / (8 if phone else 24)))
+    """Shade each rep and number it above the plot; a number closer than 1/8 (phone) or 1/24
+    of the time axis to the one before is left out, so numbers never print over each other."""
+    if not spans:
+        return
+    lo, hi = ax.get_xlim()
+    room = (hi - lo) / (8 if phone else 24)
+    last = -math.inf
     for k, (number, t0, t1) in enumerate(spans):
         ax.axvspan(t0, t1, color=SKY, alpha=0.15, linewidth=0,
                    label="a rep (numbered above)" if k == 0 else None)
-        if k % step == 0:
-            ax.annotate(str(number), ((t0 + t1) / 2, 1.0), xycoords=("data", "axes fraction"),
+        centre = (t0 + t1) / 2
+        if centre - last >= room:
+            ax.annotate(str(number), (centre, 1.0), xycoords=("data", "axes fraction"),
                         ha="center", va="bottom", fontsize=9 if phone else 7, color=MUTED)
+            last = centre
 
 
 def _alerts(ax: Any, alerts: Sequence[tuple[float, str]]) -> None:
@@ -234,13 +269,16 @@ def _time_axis(ax: Any, t: np.ndarray, phone: bool) -> None:
 def displacement_over_time(t: np.ndarray, z: np.ndarray,
                            spans: Sequence[tuple[int, float, float]],
                            alerts: Sequence[tuple[float, str]], phone: bool = False) -> Figure:
-    """Bar vertical displacement with the reps shaded (numbered) and live alerts marked."""
+    """Bar height during each rep, from that rep's own start (so nothing drifts over a long
+    session), with the reps shaded (numbered) and live alerts marked."""
     fig = _figure(PHONE_WIDTH_IN, 3.0) if phone else _figure(7.0, 2.8)
     ax = fig.add_subplot()
-    ax.plot(t, 100 * z, color=BLUE, linewidth=1.2, label="bar height")
+    ax.plot(t, 100 * z, color=BLUE, linewidth=1.2,
+            label="bar height from the rep's start")
+    ax.axhline(0, color=MUTED, linewidth=0.6)
+    _time_axis(ax, t, phone)
     _rep_spans(ax, spans, phone)
     _alerts(ax, alerts)
-    _time_axis(ax, t, phone)
     ax.set_ylabel("height (cm)")
     ax.set_title("Bar height", pad=14)
     fig.legend(loc="outside lower center", ncols=2 if phone else 3)
@@ -255,9 +293,9 @@ def tilt_over_time(t: np.ndarray, tilt: np.ndarray, spans: Sequence[tuple[int, f
     ax.axhspan(-TILT_LIMIT_DEG, TILT_LIMIT_DEG, color=TEAL, alpha=0.12, linewidth=0,
                label=f"level enough (within ±{TILT_LIMIT_DEG:.0f}°)")
     ax.plot(t, tilt, color=INK, linewidth=1.0, label="tilt")
+    _time_axis(ax, t, phone)
     _rep_spans(ax, spans, phone)
     _alerts(ax, alerts)
-    _time_axis(ax, t, phone)
     ax.set_ylabel("left end low (°)" if phone else "tilt (°): + = left end low")
     ax.set_title("Bar tilt", pad=14)
     lim = max(TILT_LIMIT_DEG * 2, float(np.nanmax(np.abs(tilt))) * 1.15

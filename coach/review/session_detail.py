@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from coach.review.rep_sets import RepSet, group_sets
 from models.feedback_text import findings, shift_findings
 from models.metrics import RepMetrics, velocity_loss_pct
 
@@ -46,6 +47,7 @@ class RepRow:
     feedback_text: str | None
     velocity_loss_pct: float | None = None
     faults: list[Fault] = field(default_factory=list)
+    set_number: int = 1
 
     def get(self, key: str) -> Any:
         value = self.metrics.get(key)
@@ -100,6 +102,7 @@ class SessionDetail:
     set_feedback: str | None
     data_span_s: float | None = None
     reps: list[RepRow] = field(default_factory=list)
+    sets: list[RepSet] = field(default_factory=list)
     alerts: list[Alert] = field(default_factory=list)
     notes: list[tuple[datetime | None, str]] = field(default_factory=list)
 
@@ -197,6 +200,7 @@ def load_session(conn: Any, session_id: str) -> SessionDetail | None:
             balance, stability, risk, set_text, data_span)
         cur.execute(REPS_SQL, (session_id,))
         detail.reps = rep_rows(cur.fetchall())
+        detail.sets = group_sets(detail.reps)
         add_set_model_flags(detail.reps, set_text)
         cur.execute(NOTES_SQL, (session_id,))
         for fid, created, text in cur.fetchall():

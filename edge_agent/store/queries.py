@@ -79,3 +79,9 @@ def session_feedback(conn: sqlite3.Connection, session_id: str) -> list[dict[str
 def session_reps(conn: sqlite3.Connection, session_id: str) -> list[dict[str, Any]]:
     return _rows(conn, "SELECT * FROM rep_metrics WHERE session_id = ? "
                        "ORDER BY rep_number, id", (session_id,), ("metrics",))
+
+
+def session_series(conn: sqlite3.Connection, session_id: str) -> dict[str, Any] | None:
+    """The session's display-series row (``series`` decoded), or None before its first rep."""
+    rows = _rows(conn, "SELECT * FROM session_series WHERE id = ?", (session_id,), ("series",))
+    return rows[0] if rows else None

@@ -94,6 +94,19 @@ def live_rep_write(row_id: str, session_id: str, rep_number: int, ended_at: floa
          _score(velocity_loss_pct), alert, now))
 
 
+def series_write(session_id: str, series: Mapping[str, Any], final: bool, now: float
+                 ) -> RowWrite:
+    """The session's display series (``sync.series``), replacing the one stored before; the
+    row id is the session's, ``version`` counts the rewrites (the database keeps the newest)."""
+    return RowWrite(
+        "session_series", session_id,
+        "INSERT INTO session_series (id, session_id, version, final, series, created_at, "
+        "updated_at) VALUES (?, ?, 1, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET "
+        "version = version + 1, final = excluded.final, series = excluded.series, "
+        "updated_at = excluded.updated_at",
+        (session_id, session_id, int(bool(final)), to_json(series, "session series"), now, now))
+
+
 def split_by_span(frames: Sequence[Frame], max_span_ns: int) -> list[list[Frame]]:
     """Consecutive runs of frames, each spanning less than ``max_span_ns`` of monotonic time."""
     runs: list[list[Frame]] = [[]]

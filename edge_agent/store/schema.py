@@ -120,6 +120,20 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX live_reps_by_session ON live_reps (session_id, rep_number);
     """,
+    # 4: the session's display series (sync/series.py), one row per session whose id is the
+    # session's: rewritten at every rep and at the end (version counts the rewrites), synced
+    # as a record of its own so the web app draws charts without decoding raw chunks.
+    """
+    CREATE TABLE session_series (
+        id          TEXT PRIMARY KEY REFERENCES sessions (id),
+        session_id  TEXT NOT NULL REFERENCES sessions (id),
+        version     INTEGER NOT NULL CHECK (version >= 1),
+        final       INTEGER NOT NULL CHECK (final IN (0, 1)),
+        series      TEXT NOT NULL,
+        created_at  REAL NOT NULL,
+        updated_at  REAL NOT NULL
+    );
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)
