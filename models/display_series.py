@@ -160,9 +160,8 @@ class SeriesBuilder:
                                "z_mm": [None] * REP_POINTS}
         inside = (grid_ns >= rep.start_ns) & (grid_ns <= rep.end_ns)
         if motion is not None and inside.sum() >= 2:
-            z = motion[0]
-            i0 = int(np.flatnonzero(inside)[0])
-            out["z_mm"] = counts(np.interp(at, grid_ns[inside], z[inside]) - z[i0], 0.001)
+            z = np.interp(at, grid_ns[inside], motion[0][inside])
+            out["z_mm"] = counts(z - z[0], 0.001)
         if cop is not None and inside.sum() >= 2:
             ok = inside & np.isfinite(cop[:, 0])
             if ok.sum() >= 2:

@@ -47,8 +47,9 @@ class SeriesFormatError(ValueError):
 
 
 def _finite(value: Any) -> bool:
-    return (isinstance(value, (int, float)) and not isinstance(value, bool)
-            and math.isfinite(value))
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    return -1e300 < value < 1e300 if isinstance(value, int) else math.isfinite(value)
 
 
 def _count_list(value: Any, where: str, most: int) -> list[Any]:

@@ -46,6 +46,13 @@ VALID_ROWS = {
     "live_reps": {"id": str(uuid.uuid4()), "session_id": SID, "rep_number": 2,
                   "ended_at": 1.7e9 + 5, "mean_velocity_mps": 0.55, "velocity_loss_pct": 8.3,
                   "alert": "the bar drifted 6 cm sideways"},
+    "session_series": {"id": SID, "session_id": SID, "version": 3, "final": 0, "series": {
+        "v": 1, "t0_ns": 5_000_000_000, "duration_s": 12.5, "bucket_s": 0.1,
+        "tilt_level_deg": -0.4, "envelopes": {"az": {"scale": 0.01, "min": [975, None, 979],
+                                                     "max": [983, None, 990]}},
+        "reps": [{"n": 1, "t0": 2.0, "t1": 4.5, "z_mm": [0, -300, -580, -290, 2],
+                  "cop_mm": [[1, 2, 3, 2, 1], [-5, -4, -3, -4, -5]]}],
+        "notes": ["no platform data (f_fl f_fr f_rl f_rr)"]}},
 }
 
 HOSTILE = st.one_of(
