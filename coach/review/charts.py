@@ -23,6 +23,7 @@ import matplotlib
 import numpy as np
 from matplotlib.backends.backend_svg import FigureCanvasSVG
 from matplotlib.figure import Figure
+from matplotlib.collections import LineCollection
 from matplotlib.patches import Rectangle
 from matplotlib.ticker import MaxNLocator
 
@@ -37,6 +38,9 @@ BLUE, TEAL, RED, AMBER, VIOLET, SKY, YELLOW = ("#0072B2", "#009E73", "#D55E00", 
 SERIES = (BLUE, AMBER, TEAL, VIOLET, RED, SKY, INK, YELLOW)
 PHONE_WIDTH_IN = 3.6
 FAULT_HATCH = "////"
+MANY_REPS = 12
+"""Beyond this many reps, a chart draws them as one collection, without a label each."""
+MANY_BARS = 60
 TILT_LIMIT_DEG = next(r.threshold for r in RULES if r.name == "tilt")
 _STYLE = {
     "svg.fonttype": "none", "font.family": "sans-serif", "font.size": 9,
@@ -170,11 +174,19 @@ def velocity_per_rep(numbers: Sequence[int], mean_v: Sequence[float | None],
     x = np.asarray(numbers)
     mv, pv, loss = _finite(mean_v), _finite(peak_v), _finite(loss_pct)
     flagged = np.asarray(problem, dtype=bool)
-    ax.bar(x[~flagged], np.nan_to_num(mv[~flagged]), width=0.6, color=BLUE,
-           label="mean velocity" if phone else "mean velocity (concentric)")
-    if flagged.any():
-        ax.bar(x[flagged], np.nan_to_num(mv[flagged]), width=0.6, color=RED,
-               hatch=FAULT_HATCH, edgecolor="white", linewidth=0, label="rep with a fault")
+    label = "mean velocity" if phone else "mean velocity (concentric)"
+    if x.size > MANY_BARS:    # a bar each costs a patch each: one line collection instead
+        width = max(0.6, 200 / x.size)
+        ax.vlines(x[~flagged], 0, np.nan_to_num(mv[~flagged]), color=BLUE, linewidth=width,
+                  label=label)
+        if flagged.any():
+            ax.vlines(x[flagged], 0, np.nan_to_num(mv[flagged]), color=RED, linewidth=width,
+                      label="rep with a fault")
+    else:
+        ax.bar(x[~flagged], np.nan_to_num(mv[~flagged]), width=0.6, color=BLUE, label=label)
+        if flagged.any():
+            ax.bar(x[flagged], np.nan_to_num(mv[flagged]), width=0.6, color=RED,
+                   hatch=FAULT_HATCH, edgecolor="white", linewidth=0, label="rep with a fault")
     ax.plot(x, pv, "o", color=INK, markersize=4, label="peak velocity")
     ax.set_xlabel("rep")
     ax.set_ylabel("velocity (m/s)")
@@ -211,9 +223,9 @@ def _set_marks(ax: Any, sets: Sequence[tuple[int, int, int]], phone: bool) -> No
     lo, hi = sets[0][1] - 0.5, sets[-1][2] + 0.5
     room = (hi - lo) / (6 if phone else 14)
     last = -math.inf
+    ax.vlines([first - 0.5 for _, first, _ in sets[1:]], 0, 1, transform=ax.get_xaxis_transform(),
+              color=MUTED, linewidth=0.8, linestyle=":")
     for number, first, end in sets:
-        if number > 1:
-            ax.axvline(first - 0.5, color=MUTED, linewidth=0.8, linestyle=":")
         centre = (first + end) / 2
         if centre - last >= room:
             ax.annotate(f"set {number}" if len(sets) <= 8 else f"S{number}", (centre, 1.0),
@@ -240,9 +252,10 @@ def _rep_spans(ax: Any, spans: Sequence[tuple[int, float, float]], phone: bool) 
     lo, hi = ax.get_xlim()
     room = (hi - lo) / (8 if phone else 24)
     last = -math.inf
-    for k, (number, t0, t1) in enumerate(spans):
-        ax.axvspan(t0, t1, color=SKY, alpha=0.15, linewidth=0,
-                   label="a rep (numbered above)" if k == 0 else None)
+    ax.broken_barh([(t0, t1 - t0) for _, t0, t1 in spans], (0, 1),
+                   transform=ax.get_xaxis_transform(), color=SKY, alpha=0.15, linewidth=0,
+                   label="a rep (numbered above)")
+    for number, t0, t1 in spans:
         centre = (t0 + t1) / 2
         if centre - last >= room:
             ax.annotate(str(number), (centre, 1.0), xycoords=("data", "axes fraction"),
@@ -309,17 +322,25 @@ def cop_from_above(t: np.ndarray, x: np.ndarray, y: np.ndarray,
                    spans: Sequence[tuple[int, float, float]], phone: bool = False) -> Figure:
     """Centre-of-pressure path seen from above (mm; x to the athlete's right, y towards the
     toes): each rep's path (smoothed over 0.15 s, the sway a coach reads rather than the load
-    cells' jitter) in its own colour, its number where it strays furthest, over the whole
-    trace in grey, inside the platform's outline; the sides are named in words."""
+    cells' jitter) in its own colour, its number where it strays furthest (up to
+    ``MANY_REPS`` reps; beyond, the paths without numbers), inside the platform's outline;
+    the sides are named in words."""
     fig = _figure(PHONE_WIDTH_IN, 4.2) if phone else _figure(3.6, 4.0)
     ax = fig.add_subplot()
-    ax.plot(1000 * x, 1000 * y, color="#c3c9d0", linewidth=0.8, label="between reps")
-    for k, (number, t0, t1) in enumerate(spans):
+    paths = []
+    for number, t0, t1 in spans:
         sel = (t >= t0) & (t <= t1) & np.isfinite(x) & np.isfinite(y)
-        if not sel.any():
-            continue
+        if sel.any():
+            paths.append((number, _smoothed(t[sel], 1000 * x[sel]),
+                          _smoothed(t[sel], 1000 * y[sel])))
+    if len(paths) > MANY_REPS:   # one collection: hundreds of lines and labels cost seconds
+        colours = [SERIES[k % len(SERIES)] for k in range(len(paths))]
+        ax.add_collection(LineCollection([np.column_stack([px, py]) for _, px, py in paths],
+                                         colors=colours, linewidths=1.0, alpha=0.6))
+        ax.plot([], [], color=BLUE, label=f"each rep's path ({len(paths)} reps)")
+        ax.autoscale_view()
+    for k, (number, px, py) in enumerate(paths if len(paths) <= MANY_REPS else ()):
         colour = SERIES[k % len(SERIES)]
-        px, py = _smoothed(t[sel], 1000 * x[sel]), _smoothed(t[sel], 1000 * y[sel])
         ax.plot(px, py, linewidth=1.3, color=colour, alpha=0.85, label=f"rep {number}")
         far = int(np.argmax(np.hypot(px - np.median(px), py - np.median(py))))
         ax.annotate(str(number), (px[far], py[far]), ha="center", va="center", fontsize=9,
@@ -351,7 +372,7 @@ def cop_from_above(t: np.ndarray, x: np.ndarray, y: np.ndarray,
     ax.set_xlabel("mm from the platform centre, left to right")
     ax.set_ylabel("mm, heels to toes")
     ax.set_title("Centre of pressure (from above)")
-    if 0 < len(spans) <= 8:
+    if 0 < len(paths) <= 8 or len(paths) > MANY_REPS:
         fig.legend(loc="outside lower center", ncols=3)
     return fig
 
@@ -384,12 +405,20 @@ def asymmetry_per_rep(numbers: Sequence[int], asymmetry_pct: Sequence[float | No
     beyond = np.abs(values) >= limit
     biggest = float(np.max(np.abs(values))) if values.size else 0.0
     lim = max(2.0, biggest * 1.6)
-    ax.barh(y[~beyond], -values[~beyond], height=0.6, color=TEAL,
-            label=f"within ±{limit:.0f} %")
-    if beyond.any():
-        ax.barh(y[beyond], -values[beyond], height=0.6, color=RED, hatch=FAULT_HATCH,
-                edgecolor="white", linewidth=0, label=f"beyond ±{limit:.0f} %")
-    for yy, v in zip(y, values):
+    if y.size > MANY_BARS:    # one line collection, no value written on each
+        width = max(0.6, 150 / y.size)
+        ax.hlines(y[~beyond], 0, -values[~beyond], color=TEAL, linewidth=width,
+                  label=f"within ±{limit:.0f} %")
+        if beyond.any():
+            ax.hlines(y[beyond], 0, -values[beyond], color=RED, linewidth=width,
+                      label=f"beyond ±{limit:.0f} %")
+    else:
+        ax.barh(y[~beyond], -values[~beyond], height=0.6, color=TEAL,
+                label=f"within ±{limit:.0f} %")
+        if beyond.any():
+            ax.barh(y[beyond], -values[beyond], height=0.6, color=RED, hatch=FAULT_HATCH,
+                    edgecolor="white", linewidth=0, label=f"beyond ±{limit:.0f} %")
+    for yy, v in zip(y, values) if y.size <= MANY_BARS else ():
         ax.annotate(f"{abs(v):.1f}", (-v, yy), xytext=(-3 if v > 0 else 3, 0),
                     textcoords="offset points", va="center", ha="right" if v > 0 else "left",
                     fontsize=9, color=INK)
