@@ -242,7 +242,7 @@ class SeriesFeeder:
         if end <= self.next_from or (not (final or partial)
                                      and end < self.next_from + self.window_ns):
             return
-        merged = {s: _concat(p) for s, p in self.parts.items()}
+        merged = {s: concat_samples(p) for s, p in self.parts.items()}
         while self.next_from < end:
             to = min(self.next_from + self.window_ns, end)
             if not (final or partial) and to < self.next_from + self.window_ns:
@@ -258,7 +258,8 @@ class SeriesFeeder:
         self.parts = {s: [_slice(m, keep, None)] for s, m in merged.items()}
 
 
-def _concat(parts: list[SourceSamples]) -> SourceSamples:
+def concat_samples(parts: list[SourceSamples]) -> SourceSamples:
+    """One source's sample blocks as one, time-ordered; a channel a block lacks is NaN there."""
     if len(parts) == 1:
         return parts[0]
     names = sorted({n for p in parts for n in p.values})

@@ -19,7 +19,7 @@ from sensors.simulator import simulate_set
 from sync.json_values import ValueProblem, check_value
 from sync.payloads import data_topic, decode_message
 from sync.series import MAX_SERIES_BYTES, SeriesFormatError, check_series
-from tests.test_payload_properties import HOSTILE, _dump, _paths, _set
+from tests.test_payload_properties import _dump, mutate
 
 _SIM = simulate_set(reps=3, seed=11)
 _T0 = min(f.mono_ns for f in _SIM.frames)
@@ -45,24 +45,9 @@ SMALL = _small(RECORD)
 @st.composite
 def mutated_records(draw):
     record = copy.deepcopy(SMALL)
-    paths = list(_paths(record))
     how = draw(st.sampled_from(("replace", "delete", "add", "swap")))
-    if how == "replace":
-        record = _set(record, draw(st.sampled_from(paths)), draw(HOSTILE))
-    elif how == "delete":
-        path = draw(st.sampled_from([p for p in paths if p]))
-        node = record
-        for step in path[:-1]:
-            node = node[step]
-        del node[path[-1]]
-    elif how == "add":
-        node = record
-        for step in draw(st.sampled_from(paths)):
-            node = node[step]
-        if isinstance(node, dict):
-            node[draw(st.text(max_size=8))] = draw(HOSTILE)
-        elif isinstance(node, list):
-            node.append(draw(HOSTILE))
+    if how != "swap":
+        record = mutate(draw, record, how)
     else:  # min above max, reps out of order in time
         env = record["envelopes"][draw(st.sampled_from(sorted(record["envelopes"])))]
         env["min"], env["max"] = env["max"], env["min"]

@@ -17,6 +17,7 @@ from typing import IO, Any, Iterator
 import numpy as np
 
 from sync.chunks import ChunkFormatError, decode_chunk, decode_columns
+from models.display_series import concat_samples
 from models.signals import SourceSamples
 from sensors.frame import Frame
 from sensors.recording import recording_columns, recording_lines, recording_order
@@ -154,26 +155,24 @@ def chunk_columns(chunk: Any) -> tuple[str, tuple[str, ...], np.ndarray, np.ndar
     return chunk["source"], tuple(chunk["channels"]), mono, seq, values
 
 
-def session_sources(chunks: Iterator[dict], skipped: list[str]) -> dict[str, SourceSamples]:
-    """The chunks gathered per source as ``models.signals.SourceSamples`` (time-ordered)."""
-    parts: dict[str, list[tuple[tuple[str, ...], np.ndarray, np.ndarray, np.ndarray]]] = {}
+def chunk_samples(chunks: Iterator[dict], skipped: list[str]
+                  ) -> Iterator[tuple[str, SourceSamples]]:
+    """Each chunk as (source, ``SourceSamples``), in the order given; a chunk that does not
+    decode is left out and its error appended to ``skipped``."""
     for chunk in chunks:
         try:
             source, channels, mono, seq, values = chunk_columns(chunk)
         except ChunkFormatError as exc:
             skipped.append(str(exc))
             continue
-        parts.setdefault(source, []).append((channels, mono, seq, values))
-    out: dict[str, SourceSamples] = {}
-    for source, items in parts.items():
-        names = sorted({c for channels, *_ in items for c in channels})
-        mono = np.concatenate([m for _, m, _, _ in items])
         order = np.argsort(mono, kind="stable")
-        columns = {}
-        for name in names:
-            columns[name] = np.concatenate([
-                v[:, channels.index(name)] if name in channels else np.full(m.size, np.nan)
-                for channels, m, _, v in items])[order]
-        out[source] = SourceSamples(mono[order],
-                                    np.concatenate([s for _, _, s, _ in items])[order], columns)
-    return out
+        yield source, SourceSamples(mono[order], seq[order],
+                                    {c: values[order, i] for i, c in enumerate(channels)})
+
+
+def session_sources(chunks: Iterator[dict], skipped: list[str]) -> dict[str, SourceSamples]:
+    """The chunks gathered per source as ``models.signals.SourceSamples`` (time-ordered)."""
+    parts: dict[str, list[SourceSamples]] = {}
+    for source, samples in chunk_samples(chunks, skipped):
+        parts.setdefault(source, []).append(samples)
+    return {source: concat_samples(items) for source, items in parts.items()}

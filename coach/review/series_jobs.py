@@ -18,30 +18,14 @@ import os
 import queue
 import threading
 import time
-from typing import Any, Iterator
+from typing import Any
 
-import numpy as np
-
-from coach.review.raw_series import chunk_columns, iter_chunks
+from coach.review.raw_series import chunk_samples, iter_chunks
 from models.display_series import RepSpan, SeriesBuilder, SeriesFeeder
-from models.signals import SourceSamples
-from sync.chunks import ChunkFormatError
 
 log = logging.getLogger(__name__)
 
 LOCK_SQL = "SELECT pg_try_advisory_xact_lock(hashtextextended('session_series:' || %s, 0))"
-
-
-def _samples(chunks: Iterator[dict], skipped: list[str]) -> Iterator[tuple[str, SourceSamples]]:
-    for chunk in chunks:
-        try:
-            source, channels, mono, seq, values = chunk_columns(chunk)
-        except ChunkFormatError as exc:
-            skipped.append(str(exc))
-            continue
-        order = np.argsort(mono, kind="stable")
-        yield source, SourceSamples(mono[order], seq[order],
-                                    {c: values[order, i] for i, c in enumerate(channels)})
 
 
 def _rep_spans(conn: Any, session_id: str, t0_ns: int) -> list[RepSpan]:
@@ -66,7 +50,7 @@ def _rep_spans(conn: Any, session_id: str, t0_ns: int) -> list[RepSpan]:
 def compute_series(conn: Any, session_id: str) -> dict[str, Any] | None:
     """The record of a session from its raw chunks (None without any)."""
     skipped: list[str] = []
-    stream = _samples(iter_chunks(conn, session_id), skipped)
+    stream = chunk_samples(iter_chunks(conn, session_id), skipped)
     first = next(stream, None)
     if first is None:
         return None
