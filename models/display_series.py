@@ -181,10 +181,17 @@ class SeriesBuilder:
                 "tilt_level_deg": (round(float(np.median(self.levels)), 3) if self.levels
                                    else None),
                 "reps": [self.reps[n] for n in sorted(self.reps)], "notes": notes}
-        if len(json.dumps(doc, separators=(",", ":"))) > MAX_SERIES_BYTES:
+        if _size(doc) > MAX_SERIES_BYTES:   # many reps: their CoP paths at half resolution
+            doc["reps"] = [{**r, "cop_mm": [xy[::2] for xy in r["cop_mm"]]} if "cop_mm" in r
+                           else r for r in doc["reps"]]
+        if _size(doc) > MAX_SERIES_BYTES:
             doc["reps"] = [{k: v for k, v in r.items() if k != "cop_mm"} for r in doc["reps"]]
             notes.append("too many reps to keep each one's centre-of-pressure path")
         return doc
+
+
+def _size(doc: dict[str, Any]) -> int:
+    return len(json.dumps(doc, separators=(",", ":")))
 
 
 def _rest_and_height(accel: np.ndarray, gyro: np.ndarray, up: np.ndarray, rate_hz: float

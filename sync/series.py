@@ -18,7 +18,8 @@ A record is a JSON object, size-bounded whatever the session's length::
   most ``MAX_BUCKETS`` (512) buckets: the builder doubles ``bucket_s`` when a session outgrows them.
 - ``reps``: per rep, its span (s from ``t0_ns``) and its bar displacement from the rep's own
   start (``z_mm``, mm, evenly spaced over the span; null where unknown) and centre-of-pressure
-  path (``cop_mm``, optional), each at most ``MAX_REP_POINTS`` points.
+  path (``cop_mm``, optional, evenly spaced over the span too), each at most
+  ``MAX_REP_POINTS`` points.
 
 ``check_series`` is what the ingester and the direct sink apply before storing one; it raises
 ``SeriesFormatError`` naming the first problem.
@@ -32,9 +33,10 @@ from typing import Any
 SERIES_VERSION = 1
 MAX_BUCKETS = 512
 MAX_REP_POINTS = 64
-MAX_SERIES_BYTES = 200_000
+MAX_SERIES_BYTES = 240_000
 """What a builder keeps a record under (compact JSON), so one fits an MQTT message
-(``sync.payloads.DEFAULT_MAX_PAYLOAD_BYTES``, 256 KiB)."""
+(``sync.payloads.DEFAULT_MAX_PAYLOAD_BYTES``, 256 KiB, with room for the message around it;
+beyond it the builder halves, then drops, the reps' CoP paths)."""
 MAX_REPS = 10_000
 MAX_CHANNELS = 32
 MAX_NOTES = 20

@@ -28,6 +28,10 @@ class RepTrace:
     def t(self) -> np.ndarray:
         return np.linspace(self.t0, self.t1, self.z_m.size)
 
+    @property
+    def cop_t(self) -> np.ndarray:
+        return np.linspace(self.t0, self.t1, 0 if self.cop_m is None else self.cop_m[0].size)
+
 
 @dataclass
 class ChartSeries:
@@ -64,7 +68,7 @@ class ChartSeries:
 
     def cop_paths(self) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
         """(t, x, y) of the reps' centre-of-pressure paths, NaN between reps."""
-        paths = [(r.t, *r.cop_m) for r in self.reps if r.cop_m is not None]
+        paths = [(r.cop_t, *r.cop_m) for r in self.reps if r.cop_m is not None]
         if not paths:
             return None
         t, x = _joined([(p[0], p[1]) for p in paths])
@@ -111,7 +115,7 @@ def chart_series(doc: Any, final: bool = True) -> ChartSeries:
             continue
         cop = rep.get("cop_mm")
         out.reps.append(RepTrace(rep["n"], float(rep["t0"]), float(rep["t1"]), z,
-                                 None if cop is None or len(cop[0]) != z.size else
+                                 None if cop is None or len(cop[0]) < 2 else
                                  (_values(cop[0], 0.001), _values(cop[1], 0.001))))
     return out
 
