@@ -23,7 +23,6 @@ import matplotlib
 import numpy as np
 from matplotlib.backends.backend_svg import FigureCanvasSVG
 from matplotlib.figure import Figure
-from matplotlib.collections import LineCollection
 from matplotlib.patches import Rectangle
 from matplotlib.ticker import MaxNLocator
 
@@ -60,6 +59,7 @@ def _figure(width_in: float = 7.0, height_in: float = 2.6) -> Figure:
 
 
 TITLES = {"velocity": "Velocity per rep", "asymmetry": "Left/right load asymmetry per rep",
+          "velocity_sets": "Velocity per set", "asymmetry_sets": "Left/right load asymmetry per set",
           "displacement": "Bar height over time", "tilt": "Bar tilt over time",
           "cop": "Centre of pressure seen from above", "raw": "Raw sensor channels",
           "trend": "Velocity and scores across sessions",
@@ -163,10 +163,11 @@ def _finite(values: Sequence[float | None]) -> np.ndarray:
 def velocity_per_rep(numbers: Sequence[int], mean_v: Sequence[float | None],
                      peak_v: Sequence[float | None], loss_pct: Sequence[float | None],
                      problem: Sequence[bool], sets: Sequence[tuple[int, int, int]] = (),
-                     phone: bool = False) -> Figure:
+                     per: str = "rep", phone: bool = False) -> Figure:
     """Mean concentric velocity per rep (bars; reps with a fault in vermillion and hatched),
     peak velocity (dots) and velocity loss within the set so far (line, right axis, broken
-    between sets); ``sets`` (number, first rep, last rep) are marked off and named."""
+    between sets); ``sets`` (number, first rep, last rep) are marked off and named. With
+    ``per="set"`` the points are sets (their reps' mean, best peak, loss at the set's end)."""
     if not numbers:
         return empty_chart("no reps were detected in this session", phone=phone)
     fig = _figure(PHONE_WIDTH_IN, 3.3) if phone else _figure()
@@ -187,11 +188,12 @@ def velocity_per_rep(numbers: Sequence[int], mean_v: Sequence[float | None],
         if flagged.any():
             ax.bar(x[flagged], np.nan_to_num(mv[flagged]), width=0.6, color=RED,
                    hatch=FAULT_HATCH, edgecolor="white", linewidth=0, label="rep with a fault")
-    ax.plot(x, pv, "o", color=INK, markersize=4, label="peak velocity")
-    ax.set_xlabel("rep")
+    ax.plot(x, pv, "o", color=INK, markersize=4,
+            label="peak velocity" if per == "rep" else "best peak velocity")
+    ax.set_xlabel(per)
     ax.set_ylabel("velocity (m/s)")
     _rep_ticks(ax.xaxis, x, phone)
-    ax.set_title("Velocity per rep")
+    ax.set_title(f"Velocity per {per}")
     right = ax.twinx()
     if len(sets) > 1:
         loss = loss.copy()
@@ -202,7 +204,8 @@ def velocity_per_rep(numbers: Sequence[int], mean_v: Sequence[float | None],
                 loss = np.insert(loss, at[0], np.nan)
         _set_marks(ax, sets, phone)
     right.plot(x, loss, color=AMBER, linewidth=1.8, marker="s", markersize=3.5,
-               label="velocity loss" if phone else "velocity loss in the set")
+               label="velocity loss" if phone else "velocity loss in the set" if per == "rep"
+               else "velocity loss by the set's end")
     right.set_ylabel("velocity loss (%)", color=INK)
     right.set_ylim(0, max(25.0, float(np.nanmax(loss)) * 1.2 if np.isfinite(loss).any() else 25))
     right.grid(False)
@@ -333,12 +336,11 @@ def cop_from_above(t: np.ndarray, x: np.ndarray, y: np.ndarray,
         if sel.any():
             paths.append((number, _smoothed(t[sel], 1000 * x[sel]),
                           _smoothed(t[sel], 1000 * y[sel])))
-    if len(paths) > MANY_REPS:   # one collection: hundreds of lines and labels cost seconds
-        colours = [SERIES[k % len(SERIES)] for k in range(len(paths))]
-        ax.add_collection(LineCollection([np.column_stack([px, py]) for _, px, py in paths],
-                                         colors=colours, linewidths=1.0, alpha=0.6))
-        ax.plot([], [], color=BLUE, label=f"each rep's path ({len(paths)} reps)")
-        ax.autoscale_view()
+    if len(paths) > MANY_REPS:   # one line: hundreds of lines and labels cost seconds
+        gap = [np.array([np.nan])]
+        ax.plot(np.concatenate([p for _, px, _ in paths for p in (px, gap[0])]),
+                np.concatenate([p for _, _, py in paths for p in (py, gap[0])]),
+                color=BLUE, linewidth=0.8, alpha=0.5, label=f"every rep's path ({len(paths)})")
     for k, (number, px, py) in enumerate(paths if len(paths) <= MANY_REPS else ()):
         colour = SERIES[k % len(SERIES)]
         ax.plot(px, py, linewidth=1.3, color=colour, alpha=0.85, label=f"rep {number}")
@@ -390,7 +392,7 @@ def _smoothed(t: np.ndarray, v: np.ndarray, window_s: float = 0.15) -> np.ndarra
 
 
 def asymmetry_per_rep(numbers: Sequence[int], asymmetry_pct: Sequence[float | None],
-                      phone: bool = False) -> Figure:
+                      per: str = "rep", phone: bool = False) -> Figure:
     """Left/right load asymmetry per rep: a bar to the left = more load on the left foot,
     labelled with its value; beyond the rule's limit the bar is vermillion and hatched. The
     scale follows the data (the limit lines are drawn when they fall on it), so a small
@@ -430,10 +432,10 @@ def asymmetry_per_rep(numbers: Sequence[int], asymmetry_pct: Sequence[float | No
     ax.set_xlim(-lim, lim)
     _rep_ticks(ax.yaxis, y, phone)
     ax.invert_yaxis()
-    ax.set_ylabel("rep")
+    ax.set_ylabel(per)
     ax.set_xlabel("← more left · % of the load · more right →")
     ax.xaxis.set_major_locator(MaxNLocator(nbins=5 if phone else 8))
-    ax.set_title("Left/right load asymmetry")
+    ax.set_title("Left/right load asymmetry" + ("" if per == "rep" else " per set"))
     fig.legend(loc="outside lower center", ncols=2)
     return fig
 

@@ -73,6 +73,11 @@ def _series(detail: SessionDetail) -> tuple[ChartSeries | None, str | None]:
 
 
 def rep_charts(detail: SessionDetail) -> dict[str, Markup]:
+    """The velocity and asymmetry charts: per rep, with the sets marked off; beyond
+    ``charts.MANY_BARS`` reps in more than one set, per set (a long session's hundreds of
+    reps are read set by set, and the table below has every rep)."""
+    if len(detail.reps) > charts.MANY_BARS and len(detail.sets) > 1:
+        return _set_charts(detail)
     reps = detail.reps
     velocity = charts.render_both(
         "velocity", charts.velocity_per_rep, [r.number for r in reps],
@@ -84,6 +89,22 @@ def rep_charts(detail: SessionDetail) -> dict[str, Markup]:
     asymmetry = charts.render_both("asymmetry", charts.asymmetry_per_rep,
                                    [r.number for r in with_platform],
                                    [r.get("asymmetry_pct") for r in with_platform])
+    return {"velocity": Markup(velocity), "asymmetry": Markup(asymmetry)}
+
+
+def _set_charts(detail: SessionDetail) -> dict[str, Markup]:
+    sets = detail.sets
+    peaks = [[v for v in (r.get("peak_concentric_velocity_mps") for r in s.reps) if v is not None]
+             for s in sets]
+    velocity = charts.render_both(
+        "velocity_sets", charts.velocity_per_rep, [s.number for s in sets],
+        [s.mean("mean_concentric_velocity_mps") for s in sets],
+        [max(p) if p else None for p in peaks], [s.velocity_loss_pct for s in sets],
+        [s.problems > 0 for s in sets], (), "set")
+    with_platform = [s for s in sets if s.mean("asymmetry_pct") is not None]
+    asymmetry = charts.render_both("asymmetry_sets", charts.asymmetry_per_rep,
+                                   [s.number for s in with_platform],
+                                   [s.mean("asymmetry_pct") for s in with_platform], "set")
     return {"velocity": Markup(velocity), "asymmetry": Markup(asymmetry)}
 
 
