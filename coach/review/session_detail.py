@@ -3,8 +3,9 @@
 Three queries whatever the number of reps or feedback lines (session with its athlete, trainer,
 scores, set feedback and the time span of its raw data; its reps; its other feedback lines). Per-rep values come from the
 ``rep_metrics.metrics`` JSON the box syncs (``models.metrics.RepMetrics.as_dict()``); what the
-box does not store per rep is derived here with the box's own functions: velocity loss so far
-(best-rep reference, as ``models.analysis`` scores it) and the faults that fire
+box does not store per rep is derived here with the box's own functions: the sets (reps
+grouped by the rests between them, ``coach.review.rep_sets``), velocity loss so far within the
+set (best-rep reference, as ``models.analysis`` scores it) and the faults that fire
 (``models.feedback_text.findings`` on the rebuilt metrics).
 """
 from __future__ import annotations
