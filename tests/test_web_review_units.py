@@ -299,3 +299,22 @@ def test_chunk_columns_refuse_a_chunk_claiming_more_samples_than_it_carries(chun
 
     with pytest.raises(ChunkFormatError):
         chunk_columns(chunk)
+
+
+def test_reps_are_grouped_into_sets_by_rests_longer_than_30_s():
+    from coach.review.rep_sets import SET_REST_S, group_sets
+
+    def rep(number, start, mcv):
+        return {"number": number, "metrics": {"start_s": start, "end_s": start + 2.5,
+                                              "mean_concentric_velocity_mps": mcv}}
+    rows = rep_rows([(r["number"], r["metrics"], None, None, None, None) for r in (
+        rep(1, 0, 0.80), rep(2, 3, 0.70), rep(3, 5.5 + SET_REST_S - 0.1, 0.60),  # rest 29.9 s
+        rep(4, 40 + SET_REST_S, 0.75), rep(5, 44 + SET_REST_S, 0.60),            # rest 32.1 s
+        {"number": 6, "metrics": {}})])                                          # no times
+    sets = group_sets(rows)
+    assert [(s.number, s.first, s.last) for s in sets] == [(1, 1, 3), (2, 4, 6)]
+    assert [r.set_number for r in rows] == [1, 1, 1, 2, 2, 2]
+    assert sets[1].rest_before_s == pytest.approx(32.1)
+    assert rows[2].velocity_loss_pct == pytest.approx(25.0)     # against set 1's best (0.80)
+    assert rows[4].velocity_loss_pct == pytest.approx(20.0)     # against set 2's best (0.75)
+    assert rows[5].velocity_loss_pct is None and sets[1].velocity_loss_pct is None
