@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 import pytest
 
 from sensors.recording import read_recording
+from coach.review.series_jobs import SERIES_JOBS
 from tests import query_counter
 from tests.review_support import insert_session, ready, simulated_session
 from tests.web_support import (assign, client, db_conn, login, login_as,  # noqa: F401
@@ -53,6 +54,29 @@ SESSION_ROUTES = ("/sessions/{}", "/sessions/{}/charts/displacement.svg",
                   "/sessions/{}/charts/raw.svg",
                   "/sessions/{}/sensor_data", "/sessions/{}/sensor_data?format=csv",
                   "/sessions/{}/reps.csv")
+
+
+@pytest.mark.integration
+def test_others_cannot_make_the_app_compute_a_session_series(world, db_conn):
+    """Asking for a session's page or charts is what queues its display-series computation:
+    a user who may not see the session (or nobody signed in) gets 404/302 and queues none."""
+    for route in SESSION_ROUTES[:5]:
+        url = route.format(world["ann_session"])
+        assert world["clients"]["other_trainer"].get(url).status_code == 404
+        assert world["clients"]["bob"].get(url).status_code == 404
+    # queued, it would be busy until stored (and then its row exists): neither is the case
+    assert not SERIES_JOBS.busy(world["ann_session"])
+    with db_conn.cursor() as cur:
+        cur.execute("SELECT count(*) FROM session_series WHERE session = %s",
+                    (world["ann_session"],))
+        assert cur.fetchone()[0] == 0
+    db_conn.commit()
+    ready(world["clients"]["ann"], f"/sessions/{world['ann_session']}/charts/tilt.svg")
+    with db_conn.cursor() as cur:
+        cur.execute("SELECT source FROM session_series WHERE session = %s",
+                    (world["ann_session"],))
+        assert cur.fetchall() == [("web",)]
+    db_conn.commit()
 
 
 @pytest.mark.integration
