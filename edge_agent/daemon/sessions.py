@@ -24,6 +24,7 @@ starts (never on the real-time path) and used by both the per-window and per-rep
 from __future__ import annotations
 
 import collections
+import itertools
 import logging
 import queue
 import threading
@@ -88,6 +89,17 @@ class _SetPlan:
         which the velocity-loss cue compares rep to rep."""
         with self.lock:
             return list(self.frames) if self.frames else recent
+
+    def since(self, mono_ns: int | None) -> list[Frame]:
+        """The kept frames from ``mono_ns`` on (all when None), read from the newest end."""
+        with self.lock:
+            if mono_ns is None:
+                return list(self.frames)
+            # sources interleave slightly out of time order: look a second further back
+            newer = list(itertools.takewhile(lambda f: f.mono_ns >= mono_ns - 1_000_000_000,
+                                             reversed(self.frames)))
+        newer.reverse()
+        return [f for f in newer if f.mono_ns >= mono_ns]
 
     def keep(self, frames: Sequence[Frame]) -> None:
         """Append the loop's frames and drop those older than ``SET_CONTEXT_S`` (memory stays
@@ -374,9 +386,7 @@ class SessionManager:
         plan = self._plans.get(session_id)
         if plan is None:
             return
-        frames = plan.so_far([])
-        if plan.series_fed_ns is not None:
-            frames = [f for f in frames if f.mono_ns >= plan.series_fed_ns]
+        frames = plan.since(plan.series_fed_ns)
         if plan.series is None:
             if not frames:
                 return
