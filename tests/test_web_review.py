@@ -271,3 +271,41 @@ def test_a_chunk_that_does_not_decode_is_named_and_the_rest_still_shows(db_conn,
     assert recording.data.count(b"\n") == 4 + sum(ch["n"] for ch in good)
     session_page = c.get(f"/sessions/{sid}")
     assert session_page.status_code == 200 and b"deep" not in session_page.data
+
+
+@pytest.mark.integration
+def test_concurrent_chart_requests_compute_a_session_series_once(world, db_conn, web_db):
+    """Three charts of a session without a record, asked for at once (as a browser does),
+    by three users: one background computation, one row; a second process holding the
+    session's advisory lock makes a computation stand back instead of repeating it."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from coach.review.series_jobs import LOCK_SQL, compute_and_store
+
+    sid = world["ann_session"]
+    before = SERIES_JOBS.computed
+    urls = [(who, f"/sessions/{sid}/charts/{name}.svg")
+            for who, name in (("admin", "displacement"), ("trainer", "tilt"), ("ann", "cop"))]
+    with ThreadPoolExecutor(3) as pool:
+        first = list(pool.map(lambda u: world["clients"][u[0]].get(u[1]), urls))
+    assert all(r.status_code == 200 for r in first)
+    for who, url in urls:
+        assert b"<path" in ready(world["clients"][who], url).data
+    assert SERIES_JOBS.computed == before + 1
+    with db_conn.cursor() as cur:
+        cur.execute("SELECT count(*) FROM session_series WHERE session = %s", (sid,))
+        assert cur.fetchone()[0] == 1
+        cur.execute("DELETE FROM session_series WHERE session = %s", (sid,))
+    db_conn.commit()
+    holder, other = web_db.connect(), web_db.connect()
+    try:
+        with holder.cursor() as cur:
+            cur.execute(LOCK_SQL, (sid,))
+            assert cur.fetchone()[0]
+        assert compute_and_store(other, sid) is False      # another process is on it
+        holder.rollback()                                   # it let go without storing
+        assert compute_and_store(other, sid) is True
+        assert compute_and_store(other, sid) is False       # stored: never computed again
+    finally:
+        holder.close()
+        other.close()
