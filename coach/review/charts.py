@@ -257,7 +257,7 @@ def _rep_spans(ax: Any, spans: Sequence[tuple[int, float, float]], phone: bool) 
     last = -math.inf
     ax.broken_barh([(t0, t1 - t0) for _, t0, t1 in spans], (0, 1),
                    transform=ax.get_xaxis_transform(), color=SKY, alpha=0.15, linewidth=0,
-                   label="a rep (numbered above)")
+                   label="a rep" if phone else "a rep (numbered above)")
     for number, t0, t1 in spans:
         centre = (t0 + t1) / 2
         if centre - last >= room:
@@ -301,21 +301,26 @@ def displacement_over_time(t: np.ndarray, z: np.ndarray,
     return fig
 
 
-def tilt_over_time(t: np.ndarray, tilt: np.ndarray, spans: Sequence[tuple[int, float, float]],
+def tilt_over_time(t: np.ndarray, low: np.ndarray, high: np.ndarray,
+                   spans: Sequence[tuple[int, float, float]],
                    alerts: Sequence[tuple[float, str]], phone: bool = False) -> Figure:
-    """Bar tilt from level (positive = left end low) with the rule's limit band."""
+    """Bar tilt from level (positive = left end low) with the rule's limit band: the range
+    the tilt went through in each bucket of the display series (a band, so no peak is lost)
+    and the line through its middle."""
     fig = _figure(PHONE_WIDTH_IN, 3.0) if phone else _figure(10.5, 2.6)
     ax = fig.add_subplot()
     ax.axhspan(-TILT_LIMIT_DEG, TILT_LIMIT_DEG, color=TEAL, alpha=0.12, linewidth=0,
                label=f"level enough (within ±{TILT_LIMIT_DEG:.0f}°)")
-    ax.plot(t, tilt, color=INK, linewidth=1.0, label="tilt")
+    ax.fill_between(t, low, high, color=INK, alpha=0.3, linewidth=0, label="tilt range")
+    ax.plot(t, (low + high) / 2, color=INK, linewidth=1.0, label="tilt")
     _time_axis(ax, t, phone)
     _rep_spans(ax, spans, phone)
     _alerts(ax, alerts)
     ax.set_ylabel("left end low (°)" if phone else "tilt (°): + = left end low")
     ax.set_title("Bar tilt", pad=14)
-    lim = max(TILT_LIMIT_DEG * 2, float(np.nanmax(np.abs(tilt))) * 1.15
-              if np.isfinite(tilt).any() else 0)
+    both = np.concatenate([low, high])
+    lim = max(TILT_LIMIT_DEG * 2, float(np.nanmax(np.abs(both))) * 1.15
+              if np.isfinite(both).any() else 0)
     ax.set_ylim(-lim, lim)
     fig.legend(loc="outside lower center", ncols=2 if phone else 4)
     return fig

@@ -50,11 +50,13 @@ class ChartSeries:
         return {k: v for k, v in self.envelopes.items() if k not in DERIVED}
 
     @property
-    def tilt(self) -> tuple[np.ndarray, np.ndarray] | None:
+    def tilt(self) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+        """(bucket centre s, lowest, highest tilt from level in the bucket)."""
         if "tilt_deg" not in self.envelopes:
             return None
-        t, v = self.envelopes["tilt_deg"]
-        return t, v - self.tilt_level_deg
+        _, v = self.envelopes["tilt_deg"]
+        low, high = v[0::2] - self.tilt_level_deg, v[1::2] - self.tilt_level_deg
+        return (np.arange(low.size) + 0.5) * self.bucket_s, low, high
 
     @property
     def spans(self) -> list[tuple[int, float, float]]:
