@@ -120,7 +120,12 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX live_reps_by_session ON live_reps (session_id, rep_number);
     """,
-    # 4: the session's display series (sync/series.py), one row per session whose id is the
+    # 4: the technique-drift cue (docs/feedback.md): what drifted, on the one rep of a set where
+    # the box cued it; NULL on every other rep.
+    """
+    ALTER TABLE live_reps ADD COLUMN drift_cue TEXT;
+    """,
+    # 5: the session's display series (sync/series.py), one row per session whose id is the
     # session's: rewritten at every rep and at the end (version counts the rewrites), synced
     # as a record of its own so the web app draws charts without decoding raw chunks.
     """
