@@ -23,12 +23,14 @@ from typing import IO, Any, Iterator, Mapping
 
 import numpy as np
 
-from coach.review.raw_series import chunk_columns, envelope, iter_chunks
+from coach.review.raw_series import chunk_columns, iter_chunks
 from sensors.frame import Frame
 from sensors.recording import recording_columns, recording_lines, recording_order
 from sync.chunks import ChunkFormatError, decode_chunk
 
 DEFAULT_WINDOW_S = 60.0
+DISPLAY_POINTS = 1500
+"""Points per displayed line: a min/max envelope per bucket keeps every peak visible."""
 MAX_WINDOW_S = 600.0
 _SECONDS = re.compile(r"[0-9]{1,30}(?:\.[0-9]{0,9})?|\.[0-9]{1,9}")
 
@@ -140,6 +142,32 @@ def parse_window(args: Mapping[str, str], duration_s: float) -> Window:
 def _bounds_ns(span: SessionSpan, window: Window) -> tuple[int, int]:
     return (span.origin_ns + round(window.start_s * 1e9),
             span.origin_ns + round(window.end_s * 1e9))
+
+
+def envelope(t: np.ndarray, y: np.ndarray, points: int = DISPLAY_POINTS
+             ) -> tuple[np.ndarray, np.ndarray]:
+    """At most ``points`` samples of (t, y) keeping each bucket's minimum and maximum in time
+    order, so a downsampled line still reaches every peak; a bucket without any value keeps
+    its first sample (a NaN: the gap stays a gap)."""
+    n = t.size
+    if n <= points:
+        return t, y
+    buckets = max(1, points // 2)
+    width = math.ceil(n / buckets)
+    padded = np.full(buckets * width, np.nan)
+    padded[:n] = y
+    grid = padded.reshape(buckets, width)
+    empty = ~np.isfinite(grid).any(axis=1)
+    lo = np.argmin(np.where(np.isfinite(grid), grid, np.inf), axis=1)
+    hi = np.argmax(np.where(np.isfinite(grid), grid, -np.inf), axis=1)
+    base = np.arange(buckets) * width
+    first, second = np.minimum(lo, hi), np.maximum(lo, hi)
+    pairs = np.column_stack([base + first, base + second])
+    pairs[empty] = base[empty, None]
+    idx = pairs.ravel()
+    keep = np.concatenate(([True], np.diff(idx) != 0)) & (idx < n)
+    idx = idx[keep]
+    return t[idx], y[idx]
 
 
 def iter_window_chunks(conn: Any, session_id: str, span: SessionSpan, window: Window,
