@@ -2,7 +2,9 @@
 
 ``liftguard db prune-raw --older-than DAYS [--dry-run]`` (docs/database.md, "Retention").
 A session qualifies when it has ended and ended (or, without an end time, started) more than
-DAYS days ago; an active session is never pruned. Only ``sensor_data`` rows are deleted:
+DAYS days ago, and its display series (``session_series``, 0010) is final: the charts are
+drawn from it, so a session without one keeps its raw chunks until the web app (or the box)
+has made it. An active session is never pruned. Only ``sensor_data`` rows are deleted:
 sessions, metrics, reps, feedback, labels and derived series stay, so every page still works.
 Each pruned session gets a ``raw_data_pruned`` row (migration 0012) saying when, how many
 chunks/frames/bytes and which monotonic span, which the raw-data page and the recording export
@@ -20,6 +22,10 @@ MAX_DAYS = 36500
 
 _CUTOFF = "(now() AT TIME ZONE 'UTC') - make_interval(days => %(days)s)"
 _OLD_ENDED = (f"s.status = 'ended' AND COALESCE(s.ended_at, s.started_at) < {_CUTOFF}")
+_HAS_SERIES = ("EXISTS (SELECT 1 FROM session_series ss WHERE ss.session = s.id "
+               "AND ss.final)")
+"""The session's charts are drawn from its display series (0010): without a final one, the
+raw chunks are still needed to compute it, so the session is not pruned yet."""
 _FRAMES = ("CASE WHEN jsonb_typeof(d.raw_data->'n') = 'number' "
            "THEN (d.raw_data->>'n')::numeric::bigint ELSE 0 END")
 
@@ -62,6 +68,8 @@ class PrunePlan:
     sessions: list[SessionRaw]
     active_skipped: int
     """Active sessions that started before the cutoff: never pruned."""
+    no_series_skipped: int = 0
+    """Old sessions with raw chunks but no final display series yet: kept until they have one."""
 
     @property
     def chunks(self) -> int:
@@ -102,19 +110,24 @@ def plan_prune(conn: Any, older_than_days: int) -> PrunePlan:
             f"SELECT s.id::text, s.device_id, s.lift_type::text, s.ended_at, count(*), "
             f"COALESCE(sum({_FRAMES}), 0), COALESCE(sum(pg_column_size(d.raw_data)), 0) "
             f"FROM sessions s JOIN sensor_data d ON d.session = s.id "
-            f"WHERE {_OLD_ENDED} GROUP BY s.id ORDER BY s.ended_at NULLS FIRST, s.id", params)
+            f"WHERE {_OLD_ENDED} AND {_HAS_SERIES} "
+            f"GROUP BY s.id ORDER BY s.ended_at NULLS FIRST, s.id", params)
         sessions = [SessionRaw(sid, dev, lift, ended, int(n), int(frames), int(size))
                     for sid, dev, lift, ended, n, frames, size in cur.fetchall()]
+        cur.execute(f"SELECT count(*) FROM sessions s WHERE {_OLD_ENDED} AND NOT {_HAS_SERIES} "
+                    f"AND EXISTS (SELECT 1 FROM sensor_data d WHERE d.session = s.id)", params)
+        no_series = cur.fetchone()[0]
         cur.execute(f"SELECT count(*) FROM sessions s WHERE s.status = 'active' "
                     f"AND s.started_at < {_CUTOFF}", params)
         active = cur.fetchone()[0]
     conn.rollback()
-    return PrunePlan(older_than_days, cutoff, sessions, int(active))
+    return PrunePlan(older_than_days, cutoff, sessions, int(active), int(no_series))
 
 
 _LOCK_AND_UNLINK = f"""
 WITH target AS (
-    SELECT s.id FROM sessions s WHERE s.id = %(sid)s AND {_OLD_ENDED} FOR UPDATE
+    SELECT s.id FROM sessions s WHERE s.id = %(sid)s AND {_OLD_ENDED} AND {_HAS_SERIES}
+       FOR UPDATE OF s
 ), unlinked AS (
     UPDATE sessions s SET sensor_data_id = NULL,
            updated_at = GREATEST(now() AT TIME ZONE 'UTC', s.updated_at + interval '1 microsecond')

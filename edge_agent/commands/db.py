@@ -156,7 +156,10 @@ def run_prune_raw(args: argparse.Namespace) -> int:
                       "it to the operating system (locks the table while it runs)")
         print("kept: sessions, metrics, reps, feedback and derived series"
               + (f"; {plan.active_skipped} active session(s) older than that are never pruned"
-                 if plan.active_skipped else ""))
+                 if plan.active_skipped else "")
+              + (f"; {plan.no_series_skipped} old session(s) keep their raw data until their "
+                 "display series is made (open each once in the web app)"
+                 if plan.no_series_skipped else ""))
     finally:
         conn.close()
     return EXIT_OK
