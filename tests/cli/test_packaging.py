@@ -14,7 +14,7 @@ def test_wheel_contains_packages_and_console_script(tmp_path):
                     "-w", str(tmp_path), str(REPO)], check=True, capture_output=True)
     wheel = next(tmp_path.glob("liftguard-*.whl"))
     names = zipfile.ZipFile(wheel).namelist()
-    for package in ("edge_agent", "sensors", "models", "sync"):
+    for package in ("liftguard", "edge_agent", "coach", "sensors", "models", "sync", "evaluation"):
         assert f"{package}/__init__.py" in names, package
     assert not any(n.startswith("tests/") for n in names)
     assert "sync/schema/0001_seed.sql" in names, "migrations must ship in the wheel"

@@ -24,6 +24,7 @@ from sync.payloads import (
     encode_message,
 )
 from sync.rows import KINDS
+from tests.support.payload_mutations import HOSTILE, _dump, _paths, _set, mutate
 
 _EXAMPLES = os.environ.get("LIFTGUARD_HYPOTHESIS_EXAMPLES")
 SETTINGS = settings(deadline=None, suppress_health_check=[HealthCheck.too_slow],
@@ -55,49 +56,18 @@ VALID_ROWS = {
                   "ended_at": 1.7e9 + 5, "mean_velocity_mps": 0.55, "velocity_loss_pct": 8.3,
                   "alert": "the bar drifted 6 cm sideways",
                   "drift_cue": "the weight rocking towards the toes"},
+    "session_series": {"id": SID, "session_id": SID, "version": 3, "final": 0, "series": {
+        "v": 1, "t0_ns": 5_000_000_000, "duration_s": 12.5, "bucket_s": 0.1,
+        "tilt_level_deg": -0.4, "envelopes": {"az": {"scale": 0.01, "min": [975, None, 979],
+                                                     "max": [983, None, 990]}},
+        "reps": [{"n": 1, "t0": 2.0, "t1": 4.5, "z_mm": [0, -300, -580, -290, 2],
+                  "cop_mm": [[1, 2, 3, 2, 1], [-5, -4, -3, -4, -5]]}],
+        "notes": ["no platform data (f_fl f_fr f_rl f_rr)"]}},
 }
-
-HOSTILE = st.one_of(
-    st.just("a\x00b"), st.just("\ud800"), st.just("x\udfff"), st.just(float("inf")),
-    st.just(float("-inf")), st.just(10**400), st.just(-(2**63) - 1), st.just(2**63),
-    st.just(2**31), st.just(True), st.just(None), st.just([]), st.just({}),
-    st.just(1e300), st.just(""), st.just("not-a-uuid"),
-    st.integers(), st.floats(allow_nan=False), st.text(max_size=20),
-    st.recursive(st.integers() | st.text(max_size=5),
-                 lambda inner: st.lists(inner, max_size=3)
-                 | st.dictionaries(st.text(max_size=5), inner, max_size=3), max_leaves=8),
-    st.integers(40, 200).map(lambda d: json.loads("[" * d + "]" * d)),
-)
 
 
 def _valid(kind: str, outbox_id: int = 1) -> bytes:
     return encode_message(DEVICE, kind, [encode_item(outbox_id, VALID_ROWS[kind])], 1.0)
-
-
-def _paths(value, prefix=()):
-    """Every path to a node of a decoded JSON value."""
-    yield prefix
-    if isinstance(value, dict):
-        for k, v in value.items():
-            yield from _paths(v, prefix + (k,))
-    elif isinstance(value, list):
-        for i, v in enumerate(value):
-            yield from _paths(v, prefix + (i,))
-
-
-def _set(value, path, new):
-    if not path:
-        return new
-    head, rest = path[0], path[1:]
-    if isinstance(value, dict):
-        return {**value, head: _set(value[head], rest, new)}
-    return [(_set(v, rest, new) if i == head else v) for i, v in enumerate(value)]
-
-
-def _dump(value) -> bytes:
-    """JSON as a hostile client would write it: inf as 1e999, huge ints as digits."""
-    text = json.dumps(value, allow_nan=True)
-    return text.replace("-Infinity", "-1e999").replace("Infinity", "1e999").encode()
 
 
 @st.composite
@@ -107,29 +77,8 @@ def mutated_messages(draw):
     if draw(st.booleans()):  # mutate inside the chunk text too
         message["items"][0]["row"]["raw_data"] = json.loads(CHUNK) if kind == "sensor_data" \
             else message["items"][0]["row"].get("raw_data")
-    paths = list(_paths(message))
     how = draw(st.sampled_from(("replace", "delete", "add", "bytes")))
-    if how == "replace":
-        message = _set(message, draw(st.sampled_from(paths)), draw(HOSTILE))
-    elif how == "delete":
-        path = draw(st.sampled_from([p for p in paths if p]))
-        parent = path[:-1]
-        node = message
-        for step in parent:
-            node = node[step]
-        if isinstance(node, dict):
-            del node[path[-1]]
-        else:
-            node.pop(path[-1])
-    elif how == "add":
-        path = draw(st.sampled_from(paths))
-        node = message
-        for step in path:
-            node = node[step]
-        if isinstance(node, dict):
-            node[draw(st.text(max_size=8))] = draw(HOSTILE)
-        elif isinstance(node, list):
-            node.append(draw(HOSTILE))
+    message = mutate(draw, message, how)
     items = message.get("items") if isinstance(message, dict) else None
     item = items[0] if isinstance(items, list) and items and isinstance(items[0], dict) else {}
     if isinstance(item.get("row"), dict) and isinstance(item["row"].get("raw_data"),

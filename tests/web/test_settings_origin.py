@@ -13,7 +13,7 @@ import flask
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-PRODUCT = ("coach", "edge_agent", "sync", "sensors", "models")
+PRODUCT = ("liftguard", "coach", "edge_agent", "sync", "sensors", "models", "evaluation")
 FLASK_READ = re.compile(r"\bconfig(?:\.get\(|\[)\s*[\"']([A-Z][A-Z0-9_]*)[\"']")
 CONFIG_READ = re.compile(r"\.get\(\s*[\"']([a-z_]+)\.([a-z_0-9]+)[\"']")
 SECTION_READ = re.compile(r"\bsection\(\s*[\"']([a-z_]+)[\"']\s*\)(?:\[[\"']([a-z_0-9]+)[\"']\])?")
