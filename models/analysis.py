@@ -23,7 +23,8 @@ from models.kinematics import vertical_acceleration
 from models.orientation import bar_tilt_deg
 from models.quality import ChannelIssue, clean_source
 from models.segmentation import MIN_ROM_M, RepBounds, canonical_lift, lift_direction, segment_bar
-from models.signals import ANALYSIS_RATE_HZ, AlignedSignals, align_sources, split_by_source
+from models.signals import (ANALYSIS_RATE_HZ, AlignedSignals, SourceSamples, align_sources,
+                            split_by_source)
 from sensors.frame import IMU_CHANNELS, PLATFORM_CHANNELS, STANDARD_GRAVITY, Frame
 from sensors.geometry import DEFAULT_PLATFORM, PlatformGeometry
 
@@ -149,8 +150,16 @@ def analyze_frames(frames: Iterable[Frame], lift: str, rate_hz: float = ANALYSIS
 
     ``bench_on_platform``: whether the bench press's bench stands on the platform (else the
     platform cannot weigh the bar, :mod:`models.bar_load`)."""
+    return analyze_sources(split_by_source(frames), lift, rate_hz, geometry, bench_on_platform)
+
+
+def analyze_sources(by_source: dict[str, SourceSamples], lift: str,
+                    rate_hz: float = ANALYSIS_RATE_HZ, geometry: PlatformGeometry = DEFAULT_PLATFORM,
+                    bench_on_platform: bool = True) -> SetAnalysis:
+    """``analyze_frames`` of frames already grouped per source (``split_by_source``, or a
+    ``FrameColumns`` kept as a set records); the dict is cleaned in place (flagged samples set
+    to NaN, unusable channels dropped), its arrays are not written to."""
     lift = canonical_lift(lift)
-    by_source = split_by_source(frames)
     issues: list[ChannelIssue] = []
     for samples in by_source.values():
         issues += clean_source(samples)

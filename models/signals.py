@@ -27,6 +27,10 @@ class SourceSamples:
     seq: np.ndarray                # int64, shape (n,)
     values: dict[str, np.ndarray]  # channel -> float64 (NaN where a frame lacked the channel)
 
+    def copy(self) -> "SourceSamples":
+        """The same arrays under a new channel dict (``clean_source`` replaces entries)."""
+        return SourceSamples(self.mono_ns, self.seq, dict(self.values))
+
 
 @dataclass
 class AlignedSignals:
@@ -140,3 +144,127 @@ def align_sources(by_source: dict[str, SourceSamples], rate_hz: float = ANALYSIS
         aligned.gap[source] = gap
         aligned.source_of.update({c: source for c in chans})
     return aligned
+
+
+class FrameColumns:
+    """The frames of one set as per-source arrays, converted once as they come.
+
+    A rep analysed within the set so far would otherwise turn every frame of the set into
+    arrays again at each rep (``split_by_source``: a Python loop over frames and channels,
+    quadratic in the set's length). ``samples()`` gives exactly what ``split_by_source`` gives
+    for the frames kept: sources in the order their first kept frame came in, channels the
+    sorted union of those frames', NaN where a frame lacked one or held None, rows stably sorted
+    by ``mono_ns``. ``drop_leading_before`` drops from the front in arrival order, as a deque's
+    ``popleft`` would.
+    """
+
+    def __init__(self) -> None:
+        self._arrival_mono = np.empty(1024, np.int64)   # every frame's mono_ns, arrival order
+        self._n = 0
+        self._first = 0                                  # arrival index of the first kept frame
+        self._sources: dict[str, _SourceColumns] = {}
+
+    def __len__(self) -> int:
+        return self._n - self._first
+
+    def extend(self, frames: Sequence[Frame]) -> None:
+        if not frames:
+            return
+        k = len(frames)
+        self._arrival_mono = _room(self._arrival_mono, self._n + k)
+        self._arrival_mono[self._n:self._n + k] = [f.mono_ns for f in frames]
+        grouped: dict[str, list[tuple[int, Frame]]] = {}
+        for i, f in enumerate(frames, self._n):
+            grouped.setdefault(f.source, []).append((i, f))
+        for source, batch in grouped.items():
+            self._sources.setdefault(source, _SourceColumns()).extend(batch)
+        self._n += k
+
+    def drop_leading_before(self, horizon_ns: int) -> None:
+        """Drop frames from the front (arrival order) while they are older than ``horizon_ns``."""
+        kept = self._arrival_mono[self._first:self._n]
+        newer = np.flatnonzero(kept >= horizon_ns)
+        self._first = self._n if newer.size == 0 else self._first + int(newer[0])
+
+    def last_mono_ns(self) -> int:
+        return int(self._arrival_mono[self._n - 1])
+
+    def samples(self) -> dict[str, SourceSamples]:
+        """Fresh ``SourceSamples`` per source of the kept frames (as ``split_by_source``)."""
+        parts = [(cols.first_kept_arrival(self._first), source, cols)
+                 for source, cols in self._sources.items()]
+        return {source: cols.samples(self._first)
+                for first, source, cols in sorted((p for p in parts if p[0] is not None),
+                                                  key=lambda p: p[0])}
+
+
+def _room(array: np.ndarray, size: int) -> np.ndarray:
+    if size <= array.shape[0]:
+        return array
+    grown = np.empty((max(size, 2 * array.shape[0]),) + array.shape[1:], array.dtype)
+    grown[:array.shape[0]] = array
+    return grown
+
+
+class _SourceColumns:
+    """One source's frames in arrival order: arrival index, mono_ns, seq, a value column per
+    channel seen, and whether each frame had each channel."""
+
+    def __init__(self) -> None:
+        self.names: list[str] = []
+        self.arrival = np.empty(1024, np.int64)
+        self.mono = np.empty(1024, np.int64)
+        self.seq = np.empty(1024, np.int64)
+        self.values = np.empty((1024, 0))
+        self.has = np.empty((1024, 0), bool)
+        self.n = 0
+
+    def extend(self, batch: list[tuple[int, Frame]]) -> None:
+        k, n = len(batch), self.n
+        frames = [f for _, f in batch]
+        for name in dict.fromkeys(c for f in frames for c in f.channels):
+            if name not in self.names:
+                self._add_channel(name)
+        for attr in ("arrival", "mono", "seq", "values", "has"):
+            setattr(self, attr, _room(getattr(self, attr), n + k))
+        self.arrival[n:n + k] = [i for i, _ in batch]
+        self.mono[n:n + k] = [f.mono_ns for f in frames]
+        self.seq[n:n + k] = [f.seq for f in frames]
+        self.values[n:n + k] = np.nan
+        self.has[n:n + k] = False
+        same = frames[0].channels
+        if all(f.channels == same for f in frames):
+            cols = [self.names.index(c) for c in same]
+            self.values[n:n + k, cols] = np.asarray([f.values for f in frames], dtype=float
+                                                    ).reshape(k, len(same))
+            self.has[n:n + k, cols] = True
+        else:
+            for row, f in enumerate(frames, n):
+                for c, v in zip(f.channels, f.values):
+                    j = self.names.index(c)
+                    self.values[row, j] = np.nan if v is None else v
+                    self.has[row, j] = True
+        self.n = n + k
+
+    def _add_channel(self, name: str) -> None:
+        self.names.append(name)
+        size = self.values.shape[0]
+        self.values = np.hstack([self.values, np.full((size, 1), np.nan)])
+        self.has = np.hstack([self.has, np.zeros((size, 1), bool)])
+
+    def first_kept_arrival(self, first: int) -> int | None:
+        i = int(np.searchsorted(self.arrival[:self.n], first, "left"))
+        return int(self.arrival[i]) if i < self.n else None
+
+    def samples(self, first: int) -> SourceSamples:
+        i = int(np.searchsorted(self.arrival[:self.n], first, "left"))
+        mono = self.mono[i:self.n]
+        order = (slice(None) if mono.size < 2 or bool(np.all(np.diff(mono) >= 0))
+                 else np.argsort(mono, kind="stable"))
+        has = self.has[i:self.n]
+        present = has.any(axis=0)
+        return SourceSamples(
+            mono_ns=mono[order].copy(), seq=self.seq[i:self.n][order].copy(),
+            values={name: self.values[i:self.n, j][order].copy()
+                    for name, j in sorted((name, j) for j, name in enumerate(self.names)
+                                          if present[j])})

@@ -2,7 +2,7 @@
 automatically; the analysis of finished reps and ended sessions on a worker thread.
 
 Ending a session (or finding one a crash left open) queues its end-of-session analysis:
-``models.analyze_frames`` over the frames the store holds for it, then the summary
+``models.analyze_frames`` (``analyze_sources``) over the frames the store holds for it, then the summary
 ``performance_metrics`` row, the summary ``feedback`` text and one ``rep_metrics`` row per rep.
 Live per-rep feedback lines are stored as ``feedback`` rows as each rep finishes, and each rep
 as a ``live_reps`` row (velocity, velocity loss so far, the problem told), which syncs while
@@ -23,7 +23,6 @@ starts (never on the real-time path) and used by both the per-window and per-rep
 """
 from __future__ import annotations
 
-import collections
 import logging
 import queue
 import threading
@@ -32,11 +31,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from models import analyze_frames, rep_feedback, set_feedback
-from models.analysis import set_bar_load
+from models import rep_feedback, set_feedback
+from models.analysis import analyze_sources, set_bar_load
 from models.bar_load import rep_load_fields
 from models.feedback_text import attribution_hint, bar_load_text, velocity_cue_text
 from models.metrics import velocity_loss_pct
+from models.signals import FrameColumns, SourceSamples, split_by_source
 from models.velocity_cue import cue_rep, cue_velocities, reaches_limit, running_velocity_loss
 from sensors.frame import Frame
 
@@ -68,27 +68,31 @@ class _SetPlan:
     bar_load_kg: float | None = None               # entered with the start
     cue: tuple[int, float] | None = None           # (rep, velocity loss %) when the box cued
     reps: list[Any] = field(default_factory=list)  # live-analysed reps, in order
-    frames: collections.deque[Frame] = field(default_factory=collections.deque)
+    frames: FrameColumns = field(default_factory=FrameColumns)
     lock: threading.Lock = field(default_factory=threading.Lock)  # loop appends, worker reads
 
-    def so_far(self, recent: list[Frame]) -> list[Frame]:
-        """The set's frames so far (at most the last ``SET_CONTEXT_S``), else ``recent``.
+    def so_far(self, recent: list[Frame]) -> dict[str, SourceSamples]:
+        """The set's frames so far (at most the last ``SET_CONTEXT_S``), else ``recent``, as
+        ``split_by_source`` gives them.
 
         A rep is analysed within the whole set so far, not only the loop's last seconds: a
         window starting mid-set gives other velocities (up to 13 % off on the simulator) and
         misses reps, while the set so far gives exactly the end-of-session analysis's values,
-        which the velocity-loss cue compares rep to rep."""
+        which the velocity-loss cue compares rep to rep. The frames are kept as arrays,
+        converted once as they come (converting the whole set again at every rep made the
+        rep analysis quadratic in the set's length)."""
         with self.lock:
-            return list(self.frames) if self.frames else recent
+            if len(self.frames):
+                return self.frames.samples()
+        return split_by_source(recent)
 
     def keep(self, frames: Sequence[Frame]) -> None:
         """Append the loop's frames and drop those older than ``SET_CONTEXT_S`` (memory stays
         bounded in a session without reps)."""
         with self.lock:
             self.frames.extend(frames)
-            horizon = self.frames[-1].mono_ns - int(SET_CONTEXT_S * 1e9) if self.frames else 0
-            while self.frames and self.frames[0].mono_ns < horizon:
-                self.frames.popleft()
+            if len(self.frames):
+                self.frames.drop_leading_before(self.frames.last_mono_ns() - int(SET_CONTEXT_S * 1e9))
 
 
 class SessionManager:
@@ -186,13 +190,15 @@ class SessionManager:
         log.info("using %s's calibrated %s overlay (%s)", athlete, lift, directory)
         return profile
 
-    def _model_attributions(self, frames: Sequence[Frame], reps: Sequence[Any]) -> list[Any]:
-        """Per rep: the model's attribution when it flags the rep, else None."""
+    def _model_attributions(self, sources: dict[str, SourceSamples], reps: Sequence[Any]) -> list[Any]:
+        """Per rep: the model's attribution when it flags the rep, else None (``sources``: the
+        set's frames as ``split_by_source`` gives them)."""
         if self._model is None:
             return [None] * len(reps)
-        from models.anomaly.segments import flagged_attribution, rep_decisions
+        from models.anomaly.segments import flagged_attribution, source_rep_decisions
 
-        return [flagged_attribution(d) for d in rep_decisions(self._model, frames, reps, self._profile)]
+        decisions = source_rep_decisions(self._model, sources, reps, self._profile)
+        return [flagged_attribution(d) for d in decisions]
 
     def end(self, session_id: str | None = None, reason: str = "api") -> str:
         with self._lock:
@@ -317,10 +323,10 @@ class SessionManager:
                      end_ns: int) -> None:
         # A rep job arriving after its session was analysed gets no cue (the summary is out).
         plan = self._plans.get(session_id) or _SetPlan()
-        frames = plan.so_far(frames)
-        analysis = analyze_frames(frames, lift)
+        sources = plan.so_far(frames)
+        analysis = analyze_sources({name: s.copy() for name, s in sources.items()}, lift)
         self.reps_analysed += 1
-        t0_ns = min(f.mono_ns for f in frames)
+        t0_ns = min(int(s.mono_ns[0]) for s in sources.values())
         near = [r for r in analysis.reps if abs(t0_ns + r.end_s * 1e9 - end_ns) < REP_MATCH_NS]
         if not near:
             log.debug("rep %d: not found again in its context window", number)
@@ -330,7 +336,7 @@ class SessionManager:
         rep = min(near, key=lambda r: abs(t0_ns + r.end_s * 1e9 - end_ns))
         rep.number = number
         earlier = plan.reps
-        text = rep_feedback(rep, self._model_attributions(frames, [rep])[0], earlier=earlier)
+        text = rep_feedback(rep, self._model_attributions(sources, [rep])[0], earlier=earlier)
         earlier.append(rep)
         problem = text.split(": ", 1)[1] if text else None
         stop = None
@@ -378,9 +384,11 @@ class SessionManager:
             self.last_summary = {"session_id": session_id, "rep_count": 0, "feedback": text}
             self._say(text)
             return
-        analysis = analyze_frames(frames, lift, bench_on_platform=self.bench_on_platform)
+        sources = split_by_source(frames)
+        analysis = analyze_sources({name: s.copy() for name, s in sources.items()}, lift,
+                                   bench_on_platform=self.bench_on_platform)
         s = analysis.summary
-        attributions = self._model_attributions(frames, analysis.reps)
+        attributions = self._model_attributions(sources, analysis.reps)
         plan = self._plans.pop(session_id, None) or _SetPlan(self.velocity_loss_limit_pct)
         s["velocity_loss_cue"] = self._cue_summary(plan, analysis.reps)
         load = rep_load_fields(set_bar_load(analysis), plan.bar_load_kg)
