@@ -8,6 +8,8 @@ hole -- a ``seq`` jump (lost samples: FIFO overflow, CRC failure) or a timestamp
 """
 from __future__ import annotations
 
+import collections
+import threading
 from dataclasses import dataclass, field
 from typing import Iterable, Sequence
 
@@ -147,55 +149,84 @@ def align_sources(by_source: dict[str, SourceSamples], rate_hz: float = ANALYSIS
 
 
 class FrameColumns:
-    """The frames of one set as per-source arrays, converted once as they come.
+    """The frames of one set so far, for analyses that need the whole set at every rep.
 
-    A rep analysed within the set so far would otherwise turn every frame of the set into
-    arrays again at each rep (``split_by_source``: a Python loop over frames and channels,
-    quadratic in the set's length). ``samples()`` gives exactly what ``split_by_source`` gives
-    for the frames kept: sources in the order their first kept frame came in, channels the
-    sorted union of those frames', NaN where a frame lacked one or held None, rows stably sorted
-    by ``mono_ns``. ``drop_leading_before`` drops from the front in arrival order, as a deque's
-    ``popleft`` would.
+    Converting every frame of the set to arrays again at each rep (``split_by_source``: a
+    Python loop over frames and channels) makes a set's rep analyses quadratic in its length.
+    Here the recording side only appends frames (``extend``, cheap: the real-time loop calls
+    it) and trims the oldest (``drop_leading_before``); ``samples()`` converts the frames that
+    came since its last call, once, and gives exactly what ``split_by_source`` gives for the
+    frames kept at that moment: sources in the order their first kept frame came in, channels
+    the sorted union of those frames', NaN where a frame lacked one or held None, rows stably
+    sorted by ``mono_ns``. Trimming drops from the front in arrival order while the front frame
+    is older than the horizon, as a deque's ``popleft`` would.
+
+    Thread-safe for one appending thread and one reading thread; the lock is never held while
+    converting.
     """
 
     def __init__(self) -> None:
-        self._arrival_mono = np.empty(1024, np.int64)   # every frame's mono_ns, arrival order
-        self._n = 0
-        self._first = 0                                  # arrival index of the first kept frame
-        self._sources: dict[str, _SourceColumns] = {}
+        self._lock = threading.Lock()
+        self._mono = np.empty(1024, np.int64)   # mono_ns by arrival, from index self._base
+        self._base = 0
+        self._n = 0                              # frames appended so far (arrival indices)
+        self._first = 0                          # arrival index of the first frame kept
+        self._pending: collections.deque[Frame] = collections.deque()
+        self._pending_first = 0                  # arrival index of self._pending[0]
+        self._sources: dict[str, _SourceColumns] = {}   # reading side only
 
     def __len__(self) -> int:
         return self._n - self._first
 
     def extend(self, frames: Sequence[Frame]) -> None:
-        if not frames:
-            return
         k = len(frames)
-        self._arrival_mono = _room(self._arrival_mono, self._n + k)
-        self._arrival_mono[self._n:self._n + k] = [f.mono_ns for f in frames]
-        grouped: dict[str, list[tuple[int, Frame]]] = {}
-        for i, f in enumerate(frames, self._n):
-            grouped.setdefault(f.source, []).append((i, f))
-        for source, batch in grouped.items():
-            self._sources.setdefault(source, _SourceColumns()).extend(batch)
-        self._n += k
+        if not k:
+            return
+        with self._lock:
+            at = self._n - self._base
+            self._mono = _room(self._mono, at + k)
+            self._mono[at:at + k] = [f.mono_ns for f in frames]
+            self._pending.extend(frames)
+            self._n += k
+
+    def last_mono_ns(self) -> int:
+        return int(self._mono[self._n - 1 - self._base])
 
     def drop_leading_before(self, horizon_ns: int) -> None:
         """Drop frames from the front (arrival order) while they are older than ``horizon_ns``."""
-        kept = self._arrival_mono[self._first:self._n]
-        newer = np.flatnonzero(kept >= horizon_ns)
-        self._first = self._n if newer.size == 0 else self._first + int(newer[0])
-
-    def last_mono_ns(self) -> int:
-        return int(self._arrival_mono[self._n - 1])
+        with self._lock:
+            if self._first == self._n or self._mono[self._first - self._base] >= horizon_ns:
+                return
+            kept = self._mono[self._first - self._base:self._n - self._base]
+            newer = np.flatnonzero(kept >= horizon_ns)
+            self._first = self._n if newer.size == 0 else self._first + int(newer[0])
+            while self._pending and self._pending_first < self._first:
+                self._pending.popleft()
+                self._pending_first += 1
+            if self._first - self._base > self._mono.shape[0] // 2:
+                kept = self._mono[self._first - self._base:self._n - self._base].copy()
+                self._mono[:kept.size] = kept
+                self._base = self._first
 
     def samples(self) -> dict[str, SourceSamples]:
-        """Fresh ``SourceSamples`` per source of the kept frames (as ``split_by_source``)."""
-        parts = [(cols.first_kept_arrival(self._first), source, cols)
+        """Fresh ``SourceSamples`` per source of the frames kept now (as ``split_by_source``)."""
+        with self._lock:
+            batch, batch_first = self._pending, self._pending_first
+            self._pending, self._pending_first = collections.deque(), self._n
+            first = self._first
+        grouped: dict[str, list[tuple[int, Frame]]] = {}
+        for i, f in enumerate(batch, batch_first):
+            grouped.setdefault(f.source, []).append((i, f))
+        for source, part in grouped.items():
+            self._sources.setdefault(source, _SourceColumns()).extend(part)
+        for cols in self._sources.values():
+            if cols.n > 4096 and cols.arrival[cols.n // 2] < first:
+                cols.forget_before(first)
+        parts = [(cols.first_kept_arrival(first), source, cols)
                  for source, cols in self._sources.items()]
-        return {source: cols.samples(self._first)
-                for first, source, cols in sorted((p for p in parts if p[0] is not None),
-                                                  key=lambda p: p[0])}
+        return {source: cols.samples(first)
+                for _, source, cols in sorted((p for p in parts if p[0] is not None),
+                                              key=lambda p: p[0])}
 
 
 def _room(array: np.ndarray, size: int) -> np.ndarray:
@@ -251,6 +282,16 @@ class _SourceColumns:
         size = self.values.shape[0]
         self.values = np.hstack([self.values, np.full((size, 1), np.nan)])
         self.has = np.hstack([self.has, np.zeros((size, 1), bool)])
+
+    def forget_before(self, first: int) -> None:
+        """Drop the rows of frames no longer kept (arrival index below ``first``)."""
+        i = int(np.searchsorted(self.arrival[:self.n], first, "left"))
+        if i == 0:
+            return
+        for attr in ("arrival", "mono", "seq", "values", "has"):
+            array = getattr(self, attr)
+            array[:self.n - i] = array[i:self.n].copy()
+        self.n -= i
 
     def first_kept_arrival(self, first: int) -> int | None:
         i = int(np.searchsorted(self.arrival[:self.n], first, "left"))

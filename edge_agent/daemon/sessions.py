@@ -68,8 +68,7 @@ class _SetPlan:
     bar_load_kg: float | None = None               # entered with the start
     cue: tuple[int, float] | None = None           # (rep, velocity loss %) when the box cued
     reps: list[Any] = field(default_factory=list)  # live-analysed reps, in order
-    frames: FrameColumns = field(default_factory=FrameColumns)
-    lock: threading.Lock = field(default_factory=threading.Lock)  # loop appends, worker reads
+    frames: FrameColumns = field(default_factory=FrameColumns)  # loop appends, worker reads
 
     def so_far(self, recent: list[Frame]) -> dict[str, SourceSamples]:
         """The set's frames so far (at most the last ``SET_CONTEXT_S``), else ``recent``, as
@@ -81,18 +80,15 @@ class _SetPlan:
         which the velocity-loss cue compares rep to rep. The frames are kept as arrays,
         converted once as they come (converting the whole set again at every rep made the
         rep analysis quadratic in the set's length)."""
-        with self.lock:
-            if len(self.frames):
-                return self.frames.samples()
-        return split_by_source(recent)
+        sources = self.frames.samples()
+        return sources if sources else split_by_source(recent)
 
     def keep(self, frames: Sequence[Frame]) -> None:
         """Append the loop's frames and drop those older than ``SET_CONTEXT_S`` (memory stays
         bounded in a session without reps)."""
-        with self.lock:
-            self.frames.extend(frames)
-            if len(self.frames):
-                self.frames.drop_leading_before(self.frames.last_mono_ns() - int(SET_CONTEXT_S * 1e9))
+        self.frames.extend(frames)
+        if len(self.frames):
+            self.frames.drop_leading_before(self.frames.last_mono_ns() - int(SET_CONTEXT_S * 1e9))
 
 
 class SessionManager:

@@ -24,6 +24,9 @@ import time
 from typing import Any, Callable
 
 LOOP_THREADS = frozenset({"realtime", "MainThread"})
+CONTEXT_STAGES = frozenset({"session_end_analysis"})
+"""Stages whose inner stages are recorded apart (``session_end_analysis/rep_analysis``): the
+end-of-session analysis calls the same analysis and model code as each rep."""
 
 
 def _attr_path(root: Any, path: str) -> Any:
@@ -65,7 +68,8 @@ def stage_targets(daemon: Any) -> list[tuple[str, Callable[[], Any], str]]:
         ("rep_release", loop, "_release_reps"),
         ("rep_job", lambda: daemon.sessions, "_analyse_rep"),
         ("rep_set_so_far", lambda: sessions._SetPlan, "so_far"),
-        ("rep_analysis", lambda: sessions, "analyze_frames"),
+        ("rep_analysis", lambda: sessions, "analyze_sources"),
+        ("rep_analysis", lambda: sessions, "analyze_frames"),   # before analyze_sources
         ("rep_model_decision", lambda: daemon.sessions, "_model_attributions"),
         ("rep_store_live_rep", lambda: daemon.store, "submit_live_rep"),
         ("rep_store_feedback", lambda: daemon.store, "submit_feedback"),
@@ -85,6 +89,7 @@ class StageTimes:
         self.wall: dict[tuple[str, str], list[int]] = collections.defaultdict(list)
         self.absent: list[str] = []
         self._undo: list[Callable[[], None]] = []
+        self._context = threading.local()
 
     def wrap(self, owner: Any, attribute: str, stage: str) -> bool:
         """Replace ``owner.attribute`` with a timed wrapper; False if it cannot be wrapped."""
@@ -92,18 +97,23 @@ class StageTimes:
         current = getattr(owner, attribute, None)
         if not callable(current):
             return False
-        samples, wall = self.samples, self.wall
+        samples, wall, context = self.samples, self.wall, self._context
 
         @functools.wraps(current)
         def timed(*args: Any, **kwargs: Any) -> Any:
+            outer = getattr(context, "stage", None)
+            name = stage if outer is None else f"{outer}/{stage}"
+            if stage in CONTEXT_STAGES:
+                context.stage = stage
             started, cpu = time.perf_counter_ns(), time.thread_time_ns()
             try:
                 return current(*args, **kwargs)
             finally:
-                name = threading.current_thread().name
-                key = ("loop" if name in LOOP_THREADS else name, stage)
+                thread = threading.current_thread().name
+                key = ("loop" if thread in LOOP_THREADS else thread, name)
                 samples[key].append(time.thread_time_ns() - cpu)
                 wall[key].append(time.perf_counter_ns() - started)
+                context.stage = outer
 
         try:
             setattr(owner, attribute, staticmethod(timed) if isinstance(original, staticmethod)
@@ -142,11 +152,13 @@ def instrument(daemon: Any) -> StageTimes:
     ``restore()``. Class-level targets (the segmenter, the set plan) are wrapped on the class,
     so restore before instrumenting another daemon in the same process."""
     times = StageTimes()
+    wrapped: set[str] = set()
     for stage, owner_of, attribute in stage_targets(daemon):
         try:
             owner = owner_of()
         except AttributeError:
             owner = None
-        if owner is None or not times.wrap(owner, attribute, stage):
-            times.absent.append(stage)
+        if owner is not None and times.wrap(owner, attribute, stage):
+            wrapped.add(stage)
+    times.absent = sorted({stage for stage, _, _ in stage_targets(daemon)} - wrapped)
     return times
