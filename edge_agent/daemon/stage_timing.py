@@ -46,6 +46,8 @@ def stage_targets(daemon: Any) -> list[tuple[str, Callable[[], Any], str]]:
     scorer = lambda: daemon.loop.scorer  # noqa: E731
     components = lambda: daemon.loop.scorer.model.components  # noqa: E731
     return [
+        ("handle", loop, "handle"),
+        ("ingest", loop, "_ingest"),
         ("decision", loop, "_decide"),
         ("window", loop, "_window"),
         ("score", scorer, "score"),
