@@ -1,5 +1,7 @@
 """The set so far kept as arrays (models.signals.FrameColumns) gives what converting its frames
-again gives, so the per-rep analysis within the set so far is unchanged by keeping it that way.
+again gives, and a segmentation reusing the last one's work (models.segmentation.
+SegmentationMemo) gives what a fresh one gives, so the per-rep analysis within the set so far
+is unchanged by either.
 
 Properties over hostile frame streams (several sources, channels that come and go, None
 values, arrivals out of time order, trims as the session worker's deque made them), and on
@@ -22,6 +24,8 @@ from models import analyze_frames
 from models.analysis import analyze_sources
 from models.anomaly import load_bundle
 from models.anomaly.segments import rep_decisions, source_rep_decisions
+from models.orientation import UpFilter
+from models.segmentation import SegmentationMemo
 from models.signals import FrameColumns, split_by_source
 from sensors.frame import Frame
 
@@ -116,14 +120,14 @@ def test_rep_analysis_of_the_kept_set_equals_the_full_reanalysis(model, lift, fa
     ends = [r.end_s for r in analyze_frames(frames, lift).reps]
     assert len(ends) == 6
     t0 = frames[0].mono_ns
-    columns, fed = FrameColumns(), 0
+    columns, fed, memo = FrameColumns(), 0, SegmentationMemo()
     for end in ends:   # the worker analyses each rep once its tail has come in
         upto = next((i for i, f in enumerate(frames) if f.mono_ns > t0 + (end + 0.6) * 1e9),
                     len(frames))
         columns.extend(frames[fed:upto])
         fed = upto
         sources = columns.samples()
-        kept = analyze_sources({k: s.copy() for k, s in sources.items()}, lift)
+        kept = analyze_sources({k: s.copy() for k, s in sources.items()}, lift, memo=memo)
         full = analyze_frames(frames[:upto], lift)
         assert _plain(kept.as_dict()) == _plain(full.as_dict())
         last = kept.reps[-1:]
@@ -132,3 +136,46 @@ def test_rep_analysis_of_the_kept_set_equals_the_full_reanalysis(model, lift, fa
         assert [(d.score, d.anomalous, d.attribution) for d in got] == \
             [(d.score, d.anomalous, d.attribution) for d in want]
         assert all(math.isfinite(d.score) for d in got)
+
+
+samples = st.one_of(st.floats(-40.0, 40.0), st.just(float("nan")))
+
+
+@given(st.lists(st.tuples(*[samples] * 6), min_size=1, max_size=60),
+       st.lists(st.tuples(st.floats(0.0, 1.0), st.integers(0, 5), samples), max_size=4),
+       st.integers(0, 30), st.integers(2, 5))
+def test_the_filter_reused_from_the_last_segmentation_equals_a_fresh_one(rows, edits, grow, rounds):
+    """Each round the input grows and some samples change (as the set's end is resampled and
+    cleaned again): the memo's ``up`` equals a fresh filter's bit for bit."""
+    memo = SegmentationMemo()
+    memo.CHECKPOINT_EVERY = 4
+    x = np.array(rows, dtype=float).reshape(-1, 6) + np.array([0, 0, 9.81, 0, 0, 0])
+    for _ in range(rounds):
+        want = UpFilter(100.0).update(x[:, :3], x[:, 3:])
+        got = memo.up(UpFilter(100.0), x[:, :3], x[:, 3:])
+        assert np.array_equal(got, want, equal_nan=True)
+        x = np.vstack([x, x[-1:].repeat(grow, axis=0)])
+        for where, column, value in edits:
+            x[int(where * (x.shape[0] - 1)), column] = value
+
+
+def test_rep_detection_is_reused_only_for_identical_inputs():
+    memo, calls = SegmentationMemo(), []
+    a_v, rest = np.linspace(-1, 1, 50), np.zeros(50, bool)
+
+    def compute(tag):
+        def run():
+            calls.append(tag)
+            from models.kinematics import VerticalMotion
+            return VerticalMotion(a_v.copy(), a_v.copy(), rest.copy()), []
+        return run
+
+    memo.begin()
+    memo.detect(("squat", 100.0, None), a_v, rest, compute("first"))
+    memo.begin()
+    memo.detect(("squat", 100.0, None), a_v, rest, compute("same"))
+    changed = a_v.copy()
+    changed[7] = np.nextafter(changed[7], 2.0)
+    memo.detect(("squat", 100.0, None), changed, rest, compute("one bit"))
+    memo.detect(("squat", 100.0, 0.2), a_v, rest, compute("other parameters"))
+    assert calls == ["first", "one bit", "other parameters"]

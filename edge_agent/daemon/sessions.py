@@ -36,6 +36,7 @@ from models.analysis import analyze_sources, set_bar_load
 from models.bar_load import rep_load_fields
 from models.feedback_text import attribution_hint, bar_load_text, velocity_cue_text
 from models.metrics import velocity_loss_pct
+from models.segmentation import SegmentationMemo
 from models.signals import FrameColumns, SourceSamples, split_by_source
 from models.velocity_cue import cue_rep, cue_velocities, reaches_limit, running_velocity_loss
 from sensors.frame import Frame
@@ -69,6 +70,7 @@ class _SetPlan:
     cue: tuple[int, float] | None = None           # (rep, velocity loss %) when the box cued
     reps: list[Any] = field(default_factory=list)  # live-analysed reps, in order
     frames: FrameColumns = field(default_factory=FrameColumns)  # loop appends, worker reads
+    segmentation: SegmentationMemo = field(default_factory=SegmentationMemo)  # worker only
 
     def so_far(self, recent: list[Frame]) -> dict[str, SourceSamples]:
         """The set's frames so far (at most the last ``SET_CONTEXT_S``), else ``recent``, as
@@ -320,7 +322,8 @@ class SessionManager:
         # A rep job arriving after its session was analysed gets no cue (the summary is out).
         plan = self._plans.get(session_id) or _SetPlan()
         sources = plan.so_far(frames)
-        analysis = analyze_sources({name: s.copy() for name, s in sources.items()}, lift)
+        analysis = analyze_sources({name: s.copy() for name, s in sources.items()}, lift,
+                                   memo=plan.segmentation)
         self.reps_analysed += 1
         t0_ns = min(int(s.mono_ns[0]) for s in sources.values())
         near = [r for r in analysis.reps if abs(t0_ns + r.end_s * 1e9 - end_ns) < REP_MATCH_NS]
