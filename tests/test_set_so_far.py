@@ -11,6 +11,7 @@ equal those of the frames' full re-conversion.
 from __future__ import annotations
 
 import collections
+import dataclasses
 import json
 import math
 from pathlib import Path
@@ -24,6 +25,7 @@ from models import analyze_frames
 from models.analysis import analyze_sources
 from models.anomaly import load_bundle
 from models.anomaly.segments import rep_decisions, source_rep_decisions
+from models.metrics import RepMetrics
 from models.orientation import UpFilter
 from models.segmentation import SegmentationMemo
 from models.signals import FrameColumns, split_by_source
@@ -179,3 +181,20 @@ def test_rep_detection_is_reused_only_for_identical_inputs():
     memo.detect(("squat", 100.0, None), changed, rest, compute("one bit"))
     memo.detect(("squat", 100.0, 0.2), a_v, rest, compute("other parameters"))
     assert calls == ["first", "one bit", "other parameters"]
+
+
+@given(st.dictionaries(st.sampled_from([f.name for f in dataclasses.fields(RepMetrics)
+                                        if f.name not in ("number", "unavailable")]),
+                       st.one_of(st.none(), st.floats(allow_nan=True),
+                                 st.floats(-1e3, 1e3).map(np.float64))),
+       st.dictionaries(st.text(max_size=5), st.text(max_size=5), max_size=3))
+def test_rep_as_dict_is_what_dataclasses_asdict_gives(values, unavailable):
+    rep = RepMetrics(number=3, start_s=0.0, bottom_s=1.0, end_s=2.0, unavailable=unavailable)
+    for name, value in values.items():
+        setattr(rep, name, value)
+    got, want = rep.as_dict(), dataclasses.asdict(rep)
+    assert list(got) == list(want)
+    assert json.dumps(got, default=repr) == json.dumps(want, default=repr)
+    before = dict(rep.unavailable)
+    got["unavailable"]["not a metric"] = "changed"
+    assert rep.unavailable == before
