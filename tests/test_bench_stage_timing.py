@@ -13,8 +13,8 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 BENCH = REPO / "scripts" / "bench"
-LOOP_STAGES = {"handle", "ingest", "decision", "window", "score", "rules", "resample", "model", "screen", "features",
-               "scale", "detector_autoencoder", "detector_iforest", "detector_ocsvm", "fusion",
+LOOP_STAGES = {"handle", "ingest", "decision", "window", "score", "rules", "resample", "model",
+               "screen", "features", "scale", "detector_autoencoder", "detector_iforest", "detector_ocsvm", "fusion",
                "attribution", "feedback", "hand_on", "store_submit_frames", "set_frames_kept",
                "segmentation"}
 WORKER_STAGES = {"rep_job", "rep_set_so_far", "rep_analysis", "rep_model_decision",
