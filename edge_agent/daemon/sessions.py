@@ -4,9 +4,9 @@ automatically; the analysis of finished reps and ended sessions on a worker thre
 Ending a session (or finding one a crash left open) queues its end-of-session analysis:
 ``models.analyze_frames`` (as ``analyze_sources``) over the frames the store holds for it, then
 the summary ``performance_metrics`` row, the summary ``feedback`` text and one ``rep_metrics``
-row per rep. Live per-rep feedback lines are stored as ``feedback`` rows as each rep finishes, and each rep
-as a ``live_reps`` row (velocity, velocity loss so far, the problem told), which syncs while
-the session records so the web app can follow it.
+row per rep. Live per-rep feedback lines are stored as ``feedback`` rows as each rep finishes,
+and each rep as a ``live_reps`` row (velocity, velocity loss so far, the problem told), which
+syncs while the session records so the web app can follow it.
 
 Velocity-loss cue: a session carries a limit (its start command's, else the box's
 ``[feedback] velocity_loss_limit_pct``; none = off). The first rep whose velocity loss against
