@@ -35,13 +35,15 @@ class ShownRep:
     velocity_mps: float | None
     velocity_loss_pct: float | None
     alert: str
+    drift: bool = False
+    """The box's technique-drift cue fired on this rep."""
 
 
 COMMANDS_SQL = ("SELECT id::text, kind, status, ack_reason, issued_at, acked_at, expires_at, "
                 "device_id, athlete::text, lift_type::text, bar_load_kg FROM session_commands "
                 "WHERE session_id = %s ORDER BY issued_at")
-LIVE_REPS_SQL = ("SELECT rep_number, mean_velocity_mps, velocity_loss_pct, alert, ended_at "
-                 "FROM live_reps WHERE session_id = %s ORDER BY rep_number, ended_at")
+LIVE_REPS_SQL = ("SELECT rep_number, mean_velocity_mps, velocity_loss_pct, alert, ended_at, "
+                 "drift_cue FROM live_reps WHERE session_id = %s ORDER BY rep_number, ended_at")
 
 
 @dataclass
@@ -119,14 +121,18 @@ def _session_reps(conn: Any, view: "LiveView") -> None:
         analysed = rep_rows(cur.fetchall())
         if analysed:
             view.reps = [ShownRep(r.number, r.get("mean_concentric_velocity_mps"),
-                                  r.velocity_loss_pct, "; ".join(f.detail for f in r.faults))
+                                  r.velocity_loss_pct, "; ".join(f.detail for f in r.faults),
+                                  r.metrics.get("drift_cue") is True)
                          for r in analysed]
             view.analysed_reps = True
             view.last_rep_at = _analysed_end(view.session, analysed)
             return
         cur.execute(LIVE_REPS_SQL, (view.id,))
         live = {row[0]: row for row in cur.fetchall()}   # a repeated number: the newest
-    view.reps = [ShownRep(n, v, loss, alert or "") for n, v, loss, alert, _ in live.values()]
+    view.reps = [ShownRep(n, v, loss, "; ".join(filter(None, (alert, drift and
+                                                              f"technique drift: {drift}"))),
+                          drift is not None)
+                 for n, v, loss, alert, _, drift in live.values()]
     view.last_rep_at = max((row[4] for row in live.values()), default=None)
 
 

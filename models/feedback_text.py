@@ -281,6 +281,15 @@ def velocity_cue_text(cue: Mapping[str, Any]) -> str | None:
             f"({cue['velocity_loss_pct']:.0f} %): {what}.")
 
 
+def drift_cue_text(cue: Mapping[str, Any] | None) -> str | None:
+    """The summary's sentence on the technique-drift cue (None when it did not fire)."""
+    if not cue or cue.get("rep") is None:
+        return None
+    what = cue.get("drifted") or "the movement"
+    told = "the box cued it" if cue.get("given") else "found by the analysis; no cue was given live"
+    return f"Technique drifted over the set from rep {cue['rep']} ({what}): {told}."
+
+
 def bar_load_text(load: Mapping[str, Any]) -> str:
     """The set summary's sentence about the bar load and where it comes from."""
     measured, unc = load.get("bar_load_measured_kg"), load.get("bar_load_uncertainty_kg")

@@ -77,10 +77,13 @@ ROW_FIELDS: dict[str, dict[str, tuple[str, bool]]] = {
         "id": (_UUID, True), "session_id": (_UUID, True), "rep_number": (_INT, True),
         "ended_at": (_NUM, True), "mean_velocity_mps": (_NUM, False),
         "velocity_loss_pct": (_NUM, False), "alert": (_STR, False),
+        "drift_cue": (_STR, False),
     },
 }
 
 LIFT_TYPES = ("squat", "bench_press", "deadlift")
+DRIFT_CUE_MAX_CHARS = 200
+"""``live_reps.drift_cue``: what drifted, one short phrase (migration 0011's CHECK)."""
 SESSION_STATUSES = ("active", "ended")
 
 
@@ -181,6 +184,14 @@ def check_row(kind: str, row: Any) -> None:
         problem = None if code in (_STR, _DICT, _UUID, _BOOL) else _range_problem(name, value)
         if problem:
             raise RowError(f"{kind} row field {name!r} {value!r:.40} {problem}")
+    if kind == "live_reps" and row.get("drift_cue") is not None:
+        if not 1 <= len(row["drift_cue"]) <= DRIFT_CUE_MAX_CHARS:
+            raise RowError(f"live_reps row field 'drift_cue' must be 1 to {DRIFT_CUE_MAX_CHARS} "
+                           f"characters, got {len(row['drift_cue'])}")
+    if kind == "rep_metrics" and row["metrics"].get("drift_cue") is not None:
+        if not isinstance(row["metrics"]["drift_cue"], bool):
+            raise RowError(f"rep_metrics row field 'metrics.drift_cue' must be boolean, got "
+                           f"{row['metrics']['drift_cue']!r:.40}")
     if kind == "sessions":
         if row["lift_type"] not in LIFT_TYPES:
             raise RowError(f"sessions row field 'lift_type' {row['lift_type']!r} must be one "
@@ -300,11 +311,12 @@ _CHILDREN: dict[str, _ChildTable] = {
                       r.get("created_at"))),
     "live_reps": _ChildTable(
         "INSERT INTO live_reps (id, session_id, rep_number, ended_at, mean_velocity_mps, "
-        "velocity_loss_pct, alert) VALUES %s ON CONFLICT DO NOTHING",
+        "velocity_loss_pct, alert, drift_cue) VALUES %s ON CONFLICT DO NOTHING",
         "(%s::uuid, %s::uuid, %s::int, to_timestamp(%s::float8), %s::float8, %s::float8, "
-        "%s::text)",
+        "%s::text, %s::text)",
         lambda r, p: (r["id"], r["session_id"], r["rep_number"], r["ended_at"],
-                      r.get("mean_velocity_mps"), r.get("velocity_loss_pct"), r.get("alert"))),
+                      r.get("mean_velocity_mps"), r.get("velocity_loss_pct"), r.get("alert"),
+                      r.get("drift_cue"))),
 }
 
 _LINKS = {"metrics_id": ("performance_metric_id", "performance_metrics"),

@@ -204,9 +204,6 @@ REFUSALS = [
     ({"enrolment_baseline": 2e6}, r"enrolment_baseline must be a finite number from 0 to 1e\+06, got 2000000\.0"),
     ({"enrolment_baseline": 10**400}, r"enrolment_baseline must be a finite number from 0 to 1e\+06, got 1000"),
     ({"enrolment_baseline": WEIGHT, "enrolment": None}, r"enrolment_baseline needs enrolment"),
-    ({"enrolment_baseline": WEIGHT, "rep_detectors": None},
-     r"enrolment_baseline adjusts rep_mahalanobis, which rep_detectors \['rep_iforest', 'rep_ocsvm', 'rep_extent'\] "
-     r"does not fuse"),
     ({"enrolment_baseline": WEIGHT, "rep_detectors": ["rep_iforest", "rep_ocsvm"]},
      r"enrolment_baseline adjusts rep_mahalanobis, which rep_detectors \['rep_iforest', 'rep_ocsvm'\] does not fuse"),
 ]
@@ -214,7 +211,7 @@ REFUSALS = [
 
 @pytest.mark.parametrize("kwargs, message", REFUSALS,
                          ids=["negative", "negative-int", "nan", "inf", "bool", "string", "above-bound", "overflow",
-                              "no-enrolment", "default-fusion", "fusion-without-mahalanobis"])
+                              "no-enrolment", "fusion-without-mahalanobis"])
 def test_fit_bundle_refuses_a_baseline_it_cannot_use(data, tmp_path, kwargs, message):
     segments, groups, enrolment = data
     options = {"groups": groups, "enrolment": enrolment, "autoencoder": False, "rep_detectors": ["rep_mahalanobis"],

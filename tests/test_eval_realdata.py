@@ -81,6 +81,13 @@ def test_reduced_evaluation_metrics_are_consistent(dataset, tmp_path):
         assert level["faulty_sets"] == 3 * 4 and level["false_alarms"]["n"] == 3 * 10
         assert level["detection"]["n"] == 3 * 40 and f"alpha {level['alpha']}" in markdown
     assert "set_level" not in report["protocols"]["loso"]
+    # the drift cue per set: each set counted once, cues consistent with the evidence
+    for cue, level in zip(report["protocols"]["enrolment"]["set_cue"][2:],
+                          report["protocols"]["enrolment"]["set_level"]):
+        assert cue["alpha"] == level["alpha"]
+        assert cue["faulty_sets_cued"]["n"] == 3 * 4 and cue["clean_sets_cued"]["n"] == 3
+        assert cue["faulty_sets_cued"]["k"] == 3 * 4 - level["faulty_sets_never_alarmed"]
+        assert f"Drift cue per set (once per set, alpha {cue['alpha']:g})" in markdown
     drift = report["set_drift"]
     assert drift["subjects"] == 3 and drift["signal_statistics_mean_abs_d"] > 0
 

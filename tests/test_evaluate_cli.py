@@ -28,6 +28,9 @@ def test_tiny_simulator_evaluation_writes_json_markdown_and_plots(tmp_path):
     assert "dataset not found" in report["real_squats"]["skipped"]
     markdown = (out / "evaluation.md").read_text()
     assert "| tremor |" in markdown and "Skipped: dataset not found" in markdown
+    drift = sim["drift_cue"]
+    assert drift["clean_sets"] == 1 and drift["clean_sets_cued"] in (0, 1)
+    assert f"Technique-drift cue (alpha {drift['alpha']:g}): clean sets cued {drift['clean_sets_cued']}/1" in markdown
     assert "None" not in markdown
     if importlib.util.find_spec("matplotlib") is None:
         assert "matplotlib" in report["plots"]["skipped"]
@@ -73,4 +76,8 @@ def test_lifts_run_in_parallel_give_the_serial_figures():
                                                   for lift, r in zip(("squat", "deadlift"), alone)}
     flags = sum(round(r["rep_flags_per_100_clean_reps"] * r["clean_reps"] / 100) for r in alone)
     assert merged["false_alerts"]["rep_verdicts"] == flags
+    assert merged["drift_cue"]["clean_sets"] == 2 == sum(r["drift_cue"]["clean_sets"] for r in alone)
+    assert merged["drift_cue"]["clean_sets_cued"] == sum(r["drift_cue"]["clean_sets_cued"] for r in alone)
+    assert merged["drift_cue"]["by_lift"] == {lift: {k: r["drift_cue"][k] for k in ("clean_sets", "clean_sets_cued")}
+                                              for lift, r in zip(("squat", "deadlift"), alone)}
     assert sorted(merged["rep_scores"]["clean"]) == sorted(alone[0]["rep_scores"]["clean"] + alone[1]["rep_scores"]["clean"])

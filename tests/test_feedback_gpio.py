@@ -305,20 +305,38 @@ def test_every_pattern_is_distinct_from_every_other():
         if e is not Event.STOP_SET and "buzzer" in p.tracks)
 
 
-def test_velocity_loss_cue_plays_stop_the_set_even_right_after_an_alert(box):
+@pytest.mark.parametrize("cue, event, line", [
+    ({"stop_set": "velocity loss 21 % reached the 20 % limit"}, Event.STOP_SET,
+     "rep 6: clean; stop the set: velocity loss 21 % reached the 20 % limit"),
+    ({"drift": "the weight rocking towards the toes"}, Event.TECHNIQUE_DRIFT,
+     "rep 6: clean; technique drift over the set: the weight rocking towards the toes"),
+], ids=["velocity-loss-cue", "technique-drift-cue"])
+def test_a_once_per_set_cue_plays_its_own_pattern_even_right_after_an_alert(box, cue, event, line):
     make, pins, clock, stdout = box
     dispatcher = make()
     dispatcher.on_decision(0.99)
     wait_settled(pins)
     clear(pins)
     clock.advance(0.5)   # inside the alert gap: a rep problem would lose its buzzer here
-    line = dispatcher.rep_finished(6, None, stop_set="velocity loss 21 % reached the 20 % limit")
+    said = dispatcher.rep_finished(6, None, **cue)
+    wait_settled(pins)
+    for output, pin in pins.items():
+        assert_track(pin, PATTERNS[event].tracks.get(output), output)
+    assert said == line
+    wait_for(lambda: line in stdout.getvalue())
+    assert line in stdout.getvalue()
+
+
+def test_stop_the_set_wins_over_a_drift_cue_on_the_same_rep_and_the_line_says_both(box):
+    make, pins, _, _ = box
+    dispatcher = make()
+    line = dispatcher.rep_finished(7, None, stop_set="velocity loss 21 % reached the 20 % limit",
+                                   drift="the bar swaying sideways")
     wait_settled(pins)
     for output, pin in pins.items():
         assert_track(pin, PATTERNS[Event.STOP_SET].tracks.get(output), output)
-    assert line == "rep 6: clean; stop the set: velocity loss 21 % reached the 20 % limit"
-    wait_for(lambda: line in stdout.getvalue())
-    assert line in stdout.getvalue()
+    assert "technique drift over the set: the bar swaying sideways" in line
+    assert line.endswith("stop the set: velocity loss 21 % reached the 20 % limit")
 
 
 def test_console_off_still_logs(box, caplog):

@@ -41,11 +41,13 @@ VALID_ROWS = {
     "feedback": {"id": str(uuid.uuid4()), "session_id": SID, "feedback_text": "good set"},
     "rep_metrics": {"id": str(uuid.uuid4()), "session_id": SID, "rep_number": 1,
                     "start_mono_ns": 0, "end_mono_ns": 800_000_000,
-                    "metrics": {"rom_m": 0.5, "tilt": {"max_deg": [1.5, 2.0]}},
+                    "metrics": {"rom_m": 0.5, "tilt": {"max_deg": [1.5, 2.0]},
+                                "drift_cue": True},
                     "injury_risk": 0.2, "feedback_text": "rep 1 fine"},
     "live_reps": {"id": str(uuid.uuid4()), "session_id": SID, "rep_number": 2,
                   "ended_at": 1.7e9 + 5, "mean_velocity_mps": 0.55, "velocity_loss_pct": 8.3,
-                  "alert": "the bar drifted 6 cm sideways"},
+                  "alert": "the bar drifted 6 cm sideways",
+                  "drift_cue": "the weight rocking towards the toes"},
 }
 
 HOSTILE = st.one_of(

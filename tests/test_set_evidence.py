@@ -33,3 +33,14 @@ def test_clean_sets_of_calibrated_independent_reps_alarm_at_about_alpha():
 def test_an_unscored_rep_adds_no_evidence_and_a_quiet_set_never_alarms():
     figures = set_level_figures([(True, np.array([np.nan, 0.1, 0.1]))], alpha=0.01)
     assert figures["faulty_sets_never_alarmed"] == 1 and figures["detection"]["k"] == 0
+
+
+def test_set_cue_figures_count_sets_once_and_say_where_the_cue_fired():
+    from models.evaluation.set_evidence import set_cue_figures
+
+    sets = [(True, np.array([0.1, 3.0, 3.0, 3.0])), (True, np.array([0.1, 0.1, 0.1, 0.1])),
+            (False, np.array([0.2, 0.3, 0.1, 0.2])), (False, np.array([5.0, 5.0, 0.0, 0.0]))]
+    out = set_cue_figures(sets, alpha=1e-3)
+    assert (out["faulty_sets_cued"]["k"], out["faulty_sets_cued"]["n"]) == (1, 2)
+    assert (out["clean_sets_cued"]["k"], out["clean_sets_cued"]["n"]) == (1, 2)
+    assert out["cue_rep_median"] == 3.0 and out["cue_rep_range"] == [3, 3]

@@ -237,3 +237,23 @@ def test_bad_arguments_are_refused():
         simulate_set(reps=2, faults={3: "tilt"})
     with pytest.raises(ValueError, match="unknown fault"):
         simulate_set(reps=2, faults={1: "wobble"})
+
+
+def test_an_athletes_rep_variability_scales_their_rep_to_rep_spread_and_1_changes_nothing():
+    import numpy as np
+    import pytest
+
+    from sensors.simulator import simulate_set
+
+    def spread(variability: float) -> float:
+        s = simulate_set("squat", reps=8, seed=9, rep_variability=variability)
+        rom = np.array([r.rom_m for r in s.reps])
+        return float(np.std(np.diff(rom)) / np.mean(rom))
+
+    base = simulate_set("squat", reps=8, seed=9)
+    same = simulate_set("squat", reps=8, seed=9, rep_variability=1.0)
+    assert [f.values for f in base.frames[:50]] == [f.values for f in same.frames[:50]]
+    assert spread(0.5) < spread(1.0) < spread(2.0)
+    assert spread(2.0) == pytest.approx(4 * spread(0.5), rel=0.05)   # the same draws, scaled
+    with pytest.raises(ValueError, match="rep_variability must be within 0.25..3, got 5"):
+        simulate_set("squat", reps=2, seed=9, rep_variability=5)

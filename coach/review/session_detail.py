@@ -139,6 +139,11 @@ class SessionDetail:
                     None)
 
     @property
+    def drift_cue_rep(self) -> int | None:
+        """The rep at which the box's technique-drift cue fired (the rep rows say)."""
+        return next((r.number for r in self.reps if r.metrics.get("drift_cue") is True), None)
+
+    @property
     def bar_load(self) -> BarLoad | None:
         """From the first rep (the box writes the same set values on every rep)."""
         if not self.reps:

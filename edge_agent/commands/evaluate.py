@@ -328,6 +328,17 @@ def to_markdown(report: dict[str, Any]) -> str:
     lines += ["", f"Mean detection {sim['detection_rate']:.3f} (target >= {TARGET_DETECTION}); false alerts per "
               f"100 clean reps {sim['false_alerts_per_100_clean_reps']} (live {sim['live_false_alerts_per_100_clean_reps']}, "
               f"rep verdicts {sim['rep_flags_per_100_clean_reps']}; target <= {TARGET_FALSE_PER_100}).", ""]
+    if "drift_cue" in sim:
+        from models.evaluation.metrics import count_with_interval, format_count
+
+        drift = sim["drift_cue"]
+        cued = count_with_interval([True] * drift["clean_sets_cued"]
+                                   + [False] * (drift["clean_sets"] - drift["clean_sets_cued"]))
+        by_lift = "".join(f", {lift} {row['clean_sets_cued']}/{row['clean_sets']}"
+                          for lift, row in drift.get("by_lift", {}).items())
+        lines += [f"Technique-drift cue (alpha {drift['alpha']:g}): clean sets cued {format_count(cued)}"
+                  f"{' (' + by_lift[2:] + ')' if by_lift else ''}; false cues per clean set over 210 "
+                  "sets, and drifting sets: scripts/eval-drift-cue.", ""]
     real = report["real_squats"]
     lines += ["## Real squats (leave-one-subject-out, per-athlete, detectors vs hybrid)", ""]
     if "skipped" in real:

@@ -95,6 +95,12 @@ def merge(results: list[dict[str, Any]], lifts: Sequence[str]) -> dict[str, Any]
     for r in results:
         for key, values in r["rep_scores"].items():
             rep_scores.setdefault(key, []).extend(values)
+    drift = {"alpha": results[0]["drift_cue"]["alpha"],
+             "clean_sets": sum(r["drift_cue"]["clean_sets"] for r in results),
+             "clean_sets_cued": sum(r["drift_cue"]["clean_sets_cued"] for r in results),
+             "by_lift": {lift: {k: r["drift_cue"][k] for k in ("clean_sets", "clean_sets_cued")}
+                         for lift, r in zip(lifts, results)}}
     return summarise(per_fault, clean, live, rep) | {
+        "drift_cue": drift,
         "false_alerts": {"live": live, "rep_verdicts": rep, "clean_reps": clean},
         "seeds": results[0]["seeds"], "lifts": list(lifts), "rep_scores": rep_scores, "merged_from_lifts": True}

@@ -20,6 +20,12 @@ per-rep decision; a rep the model flags passes its attribution to ``rep_feedback
 text can say what the deviation points to (e.g. a weight shift). When the session's athlete
 has a calibrated overlay (``liftguard calibrate athlete``), it is loaded when the session
 starts (never on the real-time path) and used by both the per-window and per-rep decisions.
+
+Technique-drift cue (with a model): after each rep the set's rep decisions so far are combined
+(``models.set_drift``); the first rep at which the set crosses the calibrated threshold
+plays the technique-drift pattern, once per set, and its line names what drifted (the set's
+summed attribution in words). The live rep row carries that text (``drift_cue``); the summary
+(``drift_cue`` key) and the rep rows (``drift_cue`` true on that rep) say where it fired.
 """
 from __future__ import annotations
 
@@ -34,9 +40,10 @@ from typing import Any, Callable, Sequence
 from models import rep_feedback, set_feedback
 from models.analysis import analyze_sources, set_bar_load
 from models.bar_load import rep_load_fields
-from models.feedback_text import attribution_hint, bar_load_text, velocity_cue_text
+from models.feedback_text import attribution_hint, bar_load_text, drift_cue_text, velocity_cue_text
 from models.metrics import velocity_loss_pct
 from models.segmentation import SegmentationMemo
+from models.set_drift import SetDriftEvidence
 from models.signals import FrameColumns, SourceSamples, split_by_source
 from models.velocity_cue import cue_rep, cue_velocities, reaches_limit, running_velocity_loss
 from sensors.frame import Frame
@@ -68,6 +75,8 @@ class _SetPlan:
     velocity_loss_limit_pct: float | None = None
     bar_load_kg: float | None = None               # entered with the start
     cue: tuple[int, float] | None = None           # (rep, velocity loss %) when the box cued
+    drift: SetDriftEvidence = field(default_factory=SetDriftEvidence)
+    drift_cue: tuple[int, str] | None = None       # (rep, what drifted) when the box cued
     reps: list[Any] = field(default_factory=list)  # live-analysed reps, in order
     frames: FrameColumns = field(default_factory=FrameColumns)  # loop appends, worker reads
     segmentation: SegmentationMemo = field(default_factory=SegmentationMemo)  # worker only
@@ -91,6 +100,16 @@ class _SetPlan:
         self.frames.extend(frames)
         if len(self.frames):
             self.frames.drop_leading_before(self.frames.last_mono_ns() - int(SET_CONTEXT_S * 1e9))
+
+
+def _flagged(decision: Any) -> Any:
+    """The attribution of a rep the model flagged, else None (models.anomaly is imported only
+    when there is a decision: a box without a model never loads scikit-learn)."""
+    if decision is None:
+        return None
+    from models.anomaly.segments import flagged_attribution
+
+    return flagged_attribution(decision)
 
 
 class SessionManager:
@@ -188,15 +207,14 @@ class SessionManager:
         log.info("using %s's calibrated %s overlay (%s)", athlete, lift, directory)
         return profile
 
-    def _model_attributions(self, sources: dict[str, SourceSamples], reps: Sequence[Any]) -> list[Any]:
-        """Per rep: the model's attribution when it flags the rep, else None (``sources``: the
-        set's frames as ``split_by_source`` gives them)."""
+    def _model_decisions(self, sources: dict[str, SourceSamples], reps: Sequence[Any]) -> list[Any]:
+        """Per rep: the model's decision (None without a model or when the rep is not scored);
+        ``sources``: the set's frames as ``split_by_source`` gives them."""
         if self._model is None:
             return [None] * len(reps)
-        from models.anomaly.segments import flagged_attribution, source_rep_decisions
+        from models.anomaly.segments import source_rep_decisions
 
-        decisions = source_rep_decisions(self._model, sources, reps, self._profile)
-        return [flagged_attribution(d) for d in decisions]
+        return source_rep_decisions(self._model, sources, reps, self._profile)
 
     def end(self, session_id: str | None = None, reason: str = "api") -> str:
         with self._lock:
@@ -335,7 +353,8 @@ class SessionManager:
         rep = min(near, key=lambda r: abs(t0_ns + r.end_s * 1e9 - end_ns))
         rep.number = number
         earlier = plan.reps
-        text = rep_feedback(rep, self._model_attributions(sources, [rep])[0], earlier=earlier)
+        decision = self._model_decisions(sources, [rep])[0]
+        text = rep_feedback(rep, _flagged(decision), earlier=earlier)
         earlier.append(rep)
         problem = text.split(": ", 1)[1] if text else None
         stop = None
@@ -347,13 +366,48 @@ class SessionManager:
             log.info("session %s: rep %d velocity loss %.1f %% reached the %g %% limit; "
                      "stop-the-set cue given", session_id, number, loss,
                      plan.velocity_loss_limit_pct)
-        line = self.dispatcher.rep_finished(number, problem, stop_set=stop)
+        drift = self._drift(session_id, plan, number, decision)
+        line = self.dispatcher.rep_finished(number, problem, stop_set=stop, drift=drift)
         self.store.submit_feedback(session_id, line)
         mcv = rep.mean_concentric_velocity_mps
         mcv_loss = None if mcv is None else velocity_loss_pct(
             [r.mean_concentric_velocity_mps for r in earlier])
         self.store.submit_live_rep(session_id, number, mcv, mcv_loss,
-                                   "; ".join(t for t in (problem, stop) if t) or None)
+                                   "; ".join(t for t in (problem, stop) if t) or None,
+                                   drift_cue=drift)
+
+    @staticmethod
+    def _drift(session_id: str, plan: _SetPlan, number: int, decision: Any) -> str | None:
+        """Add a rep's decision to the set's evidence; what drifted, in words, on the one rep
+        where the set first crosses the drift threshold."""
+        if decision is None or not decision.scored:
+            return None
+        cue = plan.drift.add(number, decision.score, decision.attribution)
+        if cue is None:
+            return None
+        what = attribution_hint(cue.attribution) or "the movement, away from your clean reps"
+        plan.drift_cue = (number, what)
+        log.info("session %s: rep %d technique drift over the set (combined p %.2g at most "
+                 "%.2g): %s; technique-drift cue given", session_id, number, cue.p,
+                 plan.drift.alpha, what)
+        return what
+
+    @staticmethod
+    def _drift_summary(plan: _SetPlan, reps: Sequence[Any], decisions: Sequence[Any]) -> dict[str, Any]:
+        """Where the technique-drift cue fired: the box's live cue, else (a recovered session)
+        where the analysed reps' decisions cross the threshold, marked ``"given": False``."""
+        out: dict[str, Any] = {"rep": None, "drifted": None, "given": False,
+                               "alpha": plan.drift.alpha}
+        if plan.drift_cue is not None:
+            out.update(rep=plan.drift_cue[0], drifted=plan.drift_cue[1], given=True)
+            return out
+        evidence = SetDriftEvidence(plan.drift.alpha)
+        for rep, decision in zip(reps, decisions):
+            if decision is not None and decision.scored and (
+                    cue := evidence.add(rep.number, decision.score, decision.attribution)):
+                out.update(rep=cue.rep, drifted=attribution_hint(cue.attribution))
+                break
+        return out
 
     @staticmethod
     def _cue_summary(plan: _SetPlan, reps: Sequence[Any]) -> dict[str, Any]:
@@ -387,15 +441,21 @@ class SessionManager:
         analysis = analyze_sources({name: s.copy() for name, s in sources.items()}, lift,
                                    bench_on_platform=self.bench_on_platform)
         s = analysis.summary
-        attributions = self._model_attributions(sources, analysis.reps)
+        decisions = self._model_decisions(sources, analysis.reps)
+        attributions = [_flagged(d) for d in decisions]
         plan = self._plans.pop(session_id, None) or _SetPlan(self.velocity_loss_limit_pct)
         s["velocity_loss_cue"] = self._cue_summary(plan, analysis.reps)
+        if self._model is not None:
+            s["drift_cue"] = self._drift_summary(plan, analysis.reps, decisions)
+        drift_at = (s.get("drift_cue") or {}).get("rep")
         load = rep_load_fields(set_bar_load(analysis), plan.bar_load_kg)
         cue_at = s["velocity_loss_cue"]["rep"]
         for k, (rep, attribution) in enumerate(zip(analysis.reps, attributions)):
             t0_ns = frames[0].mono_ns
             values = {**rep.as_dict(), **load, "velocity_loss_cue": rep.number == cue_at,
                       "velocity_loss_limit_pct": plan.velocity_loss_limit_pct}
+            if self._model is not None:
+                values["drift_cue"] = rep.number == drift_at
             self.store.submit_rep(
                 session_id, rep.number, t0_ns + int(rep.start_s * 1e9),
                 t0_ns + int(rep.end_s * 1e9), values,
@@ -407,6 +467,7 @@ class SessionManager:
         flags = {rep.number: attribution_hint(a) for rep, a in zip(analysis.reps, attributions) if a is not None}
         text = " ".join(filter(None, (set_feedback(analysis.reps, s, flags),
                                       velocity_cue_text(s["velocity_loss_cue"]),
+                                      drift_cue_text(s.get("drift_cue")),
                                       bar_load_text(load))))
         self.store.submit_feedback(session_id, text, summary=True)
         self.store.flush(FLUSH_TIMEOUT_S)
@@ -416,6 +477,7 @@ class SessionManager:
                              "stability_score": s.get("stability_score"),
                              "injury_risk": s.get("injury_risk"),
                              "velocity_loss_cue": s["velocity_loss_cue"],
+                             "drift_cue": s.get("drift_cue"),
                              "bar_load_kg": load["bar_load_kg"],
                              "bar_load_source": load["bar_load_source"], "feedback": text}
         log.info("session %s analysed in %.2f s: %d reps", session_id, time.monotonic() - t0,

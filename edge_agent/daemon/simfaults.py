@@ -21,6 +21,7 @@ import numpy as np
 
 from models import analyze_frames, rep_feedback
 from models.anomaly.segments import flagged_attribution, rep_decisions, simulated_athlete
+from models.set_drift import DEFAULT_SET_ALPHA, first_cue
 from sensors.clock import ManualClock
 from sensors.frame import IMU_CHANNELS, PLATFORM_CHANNELS
 from sensors.simulator import FAULT_TYPES, SimulatedSet
@@ -129,7 +130,7 @@ def evaluate_faults(scorer: Scorer, *, seeds: Sequence[int], lifts: Sequence[str
             "sets": n, "detection_rate": round(hits / n, 3), "live_detection_rate": round(live_hits / n, 3),
             "delay_median_ms": _median(delays), "live_delay_median_ms": _median(live_delays),
         }
-    live_false = rep_false = clean_reps = 0
+    live_false = rep_false = clean_reps = clean_sets = clean_cued = 0
     for lift in lifts:
         for seed in seeds:
             sset, out = one(lift, 10_000 + seed, {})
@@ -137,8 +138,11 @@ def evaluate_faults(scorer: Scorer, *, seeds: Sequence[int], lifts: Sequence[str
             live_false += len(out.alerts_s)
             rep_false += sum(out.rep_problems.values())
             rep_scores["clean"] += out.rep_scores
+            clean_sets += 1
+            clean_cued += model is not None and first_cue(out.rep_scores, DEFAULT_SET_ALPHA) is not None
     return summarise(per_fault, clean_reps, live_false, rep_false) | {
-        "seeds": list(seeds), "lifts": list(lifts), "rep_scores": rep_scores}
+        "seeds": list(seeds), "lifts": list(lifts), "rep_scores": rep_scores,
+        "drift_cue": {"alpha": DEFAULT_SET_ALPHA, "clean_sets": clean_sets, "clean_sets_cued": int(clean_cued)}}
 
 
 def summarise(per_fault: dict[str, dict[str, Any]], clean_reps: int, live_false: int, rep_false: int) -> dict[str, Any]:

@@ -65,20 +65,26 @@ class FeedbackDispatcher:
         return verdict
 
     def rep_finished(self, rep_index: int, problem: str | None = None,
-                     stop_set: str | None = None) -> str:
+                     stop_set: str | None = None, drift: str | None = None) -> str:
         """A rep ended, clean (``problem=None``) or with a short problem text.
 
         ``stop_set`` (the velocity-loss cue, e.g. "velocity loss 23 % reached the 20 % limit")
         plays the stop-the-set pattern instead of the rep's own, buzzer included unless quiet
         (it comes once per set and is the one cue the athlete must not miss), and the line
-        says it. Returns the feedback line so the daemon can store it with the session.
+        says it. ``drift`` (the technique-drift cue, e.g. "the weight rocking towards the toes")
+        plays the technique-drift pattern the same way, once per set; when both come on one
+        rep, stop the set is played and the line says both. Returns the feedback line so the
+        daemon can store it with the session.
         """
         text = rep_text(rep_index, problem)
+        if drift is not None:
+            text = f"{text}; technique drift over the set: {drift}"
         if stop_set is not None:
             text = f"{text}; stop the set: {stop_set}"
         with self._lock:
-            if stop_set is not None:
-                pattern = self._audible(PATTERNS[Event.STOP_SET])
+            if stop_set is not None or drift is not None:
+                cue = Event.STOP_SET if stop_set is not None else Event.TECHNIQUE_DRIFT
+                pattern = self._audible(PATTERNS[cue])
                 self._policy.claim_alert_slot()
             elif problem is None:
                 pattern = PATTERNS[Event.REP_CLEAN]

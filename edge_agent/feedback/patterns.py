@@ -37,6 +37,7 @@ class Event(enum.Enum):
     REP_CLEAN = "rep_clean"
     REP_PROBLEM = "rep_problem"
     STOP_SET = "stop_set"
+    TECHNIQUE_DRIFT = "technique_drift"
     SESSION_STARTED = "session_started"
     SESSION_ENDED = "session_ended"
     DEVICE_FAULT = "device_fault"
@@ -80,6 +81,8 @@ PATTERNS: Mapping[Event, Pattern] = MappingProxyType({p.event: p for p in (
     Pattern(Event.REP_PROBLEM, {"buzzer": Blink(0.35), "amber": Blink(1.0)}),
     # one long tone and red + amber held together: "rack it", once per set
     Pattern(Event.STOP_SET, {"buzzer": Blink(1.2), "red": Blink(3.0), "amber": Blink(3.0)}),
+    # two long beeps and a slowly blinking amber: "your technique is drifting", once per set
+    Pattern(Event.TECHNIQUE_DRIFT, {"buzzer": Blink(0.35, 0.15, 2), "amber": Blink(0.5, 0.5, 3)}),
     Pattern(Event.SESSION_STARTED, {"buzzer": Blink(0.1), "green": Blink(0.2, 0.2, 2)}),
     Pattern(Event.SESSION_ENDED, {"buzzer": Blink(0.1, 0.1, 2), "green": Blink(1.0)}),
     Pattern(Event.DEVICE_FAULT, {"buzzer": Blink(0.5, 0.25, 2), "red": Blink(0.25, 0.25, 6)}),

@@ -79,3 +79,9 @@ def session_feedback(conn: sqlite3.Connection, session_id: str) -> list[dict[str
 def session_reps(conn: sqlite3.Connection, session_id: str) -> list[dict[str, Any]]:
     return _rows(conn, "SELECT * FROM rep_metrics WHERE session_id = ? "
                        "ORDER BY rep_number, id", (session_id,), ("metrics",))
+
+
+def session_live_reps(conn: sqlite3.Connection, session_id: str) -> list[dict[str, Any]]:
+    """The reps as the live path finished them (``live_reps``), in rep order."""
+    return _rows(conn, "SELECT * FROM live_reps WHERE session_id = ? "
+                       "ORDER BY rep_number, id", (session_id,))

@@ -81,17 +81,18 @@ def rep_write(row_id: str, session_id: str, rep_number: int, start_mono_ns: int,
 
 def live_rep_write(row_id: str, session_id: str, rep_number: int, ended_at: float,
                    mean_velocity_mps: float | None, velocity_loss_pct: float | None,
-                   alert: str | None, now: float) -> RowWrite:
+                   alert: str | None, now: float, drift_cue: str | None = None) -> RowWrite:
     """A rep as the live path finished it (velocity, loss against the set's best so far, the
-    problem it was told), synced while the session records."""
+    problem it was told, what drifted when the technique-drift cue fired on it), synced while
+    the session records."""
     if int(rep_number) < 1:
         raise ValueError(f"rep number {rep_number} must be >= 1")
     return RowWrite(
         "live_reps", row_id,
         "INSERT INTO live_reps (id, session_id, rep_number, ended_at, mean_velocity_mps, "
-        "velocity_loss_pct, alert, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        "velocity_loss_pct, alert, created_at, drift_cue) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (row_id, session_id, int(rep_number), ended_at, _score(mean_velocity_mps),
-         _score(velocity_loss_pct), alert, now))
+         _score(velocity_loss_pct), alert, now, drift_cue))
 
 
 def split_by_span(frames: Sequence[Frame], max_span_ns: int) -> list[list[Frame]]:

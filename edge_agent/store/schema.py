@@ -120,6 +120,11 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX live_reps_by_session ON live_reps (session_id, rep_number);
     """,
+    # 4: the technique-drift cue (docs/feedback.md): what drifted, on the one rep of a set where
+    # the box cued it; NULL on every other rep.
+    """
+    ALTER TABLE live_reps ADD COLUMN drift_cue TEXT;
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -174,13 +174,14 @@ class LocalStore:
 
     def submit_live_rep(self, session_id: str, rep_number: int,
                         mean_velocity_mps: float | None, velocity_loss_pct: float | None,
-                        alert: str | None) -> str:
-        """A rep the live path just finished (its end is now, give or take the analysis)."""
+                        alert: str | None, *, drift_cue: str | None = None) -> str:
+        """A rep the live path just finished (its end is now, give or take the analysis);
+        ``drift_cue``: what drifted, on the rep where the technique-drift cue fired."""
         row_id = new_id()
         now = self._clock.wall_s()
         self._writer.submit_row(records.live_rep_write(row_id, session_id, rep_number, now,
                                                        mean_velocity_mps, velocity_loss_pct,
-                                                       alert, now))
+                                                       alert, now, drift_cue))
         return row_id
 
     @property
@@ -262,6 +263,10 @@ class LocalStore:
     def session_reps(self, session_id: str) -> list[dict[str, Any]]:
         with self._conn_lock:
             return queries.session_reps(self._conn, session_id)
+
+    def session_live_reps(self, session_id: str) -> list[dict[str, Any]]:
+        with self._conn_lock:
+            return queries.session_live_reps(self._conn, session_id)
 
     # ---- health ---------------------------------------------------------------------------
 

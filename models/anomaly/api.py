@@ -82,8 +82,8 @@ def fit_bundle(
     ae_units: int = 16,
     rep_autoencoder: bool = False,
     rep_detectors: Sequence[str] | None = None,
-    enrolment_baseline: float = 0.0,
-    body_frame: bool = False,
+    enrolment_baseline: float | None = None,
+    body_frame: bool | None = None,
     n_folds: int = 5,
     lift_types: Sequence[str] = ("squat",),
     saturation_limits: Mapping[str, float] | None = None,
@@ -118,9 +118,17 @@ def fit_bundle(
     enrolment distances, measured at ``enrol()``, and calibrates the rep decision on both directions
     (later reps against the enrolment norm, enrolment reps against a norm of the later reps);
     see ``models.anomaly.enrolment_baseline``.
+    **Defaults with ``groups`` and ``enrolment``** (``VALIDATED_ENROLMENT_DEFAULTS``): what the
+    nested real-squat evaluation chose (docs/models.md): ``rep_detectors=["rep_mahalanobis"]``
+    (its covariance within each athlete's sets), ``enrolment_baseline=0.75`` and
+    ``body_frame=True`` when the channels hold a 6-axis IMU. Without them: IsolationForest,
+    One-Class SVM and extent, no baseline, no body frame, as before. An explicit argument always
+    wins (``enrolment_baseline=0.0``, ``body_frame=False``, ``rep_detectors=[...]``).
     ``out_dir`` must not exist or be empty.
     """
     channels = tuple(channels)
+    rep_detectors, enrolment_baseline, body_frame = validated_defaults(
+        channels, enrolment is not None, rep_detectors, enrolment_baseline, body_frame)
     geometry = _geometry(channels, sample_rate_hz, window_s, hop_s, saturation_limits, body_frame)
     if n_folds < 2:
         raise ValueError(f"n_folds must be at least 2 (calibration needs held-out folds), got {n_folds}")
@@ -235,6 +243,28 @@ def _geometry(channels, sample_rate_hz, window_s, hop_s, saturation_limits, body
     if body_frame and not imu_groups(channels):
         raise ValueError(f"body_frame needs at least one 6-axis IMU (<prefix>ax..gz) among {list(channels)}")
     return Geometry(channels, float(sample_rate_hz), window_len, hop, limits, bool(body_frame))
+
+
+VALIDATED_ENROLMENT_DEFAULTS = {"rep_detectors": ("rep_mahalanobis",), "enrolment_baseline": 0.75,
+                                "body_frame": True}
+"""``fit_bundle``'s defaults with ``groups`` and ``enrolment``: the nested leave-one-subject-out
+choice on the real squats (within-set Mahalanobis for every outer subject, the 90th-percentile
+baseline at 0.75, body-frame curves kept; docs/models.md "Evaluation on real squats")."""
+
+
+def validated_defaults(channels: Sequence[str], has_enrolment: bool, rep_detectors, enrolment_baseline,
+                       body_frame) -> tuple:
+    """Fill the arguments left as None: the validated configuration with enrolment, the
+    earlier defaults without it (body frame only when a 6-axis IMU is among the channels)."""
+    if has_enrolment:
+        chosen = VALIDATED_ENROLMENT_DEFAULTS
+        if rep_detectors is None:
+            rep_detectors = list(chosen["rep_detectors"])
+        if enrolment_baseline is None:
+            enrolment_baseline = chosen["enrolment_baseline"] if "rep_mahalanobis" in rep_detectors else 0.0
+        if body_frame is None:
+            body_frame = chosen["body_frame"] and bool(imu_groups(channels))
+    return rep_detectors, 0.0 if enrolment_baseline is None else enrolment_baseline, bool(body_frame)
 
 
 def _check_enrolment_baseline(weight: object, has_enrolment: bool, fused: tuple[str, ...] | None) -> float:

@@ -86,11 +86,14 @@ def simulated_athlete(lift: str, rng: np.random.Generator) -> SimulatedAthlete:
 
 def simulate_sets(n_sets: int, lifts: Sequence[str], seed: int, reps: int = 6,
                   faults_for: Callable[[str, int, np.random.Generator], dict[int, str]] | None = None,
+                  rep_variability: tuple[float, float] = (1.0, 1.0),
                   ) -> Iterator[tuple[str, "SimulatedSet"]]:
     """``n_sets`` simulated sets per lift with varied athletes and loads, deterministic in ``seed``.
 
     ``faults_for(lift, index, rng) -> {rep: fault}`` injects faults; clean sets by default.
-    Yields ``(lift, SimulatedSet)``.
+    ``rep_variability`` (low, high): each athlete's rep-to-rep spread is drawn log-uniformly
+    from it (``Athlete.rep_variability``); the default (1, 1) draws nothing, so the sets of a
+    seed are those of before. Yields ``(lift, SimulatedSet)``.
     """
     from sensors.simulator import simulate_set
 
@@ -99,8 +102,11 @@ def simulate_sets(n_sets: int, lifts: Sequence[str], seed: int, reps: int = 6,
         for index in range(n_sets):
             athlete = simulated_athlete(lift, rng)
             faults = faults_for(lift, index, rng) if faults_for else {}
+            low, high = rep_variability
+            spread = low if low == high else float(np.exp(rng.uniform(np.log(low), np.log(high))))
             yield lift, simulate_set(lift, reps=reps, faults=faults, seed=int(rng.integers(1 << 31)),
-                                     athlete_mass_kg=athlete.body_mass_kg, bar_load_kg=athlete.bar_load_kg)
+                                     athlete_mass_kg=athlete.body_mass_kg, bar_load_kg=athlete.bar_load_kg,
+                                     rep_variability=spread)
 
 
 def rep_decisions(model: Any, frames: Sequence[Frame], reps: Sequence[Any], profile: Any = None) -> list[Any]:

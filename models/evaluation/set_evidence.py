@@ -14,16 +14,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 import numpy as np
-from scipy.stats import chi2
 
 from models.evaluation.metrics import count_with_interval
-
-
-def running_fisher_p(rep_scores: np.ndarray) -> np.ndarray:
-    """Combined tail probability after each rep, from the reps' ``-log10 p`` scores in order."""
-    minus_ln_p = np.asarray(rep_scores, dtype=np.float64) * np.log(10.0)
-    reps_so_far = np.arange(1, len(minus_ln_p) + 1)
-    return chi2.sf(2.0 * np.cumsum(minus_ln_p), 2 * reps_so_far)
+from models.set_drift import first_cue, running_fisher_p
 
 
 def set_level_figures(sets: Iterable[tuple[bool, np.ndarray]], alpha: float) -> dict:
@@ -32,8 +25,6 @@ def set_level_figures(sets: Iterable[tuple[bool, np.ndarray]], alpha: float) -> 
     alarm's rep number in faulty sets (median; sets that never alarm counted apart)."""
     clean_flags, faulty_flags, first_alarm, never = [], [], [], 0
     for faulty, scores in sets:
-        scores = np.asarray(scores, dtype=np.float64)
-        scores = np.where(np.isfinite(scores), scores, 0.0)  # an unscored rep adds no evidence
         alarmed = np.maximum.accumulate(running_fisher_p(scores) <= alpha)
         if not faulty:
             clean_flags.append(alarmed)
@@ -50,4 +41,23 @@ def set_level_figures(sets: Iterable[tuple[bool, np.ndarray]], alpha: float) -> 
         "first_alarm_rep_median": float(np.median(first_alarm)) if first_alarm else float("nan"),
         "faulty_sets_never_alarmed": never,
         "faulty_sets": len(faulty_flags),
+    }
+
+
+def set_cue_figures(sets: Iterable[tuple[bool, np.ndarray]], alpha: float) -> dict:
+    """The drift cue per set, as the box gives it (once per set): faulty sets that cued, clean
+    sets that cued (false cues per clean set), and the rep at which it fired in faulty sets
+    (median and range), with counts and 95 % Clopper-Pearson intervals."""
+    faulty_cued, clean_cued, at = [], [], []
+    for faulty, scores in sets:
+        rep = first_cue(scores, alpha)
+        (faulty_cued if faulty else clean_cued).append(rep is not None)
+        if faulty and rep is not None:
+            at.append(rep)
+    return {
+        "alpha": alpha,
+        "faulty_sets_cued": count_with_interval(faulty_cued),
+        "clean_sets_cued": count_with_interval(clean_cued),
+        "cue_rep_median": float(np.median(at)) if at else float("nan"),
+        "cue_rep_range": [int(min(at)), int(max(at))] if at else None,
     }

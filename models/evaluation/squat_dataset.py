@@ -40,7 +40,8 @@ from models.anomaly.features import rep_feature_names, window_feature_names
 from models.anomaly.pipeline import AthleteProfile, Geometry
 from models.evaluation.logs import quiet_libraries
 from models.evaluation.metrics import auroc, count_with_interval, format_count, rate, smallest_provable_rate
-from models.evaluation.set_evidence import set_level_figures
+from models.set_drift import DEFAULT_SET_ALPHA
+from models.evaluation.set_evidence import set_cue_figures, set_level_figures
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +61,9 @@ enrolment distances) taken off the rep distance (``models.anomaly.enrolment_base
 ``nested_baseline`` picks it for half the subjects and 1.0 for the others, docs/models.md)."""
 SET_LEVEL_ALPHAS = (0.01, 0.05)
 """Rates at which the evidence accumulated over a set's reps is reported (``set_evidence``)."""
+SET_CUE_ALPHAS = (DEFAULT_SET_ALPHA, 1e-3, 0.01, 0.05)
+"""Thresholds at which the drift cue is reported per set: the box's (calibrated on the
+simulator's bundle) and fixed chi-square levels, none chosen on these subjects."""
 CLASS_NAMES = {0: "correct", 1: "knee_valgus", 2: "butt_wink", 3: "trunk_lean", 4: "partial_squat"}
 
 
@@ -377,6 +381,8 @@ def evaluate(
         if name == "enrolment":
             report["protocols"][name]["set_level"] = [set_level_figures(_sets_in_order(per_subject), alpha)
                                                       for alpha in SET_LEVEL_ALPHAS]
+            report["protocols"][name]["set_cue"] = [set_cue_figures(_sets_in_order(per_subject), alpha)
+                                                    for alpha in SET_CUE_ALPHAS]
     report["seconds"] = round(time.monotonic() - started, 1)
     report["n_jobs"] = n_jobs
     if out_dir is not None:
@@ -468,6 +474,11 @@ def to_markdown(report: dict) -> str:
                       f"{format_count(level['false_alarms'])}, detection {format_count(level['detection'])}; first alarm "
                       f"at rep {_cell(level['first_alarm_rep_median'], 1)} (median), "
                       f"{level['faulty_sets_never_alarmed']} of {level['faulty_sets']} faulty sets never alarm.", ""]
+        for cue in result.get("set_cue", []):
+            lines += [f"Drift cue per set (once per set, alpha {cue['alpha']:g}): faulty sets cued "
+                      f"{format_count(cue['faulty_sets_cued'])}, clean sets cued (false cues) "
+                      f"{format_count(cue['clean_sets_cued'])}; cue at rep {_cell(cue['cue_rep_median'], 1)} "
+                      f"(median, range {cue['cue_rep_range']}).", ""]
     return "\n".join(lines) + "\n"
 
 

@@ -51,6 +51,14 @@ PROFILES: dict[str, LiftProfile] = {
 class Athlete:
     body_mass_kg: float
     bar_load_kg: float
+    rep_variability: float = 1.0
+    """How much this athlete's clean reps vary within a set, as a multiple of the typical
+    spread (SD 3 % of velocity, 2 % of range of motion, 8 % of descent time): 0.5 is a very
+    consistent lifter, 2.0 a loose one (docs/simulator.md, "Athletes")."""
+
+    def __post_init__(self) -> None:
+        if not 0.25 <= self.rep_variability <= 3.0:
+            raise ValueError(f"rep_variability must be within 0.25..3, got {self.rep_variability}")
 
     def relative_load(self, lift: LiftProfile) -> float:
         """Bar load as a fraction of this athlete's 1RM, clamped to 30..100 %."""

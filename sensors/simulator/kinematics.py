@@ -101,11 +101,12 @@ class _Planner:
         rom0 = rng.uniform(*lift.rom_m)
         ecc0 = rng.uniform(1.3, 2.0)
         self._setup()
+        spread = self.athlete.rep_variability
         for i in range(1, self.n + 1):
             progress = (i - 1) / max(self.n - 1, 1)
-            v = v0 * (1.0 - loss * progress ** 1.3) * (1.0 + rng.normal(0.0, 0.03))
-            rom = rom0 * (1.0 + rng.normal(0.0, 0.02))
-            ecc = float(np.clip(ecc0 * (1.0 + rng.normal(0.0, 0.08)), 1.2, 2.5))
+            v = v0 * (1.0 - loss * progress ** 1.3) * (1.0 + rng.normal(0.0, 0.03 * spread))
+            rom = rom0 * (1.0 + rng.normal(0.0, 0.02 * spread))
+            ecc = float(np.clip(ecc0 * (1.0 + rng.normal(0.0, 0.08 * spread)), 1.2, 2.5))
             self._rep(i, rom, v, ecc, self.faults.get(i))
         self._finish()
         return self._plan()

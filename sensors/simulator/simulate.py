@@ -69,7 +69,7 @@ def simulate_set(lift: str = "squat", reps: int = 8, faults: dict[int, str] | No
                  noise: NoiseModel | None = None,
                  geometry: PlatformGeometry = DEFAULT_PLATFORM,
                  bench_setup: str = BENCH_SETUPS[0], lockout_hold_s: float = 0.0,
-                 spotter_rep: int | None = None) -> SimulatedSet:
+                 spotter_rep: int | None = None, rep_variability: float = 1.0) -> SimulatedSet:
     """Simulate one set; the same arguments always give the same frames.
 
     ``faults`` maps 1-based rep numbers to ``FAULT_TYPES`` entries. ``noise`` defaults to the
@@ -77,6 +77,8 @@ def simulate_set(lift: str = "squat", reps: int = 8, faults: dict[int, str] | No
     ``bench_setup`` (bench press: ``BENCH_SETUPS``), ``lockout_hold_s`` (deadlift: seconds
     held at lockout; 0 = straight back down, as the shipped bundle was trained) and
     ``spotter_rep`` (a spotter touches the bar around that rep); docs/simulator.md.
+    ``rep_variability`` scales how much the athlete's clean reps vary within the set
+    (``Athlete.rep_variability``; 1.0 = as before, the same frames for the same seed).
     """
     if lift not in PROFILES:
         raise ValueError(f"unknown lift {lift!r} (known: {', '.join(LIFTS)})")
@@ -88,7 +90,7 @@ def simulate_set(lift: str = "squat", reps: int = 8, faults: dict[int, str] | No
     validate_faults(faults, reps)
     noise = NoiseModel() if noise is None else noise
     profile = PROFILES[lift]
-    plan = plan_set(profile, Athlete(athlete_mass_kg, bar_load_kg), reps, faults, seed,
+    plan = plan_set(profile, Athlete(athlete_mass_kg, bar_load_kg, rep_variability), reps, faults, seed,
                     bench_setup, lockout_hold_s, spotter_rep)
 
     t_imu = _sample_times(plan.duration_s, imu_rate_hz)
