@@ -208,12 +208,21 @@ class FrameColumns:
                 self._mono[:kept.size] = kept
                 self._base = self._first
 
-    def samples(self) -> dict[str, SourceSamples]:
-        """Fresh ``SourceSamples`` per source of the frames kept now (as ``split_by_source``)."""
+    def mark(self) -> tuple[int, int]:
+        """Which frames are kept now, for ``samples(until=...)`` later (appending side)."""
+        with self._lock:
+            return self._first, self._n
+
+    def samples(self, until: tuple[int, int] | None = None) -> dict[str, SourceSamples]:
+        """Fresh ``SourceSamples`` per source of the frames kept now (as ``split_by_source``),
+        or of those kept at ``until`` (a ``mark()``), whatever came since: the same result
+        however late the reading side gets to it (frames trimmed since are not brought back)."""
         with self._lock:
             batch, batch_first = self._pending, self._pending_first
             self._pending, self._pending_first = collections.deque(), self._n
-            first = self._first
+            first, end = self._first, self._n
+        if until is not None:
+            first, end = max(first, until[0]), min(end, until[1])
         grouped: dict[str, list[tuple[int, Frame]]] = {}
         for i, f in enumerate(batch, batch_first):
             grouped.setdefault(f.source, []).append((i, f))
@@ -222,9 +231,9 @@ class FrameColumns:
         for cols in self._sources.values():
             if cols.n > 4096 and cols.arrival[cols.n // 2] < first:
                 cols.forget_before(first)
-        parts = [(cols.first_kept_arrival(first), source, cols)
+        parts = [(cols.first_kept_arrival(first, end), source, cols)
                  for source, cols in self._sources.items()]
-        return {source: cols.samples(first)
+        return {source: cols.samples(first, end)
                 for _, source, cols in sorted((p for p in parts if p[0] is not None),
                                               key=lambda p: p[0])}
 
@@ -293,19 +302,25 @@ class _SourceColumns:
             array[:self.n - i] = array[i:self.n].copy()
         self.n -= i
 
-    def first_kept_arrival(self, first: int) -> int | None:
-        i = int(np.searchsorted(self.arrival[:self.n], first, "left"))
-        return int(self.arrival[i]) if i < self.n else None
+    def _rows(self, first: int, end: int) -> tuple[int, int]:
+        """Row range of the frames with arrival index in [first, end)."""
+        arrival = self.arrival[:self.n]
+        return (int(np.searchsorted(arrival, first, "left")),
+                int(np.searchsorted(arrival, end, "left")))
 
-    def samples(self, first: int) -> SourceSamples:
-        i = int(np.searchsorted(self.arrival[:self.n], first, "left"))
-        mono = self.mono[i:self.n]
+    def first_kept_arrival(self, first: int, end: int) -> int | None:
+        i, j = self._rows(first, end)
+        return int(self.arrival[i]) if i < j else None
+
+    def samples(self, first: int, end: int) -> SourceSamples:
+        i, j = self._rows(first, end)
+        mono = self.mono[i:j]
         order = (slice(None) if mono.size < 2 or bool(np.all(np.diff(mono) >= 0))
                  else np.argsort(mono, kind="stable"))
-        has = self.has[i:self.n]
+        has = self.has[i:j]
         present = has.any(axis=0)
         return SourceSamples(
-            mono_ns=mono[order].copy(), seq=self.seq[i:self.n][order].copy(),
-            values={name: self.values[i:self.n, j][order].copy()
-                    for name, j in sorted((name, j) for j, name in enumerate(self.names)
-                                          if present[j])})
+            mono_ns=mono[order].copy(), seq=self.seq[i:j][order].copy(),
+            values={name: self.values[i:j, col][order].copy()
+                    for name, col in sorted((name, col) for col, name in enumerate(self.names)
+                                            if present[col])})

@@ -69,7 +69,9 @@ def frame_batches(draw):
 
 @given(frame_batches(), st.integers(100_000_000, 6_000_000_000), st.data())
 def test_kept_arrays_equal_the_frames_converted_again(batches, keep_ns, data):
-    columns, reference = FrameColumns(), collections.deque()
+    """Read now, or later at a mark taken earlier (a rep handed to a lagging worker): the
+    frames kept at that moment, converted again."""
+    columns, reference, marks = FrameColumns(), collections.deque(), []
     for batch in batches:
         columns.extend(batch)
         reference.extend(batch)
@@ -79,8 +81,16 @@ def test_kept_arrays_equal_the_frames_converted_again(batches, keep_ns, data):
             while reference and reference[0].mono_ns < horizon:
                 reference.popleft()
         assert len(columns) == len(reference)
+        if data.draw(st.booleans(), label="mark now"):
+            marks.append((columns.mark(), list(reference)))
         if data.draw(st.booleans(), label="read now"):
             assert_same_samples(columns.samples(), split_by_source(list(reference)))
+        if marks and data.draw(st.booleans(), label="read a mark"):
+            mark, kept = marks.pop(0)
+            still = [f for f in kept if any(f is g for g in reference)] if kept else []
+            # frames trimmed since the mark are not brought back
+            want = kept if len(still) == len(kept) else kept[len(kept) - len(still):]
+            assert_same_samples(columns.samples(mark), split_by_source(want))
     assert_same_samples(columns.samples(), split_by_source(list(reference)))
 
 

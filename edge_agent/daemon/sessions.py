@@ -81,9 +81,13 @@ class _SetPlan:
     frames: FrameColumns = field(default_factory=FrameColumns)  # loop appends, worker reads
     segmentation: SegmentationMemo = field(default_factory=SegmentationMemo)  # worker only
 
-    def so_far(self, recent: list[Frame]) -> dict[str, SourceSamples]:
+    def so_far(self, recent: list[Frame],
+               until: tuple[int, int] | None = None) -> dict[str, SourceSamples]:
         """The set's frames so far (at most the last ``SET_CONTEXT_S``), else ``recent``, as
-        ``split_by_source`` gives them.
+        ``split_by_source`` gives them; with ``until`` (``frames.mark()`` when the rep was
+        handed over) those kept at that moment, so a rep's analysis does not depend on how
+        far the worker lags behind the loop (an unpaced replay gives the same rep lines
+        however loaded the machine is).
 
         A rep is analysed within the whole set so far, not only the loop's last seconds: a
         window starting mid-set gives other velocities (up to 13 % off on the simulator) and
@@ -91,7 +95,7 @@ class _SetPlan:
         which the velocity-loss cue compares rep to rep. The frames are kept as arrays,
         converted once as they come (converting the whole set again at every rep made the
         rep analysis quadratic in the set's length)."""
-        sources = self.frames.samples()
+        sources = self.frames.samples(until)
         return sources if sources else split_by_source(recent)
 
     def keep(self, frames: Sequence[Frame]) -> None:
@@ -278,9 +282,13 @@ class SessionManager:
 
     def rep_detected(self, session_id: str | None, number: int, frames: list[Frame],
                      end_ns: int) -> None:
-        """A rep ended near ``end_ns`` (sensor time); ``frames`` are the recent frames."""
+        """A rep ended near ``end_ns`` (sensor time); ``frames`` are the recent frames. The
+        rep is analysed within the set as kept now (real-time loop thread)."""
         if session_id is not None:
-            self._queue(("rep", session_id, self._lift or "squat", number, frames, end_ns))
+            plan = self._plans.get(session_id)
+            until = plan.frames.mark() if plan is not None else None
+            self._queue(("rep", session_id, self._lift or "squat", number, frames, end_ns,
+                         until))
 
     # ---- worker -----------------------------------------------------------------------
 
@@ -336,10 +344,10 @@ class SessionManager:
                 self._done()
 
     def _analyse_rep(self, session_id: str, lift: str, number: int, frames: list[Frame],
-                     end_ns: int) -> None:
+                     end_ns: int, until: tuple[int, int] | None = None) -> None:
         # A rep job arriving after its session was analysed gets no cue (the summary is out).
         plan = self._plans.get(session_id) or _SetPlan()
-        sources = plan.so_far(frames)
+        sources = plan.so_far(frames, until)
         analysis = analyze_sources({name: s.copy() for name, s in sources.items()}, lift,
                                    memo=plan.segmentation)
         self.reps_analysed += 1

@@ -72,7 +72,8 @@ def stage_targets(daemon: Any) -> list[tuple[str, Callable[[], Any], str]]:
         ("rep_set_so_far", lambda: sessions._SetPlan, "so_far"),
         ("rep_analysis", lambda: sessions, "analyze_sources"),
         ("rep_analysis", lambda: sessions, "analyze_frames"),   # before analyze_sources
-        ("rep_model_decision", lambda: daemon.sessions, "_model_attributions"),
+        ("rep_model_decision", lambda: daemon.sessions, "_model_decisions"),
+        ("rep_model_decision", lambda: daemon.sessions, "_model_attributions"),   # earlier name
         ("rep_store_live_rep", lambda: daemon.store, "submit_live_rep"),
         ("rep_store_feedback", lambda: daemon.store, "submit_feedback"),
         ("session_end_analysis", lambda: daemon.sessions, "_analyse_session"),
