@@ -72,3 +72,9 @@ GRANT SELECT ON session_commands, rep_labels, athlete_profiles TO liftguard_read
 -- Reps synced live (0009): written by boxes and ingesters, read by the web app and readers.
 GRANT SELECT, INSERT, UPDATE ON live_reps TO liftguard_writer;
 GRANT SELECT ON live_reps TO liftguard_webapp, liftguard_reader;
+
+-- Display series (0010): written by boxes and ingesters; the web app reads them and writes the
+-- ones it computes once for sessions synced before boxes built them.
+GRANT SELECT, INSERT, UPDATE ON session_series TO liftguard_writer;
+GRANT SELECT, INSERT, UPDATE ON session_series TO liftguard_webapp;
+GRANT SELECT ON session_series TO liftguard_reader;

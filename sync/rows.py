@@ -34,11 +34,12 @@ import psycopg2.extensions
 from psycopg2.extras import execute_values
 
 from sync.json_values import ValueProblem, check_number, check_text, check_value
+from sync.series import SeriesFormatError, check_series
 
 log = logging.getLogger(__name__)
 
 KINDS: tuple[str, ...] = ("sessions", "sensor_data", "performance_metrics", "feedback",
-                          "rep_metrics", "live_reps")
+                          "rep_metrics", "live_reps", "session_series")
 """Row kinds, in the order they are written (parents first). Also the MQTT topic kinds."""
 
 # Field specs per kind: name -> (type code, required). Extra fields are ignored.
@@ -78,6 +79,10 @@ ROW_FIELDS: dict[str, dict[str, tuple[str, bool]]] = {
         "ended_at": (_NUM, True), "mean_velocity_mps": (_NUM, False),
         "velocity_loss_pct": (_NUM, False), "alert": (_STR, False),
         "drift_cue": (_STR, False),
+    },
+    "session_series": {
+        "id": (_UUID, True), "session_id": (_UUID, True), "version": (_INT, True),
+        "final": (_BOOL, False), "series": (_DICT, True),
     },
 }
 
@@ -140,7 +145,7 @@ def _type_ok(value: Any, code: str) -> bool:
     raise AssertionError(code)
 
 
-INT32_FIELDS = frozenset({"rep_number", "chunk_seq"})
+INT32_FIELDS = frozenset({"rep_number", "chunk_seq", "version"})
 """Integer fields stored in PostgreSQL ``integer``; the other integers go to ``bigint``."""
 TIME_FIELDS = frozenset({"start_time", "end_time", "timestamp", "created_at",
                          "wall_clock_corrected_at"})
@@ -199,6 +204,16 @@ def check_row(kind: str, row: Any) -> None:
         if row["status"] not in SESSION_STATUSES:
             raise RowError(f"sessions row field 'status' {row['status']!r} must be active "
                            f"or ended")
+    if kind == "session_series":
+        if row["version"] < 1:
+            raise RowError(f"session_series row field 'version' {row['version']} must be >= 1")
+        if _canonical(row["id"]) != _canonical(row["session_id"]):
+            raise RowError("session_series row field 'id' must be its session_id (one series "
+                           "per session)")
+        try:
+            check_series(row["series"])
+        except SeriesFormatError as exc:
+            raise RowError(f"session_series row field 'series': {exc}") from None
 
 
 # ---- statements ------------------------------------------------------------------------
@@ -317,6 +332,14 @@ _CHILDREN: dict[str, _ChildTable] = {
         lambda r, p: (r["id"], r["session_id"], r["rep_number"], r["ended_at"],
                       r.get("mean_velocity_mps"), r.get("velocity_loss_pct"), r.get("alert"),
                       r.get("drift_cue"))),
+    "session_series": _ChildTable(
+        # the newest version wins; a box's record replaces one the web app computed
+        "INSERT INTO session_series AS t (session, source, version, final, series, updated_at) "
+        "VALUES %s ON CONFLICT (session) DO UPDATE SET source = 'box', "
+        "version = EXCLUDED.version, final = EXCLUDED.final, series = EXCLUDED.series, "
+        "updated_at = now() WHERE t.source = 'web' OR EXCLUDED.version > t.version",
+        "(%s::uuid, 'box', %s::int, %s::boolean, %s::jsonb, now())",
+        lambda r, p: (r["session_id"], r["version"], bool(r.get("final")), _json(r["series"]))),
 }
 
 _LINKS = {"metrics_id": ("performance_metric_id", "performance_metrics"),

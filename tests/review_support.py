@@ -125,3 +125,115 @@ def simulated_session(conn: Any, athlete_id: str | None, *, lift: str = "squat",
               s.get("injury_risk") or 0.0)
     return insert_session(conn, athlete_id, lift=lift, chunks=chunks_of(sim.frames), reps=rows,
                           scores=scores, set_text=set_feedback(analysis.reps, s), **kwargs)
+
+
+def ready(client: Any, url: str, timeout_s: float = 120.0) -> Any:
+    """GET ``url`` until the session's display series is ready (the web app computes it in
+    the background for a session synced without one: charts say "preparing" meanwhile)."""
+    import time
+
+    deadline = time.monotonic() + timeout_s
+    while True:
+        response = client.get(url)
+        body = response.get_data()
+        if b"preparing this chart" not in body and b"series-preparing" not in body:
+            return response
+        assert time.monotonic() < deadline, f"{url}: still preparing after {timeout_s} s"
+        time.sleep(0.2)
+
+
+# ---- long sessions (scripts/bench-web and the browser test) -------------------------------
+
+def analysed_set(seed: int = 5) -> tuple[list[dict], list[dict], list[dict], dict]:
+    """One analysed 8-rep squat set: its chunks, the first (bar racked) chunk per source, its
+    rep rows (number, metrics, balance, stability, risk, text) and the summary."""
+    sim = simulate_set(lift="squat", reps=8, faults={5: "lateral_sway"}, seed=seed)
+    analysis = analyze_frames(sim.frames, "squat")
+    chunks = chunks_of(sim.frames)
+    rest: dict[str, dict] = {}
+    for c in chunks:
+        rest.setdefault(c["source"], c)
+    reps = [{"number": r.number, "metrics": _clean(r.as_dict()), "balance": r.balance_score,
+             "stability": r.stability_score, "risk": r.injury_risk,
+             "text": rep_feedback(r, earlier=analysis.reps[:k])}
+            for k, r in enumerate(analysis.reps)]
+    return chunks, list(rest.values()), reps, analysis.summary
+
+
+def shifted(chunk: dict[str, Any], offset_ns: int, seq_offset: int) -> dict[str, Any]:
+    c = dict(chunk)
+    c["t0_ns"] = chunk["t0_ns"] + offset_ns
+    c["wall_t0"] = chunk["wall_t0"] + offset_ns / 1e9
+    c["seq0"] = chunk["seq0"] + seq_offset
+    return c
+
+
+def iter_session_chunks(set_chunks: list[dict], rest_chunks: list[dict], seconds: int,
+                        set_every_s: int):
+    """``seconds`` of one-second chunks per source: the set at the start of every
+    ``set_every_s``, racked-bar chunks in between, timestamps and sequence numbers shifted so
+    they run on as a box's would."""
+    set_s = max(c["t0_ns"] for c in set_chunks) // 1_000_000_000 + 1
+    seqs = {"imu": 0, "platform": 0}
+    for second in range(seconds):
+        block, within = divmod(second, set_every_s)
+        if within < set_s:
+            for c in (c for c in set_chunks if c["t0_ns"] // 1_000_000_000 == within):
+                yield shifted(c, block * set_every_s * 1_000_000_000, seqs[c["source"]] - c["seq0"])
+                seqs[c["source"]] += c["n"]
+        else:
+            for c in rest_chunks:
+                yield shifted(c, second * 1_000_000_000 - c["t0_ns"], seqs[c["source"]] - c["seq0"])
+                seqs[c["source"]] += c["n"]
+
+
+def insert_long_session(conn: Any, athlete_id: str, trainer_id: str | None, seconds: int, *,
+                        set_every_s: int = 360, started_at: datetime | None = None,
+                        device_id: str = "bench-box") -> tuple[str, int]:
+    """A ``seconds``-long session of a simulated 8-rep set every ``set_every_s`` (the bar
+    racked in between), stored as a box syncs it but without its display-series record
+    (a session synced before boxes built them): returns (session id, reps)."""
+    from psycopg2.extras import execute_values
+
+    set_chunks, rest_chunks, reps, summary = analysed_set()
+    sid, mid, fid = str(uuid.uuid4()), str(uuid.uuid4()), str(uuid.uuid4())
+    t = started_at or datetime(2026, 6, 1, 7, 0)
+    sql = ("INSERT INTO sensor_data (id, athlete, session, raw_data, chunk_seq, mono_start_ns, "
+           "mono_end_ns) VALUES %s")
+    with conn.cursor() as cur:
+        cur.execute("INSERT INTO devices (device_id) VALUES (%s) ON CONFLICT (device_id) DO "
+                    "NOTHING", (device_id,))
+        cur.execute("INSERT INTO sessions (id, athlete, trainer, lift_type, status, started_at, "
+                    "ended_at, device_id) VALUES (%s, %s, %s, 'squat', 'ended', %s, %s, %s)",
+                    (sid, athlete_id, trainer_id, t, t + timedelta(seconds=seconds), device_id))
+        batch: list[tuple] = []
+        for i, c in enumerate(iter_session_chunks(set_chunks, rest_chunks, seconds,
+                                                  set_every_s)):
+            batch.append((str(uuid.uuid4()), athlete_id, sid, chunk_to_json(c), i, c["t0_ns"],
+                          c["t0_ns"] + 999_000_000))
+            if len(batch) == 2000:
+                execute_values(cur, sql, batch, page_size=500)
+                batch = []
+        if batch:
+            execute_values(cur, sql, batch, page_size=500)
+        rows = []
+        for block in range(seconds // set_every_s):
+            for r in reps:
+                m = dict(r["metrics"])
+                for key in ("start_s", "bottom_s", "end_s"):
+                    m[key] = m[key] + block * set_every_s
+                rows.append((str(uuid.uuid4()), sid, block * len(reps) + r["number"],
+                             json.dumps(m), r["balance"], r["stability"], r["risk"], r["text"]))
+        execute_values(cur, "INSERT INTO rep_metrics (id, session_id, rep_number, metrics, "
+                            "balance_score, stability_score, injury_risk, feedback_text) "
+                            "VALUES %s", rows)
+        cur.execute("INSERT INTO performance_metrics (id, session, balance_score, "
+                    "stability_score, injury_risk) VALUES (%s, %s, %s, %s, %s)",
+                    (mid, sid, summary["balance_score"], summary["stability_score"],
+                     summary["injury_risk"]))
+        cur.execute("INSERT INTO feedback (id, session, metrics_id, feedback_text) VALUES "
+                    "(%s, %s, %s, 'Sets of 8 squats.')", (fid, sid, mid))
+        cur.execute("UPDATE sessions SET performance_metric_id = %s, feedback_id = %s "
+                    "WHERE id = %s", (mid, fid, sid))
+    conn.commit()
+    return sid, len(rows)

@@ -17,7 +17,8 @@ from edge_agent.store import LocalStore
 from sensors.frame import IMU_CHANNELS, PLATFORM_CHANNELS, Frame
 from sync.migrate import migrate
 
-TABLES = ("sessions", "sensor_data", "performance_metrics", "feedback", "rep_metrics")
+TABLES = ("sessions", "sensor_data", "performance_metrics", "feedback", "rep_metrics",
+          "session_series")
 DEVICE = "box-1"
 
 
@@ -51,19 +52,29 @@ def frames_for(source: str, channels: tuple[str, ...], hz: int, t0_s: float, sec
 def record_session(store: LocalStore, seconds: int, reps: int = 2, *, end: bool = True,
                    athlete: str | None = None, t0_s: float = 100.0) -> str:
     """A session with ``seconds`` of IMU (200 Hz) and platform (80 Hz) frames, one committed
-    batch (one chunk per source) per second, per-rep rows, summary metrics and feedback."""
+    batch (one chunk per source) per second, per-rep rows, its display series (written twice:
+    after the reps and, when ended, final), summary metrics and feedback."""
+    from models.display_series import RepSpan, series_from_frames
+
     sid = store.start_session("squat", athlete=athlete, wall_clock_synced=True,
                               start_mono_ns=int(t0_s * 1e9),
                               start_wall_s=1_700_000_000.0 + t0_s)
+    frames = []
     for s in range(seconds):
-        store.submit_frames(sid, frames_for("imu", IMU_CHANNELS, 200, t0_s + s, 1, s * 200))
-        store.submit_frames(sid, frames_for("platform", PLATFORM_CHANNELS, 80, t0_s + s, 1,
-                                         s * 80))
+        frames += frames_for("imu", IMU_CHANNELS, 200, t0_s + s, 1, s * 200)
+        store.submit_frames(sid, frames[-200:])
+        frames += frames_for("platform", PLATFORM_CHANNELS, 80, t0_s + s, 1, s * 80)
+        store.submit_frames(sid, frames[-80:])
         store.flush()
+    spans = []
     for r in range(1, reps + 1):
         store.submit_rep(sid, r, int((t0_s + r) * 1e9), int((t0_s + r + 0.8) * 1e9),
                          {"rom_m": 0.5 + r / 100}, balance_score=0.9, stability_score=0.8,
                          injury_risk=0.1, feedback_text=f"rep {r} fine")
+        spans.append(RepSpan(r, int((t0_s + r) * 1e9), int((t0_s + r + 0.8) * 1e9)))
+    if frames:
+        store.submit_series(sid, series_from_frames(frames, spans[:1]))
+        store.submit_series(sid, series_from_frames(frames, spans), final=end)
     if end:
         store.submit_metrics(sid, 0.9, 0.8, 0.1, {"reps": reps})
         store.submit_feedback(sid, "good set", summary=True)
@@ -139,6 +150,13 @@ def assert_same_contents(db_path: Path, conn: Any) -> None:
         for r in box.execute("SELECT * FROM rep_metrics"):
             assert pg_reps[r["id"]] == (r["rep_number"], json.loads(r["metrics"]),
                                         r["feedback_text"])
+        cur.execute("SELECT session::text, source, version, final, series FROM session_series")
+        pg_series = {r[0]: r[1:] for r in cur.fetchall()}
+        local_series = {r["id"]: r for r in box.execute("SELECT * FROM session_series")}
+        assert set(pg_series) == set(local_series)
+        for sid, r in local_series.items():
+            assert pg_series[sid] == ("box", r["version"], bool(r["final"]),
+                                      json.loads(r["series"]))
         for table, col in (("feedback", "feedback_text"), ("performance_metrics",
                                                             "injury_risk")):
             cur.execute(f"SELECT id::text, {col} FROM {table}")

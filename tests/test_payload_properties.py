@@ -48,6 +48,13 @@ VALID_ROWS = {
                   "ended_at": 1.7e9 + 5, "mean_velocity_mps": 0.55, "velocity_loss_pct": 8.3,
                   "alert": "the bar drifted 6 cm sideways",
                   "drift_cue": "the weight rocking towards the toes"},
+    "session_series": {"id": SID, "session_id": SID, "version": 3, "final": 0, "series": {
+        "v": 1, "t0_ns": 5_000_000_000, "duration_s": 12.5, "bucket_s": 0.1,
+        "tilt_level_deg": -0.4, "envelopes": {"az": {"scale": 0.01, "min": [975, None, 979],
+                                                     "max": [983, None, 990]}},
+        "reps": [{"n": 1, "t0": 2.0, "t1": 4.5, "z_mm": [0, -300, -580, -290, 2],
+                  "cop_mm": [[1, 2, 3, 2, 1], [-5, -4, -3, -4, -5]]}],
+        "notes": ["no platform data (f_fl f_fr f_rl f_rr)"]}},
 }
 
 HOSTILE = st.one_of(
@@ -93,6 +100,32 @@ def _dump(value) -> bytes:
     return text.replace("-Infinity", "-1e999").replace("Infinity", "1e999").encode()
 
 
+def mutate(draw, value, how: str):
+    """``value`` (decoded JSON) with one structured change at a drawn place: ``replace`` a
+    node by a hostile value, ``delete`` one, or ``add`` a hostile member or item."""
+    paths = list(_paths(value))
+    if how == "replace":
+        return _set(value, draw(st.sampled_from(paths)), draw(HOSTILE))
+    if how == "delete":
+        path = draw(st.sampled_from([p for p in paths if p]))
+        node = value
+        for step in path[:-1]:
+            node = node[step]
+        if isinstance(node, dict):
+            del node[path[-1]]
+        else:
+            node.pop(path[-1])
+    elif how == "add":
+        node = value
+        for step in draw(st.sampled_from(paths)):
+            node = node[step]
+        if isinstance(node, dict):
+            node[draw(st.text(max_size=8))] = draw(HOSTILE)
+        elif isinstance(node, list):
+            node.append(draw(HOSTILE))
+    return value
+
+
 @st.composite
 def mutated_messages(draw):
     kind = draw(st.sampled_from(KINDS))
@@ -100,29 +133,8 @@ def mutated_messages(draw):
     if draw(st.booleans()):  # mutate inside the chunk text too
         message["items"][0]["row"]["raw_data"] = json.loads(CHUNK) if kind == "sensor_data" \
             else message["items"][0]["row"].get("raw_data")
-    paths = list(_paths(message))
     how = draw(st.sampled_from(("replace", "delete", "add", "bytes")))
-    if how == "replace":
-        message = _set(message, draw(st.sampled_from(paths)), draw(HOSTILE))
-    elif how == "delete":
-        path = draw(st.sampled_from([p for p in paths if p]))
-        parent = path[:-1]
-        node = message
-        for step in parent:
-            node = node[step]
-        if isinstance(node, dict):
-            del node[path[-1]]
-        else:
-            node.pop(path[-1])
-    elif how == "add":
-        path = draw(st.sampled_from(paths))
-        node = message
-        for step in path:
-            node = node[step]
-        if isinstance(node, dict):
-            node[draw(st.text(max_size=8))] = draw(HOSTILE)
-        elif isinstance(node, list):
-            node.append(draw(HOSTILE))
+    message = mutate(draw, message, how)
     items = message.get("items") if isinstance(message, dict) else None
     item = items[0] if isinstance(items, list) and items and isinstance(items[0], dict) else {}
     if isinstance(item.get("row"), dict) and isinstance(item["row"].get("raw_data"),

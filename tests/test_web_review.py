@@ -13,8 +13,9 @@ from datetime import datetime, timedelta
 import pytest
 
 from sensors.recording import read_recording
+from coach.review.series_jobs import SERIES_JOBS
 from tests import query_counter
-from tests.review_support import insert_session, simulated_session
+from tests.review_support import insert_session, ready, simulated_session
 from tests.web_support import (assign, client, db_conn, login, login_as,  # noqa: F401
                                make_user, settings_for, web_app, web_db, web_settings)
 
@@ -56,6 +57,29 @@ SESSION_ROUTES = ("/sessions/{}", "/sessions/{}/charts/displacement.svg",
 
 
 @pytest.mark.integration
+def test_others_cannot_make_the_app_compute_a_session_series(world, db_conn):
+    """Asking for a session's page or charts is what queues its display-series computation:
+    a user who may not see the session (or nobody signed in) gets 404/302 and queues none."""
+    for route in SESSION_ROUTES[:5]:
+        url = route.format(world["ann_session"])
+        assert world["clients"]["other_trainer"].get(url).status_code == 404
+        assert world["clients"]["bob"].get(url).status_code == 404
+    # queued, it would be busy until stored (and then its row exists): neither is the case
+    assert not SERIES_JOBS.busy(world["ann_session"])
+    with db_conn.cursor() as cur:
+        cur.execute("SELECT count(*) FROM session_series WHERE session = %s",
+                    (world["ann_session"],))
+        assert cur.fetchone()[0] == 0
+    db_conn.commit()
+    ready(world["clients"]["ann"], f"/sessions/{world['ann_session']}/charts/tilt.svg")
+    with db_conn.cursor() as cur:
+        cur.execute("SELECT source FROM session_series WHERE session = %s",
+                    (world["ann_session"],))
+        assert cur.fetchall() == [("web",)]
+    db_conn.commit()
+
+
+@pytest.mark.integration
 def test_session_routes_answer_each_role_and_hide_other_athletes(world, web_app):
     for route in SESSION_ROUTES:
         url = route.format(world["ann_session"])
@@ -83,7 +107,8 @@ def test_session_page_has_summary_rep_table_faults_alerts_and_charts(world):
     assert html.count('class="chart for-phone"') == 2
     for name in ("displacement", "cop", "tilt"):
         assert f"/charts/{name}.svg" in html
-        chart = world["clients"]["trainer"].get(f"/sessions/{world['ann_session']}/charts/{name}.svg")
+        chart = ready(world["clients"]["trainer"],
+                      f"/sessions/{world['ann_session']}/charts/{name}.svg")
         assert chart.mimetype == "image/svg+xml" and b"<svg" in chart.data and b"<path" in chart.data
         phone = world["clients"]["trainer"].get(
             f"/sessions/{world['ann_session']}/charts/{name}.svg?size=phone")
@@ -106,7 +131,7 @@ def test_recording_csv_reads_back_as_the_synced_frames(world, db_conn, tmp_path)
     assert set(recording.sources) == {"imu", "platform"}
     page = world["clients"]["ann"].get(f"/sessions/{world['ann_session']}/sensor_data")
     assert b"62 raw chunks" in page.data and b"/charts/raw.svg" in page.data
-    chart = world["clients"]["ann"].get(f"/sessions/{world['ann_session']}/charts/raw.svg")
+    chart = ready(world["clients"]["ann"], f"/sessions/{world['ann_session']}/charts/raw.svg")
     assert b"corner force" in chart.data
     empty = world["clients"]["ann"].get(f"/sessions/{world['live']}/sensor_data?format=csv")
     assert empty.status_code == 404
@@ -236,7 +261,7 @@ def test_a_chunk_that_does_not_decode_is_named_and_the_rest_still_shows(db_conn,
     sid = insert_session(db_conn, athlete["id"], chunks=[*good, bad],
                          reps=[{"number": 1, "metrics": {"rom_m": "deep", "start_s": "x"}}])
     c, _ = login_as(user=athlete)
-    chart = c.get(f"/sessions/{sid}/charts/displacement.svg")
+    chart = ready(c, f"/sessions/{sid}/charts/displacement.svg")
     assert chart.status_code == 200 and b"could not be decoded" not in chart.data
     page = c.get(f"/sessions/{sid}/sensor_data")
     assert page.status_code == 200 and b"1 raw chunk(s) could not be decoded" in page.data
@@ -246,3 +271,41 @@ def test_a_chunk_that_does_not_decode_is_named_and_the_rest_still_shows(db_conn,
     assert recording.data.count(b"\n") == 4 + sum(ch["n"] for ch in good)
     session_page = c.get(f"/sessions/{sid}")
     assert session_page.status_code == 200 and b"deep" not in session_page.data
+
+
+@pytest.mark.integration
+def test_concurrent_chart_requests_compute_a_session_series_once(world, db_conn, web_db):
+    """Three charts of a session without a record, asked for at once (as a browser does),
+    by three users: one background computation, one row; a second process holding the
+    session's advisory lock makes a computation stand back instead of repeating it."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from coach.review.series_jobs import LOCK_SQL, compute_and_store
+
+    sid = world["ann_session"]
+    before = SERIES_JOBS.computed
+    urls = [(who, f"/sessions/{sid}/charts/{name}.svg")
+            for who, name in (("admin", "displacement"), ("trainer", "tilt"), ("ann", "cop"))]
+    with ThreadPoolExecutor(3) as pool:
+        first = list(pool.map(lambda u: world["clients"][u[0]].get(u[1]), urls))
+    assert all(r.status_code == 200 for r in first)
+    for who, url in urls:
+        assert b"<path" in ready(world["clients"][who], url).data
+    assert SERIES_JOBS.computed == before + 1
+    with db_conn.cursor() as cur:
+        cur.execute("SELECT count(*) FROM session_series WHERE session = %s", (sid,))
+        assert cur.fetchone()[0] == 1
+        cur.execute("DELETE FROM session_series WHERE session = %s", (sid,))
+    db_conn.commit()
+    holder, other = web_db.connect(), web_db.connect()
+    try:
+        with holder.cursor() as cur:
+            cur.execute(LOCK_SQL, (sid,))
+            assert cur.fetchone()[0]
+        assert compute_and_store(other, sid) is False      # another process is on it
+        holder.rollback()                                   # it let go without storing
+        assert compute_and_store(other, sid) is True
+        assert compute_and_store(other, sid) is False       # stored: never computed again
+    finally:
+        holder.close()
+        other.close()

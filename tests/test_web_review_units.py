@@ -14,7 +14,9 @@ from hypothesis import strategies as st
 
 from coach.review import charts
 from coach.review.csv_safe import FORMULA_STARTS, csv_lines, neutralise
-from coach.review.raw_series import compute_series, envelope, session_sources
+from coach.review.series_record import chart_series, envelope_line
+from models.display_series import RepSpan, series_from_frames
+from sync.series import check_series
 from coach.review.session_detail import add_set_model_flags, rep_rows
 from coach.review.trends import SessionPoint, load_velocity_profile
 from models.analysis import analyze_frames
@@ -83,32 +85,81 @@ def test_neutralised_cells_never_start_a_formula(value):
         assert rows[1][0] in (value, "'" + value)
 
 
-@settings(max_examples=100, deadline=None)
-@given(st.lists(st.floats(allow_nan=True, allow_infinity=False, width=32), min_size=0,
-                max_size=5000), st.integers(2, 400))
-def test_envelope_keeps_extremes_and_bounds_points(values, points):
-    y = np.asarray(values, dtype=float)
-    t = np.arange(y.size, dtype=float)
-    t2, y2 = envelope(t, y, points)
-    assert t2.size == y2.size
-    assert t2.size == y.size if y.size <= points else t2.size <= points
-    assert np.all(np.diff(t2) >= 0)
-    if np.isfinite(y).any():
-        assert np.nanmax(y2) == np.nanmax(y) and np.nanmin(y2) == np.nanmin(y)
+def _spans(analysis, frames):
+    t0 = min(f.mono_ns for f in frames)
+    return [RepSpan(r.number, t0 + int(r.start_s * 1e9), t0 + int(r.end_s * 1e9))
+            for r in analysis.reps]
 
 
-def test_series_from_the_box_chunks_reach_the_reps():
-    from tests.review_support import chunks_of
-    skipped: list[str] = []
-    series = compute_series(session_sources(iter(chunks_of(_SIM.frames) + [{"v": 9}]), skipped))
-    assert skipped == ["chunk field 'v' is 9; this code reads versions 1, 2"]
+def test_series_record_traces_each_rep_from_its_own_start():
+    doc = series_from_frames(_SIM.frames, _spans(_ANALYSIS, _SIM.frames))
+    check_series(doc)
+    series = chart_series(doc)
     assert series.notes == []
-    t, z = series.displacement
-    rep = _ANALYSIS.reps[0]
-    inside = (t >= rep.start_s) & (t <= rep.end_s)
-    assert abs(np.ptp(z[inside]) - rep.rom_m) < 0.05          # the rep's depth is visible
+    assert [r.number for r in series.reps] == [r.number for r in _ANALYSIS.reps]
+    for trace, rep in zip(series.reps, _ANALYSIS.reps):
+        assert trace.z_m[0] == 0.0                               # from the rep's own start
+        assert abs(-np.nanmin(trace.z_m) - rep.rom_m) < 0.05     # its depth is visible
+        assert abs(trace.z_m[-1]) < 0.05                          # and it comes back up
     assert set(series.raw) == {"ax", "ay", "az", "gx", "gy", "gz", "f_fl", "f_fr", "f_rl", "f_rr"}
-    assert compute_series({}).notes
+    t, low, high = series.tilt
+    assert t.size == low.size == high.size and np.all(low[np.isfinite(low)]
+                                                       <= high[np.isfinite(low)])
+    assert np.nanmax(np.abs(high)) < 20
+
+
+def test_bar_height_does_not_drift_over_a_long_session():
+    """The same set ten times, 6 minutes apart: every rep's trace starts at 0 and reaches its
+    depth, however far into the session (one integration over the session drifted by metres)."""
+    from models.signals import split_by_source
+    from models.display_series import series_from_sources
+
+    one = split_by_source(_SIM.frames)
+    span = max(int(s.mono_ns[-1]) for s in one.values()) - min(int(s.mono_ns[0]) for s in one.values())
+    gap = 360 * 10**9
+    assert span < gap
+    by_source, spans = {}, []
+    for k in range(10):
+        for source, s in one.items():
+            prev = by_source.get(source)
+            shifted = type(s)(s.mono_ns + k * gap, s.seq + k * s.seq.size, s.values)
+            by_source[source] = shifted if prev is None else type(s)(
+                np.concatenate([prev.mono_ns, shifted.mono_ns]),
+                np.concatenate([prev.seq, shifted.seq]),
+                {c: np.concatenate([prev.values[c], shifted.values[c]]) for c in s.values})
+        spans += [RepSpan(r.number + 4 * k, r.start_ns + k * gap, r.end_ns + k * gap)
+                  for r in _spans(_ANALYSIS, _SIM.frames)]
+    doc = series_from_sources(by_source, spans)
+    check_series(doc)
+    series = chart_series(doc)
+    assert len(series.reps) == 40
+    depths = [-np.nanmin(r.z_m) for r in series.reps]
+    assert max(depths) - min(depths) < 0.05
+    assert all(r.z_m[0] == 0.0 and abs(r.z_m[-1]) < 0.05 for r in series.reps)
+    assert doc["bucket_s"] >= 3240 / 512                       # bounded: at most 512 buckets
+    assert all(len(e["min"]) <= 512 for e in doc["envelopes"].values())
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.floats(allow_nan=True, allow_infinity=False, width=32), min_size=1,
+                max_size=5000), st.floats(0.01, 100))
+def test_envelopes_keep_extremes_within_the_bucket_bound(values, rate_hz):
+    from models.display_series import Envelopes
+
+    y = np.asarray(values, dtype=float)
+    t = np.arange(y.size, dtype=float) / rate_hz
+    env = Envelopes()
+    for part in np.array_split(np.arange(y.size), 3):          # in pieces, as windows come
+        if part.size:
+            env.add("x", t[part], y[part])
+    if not np.isfinite(y).any():
+        assert "x" not in env.lo
+        return
+    lo, hi = env.lo["x"][:env.used], env.hi["x"][:env.used]
+    assert env.used <= 512
+    assert np.nanmin(lo) == np.nanmin(y) and np.nanmax(hi) == np.nanmax(y)
+    line_t, line_v = envelope_line(lo, hi, env.width_s)
+    assert line_t.size == line_v.size == 2 * env.used and np.all(np.diff(line_t) > 0)
 
 
 def test_load_velocity_fit_and_1rm():
@@ -250,3 +301,22 @@ def test_chunk_columns_refuse_a_chunk_claiming_more_samples_than_it_carries(chun
 
     with pytest.raises(ChunkFormatError):
         chunk_columns(chunk)
+
+
+def test_reps_are_grouped_into_sets_by_rests_longer_than_30_s():
+    from coach.review.rep_sets import SET_REST_S, group_sets
+
+    def rep(number, start, mcv):
+        return {"number": number, "metrics": {"start_s": start, "end_s": start + 2.5,
+                                              "mean_concentric_velocity_mps": mcv}}
+    rows = rep_rows([(r["number"], r["metrics"], None, None, None, None) for r in (
+        rep(1, 0, 0.80), rep(2, 3, 0.70), rep(3, 5.5 + SET_REST_S - 0.1, 0.60),  # rest 29.9 s
+        rep(4, 40 + SET_REST_S, 0.75), rep(5, 44 + SET_REST_S, 0.60),            # rest 32.1 s
+        {"number": 6, "metrics": {}})])                                          # no times
+    sets = group_sets(rows)
+    assert [(s.number, s.first, s.last) for s in sets] == [(1, 1, 3), (2, 4, 6)]
+    assert [r.set_number for r in rows] == [1, 1, 1, 2, 2, 2]
+    assert sets[1].rest_before_s == pytest.approx(32.1)
+    assert rows[2].velocity_loss_pct == pytest.approx(25.0)     # against set 1's best (0.80)
+    assert rows[4].velocity_loss_pct == pytest.approx(20.0)     # against set 2's best (0.75)
+    assert rows[5].velocity_loss_pct is None and sets[1].velocity_loss_pct is None

@@ -37,6 +37,9 @@ BLUE, TEAL, RED, AMBER, VIOLET, SKY, YELLOW = ("#0072B2", "#009E73", "#D55E00", 
 SERIES = (BLUE, AMBER, TEAL, VIOLET, RED, SKY, INK, YELLOW)
 PHONE_WIDTH_IN = 3.6
 FAULT_HATCH = "////"
+MANY_REPS = 12
+"""Beyond this many reps, a chart draws them as one collection, without a label each."""
+MANY_BARS = 60
 TILT_LIMIT_DEG = next(r.threshold for r in RULES if r.name == "tilt")
 _STYLE = {
     "svg.fonttype": "none", "font.family": "sans-serif", "font.size": 9,
@@ -56,6 +59,7 @@ def _figure(width_in: float = 7.0, height_in: float = 2.6) -> Figure:
 
 
 TITLES = {"velocity": "Velocity per rep", "asymmetry": "Left/right load asymmetry per rep",
+          "velocity_sets": "Velocity per set", "asymmetry_sets": "Left/right load asymmetry per set",
           "displacement": "Bar height over time", "tilt": "Bar tilt over time",
           "cop": "Centre of pressure seen from above", "raw": "Raw sensor channels",
           "trend": "Velocity and scores across sessions",
@@ -158,9 +162,12 @@ def _finite(values: Sequence[float | None]) -> np.ndarray:
 
 def velocity_per_rep(numbers: Sequence[int], mean_v: Sequence[float | None],
                      peak_v: Sequence[float | None], loss_pct: Sequence[float | None],
-                     problem: Sequence[bool], phone: bool = False) -> Figure:
+                     problem: Sequence[bool], sets: Sequence[tuple[int, int, int]] = (),
+                     per: str = "rep", phone: bool = False) -> Figure:
     """Mean concentric velocity per rep (bars; reps with a fault in vermillion and hatched),
-    peak velocity (dots) and velocity loss so far (line, right axis)."""
+    peak velocity (dots) and velocity loss within the set so far (line, right axis, broken
+    between sets); ``sets`` (number, first rep, last rep) are marked off and named. With
+    ``per="set"`` the points are sets (their reps' mean, best peak, loss at the set's end)."""
     if not numbers:
         return empty_chart("no reps were detected in this session", phone=phone)
     fig = _figure(PHONE_WIDTH_IN, 3.3) if phone else _figure()
@@ -168,19 +175,37 @@ def velocity_per_rep(numbers: Sequence[int], mean_v: Sequence[float | None],
     x = np.asarray(numbers)
     mv, pv, loss = _finite(mean_v), _finite(peak_v), _finite(loss_pct)
     flagged = np.asarray(problem, dtype=bool)
-    ax.bar(x[~flagged], np.nan_to_num(mv[~flagged]), width=0.6, color=BLUE,
-           label="mean velocity" if phone else "mean velocity (concentric)")
-    if flagged.any():
-        ax.bar(x[flagged], np.nan_to_num(mv[flagged]), width=0.6, color=RED,
-               hatch=FAULT_HATCH, edgecolor="white", linewidth=0, label="rep with a fault")
-    ax.plot(x, pv, "o", color=INK, markersize=4, label="peak velocity")
-    ax.set_xlabel("rep")
+    label = "mean velocity" if phone else "mean velocity (concentric)"
+    if x.size > MANY_BARS:    # a bar each costs a patch each: one line collection instead
+        width = max(0.6, 200 / x.size)
+        ax.vlines(x[~flagged], 0, np.nan_to_num(mv[~flagged]), color=BLUE, linewidth=width,
+                  label=label)
+        if flagged.any():
+            ax.vlines(x[flagged], 0, np.nan_to_num(mv[flagged]), color=RED, linewidth=width,
+                      label="rep with a fault")
+    else:
+        ax.bar(x[~flagged], np.nan_to_num(mv[~flagged]), width=0.6, color=BLUE, label=label)
+        if flagged.any():
+            ax.bar(x[flagged], np.nan_to_num(mv[flagged]), width=0.6, color=RED,
+                   hatch=FAULT_HATCH, edgecolor="white", linewidth=0, label="rep with a fault")
+    ax.plot(x, pv, "o", color=INK, markersize=4,
+            label="peak velocity" if per == "rep" else "best peak velocity")
+    ax.set_xlabel(per)
     ax.set_ylabel("velocity (m/s)")
     _rep_ticks(ax.xaxis, x, phone)
-    ax.set_title("Velocity per rep")
+    ax.set_title(f"Velocity per {per}")
     right = ax.twinx()
+    if len(sets) > 1:
+        loss = loss.copy()
+        for _, first, _ in sets[1:]:   # the loss line starts afresh with each set
+            at = np.flatnonzero(x == first)
+            if at.size:
+                x = np.insert(x.astype(float), at[0], first - 0.5)
+                loss = np.insert(loss, at[0], np.nan)
+        _set_marks(ax, sets, phone)
     right.plot(x, loss, color=AMBER, linewidth=1.8, marker="s", markersize=3.5,
-               label="velocity loss" if phone else "velocity loss so far")
+               label="velocity loss" if phone else "velocity loss in the set" if per == "rep"
+               else "velocity loss by the set's end")
     right.set_ylabel("velocity loss (%)", color=INK)
     right.set_ylim(0, max(25.0, float(np.nanmax(loss)) * 1.2 if np.isfinite(loss).any() else 25))
     right.grid(False)
@@ -195,6 +220,23 @@ def velocity_per_rep(numbers: Sequence[int], mean_v: Sequence[float | None],
     return fig
 
 
+def _set_marks(ax: Any, sets: Sequence[tuple[int, int, int]], phone: bool) -> None:
+    """A dotted line between sets and each set's name above its reps (names that would touch
+    the one before are left out, so none is printed over another)."""
+    lo, hi = sets[0][1] - 0.5, sets[-1][2] + 0.5
+    room = (hi - lo) / (6 if phone else 14)
+    last = -math.inf
+    ax.vlines([first - 0.5 for _, first, _ in sets[1:]], 0, 1, transform=ax.get_xaxis_transform(),
+              color=MUTED, linewidth=0.8, linestyle=":")
+    for number, first, end in sets:
+        centre = (first + end) / 2
+        if centre - last >= room:
+            ax.annotate(f"set {number}" if len(sets) <= 8 else f"S{number}", (centre, 1.0),
+                        xycoords=("data", "axes fraction"), ha="center", va="bottom",
+                        fontsize=9 if phone else 8, color=MUTED)
+            last = centre
+
+
 def _rep_ticks(axis: Any, numbers: np.ndarray, phone: bool = False) -> None:
     """A tick per rep for a short set; for long sessions at most 20 (each label costs time),
     10 on a phone."""
@@ -206,13 +248,22 @@ def _rep_ticks(axis: Any, numbers: np.ndarray, phone: bool = False) -> None:
 
 
 def _rep_spans(ax: Any, spans: Sequence[tuple[int, float, float]], phone: bool) -> None:
-    step = max(1, math.ceil(len(spans) / (8 if phone else 24)))
-    for k, (number, t0, t1) in enumerate(spans):
-        ax.axvspan(t0, t1, color=SKY, alpha=0.15, linewidth=0,
-                   label="a rep (numbered above)" if k == 0 else None)
-        if k % step == 0:
-            ax.annotate(str(number), ((t0 + t1) / 2, 1.0), xycoords=("data", "axes fraction"),
+    """Shade each rep and number it above the plot; a number closer than 1/8 (phone) or 1/24
+    of the time axis to the one before is left out, so numbers never print over each other."""
+    if not spans:
+        return
+    lo, hi = ax.get_xlim()
+    room = (hi - lo) / (8 if phone else 24)
+    last = -math.inf
+    ax.broken_barh([(t0, t1 - t0) for _, t0, t1 in spans], (0, 1),
+                   transform=ax.get_xaxis_transform(), color=SKY, alpha=0.15, linewidth=0,
+                   label="a rep" if phone else "a rep (numbered above)")
+    for number, t0, t1 in spans:
+        centre = (t0 + t1) / 2
+        if centre - last >= room:
+            ax.annotate(str(number), (centre, 1.0), xycoords=("data", "axes fraction"),
                         ha="center", va="bottom", fontsize=9 if phone else 7, color=MUTED)
+            last = centre
 
 
 def _alerts(ax: Any, alerts: Sequence[tuple[float, str]]) -> None:
@@ -234,34 +285,42 @@ def _time_axis(ax: Any, t: np.ndarray, phone: bool) -> None:
 def displacement_over_time(t: np.ndarray, z: np.ndarray,
                            spans: Sequence[tuple[int, float, float]],
                            alerts: Sequence[tuple[float, str]], phone: bool = False) -> Figure:
-    """Bar vertical displacement with the reps shaded (numbered) and live alerts marked."""
+    """Bar height during each rep, from that rep's own start (so nothing drifts over a long
+    session), with the reps shaded (numbered) and live alerts marked."""
     fig = _figure(PHONE_WIDTH_IN, 3.0) if phone else _figure(7.0, 2.8)
     ax = fig.add_subplot()
-    ax.plot(t, 100 * z, color=BLUE, linewidth=1.2, label="bar height")
+    ax.plot(t, 100 * z, color=BLUE, linewidth=1.2,
+            label="bar height from the rep's start")
+    ax.axhline(0, color=MUTED, linewidth=0.6)
+    _time_axis(ax, t, phone)
     _rep_spans(ax, spans, phone)
     _alerts(ax, alerts)
-    _time_axis(ax, t, phone)
     ax.set_ylabel("height (cm)")
     ax.set_title("Bar height", pad=14)
     fig.legend(loc="outside lower center", ncols=2 if phone else 3)
     return fig
 
 
-def tilt_over_time(t: np.ndarray, tilt: np.ndarray, spans: Sequence[tuple[int, float, float]],
+def tilt_over_time(t: np.ndarray, low: np.ndarray, high: np.ndarray,
+                   spans: Sequence[tuple[int, float, float]],
                    alerts: Sequence[tuple[float, str]], phone: bool = False) -> Figure:
-    """Bar tilt from level (positive = left end low) with the rule's limit band."""
+    """Bar tilt from level (positive = left end low) with the rule's limit band: the range
+    the tilt went through in each bucket of the display series (a band, so no peak is lost)
+    and the line through its middle."""
     fig = _figure(PHONE_WIDTH_IN, 3.0) if phone else _figure(10.5, 2.6)
     ax = fig.add_subplot()
     ax.axhspan(-TILT_LIMIT_DEG, TILT_LIMIT_DEG, color=TEAL, alpha=0.12, linewidth=0,
                label=f"level enough (within ±{TILT_LIMIT_DEG:.0f}°)")
-    ax.plot(t, tilt, color=INK, linewidth=1.0, label="tilt")
+    ax.fill_between(t, low, high, color=INK, alpha=0.3, linewidth=0, label="tilt range")
+    ax.plot(t, (low + high) / 2, color=INK, linewidth=1.0, label="tilt")
+    _time_axis(ax, t, phone)
     _rep_spans(ax, spans, phone)
     _alerts(ax, alerts)
-    _time_axis(ax, t, phone)
     ax.set_ylabel("left end low (°)" if phone else "tilt (°): + = left end low")
     ax.set_title("Bar tilt", pad=14)
-    lim = max(TILT_LIMIT_DEG * 2, float(np.nanmax(np.abs(tilt))) * 1.15
-              if np.isfinite(tilt).any() else 0)
+    both = np.concatenate([low, high])
+    lim = max(TILT_LIMIT_DEG * 2, float(np.nanmax(np.abs(both))) * 1.15
+              if np.isfinite(both).any() else 0)
     ax.set_ylim(-lim, lim)
     fig.legend(loc="outside lower center", ncols=2 if phone else 4)
     return fig
@@ -271,17 +330,24 @@ def cop_from_above(t: np.ndarray, x: np.ndarray, y: np.ndarray,
                    spans: Sequence[tuple[int, float, float]], phone: bool = False) -> Figure:
     """Centre-of-pressure path seen from above (mm; x to the athlete's right, y towards the
     toes): each rep's path (smoothed over 0.15 s, the sway a coach reads rather than the load
-    cells' jitter) in its own colour, its number where it strays furthest, over the whole
-    trace in grey, inside the platform's outline; the sides are named in words."""
+    cells' jitter) in its own colour, its number where it strays furthest (up to
+    ``MANY_REPS`` reps; beyond, the paths without numbers), inside the platform's outline;
+    the sides are named in words."""
     fig = _figure(PHONE_WIDTH_IN, 4.2) if phone else _figure(3.6, 4.0)
     ax = fig.add_subplot()
-    ax.plot(1000 * x, 1000 * y, color="#c3c9d0", linewidth=0.8, label="between reps")
-    for k, (number, t0, t1) in enumerate(spans):
+    paths = []
+    for number, t0, t1 in spans:
         sel = (t >= t0) & (t <= t1) & np.isfinite(x) & np.isfinite(y)
-        if not sel.any():
-            continue
+        if sel.any():
+            paths.append((number, _smoothed(t[sel], 1000 * x[sel]),
+                          _smoothed(t[sel], 1000 * y[sel])))
+    if len(paths) > MANY_REPS:   # one line: hundreds of lines and labels cost seconds
+        gap = [np.array([np.nan])]
+        ax.plot(np.concatenate([p for _, px, _ in paths for p in (px, gap[0])]),
+                np.concatenate([p for _, _, py in paths for p in (py, gap[0])]),
+                color=BLUE, linewidth=0.8, alpha=0.5, label=f"every rep's path ({len(paths)})")
+    for k, (number, px, py) in enumerate(paths if len(paths) <= MANY_REPS else ()):
         colour = SERIES[k % len(SERIES)]
-        px, py = _smoothed(t[sel], 1000 * x[sel]), _smoothed(t[sel], 1000 * y[sel])
         ax.plot(px, py, linewidth=1.3, color=colour, alpha=0.85, label=f"rep {number}")
         far = int(np.argmax(np.hypot(px - np.median(px), py - np.median(py))))
         ax.annotate(str(number), (px[far], py[far]), ha="center", va="center", fontsize=9,
@@ -313,7 +379,7 @@ def cop_from_above(t: np.ndarray, x: np.ndarray, y: np.ndarray,
     ax.set_xlabel("mm from the platform centre, left to right")
     ax.set_ylabel("mm, heels to toes")
     ax.set_title("Centre of pressure (from above)")
-    if 0 < len(spans) <= 8:
+    if 0 < len(paths) <= 8 or len(paths) > MANY_REPS:
         fig.legend(loc="outside lower center", ncols=3)
     return fig
 
@@ -331,7 +397,7 @@ def _smoothed(t: np.ndarray, v: np.ndarray, window_s: float = 0.15) -> np.ndarra
 
 
 def asymmetry_per_rep(numbers: Sequence[int], asymmetry_pct: Sequence[float | None],
-                      phone: bool = False) -> Figure:
+                      per: str = "rep", phone: bool = False) -> Figure:
     """Left/right load asymmetry per rep: a bar to the left = more load on the left foot,
     labelled with its value; beyond the rule's limit the bar is vermillion and hatched. The
     scale follows the data (the limit lines are drawn when they fall on it), so a small
@@ -346,12 +412,20 @@ def asymmetry_per_rep(numbers: Sequence[int], asymmetry_pct: Sequence[float | No
     beyond = np.abs(values) >= limit
     biggest = float(np.max(np.abs(values))) if values.size else 0.0
     lim = max(2.0, biggest * 1.6)
-    ax.barh(y[~beyond], -values[~beyond], height=0.6, color=TEAL,
-            label=f"within ±{limit:.0f} %")
-    if beyond.any():
-        ax.barh(y[beyond], -values[beyond], height=0.6, color=RED, hatch=FAULT_HATCH,
-                edgecolor="white", linewidth=0, label=f"beyond ±{limit:.0f} %")
-    for yy, v in zip(y, values):
+    if y.size > MANY_BARS:    # one line collection, no value written on each
+        width = max(0.6, 150 / y.size)
+        ax.hlines(y[~beyond], 0, -values[~beyond], color=TEAL, linewidth=width,
+                  label=f"within ±{limit:.0f} %")
+        if beyond.any():
+            ax.hlines(y[beyond], 0, -values[beyond], color=RED, linewidth=width,
+                      label=f"beyond ±{limit:.0f} %")
+    else:
+        ax.barh(y[~beyond], -values[~beyond], height=0.6, color=TEAL,
+                label=f"within ±{limit:.0f} %")
+        if beyond.any():
+            ax.barh(y[beyond], -values[beyond], height=0.6, color=RED, hatch=FAULT_HATCH,
+                    edgecolor="white", linewidth=0, label=f"beyond ±{limit:.0f} %")
+    for yy, v in zip(y, values) if y.size <= MANY_BARS else ():
         ax.annotate(f"{abs(v):.1f}", (-v, yy), xytext=(-3 if v > 0 else 3, 0),
                     textcoords="offset points", va="center", ha="right" if v > 0 else "left",
                     fontsize=9, color=INK)
@@ -363,10 +437,10 @@ def asymmetry_per_rep(numbers: Sequence[int], asymmetry_pct: Sequence[float | No
     ax.set_xlim(-lim, lim)
     _rep_ticks(ax.yaxis, y, phone)
     ax.invert_yaxis()
-    ax.set_ylabel("rep")
+    ax.set_ylabel(per)
     ax.set_xlabel("← more left · % of the load · more right →")
     ax.xaxis.set_major_locator(MaxNLocator(nbins=5 if phone else 8))
-    ax.set_title("Left/right load asymmetry")
+    ax.set_title("Left/right load asymmetry" + ("" if per == "rep" else " per set"))
     fig.legend(loc="outside lower center", ncols=2)
     return fig
 

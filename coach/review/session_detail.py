@@ -3,8 +3,9 @@
 Three queries whatever the number of reps or feedback lines (session with its athlete, trainer,
 scores, set feedback and the time span of its raw data; its reps; its other feedback lines). Per-rep values come from the
 ``rep_metrics.metrics`` JSON the box syncs (``models.metrics.RepMetrics.as_dict()``); what the
-box does not store per rep is derived here with the box's own functions: velocity loss so far
-(best-rep reference, as ``models.analysis`` scores it) and the faults that fire
+box does not store per rep is derived here with the box's own functions: the sets (reps
+grouped by the rests between them, ``coach.review.rep_sets``), velocity loss so far within the
+set (best-rep reference, as ``models.analysis`` scores it) and the faults that fire
 (``models.feedback_text.findings`` on the rebuilt metrics).
 """
 from __future__ import annotations
@@ -16,6 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from coach.review.rep_sets import RepSet, group_sets
 from models.feedback_text import findings, shift_findings
 from models.metrics import RepMetrics, velocity_loss_pct
 
@@ -46,6 +48,7 @@ class RepRow:
     feedback_text: str | None
     velocity_loss_pct: float | None = None
     faults: list[Fault] = field(default_factory=list)
+    set_number: int = 1
 
     def get(self, key: str) -> Any:
         value = self.metrics.get(key)
@@ -100,6 +103,7 @@ class SessionDetail:
     set_feedback: str | None
     data_span_s: float | None = None
     reps: list[RepRow] = field(default_factory=list)
+    sets: list[RepSet] = field(default_factory=list)
     alerts: list[Alert] = field(default_factory=list)
     notes: list[tuple[datetime | None, str]] = field(default_factory=list)
 
@@ -202,6 +206,7 @@ def load_session(conn: Any, session_id: str) -> SessionDetail | None:
             balance, stability, risk, set_text, data_span)
         cur.execute(REPS_SQL, (session_id,))
         detail.reps = rep_rows(cur.fetchall())
+        detail.sets = group_sets(detail.reps)
         add_set_model_flags(detail.reps, set_text)
         cur.execute(NOTES_SQL, (session_id,))
         for fid, created, text in cur.fetchall():

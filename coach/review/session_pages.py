@@ -1,12 +1,14 @@
-"""GET /sessions/<id> (the session page), its raw-data charts, GET /sessions/<id>/sensor_data
+"""GET /sessions/<id> (the session page), its time charts, GET /sessions/<id>/sensor_data
 (raw channels, and the recording CSV that ``liftguard replay`` reads) and the reps CSV.
 
 Every route goes through ``coach.access.session_or_404``: a session the user may not see, an
 unknown id and a malformed UUID all answer the same 404. Rep-based charts are inlined in the
-page; the charts drawn from raw chunks are separate SVG requests, so the page itself never
-decodes raw data (a 60-minute session has 7,200 chunks) and the browser fetches them in
-parallel; as images, a phone fetches only its own drawing (``?size=phone``), where inlined
-charts carry both (the raw channels, 10 lines of 1,500 points, would double the page).
+page; the time charts (bar height, tilt, centre of pressure, raw channels) are separate SVG
+requests drawn from the session's display-series record (``coach.review.series_record``), so
+no page decodes raw chunks: those are read only by the recording CSV export. A session synced
+before boxes built records shows "preparing" (and reloads itself) while its record is computed
+once in the background (``coach.review.series_jobs``). As images, a phone fetches only its own
+drawing (``?size=phone``), where inlined charts carry both.
 """
 from __future__ import annotations
 
@@ -14,15 +16,17 @@ import io
 import tempfile
 from typing import Any
 
-from flask import Blueprint, Response, abort, g, render_template, request, send_file
+from flask import Blueprint, Response, abort, current_app, g, render_template, request, send_file
 from markupsafe import Markup
 
 from coach.access import session_or_404
 from coach.auth import login_required
-from coach.db import get_db
+from coach.db import EXTENSION, get_db
 from coach.review import charts
 from coach.review.csv_safe import csv_lines
-from coach.review.raw_series import chunk_stats, session_series, write_session_recording
+from coach.review.raw_series import chunk_stats, write_session_recording
+from coach.review.series_jobs import SERIES_JOBS
+from coach.review.series_record import ChartSeries, load_series
 from coach.review.session_detail import SessionDetail, load_session
 
 bp = Blueprint("sessions_review", __name__)
@@ -35,7 +39,7 @@ REP_COLUMNS = (
     ("velocity_loss_pct", None), ("max_tilt_deg", "max_tilt_deg"),
     ("lateral_displacement_m", "lateral_displacement_m"), ("asymmetry_pct", "asymmetry_pct"),
     ("cop_ap_shift_m", "cop_ap_shift_m"), ("balance_score", None), ("stability_score", None),
-    ("injury_risk", None), ("faults", None), ("feedback_text", None))
+    ("injury_risk", None), ("faults", None), ("feedback_text", None), ("set", None))
 
 
 def _detail(session_id: str) -> SessionDetail:
@@ -47,22 +51,40 @@ def _detail(session_id: str) -> SessionDetail:
     return detail
 
 
-def _rep_spans(detail: SessionDetail) -> list[tuple[int, float, float]]:
-    spans = []
-    for rep in detail.reps:
-        t0, t1 = rep.get("start_s"), rep.get("end_s")
-        if t0 is not None and t1 is not None and t1 > t0:
-            spans.append((rep.number, t0, t1))
-    return spans
+PREPARING_RELOAD_S = 3
+
+
+def _series(detail: SessionDetail) -> tuple[ChartSeries | None, str | None]:
+    """(the session's display series, None) or (None, why not: "preparing", "no data" or
+    the error of its computation). An ended session without a record gets one computed once
+    in the background; a recording session's comes from its box with the next rep."""
+    conn = get_db()
+    series = load_series(conn, detail.id)
+    if series is not None:
+        return series, None
+    if detail.data_span_s is None:
+        return None, "no raw sensor data was synced for this session"
+    if detail.status == "active":
+        return None, "the charts appear with the box's next rep"
+    failed = SERIES_JOBS.request(current_app.extensions[EXTENSION], detail.id)
+    if failed:
+        return None, f"the charts of this session could not be prepared: {failed}"
+    return None, "preparing"
 
 
 def rep_charts(detail: SessionDetail) -> dict[str, Markup]:
+    """The velocity and asymmetry charts: per rep, with the sets marked off; beyond
+    ``charts.MANY_BARS`` reps in more than one set, per set (a long session's hundreds of
+    reps are read set by set, and the table below has every rep)."""
+    if len(detail.reps) > charts.MANY_BARS and len(detail.sets) > 1:
+        return _set_charts(detail)
     reps = detail.reps
     velocity = charts.render_both(
         "velocity", charts.velocity_per_rep, [r.number for r in reps],
         [r.get("mean_concentric_velocity_mps") for r in reps],
         [r.get("peak_concentric_velocity_mps") for r in reps],
-        [r.velocity_loss_pct for r in reps], [r.problem for r in reps])
+        [r.velocity_loss_pct for r in reps], [r.problem for r in reps],
+        [(s.number, s.first, s.last) for s in detail.sets])
     with_platform = [r for r in reps if r.get("asymmetry_pct") is not None]
     asymmetry = charts.render_both("asymmetry", charts.asymmetry_per_rep,
                                    [r.number for r in with_platform],
@@ -70,12 +92,30 @@ def rep_charts(detail: SessionDetail) -> dict[str, Markup]:
     return {"velocity": Markup(velocity), "asymmetry": Markup(asymmetry)}
 
 
+def _set_charts(detail: SessionDetail) -> dict[str, Markup]:
+    sets = detail.sets
+    peaks = [[v for v in (r.get("peak_concentric_velocity_mps") for r in s.reps) if v is not None]
+             for s in sets]
+    velocity = charts.render_both(
+        "velocity_sets", charts.velocity_per_rep, [s.number for s in sets],
+        [s.mean("mean_concentric_velocity_mps") for s in sets],
+        [max(p) if p else None for p in peaks], [s.velocity_loss_pct for s in sets],
+        [s.problems > 0 for s in sets], (), "set")
+    with_platform = [s for s in sets if s.mean("asymmetry_pct") is not None]
+    asymmetry = charts.render_both("asymmetry_sets", charts.asymmetry_per_rep,
+                                   [s.number for s in with_platform],
+                                   [s.mean("asymmetry_pct") for s in with_platform], "set")
+    return {"velocity": Markup(velocity), "asymmetry": Markup(asymmetry)}
+
+
 @bp.route("/sessions/<session_id>")
 @login_required
 def show(session_id: str) -> Any:
     detail = _detail(session_id)
+    _, waiting = _series(detail)
     return render_template("review/session.html", s=detail, charts=rep_charts(detail),
-                           raw_charts=RAW_CHARTS)
+                           raw_charts=RAW_CHARTS, preparing=waiting == "preparing",
+                           reload_s=PREPARING_RELOAD_S)
 
 
 @bp.route("/sessions/<session_id>/charts/<name>.svg")  # ?size=phone: the phone's drawing
@@ -84,25 +124,31 @@ def raw_chart(session_id: str, name: str) -> Any:
     if name not in RAW_CHARTS:
         abort(404)
     detail = _detail(session_id)
-    series = session_series(get_db(), detail.id)
+    series, waiting = _series(detail)
     phone = request.args.get("size") == "phone"
-    spans = _rep_spans(detail)
+    if series is None:
+        message = ("preparing this chart: reload the page in a few seconds"
+                   if waiting == "preparing" else waiting or "no data")
+        return Response(charts.render(name, charts.empty_chart, message, phone=phone),
+                        mimetype="image/svg+xml", headers={"Cache-Control": "no-store"})
+    spans = series.spans
     alerts = [(a.t_s, a.reason) for a in detail.alerts]
-    if name == "displacement" and series.displacement is not None:
-        svg = charts.render(name, charts.displacement_over_time, *series.displacement, spans,
-                            alerts, phone=phone)
-    elif name == "tilt" and series.tilt is not None:
-        svg = charts.render(name, charts.tilt_over_time, *series.tilt, spans, alerts,
+    height, tilt, cop = series.height_line(), series.tilt, series.cop_paths()
+    if name == "displacement" and height is not None:
+        svg = charts.render(name, charts.displacement_over_time, *height, spans, alerts,
                             phone=phone)
-    elif name == "cop" and series.cop is not None:
-        svg = charts.render(name, charts.cop_from_above, *series.cop, spans, phone=phone)
+    elif name == "tilt" and tilt is not None:
+        svg = charts.render(name, charts.tilt_over_time, *tilt, spans, alerts, phone=phone)
+    elif name == "cop" and cop is not None:
+        svg = charts.render(name, charts.cop_from_above, *cop, spans, phone=phone)
     elif name == "raw":
         svg = charts.render(name, charts.raw_channels, series.raw, phone=phone)
     else:
-        svg = charts.render(name, charts.empty_chart, "; ".join(series.notes) or "no data",
-                            phone=phone)
-    return Response(svg, mimetype="image/svg+xml",
-                    headers={"Cache-Control": "private, max-age=60"})
+        what = {"displacement": "no reps with bar IMU data", "tilt": "no bar IMU data",
+                "cop": "no reps with platform data"}.get(name, "no data")
+        svg = charts.render(name, charts.empty_chart, what, phone=phone)
+    cache = "private, max-age=60" if series.final else "no-store"
+    return Response(svg, mimetype="image/svg+xml", headers={"Cache-Control": cache})
 
 
 @bp.route("/sessions/<session_id>/sensor_data")
@@ -113,9 +159,11 @@ def sensor_data(session_id: str) -> Any:
     if request.args.get("format") == "csv":
         return _recording_download(conn, detail)
     stats = chunk_stats(conn, detail.id)
-    series = session_series(conn, detail.id)
-    return render_template("review/sensor_data.html", s=detail, stats=stats,
-                           notes=series.notes, duration_s=series.duration_s)
+    series, waiting = _series(detail)
+    notes = series.notes if series is not None else [waiting] if waiting != "preparing" else []
+    return render_template("review/sensor_data.html", s=detail, stats=stats, notes=notes,
+                           duration_s=detail.duration_s or 0.0,
+                           preparing=waiting == "preparing", reload_s=PREPARING_RELOAD_S)
 
 
 def _recording_download(conn: Any, detail: SessionDetail) -> Any:
@@ -143,6 +191,8 @@ def rep_table_rows(detail: SessionDetail) -> list[list[Any]]:
                 row.append(rep.get(key))
             elif name == "rep":
                 row.append(rep.number)
+            elif name == "set":
+                row.append(rep.set_number)
             elif name == "faults":
                 row.append("; ".join(f.detail for f in rep.faults))
             else:

@@ -29,6 +29,8 @@ summed attribution in words). The live rep row carries that text (``drift_cue``)
 """
 from __future__ import annotations
 
+import collections
+import itertools
 import logging
 import queue
 import threading
@@ -40,6 +42,7 @@ from typing import Any, Callable, Sequence
 from models import rep_feedback, set_feedback
 from models.analysis import analyze_sources, set_bar_load
 from models.bar_load import rep_load_fields
+from models.display_series import RepSpan, SeriesBuilder, SeriesFeeder, series_from_frames
 from models.feedback_text import attribution_hint, bar_load_text, drift_cue_text, velocity_cue_text
 from models.metrics import velocity_loss_pct
 from models.segmentation import SegmentationMemo
@@ -57,6 +60,9 @@ log = logging.getLogger(__name__)
 FLUSH_TIMEOUT_S = 10.0
 REP_MATCH_NS = 1_000_000_000
 SET_CONTEXT_S = 180.0
+SERIES_EVERY_S = 20.0
+"""Between reps, the display series is brought up to date this often (a long rest stays
+drawn, and a crash loses at most this much of it)."""
 _STOP = object()
 
 
@@ -78,13 +84,18 @@ class _SetPlan:
     drift: SetDriftEvidence = field(default_factory=SetDriftEvidence)
     drift_cue: tuple[int, str] | None = None       # (rep, what drifted) when the box cued
     reps: list[Any] = field(default_factory=list)  # live-analysed reps, in order
-    frames: FrameColumns = field(default_factory=FrameColumns)  # loop appends, worker reads
+    frames: collections.deque[Frame] = field(default_factory=collections.deque)
+    lock: threading.Lock = field(default_factory=threading.Lock)  # loop appends, worker reads
+    columns: FrameColumns = field(default_factory=FrameColumns)  # the same frames as arrays
     segmentation: SegmentationMemo = field(default_factory=SegmentationMemo)  # worker only
+    series: SeriesFeeder | None = None             # the display series so far (worker only)
+    series_fed_ns: int | None = None               # frames from here on are not in it yet
+    series_due_ns: int | None = None               # the loop queues an update after this
 
     def so_far(self, recent: list[Frame],
                until: tuple[int, int] | None = None) -> dict[str, SourceSamples]:
         """The set's frames so far (at most the last ``SET_CONTEXT_S``), else ``recent``, as
-        ``split_by_source`` gives them; with ``until`` (``frames.mark()`` when the rep was
+        ``split_by_source`` gives them; with ``until`` (``columns.mark()`` when the rep was
         handed over) those kept at that moment, so a rep's analysis does not depend on how
         far the worker lags behind the loop (an unpaced replay gives the same rep lines
         however loaded the machine is).
@@ -95,15 +106,33 @@ class _SetPlan:
         which the velocity-loss cue compares rep to rep. The frames are kept as arrays,
         converted once as they come (converting the whole set again at every rep made the
         rep analysis quadratic in the set's length)."""
-        sources = self.frames.samples(until)
+        sources = self.columns.samples(until)
         return sources if sources else split_by_source(recent)
+
+    def since(self, mono_ns: int | None) -> list[Frame]:
+        """The kept frames from ``mono_ns`` on (all when None), read from the newest end."""
+        with self.lock:
+            if mono_ns is None:
+                return list(self.frames)
+            # sources interleave slightly out of time order: look a second further back
+            newer = list(itertools.takewhile(lambda f: f.mono_ns >= mono_ns - 1_000_000_000,
+                                             reversed(self.frames)))
+        newer.reverse()
+        return [f for f in newer if f.mono_ns >= mono_ns]
 
     def keep(self, frames: Sequence[Frame]) -> None:
         """Append the loop's frames and drop those older than ``SET_CONTEXT_S`` (memory stays
-        bounded in a session without reps)."""
-        self.frames.extend(frames)
-        if len(self.frames):
-            self.frames.drop_leading_before(self.frames.last_mono_ns() - int(SET_CONTEXT_S * 1e9))
+        bounded in a session without reps): as frames for the display series, and as arrays
+        for the rep analysis (``FrameColumns`` trims the same way)."""
+        with self.lock:
+            self.frames.extend(frames)
+            horizon = self.frames[-1].mono_ns - int(SET_CONTEXT_S * 1e9) if self.frames else 0
+            while self.frames and self.frames[0].mono_ns < horizon:
+                self.frames.popleft()
+        self.columns.extend(frames)
+        if len(self.columns):
+            horizon = self.columns.last_mono_ns() - int(SET_CONTEXT_S * 1e9)
+            self.columns.drop_leading_before(horizon)
 
 
 def _flagged(decision: Any) -> Any:
@@ -277,8 +306,14 @@ class SessionManager:
     def frames_recorded(self, session_id: str | None, frames: list[Frame]) -> None:
         """The real-time loop's frames of the active session, each hop (appends only)."""
         plan = self._plans.get(session_id) if session_id is not None else None
-        if plan is not None:
+        if plan is not None and frames:
             plan.keep(frames)
+            last = frames[-1].mono_ns
+            if plan.series_due_ns is None:
+                plan.series_due_ns = last + int(SERIES_EVERY_S * 1e9)
+            elif last >= plan.series_due_ns:
+                plan.series_due_ns = last + int(SERIES_EVERY_S * 1e9)
+                self._queue(("series", session_id))
 
     def rep_detected(self, session_id: str | None, number: int, frames: list[Frame],
                      end_ns: int) -> None:
@@ -286,7 +321,7 @@ class SessionManager:
         rep is analysed within the set as kept now (real-time loop thread)."""
         if session_id is not None:
             plan = self._plans.get(session_id)
-            until = plan.frames.mark() if plan is not None else None
+            until = plan.columns.mark() if plan is not None else None
             self._queue(("rep", session_id, self._lift or "squat", number, frames, end_ns,
                          until))
 
@@ -331,6 +366,8 @@ class SessionManager:
                     self._say(job[1])
                 elif job[0] == "rep":
                     self._analyse_rep(*job[1:])
+                elif job[0] == "series":
+                    self._update_series(job[1])
                 else:
                     self._analyse_session(*job[1:])
             except Exception as exc:  # noqa: BLE001 - one bad job must not stop the worker
@@ -360,6 +397,8 @@ class SessionManager:
             return
         rep = min(near, key=lambda r: abs(t0_ns + r.end_s * 1e9 - end_ns))
         rep.number = number
+        self._update_series(session_id, RepSpan(number, t0_ns + int(rep.start_s * 1e9),
+                                                t0_ns + int(rep.end_s * 1e9)))
         earlier = plan.reps
         decision = self._model_decisions(sources, [rep])[0]
         text = rep_feedback(rep, _flagged(decision), earlier=earlier)
@@ -417,6 +456,25 @@ class SessionManager:
                 break
         return out
 
+    def _update_series(self, session_id: str, rep: RepSpan | None = None) -> None:
+        """Add the frames since the last update (and ``rep``) to the session's display series
+        and store it; the end-of-session analysis replaces it with the whole session's."""
+        plan = self._plans.get(session_id)
+        if plan is None:
+            return
+        frames = plan.since(plan.series_fed_ns)
+        if plan.series is None:
+            if not frames:
+                return
+            plan.series = SeriesFeeder(SeriesBuilder(min(f.mono_ns for f in frames)), [])
+        if rep is not None:
+            plan.series.add_rep(rep)
+        for source, samples in split_by_source(frames).items():
+            plan.series.push(source, samples)
+        if frames:
+            plan.series_fed_ns = max(f.mono_ns for f in frames) + 1
+        self.store.submit_series(session_id, plan.series.catch_up().as_json())
+
     @staticmethod
     def _cue_summary(plan: _SetPlan, reps: Sequence[Any]) -> dict[str, Any]:
         """At which rep the cue fired: the box's own live cue when it gave one, else (a session
@@ -470,6 +528,11 @@ class SessionManager:
                 balance_score=rep.balance_score, stability_score=rep.stability_score,
                 injury_risk=rep.injury_risk,
                 feedback_text=rep_feedback(rep, attribution, earlier=analysis.reps[:k]))
+        series = series_from_frames(frames, [
+            RepSpan(rep.number, frames[0].mono_ns + int(rep.start_s * 1e9),
+                    frames[0].mono_ns + int(rep.end_s * 1e9)) for rep in analysis.reps])
+        if series is not None:
+            self.store.submit_series(session_id, series, final=True)
         self.store.submit_metrics(session_id, s.get("balance_score"), s.get("stability_score"),
                                   s.get("injury_risk"), s)
         flags = {rep.number: attribution_hint(a) for rep, a in zip(analysis.reps, attributions) if a is not None}

@@ -14,10 +14,15 @@ from typing import Any, Iterable
 
 SYNCED_TABLES: tuple[str, ...] = (
     "sessions", "sensor_data", "performance_metrics", "feedback", "rep_metrics", "live_reps",
+    "session_series",
 )
 """Outbox ``kind`` is the table name."""
 
-_JSON_COLUMNS = {"performance_metrics": ("details",), "rep_metrics": ("metrics",)}
+_JSON_COLUMNS = {"performance_metrics": ("details",), "rep_metrics": ("metrics",),
+                 "session_series": ("series",)}
+_REWRITTEN = frozenset({"session_series"})
+"""Rows rewritten whole many times (a series at every rep): one pending entry is enough, since
+an entry sends the row's content at the time it is read."""
 
 
 @dataclass(frozen=True)
@@ -41,6 +46,8 @@ class OutboxItem:
 def add_entry(conn: sqlite3.Connection, kind: str, row_id: str, now: float) -> None:
     if kind not in SYNCED_TABLES:
         raise ValueError(f"outbox kind {kind!r} is not one of {SYNCED_TABLES}")
+    if kind in _REWRITTEN:
+        conn.execute("DELETE FROM outbox WHERE kind = ? AND row_id = ?", (kind, row_id))
     conn.execute("INSERT INTO outbox (kind, row_id, created_at) VALUES (?, ?, ?)",
                  (kind, row_id, now))
 

@@ -81,6 +81,12 @@ def session_reps(conn: sqlite3.Connection, session_id: str) -> list[dict[str, An
                        "ORDER BY rep_number, id", (session_id,), ("metrics",))
 
 
+def session_series(conn: sqlite3.Connection, session_id: str) -> dict[str, Any] | None:
+    """The session's display-series row (``series`` decoded), or None before its first rep."""
+    rows = _rows(conn, "SELECT * FROM session_series WHERE id = ?", (session_id,), ("series",))
+    return rows[0] if rows else None
+
+
 def session_live_reps(conn: sqlite3.Connection, session_id: str) -> list[dict[str, Any]]:
     """The reps as the live path finished them (``live_reps``), in rep order."""
     return _rows(conn, "SELECT * FROM live_reps WHERE session_id = ? "

@@ -54,6 +54,9 @@ class StoreReader:
     def session_reps(self, session_id: str) -> list[dict[str, Any]]:
         return queries.session_reps(self._conn, session_id)
 
+    def session_series(self, session_id: str) -> dict[str, Any] | None:
+        return queries.session_series(self._conn, session_id)
+
     def rep_counts(self) -> dict[str, int]:
         """Stored reps per session id."""
         rows = self._conn.execute("SELECT session_id, COUNT(*) FROM rep_metrics "

@@ -95,6 +95,29 @@ def live_rep_write(row_id: str, session_id: str, rep_number: int, ended_at: floa
          _score(velocity_loss_pct), alert, now, drift_cue))
 
 
+def series_write(session_id: str, series: Mapping[str, Any], final: bool, now: float
+                 ) -> RowWrite:
+    """The session's display series (``sync.series``), replacing the one stored before; the
+    row id is the session's, ``version`` counts the rewrites (the database keeps the newest)."""
+    return RowWrite(
+        "session_series", session_id,
+        "INSERT INTO session_series (id, session_id, version, final, series, created_at, "
+        "updated_at) VALUES (?, ?, 1, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET "
+        "version = version + 1, final = excluded.final, series = excluded.series, "
+        "updated_at = excluded.updated_at",
+        (session_id, session_id, int(bool(final)), _series_json(series), now, now))
+
+
+def _series_json(series: Mapping[str, Any]) -> str:
+    """The record as compact JSON. Its builder writes only integers, finite floats, text and
+    nulls, so the value-by-value walk of ``to_json`` (a third of an update's time) is skipped;
+    anything else still raises ValueError and the write is refused."""
+    try:
+        return json.dumps(series, separators=(",", ":"), allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"session series cannot be stored as JSON: {exc}") from None
+
+
 def split_by_span(frames: Sequence[Frame], max_span_ns: int) -> list[list[Frame]]:
     """Consecutive runs of frames, each spanning less than ``max_span_ns`` of monotonic time."""
     runs: list[list[Frame]] = [[]]

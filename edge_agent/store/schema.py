@@ -125,6 +125,20 @@ MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE live_reps ADD COLUMN drift_cue TEXT;
     """,
+    # 5: the session's display series (sync/series.py), one row per session whose id is the
+    # session's: rewritten at every rep and at the end (version counts the rewrites), synced
+    # as a record of its own so the web app draws charts without decoding raw chunks.
+    """
+    CREATE TABLE session_series (
+        id          TEXT PRIMARY KEY REFERENCES sessions (id),
+        session_id  TEXT NOT NULL REFERENCES sessions (id),
+        version     INTEGER NOT NULL CHECK (version >= 1),
+        final       INTEGER NOT NULL CHECK (final IN (0, 1)),
+        series      TEXT NOT NULL,
+        created_at  REAL NOT NULL,
+        updated_at  REAL NOT NULL
+    );
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -184,6 +184,12 @@ class LocalStore:
                                                        alert, now, drift_cue))
         return row_id
 
+    def submit_series(self, session_id: str, series: Mapping[str, Any], *,
+                      final: bool = False) -> None:
+        """The session's display series so far (``final``: built at the session's end)."""
+        self._writer.submit_row(records.series_write(session_id, series, final,
+                                                     self._clock.wall_s()))
+
     @property
     def writer_alive(self) -> bool:
         return self._writer.alive
@@ -263,6 +269,10 @@ class LocalStore:
     def session_reps(self, session_id: str) -> list[dict[str, Any]]:
         with self._conn_lock:
             return queries.session_reps(self._conn, session_id)
+
+    def session_series(self, session_id: str) -> dict[str, Any] | None:
+        with self._conn_lock:
+            return queries.session_series(self._conn, session_id)
 
     def session_live_reps(self, session_id: str) -> list[dict[str, Any]]:
         with self._conn_lock:
