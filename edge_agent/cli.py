@@ -37,7 +37,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "model": ("model", "install, roll back, list or sign anomaly-model bundles"),
     "train": ("train", "train an anomaly-model bundle on clean sets"),
     "evaluate": ("evaluate", "evaluate the anomaly models (simulator faults, real squats)"),
-    "db": ("db", "database schema tools"),
+    "db": ("db", "database schema and raw-data retention tools"),
     "sync": ("sync_cmd", "send stored sessions and data to PostgreSQL"),
     "ingest": ("ingest", "server: store MQTT messages from boxes in PostgreSQL"),
     "web": ("web", "server: the coach web app (needs the web extra)"),

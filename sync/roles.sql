@@ -78,3 +78,7 @@ GRANT SELECT ON live_reps TO liftguard_webapp, liftguard_reader;
 GRANT SELECT, INSERT, UPDATE ON session_series TO liftguard_writer;
 GRANT SELECT, INSERT, UPDATE ON session_series TO liftguard_webapp;
 GRANT SELECT ON session_series TO liftguard_reader;
+
+-- Raw-data retention (0012): written only by `liftguard db prune-raw` (the schema owner's
+-- login); the web app and readers see which sessions lost their raw chunks.
+GRANT SELECT ON raw_data_pruned TO liftguard_webapp, liftguard_reader;

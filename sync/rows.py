@@ -23,6 +23,7 @@ session whose link target has not arrived yet is stored without that link and de
 """
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import math
@@ -369,6 +370,7 @@ def _session_values(r: dict[str, Any]) -> tuple[Any, ...]:
             r.get("wall_clock_corrected_at"), r.get("wall_clock_previous_offset_s"))
 
 
+@functools.lru_cache(maxsize=65536)
 def _canonical(uid: str) -> str:
     return str(uuid.UUID(uid))
 
@@ -473,8 +475,9 @@ def _write_sessions(cur: Any, records: list[SyncRecord], outcome: WriteOutcome
     returned = execute_values(cur, _SESSIONS_SQL, [_session_values(r.row) for r in sessions],
                               template=_SESSIONS_TEMPLATE, page_size=len(sessions), fetch=True)
     changed = {sid for sid, _, _ in returned}
+    by_id = {_canonical(r.row["id"]): r.row for r in sessions}
     for sid, no_athlete, no_trainer in returned:
-        row = next(r.row for r in sessions if _canonical(r.row["id"]) == sid)
+        row = by_id[sid]
         for who, missing in (("athlete", no_athlete), ("trainer", no_trainer)):
             if missing:
                 log.warning("session %s: %s %r is not in users; stored with sessions.%s NULL "

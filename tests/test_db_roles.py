@@ -94,6 +94,9 @@ WRITER_FORBIDDEN = [
     f"DELETE FROM sessions WHERE id = '{SESSION}'",
     "DELETE FROM rep_metrics",
     "TRUNCATE sensor_data",
+    "DELETE FROM sensor_data",
+    "INSERT INTO raw_data_pruned (session_id, older_than_days, chunks, frames, raw_bytes) "
+    f"VALUES ('{SESSION}', 1, 0, 0, 0)",
     "INSERT INTO users (first_name, last_name, email) VALUES ('N', 'X', 'new@x')",
     "UPDATE users SET role = 'trainer'",
     "SELECT * FROM dead_letters",
@@ -105,6 +108,7 @@ WRITER_FORBIDDEN = [
 READER_ALLOWED = [
     "SELECT s.id, u.email FROM sessions s JOIN users u ON u.id = s.athlete",
     "SELECT * FROM rep_metrics", "SELECT * FROM devices", "SELECT * FROM performance_metrics",
+    "SELECT * FROM raw_data_pruned",
 ]
 READER_FORBIDDEN = [
     "INSERT INTO devices (device_id) VALUES ('box-3')",
@@ -112,6 +116,8 @@ READER_FORBIDDEN = [
     "DELETE FROM users",
     "SELECT * FROM dead_letters",
     "CREATE TABLE sneaky (x int)",
+    "DELETE FROM sensor_data",
+    "DELETE FROM raw_data_pruned",
 ]
 
 

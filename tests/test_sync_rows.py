@@ -127,6 +127,20 @@ def test_unknown_athlete_is_kept_as_given_and_the_log_says_why(pg, caplog):
     assert not any(known in m for m in messages)
 
 
+def test_a_large_batch_of_sessions_names_each_ones_own_unknown_athlete(pg, caplog):
+    """Each warning is matched to its own row (by canonical id, upper-case ids included)."""
+    sids = [str(uuid.uuid4()) for _ in range(60)]
+    rows = [("sessions", _session(sid.upper() if k % 2 else sid, athlete=f"a{k}@x.org"))
+            for k, sid in enumerate(sids)]
+    with caplog.at_level(logging.WARNING, logger="sync.rows"):
+        outcome = _write(pg, *rows)
+    assert len(outcome.stored) == 60 and outcome.dead == []
+    messages = [r.getMessage() for r in caplog.records if "is not in users" in r.getMessage()]
+    assert len(messages) == 60
+    for k, sid in enumerate(sids):
+        assert sum(sid in m and f"'a{k}@x.org' is not in users" in m for m in messages) == 1
+
+
 def test_rows_for_another_devices_session_are_refused_as_spoofed(pg):
     sid = str(uuid.uuid4())
     _write(pg, ("sessions", _session(sid)))

@@ -130,7 +130,7 @@ def test_recording_csv_reads_back_as_the_synced_frames(world, db_conn, tmp_path)
         assert len(recording.frames) == cur.fetchone()[0]
     assert set(recording.sources) == {"imu", "platform"}
     page = world["clients"]["ann"].get(f"/sessions/{world['ann_session']}/sensor_data")
-    assert b"62 raw chunks" in page.data and b"/charts/raw.svg" in page.data
+    assert b"62 raw chunks" in page.data and b"/sensor_data/raw.svg?start=0&amp;end=" in page.data
     chart = ready(world["clients"]["ann"], f"/sessions/{world['ann_session']}/charts/raw.svg")
     assert b"corner force" in chart.data
     empty = world["clients"]["ann"].get(f"/sessions/{world['live']}/sensor_data?format=csv")

@@ -47,11 +47,16 @@ def chunk_stats(conn: Any, session_id: str) -> ChunkStats:
     return ChunkStats(sum(r[2] for r in rows), max(ends) if ends else None, sources)
 
 
-def iter_chunks(conn: Any, session_id: str, source: str | None = None) -> Iterator[dict]:
-    """The session's chunks (decoded JSON), oldest first, ``PAGE_CHUNKS`` per query."""
+def iter_chunks(conn: Any, session_id: str, source: str | None = None,
+                mono_range: tuple[int, int] | None = None) -> Iterator[dict]:
+    """The session's chunks (decoded JSON), oldest first, ``PAGE_CHUNKS`` per query; with
+    ``mono_range`` (lo, hi) only those overlapping it on the box's monotonic clock."""
     after: tuple[int, str] = (-(2 ** 63), "")
     where = "session = %s" + (" AND raw_data->>'source' = %s" if source else "")
     params: tuple[Any, ...] = (session_id, source) if source else (session_id,)
+    if mono_range is not None:
+        where += " AND mono_start_ns <= %s AND mono_end_ns >= %s"
+        params += (mono_range[1], mono_range[0])
     while True:
         with conn.cursor() as cur:
             cur.execute(f"SELECT COALESCE(mono_start_ns, -9223372036854775808), id::text, raw_data "

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import io
 import tempfile
+from datetime import timezone
 from typing import Any
 
 from flask import Blueprint, Response, abort, current_app, g, render_template, request, send_file
@@ -25,9 +26,13 @@ from coach.db import EXTENSION, get_db
 from coach.review import charts
 from coach.review.csv_safe import csv_lines
 from coach.review.raw_series import chunk_stats, write_session_recording
+from coach.review.raw_window import (MAX_WINDOW_S, SessionSpan, Window, WindowError,
+                                     parse_window, session_span, window_channels,
+                                     write_window_recording)
 from coach.review.series_jobs import SERIES_JOBS
 from coach.review.series_record import ChartSeries, load_series
 from coach.review.session_detail import SessionDetail, load_session
+from sync.retention import PrunedRaw, describe_pruned, pruned_raw
 
 bp = Blueprint("sessions_review", __name__)
 
@@ -154,32 +159,95 @@ def raw_chart(session_id: str, name: str) -> Any:
 @bp.route("/sessions/<session_id>/sensor_data")
 @login_required
 def sensor_data(session_id: str) -> Any:
+    """The raw-data page for the window ``?start=&end=`` (``coach.review.raw_window``), or
+    with ``format=csv`` the recording CSV of that window (of the whole session without one)."""
     detail = _detail(session_id)
     conn = get_db()
+    pruned = pruned_raw(conn, detail.id)
+    span = session_span(conn, detail.id, pruned.mono_start_ns if pruned else None)
+    error, window = None, None
+    if span is not None:
+        try:
+            window = parse_window(request.args, span.duration_s)
+        except WindowError as exc:
+            error = str(exc)
     if request.args.get("format") == "csv":
-        return _recording_download(conn, detail)
-    stats = chunk_stats(conn, detail.id)
-    series, waiting = _series(detail)
-    notes = series.notes if series is not None else [waiting] if waiting != "preparing" else []
-    return render_template("review/sensor_data.html", s=detail, stats=stats, notes=notes,
-                           duration_s=detail.duration_s or 0.0,
-                           preparing=waiting == "preparing", reload_s=PREPARING_RELOAD_S)
+        if error is not None:
+            abort(400, error)
+        whole = "start" not in request.args and "end" not in request.args
+        return _recording_download(conn, detail, span, None if whole else window, pruned)
+    notes: list[str] = []
+    if span is not None:
+        window = window or parse_window({}, span.duration_s)
+        skipped: list[str] = []
+        window_channels(conn, detail.id, span, window, skipped)
+        if skipped:
+            notes.append(f"{len(skipped)} raw chunk(s) could not be decoded and are left out of "
+                         f"this range (first: {skipped[0]})")
+    return render_template(
+        "review/sensor_data.html", s=detail, stats=chunk_stats(conn, detail.id), span=span,
+        window=window, error=error, notes=notes,
+        pruned=describe_pruned(pruned) if pruned else None, max_window_s=MAX_WINDOW_S,
+        form=request.args if error else None), 400 if error else 200
 
 
-def _recording_download(conn: Any, detail: SessionDetail) -> Any:
-    """The recording CSV, spooled to a temporary file (memory stays bounded for a long session
-    and the database connection is released before the body is sent)."""
+@bp.route("/sessions/<session_id>/sensor_data/raw.svg")  # ?start=&end=[&size=phone]
+@login_required
+def raw_window_chart(session_id: str) -> Any:
+    detail = _detail(session_id)
+    conn = get_db()
+    pruned = pruned_raw(conn, detail.id)
+    span = session_span(conn, detail.id, pruned.mono_start_ns if pruned else None)
+    phone = request.args.get("size") == "phone"
+    if span is None:
+        svg = charts.render("raw", charts.empty_chart,
+                            "the raw data of this session was pruned" if pruned
+                            else "no raw sensor data was synced for this session", phone=phone)
+    else:
+        try:
+            window = parse_window(request.args, span.duration_s)
+        except WindowError as exc:
+            abort(400, str(exc))
+        skipped: list[str] = []
+        raw = window_channels(conn, detail.id, span, window, skipped)
+        svg = charts.render("raw", charts.raw_channels, raw, phone=phone)
+    return Response(svg, mimetype="image/svg+xml",
+                    headers={"Cache-Control": "private, max-age=60"})
+
+
+def _recording_download(conn: Any, detail: SessionDetail, span: SessionSpan | None,
+                        window: Window | None, pruned: PrunedRaw | None) -> Any:
+    """The recording CSV (of ``window``, else the whole session), spooled to a temporary file
+    (memory stays bounded for a long session and the database connection is released before
+    the body is sent). When retention pruned raw chunks, comment lines at the top say so (the
+    recording reader skips them) and so does the ``X-Liftguard-Raw-Pruned`` header; when
+    nothing is left the answer is 410 Gone with that sentence."""
+    note = describe_pruned(pruned) if pruned else None
     spool = tempfile.SpooledTemporaryFile(max_size=8 * 1024 * 1024, mode="w+b")
-    text = io.TextIOWrapper(spool, encoding="ascii", newline="")
-    frames = write_session_recording(conn, detail.id, text)
+    text = io.TextIOWrapper(spool, encoding="ascii", errors="replace", newline="")
+    if note:
+        when = pruned.pruned_at.astimezone(timezone.utc)
+        text.write(f"# raw_data_pruned={when:%Y-%m-%dT%H:%M:%SZ}\n"
+                   f"# raw_data_pruned_note={note}; the frames below are what remains\n")
+    if window is None or span is None:
+        frames = write_session_recording(conn, detail.id, text)
+        name = f"session-{detail.id}.csv"
+    else:
+        frames = write_window_recording(conn, detail.id, span, window,
+                                        chunk_stats(conn, detail.id).sources, text)
+        name = f"session-{detail.id}-{window.start_text}-{window.end_text}s.csv"
     text.flush()
     text.detach()
     if frames == 0:
         spool.close()
-        abort(404, "This session has no raw sensor data.")
+        if note and window is None:
+            abort(410, note)
+        abort(404, "This session has no raw sensor data" + (" in that range." if window else "."))
     spool.seek(0)
-    return send_file(spool, mimetype="text/csv", as_attachment=True,
-                     download_name=f"session-{detail.id}.csv")
+    response = send_file(spool, mimetype="text/csv", as_attachment=True, download_name=name)
+    if note:
+        response.headers["X-Liftguard-Raw-Pruned"] = note
+    return response
 
 
 def rep_table_rows(detail: SessionDetail) -> list[list[Any]]:

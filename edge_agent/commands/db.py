@@ -1,4 +1,5 @@
-"""`liftguard db migrate|status`: create or upgrade the PostgreSQL schema, show its version.
+"""`liftguard db migrate|status|prune-raw`: create or upgrade the PostgreSQL schema, show its
+version, delete the raw chunks of old sessions (``sync.retention``).
 
 The DSN comes from ``--dsn`` or ``[database] dsn``; when it carries no password, the
 ``database_password`` secret is used (libpq's PGPASSWORD and ~/.pgpass also work).
@@ -6,6 +7,7 @@ The DSN comes from ``--dsn`` or ``[database] dsn``; when it carries no password,
 from __future__ import annotations
 
 import argparse
+import dataclasses
 from typing import Any
 
 import psycopg2
@@ -14,12 +16,14 @@ import psycopg2.extensions
 from edge_agent.cli import EXIT_OK, EXIT_RUNTIME, UsageError
 from edge_agent.secrets import load_secrets
 from sync.migrate import MigrationError, current_version, load_migrations, migrate, pending
+from sync.retention import (PrunePlan, RetentionArgumentError, SessionRaw, parse_days,
+                            plan_prune, prune_raw)
 
 CONNECT_TIMEOUT_S = 10
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("db", help="database schema tools")
+    p = sub.add_parser("db", help="database schema and raw-data retention tools")
     dsub = p.add_subparsers(dest="db_command", metavar="ACTION")
     dsub.required = True
     m = dsub.add_parser("migrate", help="create or upgrade the schema (safe to run again)")
@@ -30,6 +34,25 @@ def register(sub: argparse._SubParsersAction) -> None:
     s = dsub.add_parser("status", help="show the schema version and pending migrations")
     _add_dsn_argument(s)
     s.set_defaults(func=run_status)
+    r = dsub.add_parser(
+        "prune-raw", help="delete the raw chunks of sessions that ended more than DAYS ago",
+        description="Delete the raw sensor chunks (sensor_data) of sessions that ended more "
+                    "than DAYS days ago, keeping their metrics, reps, feedback and derived "
+                    "series, and record per session what was deleted. Active sessions are "
+                    "never pruned. Nothing runs this on its own: only this command prunes.")
+    _add_dsn_argument(r)
+    r.add_argument("--older-than", metavar="DAYS", required=True, type=_days,
+                   help="whole number of days (1 to 36500) since the session ended")
+    r.add_argument("--dry-run", action="store_true",
+                   help="list what would be deleted (sessions, chunks, bytes), delete nothing")
+    r.set_defaults(func=run_prune_raw)
+
+
+def _days(text: str) -> int:
+    try:
+        return parse_days(text)
+    except RetentionArgumentError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _add_dsn_argument(p: argparse.ArgumentParser) -> None:
@@ -91,4 +114,52 @@ def run_status(args: argparse.Namespace) -> int:
         conn.close()
     print(f"schema version: {version}")
     print("pending: " + (", ".join(m.label for m in todo) if todo else "none"))
+    return EXIT_OK
+
+
+def _session_line(s: SessionRaw) -> str:
+    ended = f"{s.ended_at:%Y-%m-%d %H:%M}" if s.ended_at is not None else "(no end time)"
+    return (f"  {s.session_id}  {s.lift_type:<11}  {s.device_id or '-':<16}  ended {ended}  "
+            f"{s.chunks} chunks  {s.frames} frames  {_mb(s.raw_bytes)}")
+
+
+def _mb(n: int) -> str:
+    return f"{n / 1e6:.1f} MB"
+
+
+def _plan_summary(plan: PrunePlan, verb: str) -> str:
+    return (f"{verb} the raw data of {len(plan.sessions)} session(s) that ended before "
+            f"{plan.cutoff:%Y-%m-%d %H:%M} UTC (older than {plan.older_than_days} days): "
+            f"{plan.chunks} chunks, {plan.frames} frames, {_mb(plan.raw_bytes)} of raw_data "
+            f"as stored")
+
+
+def run_prune_raw(args: argparse.Namespace) -> int:
+    conn = connect(args)
+    try:
+        if pending(conn):
+            print("liftguard db prune-raw: the schema is not up to date; run "
+                  "`liftguard db migrate` first")
+            return EXIT_RUNTIME
+        plan = plan_prune(conn, args.older_than)
+        if args.dry_run:
+            print(_plan_summary(plan, "dry run: would delete"))
+            for s in plan.sessions:
+                print(_session_line(s))
+        else:
+            done = prune_raw(conn, plan)
+            print(_plan_summary(dataclasses.replace(plan, sessions=done), "deleted"))
+            for s in done:
+                print(_session_line(s))
+            if done:
+                print("autovacuum makes the space reusable; `VACUUM FULL sensor_data` returns "
+                      "it to the operating system (locks the table while it runs)")
+        print("kept: sessions, metrics, reps, feedback and derived series"
+              + (f"; {plan.active_skipped} active session(s) older than that are never pruned"
+                 if plan.active_skipped else "")
+              + (f"; {plan.no_series_skipped} old session(s) keep their raw data until their "
+                 "display series is made (open each once in the web app)"
+                 if plan.no_series_skipped else ""))
+    finally:
+        conn.close()
     return EXIT_OK
