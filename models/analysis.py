@@ -21,8 +21,21 @@ from models.bar_load import BarLoad, measure_bar_load
 from models.kinematics import vertical_acceleration
 from models.orientation import bar_tilt_deg
 from models.quality import ChannelIssue, clean_source
-from models.segmentation import MIN_ROM_M, RepBounds, canonical_lift, lift_direction, segment_bar
-from models.signals import ANALYSIS_RATE_HZ, AlignedSignals, align_sources, split_by_source
+from models.segmentation import (
+    MIN_ROM_M,
+    RepBounds,
+    SegmentationMemo,
+    canonical_lift,
+    lift_direction,
+    segment_bar,
+)
+from models.signals import (
+    ANALYSIS_RATE_HZ,
+    AlignedSignals,
+    SourceSamples,
+    align_sources,
+    split_by_source,
+)
 from models.velocity_cue import running_velocity_loss
 from sensors.frame import IMU_CHANNELS, PLATFORM_CHANNELS, STANDARD_GRAVITY, Frame
 from sensors.geometry import DEFAULT_PLATFORM, PlatformGeometry
@@ -149,8 +162,18 @@ def analyze_frames(frames: Iterable[Frame], lift: str, rate_hz: float = ANALYSIS
 
     ``bench_on_platform``: whether the bench press's bench stands on the platform (else the
     platform cannot weigh the bar, :mod:`models.bar_load`)."""
+    return analyze_sources(split_by_source(frames), lift, rate_hz, geometry, bench_on_platform)
+
+
+def analyze_sources(by_source: dict[str, SourceSamples], lift: str,
+                    rate_hz: float = ANALYSIS_RATE_HZ, geometry: PlatformGeometry = DEFAULT_PLATFORM,
+                    bench_on_platform: bool = True,
+                    memo: SegmentationMemo | None = None) -> SetAnalysis:
+    """``analyze_frames`` of frames already grouped per source (``split_by_source``, or a
+    ``FrameColumns`` kept as a set records); the dict is cleaned in place (flagged samples set
+    to NaN, unusable channels dropped), its arrays are not written to. ``memo``: the same
+    set's ``SegmentationMemo`` when it is analysed again as it grows (same result, less work)."""
     lift = canonical_lift(lift)
-    by_source = split_by_source(frames)
     issues: list[ChannelIssue] = []
     for samples in by_source.values():
         issues += clean_source(samples)
@@ -163,7 +186,7 @@ def analyze_frames(frames: Iterable[Frame], lift: str, rate_hz: float = ANALYSIS
     seg = None
     if _usable(sig, IMU_CHANNELS):
         ctx.accel, ctx.gyro = sig.stack(IMU_CHANNELS[:3]), sig.stack(IMU_CHANNELS[3:])
-        bounds, seg = segment_bar(ctx.accel, ctx.gyro, lift, rate_hz)
+        bounds, seg = segment_bar(ctx.accel, ctx.gyro, lift, rate_hz, memo=memo)
     if seg is not None and seg.motion is not None:
         ctx.up, ctx.z, ctx.v = seg.up, seg.motion.displacement, seg.motion.velocity
         ctx.level_deg = _level_reference(ctx.up, seg.motion.rest)

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any, Sequence
 
 import numpy as np
@@ -52,7 +52,12 @@ class RepMetrics:
     unavailable: dict[str, str] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """What ``dataclasses.asdict`` gives, without its recursive deep copy of every value
+        (the per-rep analysis calls this for every rep of the set so far at each rep): the
+        numbers are immutable, ``unavailable`` is copied."""
+        out = {f.name: getattr(self, f.name) for f in fields(self)}
+        out["unavailable"] = dict(self.unavailable)
+        return out
 
 
 def rms(x: np.ndarray) -> float:

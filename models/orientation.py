@@ -40,8 +40,24 @@ class UpFilter:
         self.accel_gate = accel_gate
         self._u: tuple[float, float, float] | None = None
 
-    def update(self, accel: np.ndarray, gyro: np.ndarray) -> np.ndarray:
-        """``up`` for each sample of the block, shape (n, 3); NaN before the first valid one."""
+    @property
+    def state(self) -> tuple[float, float, float] | None:
+        return self._u
+
+    @property
+    def params(self) -> tuple[float, float, float]:
+        return self.dt, self.k, self.accel_gate
+
+    def resume(self, state: tuple[float, float, float] | None) -> None:
+        """Continue from a state ``state`` read after some sample (see ``update``'s ``states``)."""
+        self._u = state
+
+    def update(self, accel: np.ndarray, gyro: np.ndarray,
+               states: dict[int, tuple[float, float, float] | None] | None = None,
+               every: int = 256) -> np.ndarray:
+        """``up`` for each sample of the block, shape (n, 3); NaN before the first valid one.
+        ``states``: filled with the state after each ``every``-th sample of the block (key: how
+        many samples of the block it follows), to resume from later."""
         n, dt, k = accel.shape[0], self.dt, self.k
         up = np.full((n, 3), np.nan)
         ax, ay, az = (accel[:, i].tolist() for i in range(3))
@@ -68,6 +84,8 @@ class UpFilter:
                 ux, uy, uz = ux / norm, uy / norm, uz / norm
             self._u = (ux, uy, uz)
             up[i] = self._u
+            if states is not None and (i + 1) % every == 0:
+                states[i + 1] = self._u
         return up
 
 

@@ -18,6 +18,7 @@ give identical reps. The segmenter keeps the set's samples (about 5 kB per secon
 """
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 
 import numpy as np
@@ -145,6 +146,73 @@ def reps_from_trace(z: np.ndarray, v: np.ndarray, lift: str, rate_hz: float,
     return reps
 
 
+def _leading_equal(x: np.ndarray, y: np.ndarray) -> int:
+    """How many leading rows of ``x`` and ``y`` are bit-identical (NaNs included)."""
+    n = min(x.shape[0], y.shape[0])
+    if n == 0 or x.shape[1:] != y.shape[1:]:
+        return 0
+    a = np.ascontiguousarray(x[:n]).view(np.uint8).reshape(n, -1)
+    b = np.ascontiguousarray(y[:n]).view(np.uint8).reshape(n, -1)
+    differ = np.flatnonzero((a != b).any(axis=1))
+    return int(differ[0]) if differ.size else n
+
+
+class SegmentationMemo:
+    """What the last segmentation of one set computed, for the next one of the same set grown
+    by a few seconds (the session worker segments the whole set so far at every rep).
+
+    A result is reused only where its inputs are bit-identical to last time's -- the
+    orientation filter's output up to the last checkpoint before the first sample that
+    differs, and the rep detection at a rest whose whole vertical acceleration and rest trace
+    up to it are the same -- so the segmentation equals a fresh one exactly; it just skips
+    recomputing the set's start at every rep. One memo per set, used by one thread.
+    """
+
+    CHECKPOINT_EVERY = 256
+
+    def __init__(self) -> None:
+        self._up_key: tuple | None = None
+        self._accel = self._gyro = self._up = np.zeros((0, 3))
+        self._states: dict[int, tuple[float, float, float] | None] = {}
+        self._detects: dict[tuple, tuple[kinematics.VerticalMotion, list[RepBounds]]] = {}
+        self._earlier: dict[tuple, tuple[kinematics.VerticalMotion, list[RepBounds]]] = {}
+
+    def begin(self) -> None:
+        """A new segmentation: keep last time's rep detections only for this one."""
+        self._earlier, self._detects = self._detects, {}
+
+    def up(self, flt: UpFilter, accel: np.ndarray, gyro: np.ndarray) -> np.ndarray:
+        """``flt.update(accel, gyro)`` for a fresh filter, reusing last time's leading part."""
+        key = flt.params
+        same = 0
+        if key == self._up_key and flt.state is None:
+            same = min(_leading_equal(accel, self._accel), _leading_equal(gyro, self._gyro))
+        start = max((c for c in self._states if c <= same), default=0) if same else 0
+        states = {c: v for c, v in self._states.items() if c <= start}
+        if start:
+            flt.resume(states[start])
+        rest: dict[int, tuple[float, float, float] | None] = {}
+        tail = flt.update(accel[start:], gyro[start:], rest, self.CHECKPOINT_EVERY)
+        states.update({start + c: v for c, v in rest.items()})
+        up = np.concatenate([self._up[:start], tail]) if start else tail
+        self._up_key, self._accel, self._gyro, self._up = key, accel.copy(), gyro.copy(), up
+        self._states = states
+        return up.copy()
+
+    def detect(self, key: tuple, a_vert: np.ndarray, rest: np.ndarray,
+               compute) -> tuple[kinematics.VerticalMotion, list[RepBounds]]:
+        """``compute()`` (the rep detection on ``a_vert``/``rest``), or last time's result for
+        the same ``key`` and bit-identical inputs."""
+        full = key + (hashlib.blake2b(a_vert.tobytes() + rest.tobytes(), digest_size=20).digest(),)
+        found = self._detects.get(full) or self._earlier.get(full)
+        if found is None:
+            found = compute()
+        self._detects[full] = found
+        motion, reps = found
+        return (kinematics.VerticalMotion(motion.velocity.copy(), motion.displacement.copy(),
+                                          motion.rest.copy()), list(reps))
+
+
 class RepSegmenter:
     """Incremental bar-IMU rep segmentation; feed blocks, get reps as they complete.
 
@@ -152,10 +220,14 @@ class RepSegmenter:
     rest after it (see module docstring); :meth:`finish` closes the set at the end of the data.
     """
 
-    def __init__(self, lift: str, rate_hz: float, min_rom_m: float | None = None) -> None:
+    def __init__(self, lift: str, rate_hz: float, min_rom_m: float | None = None,
+                 memo: SegmentationMemo | None = None) -> None:
         lift = canonical_lift(lift)
         self.lift, self.rate_hz, self.min_rom_m = lift, rate_hz, min_rom_m
         self._filter = UpFilter(rate_hz)
+        self._memo = memo
+        if memo is not None:
+            memo.begin()
         # Raw samples not yet needed by the quiet-window test: only the last window's worth is
         # kept once gravity is known, so feeding stays O(block) however long the session runs.
         self._accel: list[np.ndarray] = []
@@ -211,7 +283,8 @@ class RepSegmenter:
         if done < w - 1:
             quiet[: w - 1 - done] = False
         a, g = a[done - tail:], g[done - tail:]
-        up = self._filter.update(a, g)
+        up = (self._memo.up(self._filter, a, g) if self._memo is not None and done == 0
+              else self._filter.update(a, g))
         a_vert = kinematics.vertical_acceleration(a, up, self._g_ref)
         confirmed = self._rest_detector.update(quiet, a_vert)
         self._up.append(up)
@@ -246,10 +319,18 @@ class RepSegmenter:
         if not final_end:
             rest[-1] = True
         a_v = np.concatenate(self._a_vert)[:upto]
-        motion = kinematics.integrate_with_zupt(a_v, rest, self.rate_hz, close_last=True)
+
+        def compute() -> tuple[kinematics.VerticalMotion, list[RepBounds]]:
+            motion = kinematics.integrate_with_zupt(a_v, rest, self.rate_hz, close_last=True)
+            return motion, reps_from_trace(motion.displacement, motion.velocity, self.lift,
+                                           self.rate_hz, self.min_rom_m, final=True)
+
+        if self._memo is None:
+            motion, found = compute()
+        else:
+            motion, found = self._memo.detect((self.lift, self.rate_hz, self.min_rom_m), a_v,
+                                              rest, compute)
         self.motion = motion
-        found = reps_from_trace(motion.displacement, motion.velocity, self.lift, self.rate_hz,
-                                self.min_rom_m, final=True)
         new = found[len(self._reported):]
         self._reported.extend(new)
         self.reported_at.extend([self._n] * len(new))
@@ -257,11 +338,12 @@ class RepSegmenter:
 
 
 def segment_bar(accel: np.ndarray, gyro: np.ndarray, lift: str, rate_hz: float,
-                min_rom_m: float | None = None,
-                block: int | None = None) -> tuple[list[RepBounds], RepSegmenter]:
+                min_rom_m: float | None = None, block: int | None = None,
+                memo: SegmentationMemo | None = None) -> tuple[list[RepBounds], RepSegmenter]:
     """Offline segmentation: the whole recording through :class:`RepSegmenter` (optionally in
-    blocks of ``block`` samples), then :meth:`RepSegmenter.finish`."""
-    seg = RepSegmenter(lift, rate_hz, min_rom_m)
+    blocks of ``block`` samples), then :meth:`RepSegmenter.finish`; ``memo`` (one per set)
+    skips what the last segmentation of the same set, shorter, already computed."""
+    seg = RepSegmenter(lift, rate_hz, min_rom_m, memo)
     step = accel.shape[0] if block is None else block
     for i in range(0, accel.shape[0], max(step, 1)):
         seg.feed(accel[i:i + step], gyro[i:i + step])

@@ -2,11 +2,11 @@
 automatically; the analysis of finished reps and ended sessions on a worker thread.
 
 Ending a session (or finding one a crash left open) queues its end-of-session analysis:
-``models.analyze_frames`` over the frames the store holds for it, then the summary
-``performance_metrics`` row, the summary ``feedback`` text and one ``rep_metrics`` row per rep.
-Live per-rep feedback lines are stored as ``feedback`` rows as each rep finishes, and each rep
-as a ``live_reps`` row (velocity, velocity loss so far, the problem told), which syncs while
-the session records so the web app can follow it.
+``models.analyze_frames`` (as ``analyze_sources``) over the frames the store holds for it, then
+the summary ``performance_metrics`` row, the summary ``feedback`` text and one ``rep_metrics``
+row per rep. Live per-rep feedback lines are stored as ``feedback`` rows as each rep finishes,
+and each rep as a ``live_reps`` row (velocity, velocity loss so far, the problem told), which
+syncs while the session records so the web app can follow it.
 
 Velocity-loss cue: a session carries a limit (its start command's, else the box's
 ``[feedback] velocity_loss_limit_pct``; none = off). The first rep whose velocity loss against
@@ -42,14 +42,15 @@ from typing import Any, Callable, Sequence
 from edge_agent.daemon.errors import SessionError
 from edge_agent.feedback import FeedbackDispatcher
 from edge_agent.store import LocalStore, StoreError
-from models import analyze_frames, rep_feedback, set_feedback
-from models.analysis import set_bar_load
+from models import rep_feedback, set_feedback
+from models.analysis import analyze_sources, set_bar_load
 from models.bar_load import rep_load_fields
 from models.display_series import RepSpan, SeriesBuilder, SeriesFeeder, series_from_frames
 from models.feedback_text import attribution_hint, bar_load_text, drift_cue_text, velocity_cue_text
 from models.metrics import velocity_loss_pct
+from models.segmentation import SegmentationMemo
 from models.set_drift import SetDriftEvidence
-from models.signals import split_by_source
+from models.signals import FrameColumns, SourceSamples, split_by_source
 from models.velocity_cue import cue_rep, cue_velocities, reaches_limit, running_velocity_loss
 from sensors.frame import Frame
 from sync.lifts import LIFT_TYPES
@@ -77,19 +78,28 @@ class _SetPlan:
     reps: list[Any] = field(default_factory=list)  # live-analysed reps, in order
     frames: collections.deque[Frame] = field(default_factory=collections.deque)
     lock: threading.Lock = field(default_factory=threading.Lock)  # loop appends, worker reads
+    columns: FrameColumns = field(default_factory=FrameColumns)  # the same frames as arrays
+    segmentation: SegmentationMemo = field(default_factory=SegmentationMemo)  # worker only
     series: SeriesFeeder | None = None             # the display series so far (worker only)
     series_fed_ns: int | None = None               # frames from here on are not in it yet
     series_due_ns: int | None = None               # the loop queues an update after this
 
-    def so_far(self, recent: list[Frame]) -> list[Frame]:
-        """The set's frames so far (at most the last ``SET_CONTEXT_S``), else ``recent``.
+    def so_far(self, recent: list[Frame],
+               until: tuple[int, int] | None = None) -> dict[str, SourceSamples]:
+        """The set's frames so far (at most the last ``SET_CONTEXT_S``), else ``recent``, as
+        ``split_by_source`` gives them; with ``until`` (``columns.mark()`` when the rep was
+        handed over) those kept at that moment, so a rep's analysis does not depend on how
+        far the worker lags behind the loop (an unpaced replay gives the same rep lines
+        however loaded the machine is).
 
         A rep is analysed within the whole set so far, not only the loop's last seconds: a
         window starting mid-set gives other velocities (up to 13 % off on the simulator) and
         misses reps, while the set so far gives exactly the end-of-session analysis's values,
-        which the velocity-loss cue compares rep to rep."""
-        with self.lock:
-            return list(self.frames) if self.frames else recent
+        which the velocity-loss cue compares rep to rep. The frames are kept as arrays,
+        converted once as they come (converting the whole set again at every rep made the
+        rep analysis quadratic in the set's length)."""
+        sources = self.columns.samples(until)
+        return sources if sources else split_by_source(recent)
 
     def since(self, mono_ns: int | None) -> list[Frame]:
         """The kept frames from ``mono_ns`` on (all when None), read from the newest end."""
@@ -104,12 +114,17 @@ class _SetPlan:
 
     def keep(self, frames: Sequence[Frame]) -> None:
         """Append the loop's frames and drop those older than ``SET_CONTEXT_S`` (memory stays
-        bounded in a session without reps)."""
+        bounded in a session without reps): as frames for the display series, and as arrays
+        for the rep analysis (``FrameColumns`` trims the same way)."""
         with self.lock:
             self.frames.extend(frames)
             horizon = self.frames[-1].mono_ns - int(SET_CONTEXT_S * 1e9) if self.frames else 0
             while self.frames and self.frames[0].mono_ns < horizon:
                 self.frames.popleft()
+        self.columns.extend(frames)
+        if len(self.columns):
+            horizon = self.columns.last_mono_ns() - int(SET_CONTEXT_S * 1e9)
+            self.columns.drop_leading_before(horizon)
 
 
 def _flagged(decision: Any) -> Any:
@@ -218,13 +233,14 @@ class SessionManager:
         log.info("using %s's calibrated %s overlay (%s)", athlete, lift, directory)
         return profile
 
-    def _model_decisions(self, frames: Sequence[Frame], reps: Sequence[Any]) -> list[Any]:
-        """Per rep: the model's decision (None without a model or when the rep is not scored)."""
+    def _model_decisions(self, sources: dict[str, SourceSamples], reps: Sequence[Any]) -> list[Any]:
+        """Per rep: the model's decision (None without a model or when the rep is not scored);
+        ``sources``: the set's frames as ``split_by_source`` gives them."""
         if self._model is None:
             return [None] * len(reps)
-        from models.anomaly.segments import rep_decisions
+        from models.anomaly.segments import source_rep_decisions
 
-        return rep_decisions(self._model, frames, reps, self._profile)
+        return source_rep_decisions(self._model, sources, reps, self._profile)
 
     def end(self, session_id: str | None = None, reason: str = "api") -> str:
         with self._lock:
@@ -294,9 +310,13 @@ class SessionManager:
 
     def rep_detected(self, session_id: str | None, number: int, frames: list[Frame],
                      end_ns: int) -> None:
-        """A rep ended near ``end_ns`` (sensor time); ``frames`` are the recent frames."""
+        """A rep ended near ``end_ns`` (sensor time); ``frames`` are the recent frames. The
+        rep is analysed within the set as kept now (real-time loop thread)."""
         if session_id is not None:
-            self._queue(("rep", session_id, self._lift or "squat", number, frames, end_ns))
+            plan = self._plans.get(session_id)
+            until = plan.columns.mark() if plan is not None else None
+            self._queue(("rep", session_id, self._lift or "squat", number, frames, end_ns,
+                         until))
 
     # ---- worker -----------------------------------------------------------------------
 
@@ -354,13 +374,14 @@ class SessionManager:
                 self._done()
 
     def _analyse_rep(self, session_id: str, lift: str, number: int, frames: list[Frame],
-                     end_ns: int) -> None:
+                     end_ns: int, until: tuple[int, int] | None = None) -> None:
         # A rep job arriving after its session was analysed gets no cue (the summary is out).
         plan = self._plans.get(session_id) or _SetPlan()
-        frames = plan.so_far(frames)
-        analysis = analyze_frames(frames, lift)
+        sources = plan.so_far(frames, until)
+        analysis = analyze_sources({name: s.copy() for name, s in sources.items()}, lift,
+                                   memo=plan.segmentation)
         self.reps_analysed += 1
-        t0_ns = min(f.mono_ns for f in frames)
+        t0_ns = min(int(s.mono_ns[0]) for s in sources.values())
         near = [r for r in analysis.reps if abs(t0_ns + r.end_s * 1e9 - end_ns) < REP_MATCH_NS]
         if not near:
             log.debug("rep %d: not found again in its context window", number)
@@ -372,7 +393,7 @@ class SessionManager:
         self._update_series(session_id, RepSpan(number, t0_ns + int(rep.start_s * 1e9),
                                                 t0_ns + int(rep.end_s * 1e9)))
         earlier = plan.reps
-        decision = self._model_decisions(frames, [rep])[0]
+        decision = self._model_decisions(sources, [rep])[0]
         text = rep_feedback(rep, _flagged(decision), earlier=earlier)
         earlier.append(rep)
         problem = text.split(": ", 1)[1] if text else None
@@ -475,9 +496,11 @@ class SessionManager:
             self.last_summary = {"session_id": session_id, "rep_count": 0, "feedback": text}
             self._say(text)
             return
-        analysis = analyze_frames(frames, lift, bench_on_platform=self.bench_on_platform)
+        sources = split_by_source(frames)
+        analysis = analyze_sources({name: s.copy() for name, s in sources.items()}, lift,
+                                   bench_on_platform=self.bench_on_platform)
         s = analysis.summary
-        decisions = self._model_decisions(frames, analysis.reps)
+        decisions = self._model_decisions(sources, analysis.reps)
         attributions = [_flagged(d) for d in decisions]
         plan = self._plans.pop(session_id, None) or _SetPlan(self.velocity_loss_limit_pct)
         s["velocity_loss_cue"] = self._cue_summary(plan, analysis.reps)

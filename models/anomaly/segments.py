@@ -9,14 +9,14 @@ window detectors also learn what a clean set looks like outside and across rep b
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from models.analysis import analyze_frames
-from models.signals import align_frames
+from models.signals import SourceSamples, align_sources, split_by_source
 from sensors.frame import Frame
 
 if TYPE_CHECKING:
@@ -49,11 +49,7 @@ def training_segments(sets: Iterable[SetSegments], n_folds: int = 5) -> tuple[li
 
 def aligned_rows(frames: Iterable[Frame], channels: Sequence[str], rate_hz: float) -> np.ndarray:
     """All frames on one grid at ``rate_hz``, columns in ``channels`` order (NaN = no data)."""
-    sig = align_frames(frames, rate_hz=rate_hz)
-    missing = [c for c in channels if c not in sig.channels]
-    if missing:
-        raise ValueError(f"the frames have no {', '.join(missing)} channel(s); the model needs {list(channels)}")
-    return sig.stack(channels)
+    return source_rows(split_by_source(frames), channels, rate_hz)
 
 
 def set_segments(frames: Sequence[Frame], lift: str, channels: Sequence[str], rate_hz: float) -> SetSegments:
@@ -117,16 +113,32 @@ def rep_decisions(model: Any, frames: Sequence[Frame], reps: Sequence[Any], prof
     """The model's per-rep decision for each rep of the rep analysis (``start_s``/``end_s``
     since the first frame); None for a rep too short to score or when the frames lack the
     model's channels."""
+    return source_rep_decisions(model, split_by_source(frames) if reps else {}, reps, profile)
+
+
+def source_rep_decisions(model: Any, by_source: Mapping[str, SourceSamples], reps: Sequence[Any],
+                         profile: Any = None) -> list[Any]:
+    """``rep_decisions`` of frames already grouped per source (``split_by_source`` or
+    ``FrameColumns.samples()``)."""
     if not reps:
         return []
     try:
-        rows = aligned_rows(frames, model.channels, model.sample_rate_hz)
+        rows = source_rows(by_source, model.channels, model.sample_rate_hz)
     except ValueError as exc:
         log.debug("no per-rep model decisions: %s", exc)
         return [None] * len(reps)
     rate = model.sample_rate_hz
     segments = [rows[max(0, int(round(rep.start_s * rate))):int(round(rep.end_s * rate)) + 1] for rep in reps]
     return [model.rep_decision(seg, profile) if len(seg) >= 2 else None for seg in segments]
+
+
+def source_rows(by_source: Mapping[str, SourceSamples], channels: Sequence[str], rate_hz: float) -> np.ndarray:
+    """``aligned_rows`` of frames already grouped per source."""
+    sig = align_sources(dict(by_source), rate_hz=rate_hz)
+    missing = [c for c in channels if c not in sig.channels]
+    if missing:
+        raise ValueError(f"the frames have no {', '.join(missing)} channel(s); the model needs {list(channels)}")
+    return sig.stack(channels)
 
 
 def flagged_attribution(decision: Any) -> Any:
