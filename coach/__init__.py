@@ -22,14 +22,10 @@ CONTENT_SECURITY_POLICY = ("default-src 'self'; img-src 'self' data:; "
                            "form-action 'self'; base-uri 'none'")
 
 
-def create_app(settings: WebSettings | None = None, **overrides: Any) -> Flask:
-    """The app for ``settings`` (default: from the environment, see ``coach.wsgi``).
-
-    ``overrides`` are Flask config keys set last (e.g. ``TESTING=True``).
+def create_app(settings: WebSettings, **overrides: Any) -> Flask:
+    """The app for ``settings`` (``liftguard web`` and ``liftguard.wsgi`` read them from the
+    config file and secrets). ``overrides`` are Flask config keys set last (e.g. ``TESTING=True``).
     """
-    if settings is None:
-        from coach.wsgi import settings_from_environment
-        settings = settings_from_environment()
     app = Flask(__name__)
     app.config.update(
         SECRET_KEY=settings.secret_key,

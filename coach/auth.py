@@ -15,12 +15,28 @@ import logging
 from typing import Any, Callable
 from urllib.parse import unquote, urlsplit
 
-from flask import (Blueprint, abort, current_app, flash, g, redirect, render_template,
-                   request, session, url_for)
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    flash,
+    g,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
 
 from coach import invitations, login_limits
-from coach.accounts import (USER_COLUMNS, AccountError, claim_existing, create_user,
-                            users_exist, verify_login)
+from coach.accounts import (
+    USER_COLUMNS,
+    AccountError,
+    claim_existing,
+    create_user,
+    users_exist,
+    verify_login,
+)
 from coach.db import execute, get_db, query_one
 from coach.forms import LoginForm, SignupForm
 

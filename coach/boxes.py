@@ -1,6 +1,6 @@
 """The boxes a coach can start a session on, and whether each is online now.
 
-A box says so itself (docs/commands.md): over MQTT its retained ``status`` flag (``online``
+A box says so itself (docs/session-commands.md): over MQTT its retained ``status`` flag (``online``
 at connect, ``offline`` at a clean stop or by the broker's last will), recorded by
 `liftguard ingest`; in direct mode its start and every command poll (``[sync] interval_s``)
 mark it online, its clean stop offline. A direct-mode box that stopped polling (power cut)

@@ -3,14 +3,35 @@ seed columns, so a value that fits the form fits the table."""
 from __future__ import annotations
 
 from flask_wtf import FlaskForm
-from wtforms import (DateField, EmailField, HiddenField, IntegerField, PasswordField,
-                     SelectField, StringField)
-from wtforms.validators import (EqualTo, InputRequired, Length, NumberRange, Optional,
-                                StopValidation, ValidationError)
+from wtforms import (
+    DateField,
+    EmailField,
+    HiddenField,
+    IntegerField,
+    PasswordField,
+    SelectField,
+    StringField,
+)
+from wtforms.validators import (
+    EqualTo,
+    InputRequired,
+    Length,
+    NumberRange,
+    Optional,
+    StopValidation,
+    ValidationError,
+)
 
-from coach.accounts import (MAX_EMAIL_CHARS, MAX_NAME_CHARS, MAX_PASSWORD_CHARS,
-                            MIN_PASSWORD_CHARS, ROLES, check_email, check_password)
 from coach.access import parse_uuid
+from coach.accounts import (
+    MAX_EMAIL_CHARS,
+    MAX_NAME_CHARS,
+    MAX_PASSWORD_CHARS,
+    MIN_PASSWORD_CHARS,
+    ROLES,
+    check_email,
+    check_password,
+)
 
 try:  # WTForms 3.3 deprecates (value, label) tuples in favour of SelectChoice
     from wtforms.fields.choices import SelectChoice

@@ -6,8 +6,17 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from flask import (Blueprint, current_app, flash, g, redirect, render_template, request,
-                   session, url_for)
+from flask import (
+    Blueprint,
+    current_app,
+    flash,
+    g,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
 
 from coach import invitations, login_limits
 from coach.access import athlete_filter, visible_athlete_ids

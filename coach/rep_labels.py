@@ -2,7 +2,7 @@
 whole set at once, stored in ``rep_labels`` with who and when; a label can be changed or
 removed. "Whole set clean" never replaces a fault label a coach saved unless the coach confirms
 it for those reps (``overwrite``); each save says what changed. The box that recorded the
-session pulls them and refreshes the athlete's profile from the clean ones (docs/commands.md).
+session pulls them and refreshes the athlete's profile from the clean ones (docs/session-commands.md).
 The athlete page shows that refresh (``profile_refresh`` in templates)."""
 from __future__ import annotations
 

@@ -11,14 +11,30 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from flask import (Blueprint, abort, current_app, flash, g, redirect, render_template,
-                   request, url_for)
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    flash,
+    g,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 
 from coach import invitations, mail
 from coach.auth import role_required
 from coach.db import execute, get_db, query
-from coach.forms import (AssignmentForm, IdForm, InvitationForm, RosterRequestForm,
-                         UnassignForm, choices, form_problems)
+from coach.forms import (
+    AssignmentForm,
+    IdForm,
+    InvitationForm,
+    RosterRequestForm,
+    UnassignForm,
+    choices,
+    form_problems,
+)
 
 log = logging.getLogger(__name__)
 

@@ -11,7 +11,7 @@ from typing import Any, Callable
 from gunicorn.app.base import BaseApplication
 
 from coach.settings import WebSettings
-from edge_agent.netaddr import is_loopback
+from sync.netaddr import is_loopback
 
 log = logging.getLogger(__name__)
 

@@ -1,4 +1,4 @@
-"""Starting and ending sessions on a box from the web app (docs/commands.md).
+"""Starting and ending sessions on a box from the web app (docs/session-commands.md).
 
 POST /sessions stores a ``start`` command in ``session_commands`` (a box in direct mode polls
 that table) and, when the web config's ``[mqtt]`` names a broker (``WebSettings.command_mqtt``),
@@ -19,8 +19,17 @@ from datetime import datetime, timezone
 from typing import Any
 
 import psycopg2.errors
-from flask import (Blueprint, abort, current_app, g, make_response, redirect, render_template,
-                   request, url_for)
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    g,
+    make_response,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from flask_wtf import FlaskForm
 from wtforms import SelectField, StringField
 
@@ -30,10 +39,10 @@ from coach.boxes import boxes
 from coach.db import get_db, query, query_one
 from coach.forms import choices
 from coach.session_live import LiveView, live_view
-from sync.command_store import insert_command
-from sync.commands import Command
 from sync.entered_load import check_bar_load_kg
 from sync.payloads import check_device_id
+from sync.session_command_store import insert_command
+from sync.session_commands import Command
 from sync.velocity_limit import MAX_LIMIT_PCT, MIN_LIMIT_PCT, check_limit_pct
 
 log = logging.getLogger(__name__)
@@ -86,7 +95,7 @@ class EndForm(FlaskForm):
 def start_publisher(app: Any, settings: Any) -> None:
     """Connect this process's command publisher (one MQTT connection per web worker) to the
     broker in ``settings`` (``MqttSettings``); it reconnects by itself when the broker is away."""
-    from sync.command_mqtt import CommandPublisher
+    from sync.session_command_mqtt import CommandPublisher
 
     pub = CommandPublisher(settings, f"liftguard-web-{uuid.uuid4().hex[:12]}")
     pub.start()

@@ -48,7 +48,7 @@ class WebSettings:
     smtp_timeout_s: int = 10
     command_mqtt: Any = field(default=None, repr=False)
     """``sync.mqtt_publisher.MqttSettings`` from ``[mqtt]`` when it names a broker: session
-    commands are then also published there (docs/commands.md); None: stored only (boxes in
+    commands are then also published there (docs/session-commands.md); None: stored only (boxes in
     direct mode poll them)."""
 
     def __post_init__(self) -> None:
@@ -101,7 +101,7 @@ class WebSettings:
 
 
 def settings_from_config(cfg: Any, secrets: Any) -> WebSettings:
-    """WebSettings from a validated ``edge_agent.config.Config`` and resolved ``Secrets``."""
+    """WebSettings from a validated ``liftguard.config.Config`` and resolved ``Secrets``."""
     import psycopg2.extensions
 
     from sync.mqtt_publisher import MqttSettings

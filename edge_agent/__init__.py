@@ -1,5 +1,5 @@
-"""The liftguard daemon: config, CLI, session lifecycle, real-time loop, feedback, local store, API.
+"""The box: the real-time daemon, feedback, local store, model bundles and the uplink.
 
-Composes ``sensors``, ``models`` and ``sync``; none of those import this package.
+Composes ``sensors``, ``models`` and ``sync``; none of those import this package, nor does
+``coach``. The command line and the configuration file live in ``liftguard``.
 """
-__version__ = "0.1.0"

@@ -1,6 +1,6 @@
 """Signal features, rep segmentation, metrics, anomaly models and model bundles.
 
-Never imports ``edge_agent``. TensorFlow is imported only under ``models.train``.
+Never imports ``edge_agent``. TensorFlow is imported only by ``models.anomaly.autoencoder_training``.
 
 Rep analysis public surface::
 

@@ -18,14 +18,25 @@ import numpy as np
 from models import metrics as m
 from models import scores
 from models.bar_load import BarLoad, measure_bar_load
-from models.velocity_cue import running_velocity_loss
 from models.kinematics import vertical_acceleration
 from models.orientation import bar_tilt_deg
 from models.quality import ChannelIssue, clean_source
-from models.segmentation import (MIN_ROM_M, RepBounds, SegmentationMemo, canonical_lift,
-                                 lift_direction, segment_bar)
-from models.signals import (ANALYSIS_RATE_HZ, AlignedSignals, SourceSamples, align_sources,
-                            split_by_source)
+from models.segmentation import (
+    MIN_ROM_M,
+    RepBounds,
+    SegmentationMemo,
+    canonical_lift,
+    lift_direction,
+    segment_bar,
+)
+from models.signals import (
+    ANALYSIS_RATE_HZ,
+    AlignedSignals,
+    SourceSamples,
+    align_sources,
+    split_by_source,
+)
+from models.velocity_cue import running_velocity_loss
 from sensors.frame import IMU_CHANNELS, PLATFORM_CHANNELS, STANDARD_GRAVITY, Frame
 from sensors.geometry import DEFAULT_PLATFORM, PlatformGeometry
 

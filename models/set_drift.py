@@ -2,7 +2,7 @@
 
 After each rep ``i`` the set's rep decisions are combined as Fisher's statistic
 ``F_i = -2 * sum(ln p_1..p_i)`` (``p`` = each rep's fused tail probability) and compared with
-its chi-square law on ``2 i`` degrees of freedom (``models/evaluation/set_evidence.py`` is the
+its chi-square law on ``2 i`` degrees of freedom (``evaluation/set_evidence.py`` is the
 same computation for evaluation). The set cues once, at the first rep where that combined tail
 probability is at or below ``alpha``. The law assumes calibrated, independent clean p-values,
 and a set is looked at after every rep, so the chance that a clean set ever cues is not

@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 from typing import Sequence
 
+
 def running_velocity_loss(mean_velocities: Sequence[float | None]) -> list[float | None]:
     """Per rep, its velocity loss (%) against the best rep up to and including it."""
     best, out = 0.0, []

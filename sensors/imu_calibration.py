@@ -19,8 +19,8 @@ from typing import Any
 
 import numpy as np
 
-from sensors.files import read_json_file, write_json_atomic
 from sensors.errors import SensorError
+from sensors.files import read_json_file, write_json_atomic
 from sensors.frame import IMU_CHANNELS, STANDARD_GRAVITY
 
 FILE_FORMAT = "liftguard-imu-calibration"

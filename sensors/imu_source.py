@@ -32,10 +32,16 @@ from sensors.clock import SYSTEM_CLOCK, Clock
 from sensors.errors import SensorError
 from sensors.frame import IMU_CHANNELS, Frame
 from sensors.i2c import BusFactory, SharedBus, describe_oserror, is_transient
-from sensors.imu_calibration import (IDENTITY, ImuCalibration, calibration_path,
-                                     load_calibration)
-from sensors.mpu6050 import (MPU6050, RESET_SETTLE_S, SAMPLE_BYTES, IntBit, MPU6050Settings,
-                             PowerMgmt1, Register)
+from sensors.imu_calibration import IDENTITY, ImuCalibration, calibration_path, load_calibration
+from sensors.mpu6050 import (
+    MPU6050,
+    RESET_SETTLE_S,
+    SAMPLE_BYTES,
+    IntBit,
+    MPU6050Settings,
+    PowerMgmt1,
+    Register,
+)
 from sensors.source import FrameSource
 
 log = logging.getLogger(__name__)

@@ -28,8 +28,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from sensors.files import read_json_file, write_json_atomic
 from sensors.errors import SensorError
+from sensors.files import read_json_file, write_json_atomic
 from sensors.frame import PLATFORM_CHANNELS, STANDARD_GRAVITY
 from sensors.geometry import DEFAULT_PLATFORM, PlatformGeometry
 

@@ -24,9 +24,15 @@ from sensors.clock import SYSTEM_CLOCK, Clock
 from sensors.errors import SensorError
 from sensors.frame import PLATFORM_CHANNELS, Frame
 from sensors.loadcell_calibration import LoadCellCalibration, load_calibration
-from sensors.loadcell_protocol import (DEVICE_CLOCK_MODULUS, STATUS_SATURATED_SHIFT,
-                                       STATUS_TIMEOUT_SHIFT, STATUS_TX_OVERFLOW, DecodedFrame,
-                                       FrameDecoder, channels_flagged)
+from sensors.loadcell_protocol import (
+    DEVICE_CLOCK_MODULUS,
+    STATUS_SATURATED_SHIFT,
+    STATUS_TIMEOUT_SHIFT,
+    STATUS_TX_OVERFLOW,
+    DecodedFrame,
+    FrameDecoder,
+    channels_flagged,
+)
 from sensors.source import FrameSource, SourceHealth
 
 log = logging.getLogger(__name__)

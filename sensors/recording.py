@@ -482,7 +482,7 @@ def write_labels(path: str | os.PathLike[str], reps: Sequence[Any],
 
 def read_labels(path: str | os.PathLike[str]) -> list[Any]:
     """Read a labels file back into ``RepTruth`` objects; ``RecordingError`` if it is bad."""
-    from sensors.simulator.truth import RepTruth
+    from sensors.rep_truth import RepTruth
 
     path = Path(path)
     doc = _labels_document(path)

@@ -3,7 +3,7 @@ web app can offer a newly installed box at once and say whether it is reachable.
 
 Over MQTT the box's retained ``status`` flag (``online`` / ``offline``, the broker's last will
 for a box that vanished) is recorded by `liftguard ingest`; in direct mode the box records it
-itself at start, at every command poll and at a clean stop (docs/commands.md).
+itself at start, at every command poll and at a clean stop (docs/session-commands.md).
 """
 from __future__ import annotations
 

@@ -87,7 +87,7 @@ class PgWriter:
             try:
                 with conn.cursor() as cur:
                     outcome = apply_records(cur, records)
-            except Exception as exc:  # noqa: BLE001 - any bad row: find it, store the rest
+            except Exception as exc:  # any bad row: find it, store the rest
                 if isinstance(exc, psycopg2.Error) and _is_transient(exc):
                     raise
                 conn.rollback()
@@ -124,7 +124,7 @@ class PgWriter:
                 try:
                     outcome.extend(apply_records(cur, [rec]))
                     cur.execute("RELEASE SAVEPOINT one_record")
-                except Exception as exc:  # noqa: BLE001 - this record only
+                except Exception as exc:  # this record only
                     if isinstance(exc, psycopg2.Error) and _is_transient(exc):
                         raise
                     if not isinstance(exc, psycopg2.Error):

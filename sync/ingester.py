@@ -32,8 +32,15 @@ import paho.mqtt.client as mqtt
 
 from sync.direct import DeadLetter, PgWriter, TransientDbError
 from sync.mqtt_publisher import MqttSettings, connect_async, describe_disconnect, make_client
-from sync.payloads import (DEFAULT_MAX_PAYLOAD_BYTES, PayloadError, ack_topic, decode_message,
-                           encode_ack, parse_topic, subscription)
+from sync.payloads import (
+    DEFAULT_MAX_PAYLOAD_BYTES,
+    PayloadError,
+    ack_topic,
+    decode_message,
+    encode_ack,
+    parse_topic,
+    subscription,
+)
 from sync.rows import SyncRecord, WriteOutcome
 from sync.worker import Backoff
 
@@ -189,7 +196,7 @@ class Ingester:
                 batch = self._take_batch()
                 if batch or self._due_waiting():
                     self._handle_safely(batch)
-        except BaseException as exc:  # noqa: BLE001 - reported, then the process exits 1
+        except BaseException as exc:  # reported, then the process exits 1
             self.fatal = f"{type(exc).__name__}: {exc}"
             log.critical("ingester writer stopped: %s; nothing after it was acknowledged, the "
                          "broker keeps it; exiting non-zero so that systemd restarts the "
@@ -202,13 +209,13 @@ class Ingester:
         try:
             self._handle(batch)
             return
-        except Exception:  # noqa: BLE001 - find the message, keep ingesting
+        except Exception:  # find the message, keep ingesting
             log.exception("ingester: unexpected error in a batch of %d messages; handling them "
                           "one by one", len(batch))
         for m in batch:
             try:
                 self._handle([m])
-            except Exception as exc:  # noqa: BLE001
+            except Exception as exc:
                 log.exception("ingester: unexpected error on the message from %s; "
                               "dead-lettering it", m.topic)
                 self._commit_and_ack(
@@ -234,7 +241,7 @@ class Ingester:
                 letters.append(DeadLetter(str(exc), m.payload, m.topic, _claimed(m.topic)))
                 log.warning("dead letter from %s: %s", m.topic, exc)
                 continue
-            except Exception as exc:  # noqa: BLE001 - a validator bug must not stop ingestion
+            except Exception as exc:  # a validator bug must not stop ingestion
                 log.exception("ingester: unexpected error validating the message from %s",
                               m.topic)
                 letters.append(DeadLetter(f"unexpected error validating it "

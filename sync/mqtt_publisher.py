@@ -26,8 +26,16 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from sync.outbox import Outbox
-from sync.payloads import (PayloadError, ack_topic, check_device_id, data_topic, decode_ack,
-                           encode_item, encode_message, status_topic)
+from sync.payloads import (
+    PayloadError,
+    ack_topic,
+    check_device_id,
+    data_topic,
+    decode_ack,
+    encode_item,
+    encode_message,
+    status_topic,
+)
 from sync.sync_state import SyncState
 
 log = logging.getLogger(__name__)

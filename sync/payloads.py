@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from typing import Any, Sequence
 
 from sync.chunks import COUNTS_VERSION, ChunkFormatError, check_chunk
-from sync.json_values import (INT64_MAX, ValueProblem, check_number_lists, check_value)
+from sync.json_values import INT64_MAX, ValueProblem, check_number_lists, check_value
 from sync.rows import KINDS, ROW_FIELDS, RowError, SyncRecord, check_row
 
 PAYLOAD_VERSION = 1

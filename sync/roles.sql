@@ -57,7 +57,7 @@ GRANT SELECT, INSERT, UPDATE ON users, credentials, invitations TO liftguard_web
 GRANT SELECT, INSERT, DELETE ON trainer_athletes, login_attempts TO liftguard_webapp;
 GRANT USAGE ON SEQUENCE login_attempts_id_seq TO liftguard_webapp;
 
--- Session commands, coach labels and athlete profiles (0006, docs/commands.md): the web app
+-- Session commands, coach labels and athlete profiles (0006, docs/session-commands.md): the web app
 -- issues commands and labels; boxes (direct mode) read their commands and settle them, read
 -- the labels of their sessions and report the profiles they built; the ack recorder (an
 -- ingester login) settles commands acknowledged over MQTT.

@@ -14,7 +14,6 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Iterable
 
-
 ROLES = ("admin", "trainer", "athlete")
 """``users.role`` in the seed schema (nullable): the one list the local API, the coach web app
 and ``liftguard web create-user`` check against (this module is stdlib-only, so the CLI can

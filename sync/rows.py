@@ -35,6 +35,7 @@ import psycopg2.extensions
 from psycopg2.extras import execute_values
 
 from sync.json_values import ValueProblem, check_number, check_text, check_value
+from sync.lifts import LIFT_TYPES
 from sync.series import SeriesFormatError, check_series
 
 log = logging.getLogger(__name__)
@@ -87,7 +88,7 @@ ROW_FIELDS: dict[str, dict[str, tuple[str, bool]]] = {
     },
 }
 
-LIFT_TYPES = ("squat", "bench_press", "deadlift")
+
 DRIFT_CUE_MAX_CHARS = 200
 """``live_reps.drift_cue``: what drifted, one short phrase (migration 0011's CHECK)."""
 SESSION_STATUSES = ("active", "ended")

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from sync.lifts import LIFT_TYPES
+
 _UUID, _TS = "uuid", "timestamp without time zone"
 _STAMPS = (("created_at", _TS, True), ("updated_at", _TS, True))
 
@@ -30,7 +32,7 @@ SEED_COLUMNS: dict[str, tuple[tuple[str, str, bool], ...]] = {
 """table -> ((column, type as ``format_type`` gives it, nullable), ...) in the seed's order."""
 
 SEED_TABLES = tuple(SEED_COLUMNS)
-LIFT_TYPES = ("squat", "bench_press", "deadlift")
+
 """Labels of the seed's enum ``lift_type``, in order."""
 
 

@@ -1,4 +1,9 @@
-"""Shared fixtures. Datasets in ../shared/data are reached by path only and never copied."""
+"""Fixtures shared by every test folder, and the ``integration`` marker.
+
+Each folder (sensors, sync, models, evaluation, box, web, cli, integration) has its own
+conftest.py for its own fixtures; helpers live in tests/support and are imported from there.
+Datasets in ../shared/data are reached by path only and never copied.
+"""
 from __future__ import annotations
 
 import logging
@@ -6,9 +11,25 @@ import os
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("LIFTGUARD_DATA_DIR", REPO.parent / "shared" / "data"))
+
+# Real PostgreSQL and Mosquitto on free loopback ports (tests/support/services.py), a freshly
+# migrated database (``pg``), Chromium for the browser tests.
+pytest_plugins = ["tests.support.fixtures_services", "tests.support.sync_support",
+                  "tests.support.browser"]
+
+SERVER_FIXTURES = frozenset({"pg_server", "pg_db", "pg", "mosquitto", "mosquitto_factory"})
+"""A test using any of these (directly or through another fixture) talks to a real PostgreSQL
+or Mosquitto, so it is an ``integration`` test: ``-m "not integration"`` starts no server."""
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        if SERVER_FIXTURES.intersection(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.integration)
 
 
 @pytest.fixture(autouse=True)
@@ -28,14 +49,8 @@ def shared_data() -> Path:
     return SHARED_DATA
 
 
-# Real PostgreSQL and Mosquitto on free loopback ports (tests/services.py).
-from tests.fixtures_services import mosquitto, mosquitto_factory, pg_db, pg_server  # noqa: E402,F401
-
-
 # Hypothesis: fast by default (CI, `scripts/test`); LIFTGUARD_HYPOTHESIS_PROFILE=long for a
 # deeper search before a release (docs/testing.md).
-from hypothesis import HealthCheck, settings  # noqa: E402
-
 settings.register_profile("default", max_examples=60, deadline=None,
                           suppress_health_check=[HealthCheck.too_slow,
                                                  HealthCheck.function_scoped_fixture])
@@ -43,4 +58,3 @@ settings.register_profile("long", max_examples=2000, deadline=None,
                           suppress_health_check=[HealthCheck.too_slow,
                                                  HealthCheck.function_scoped_fixture])
 settings.load_profile(os.environ.get("LIFTGUARD_HYPOTHESIS_PROFILE", "default"))
-from tests.sync_support import pg  # noqa: E402,F401  (a freshly migrated database)

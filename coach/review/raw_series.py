@@ -16,11 +16,11 @@ from typing import IO, Any, Iterator
 
 import numpy as np
 
-from sync.chunks import ChunkFormatError, decode_chunk, decode_columns
 from models.display_series import concat_samples
 from models.signals import SourceSamples
 from sensors.frame import Frame
 from sensors.recording import recording_columns, recording_lines, recording_order
+from sync.chunks import ChunkFormatError, decode_chunk, decode_columns
 
 PAGE_CHUNKS = 300
 

@@ -132,7 +132,7 @@ class SeriesJobs:
                 conn = database.getconn()
                 if compute_and_store(conn, session_id):
                     self.computed += 1
-            except Exception as exc:  # noqa: BLE001 - one session must not stop the others
+            except Exception as exc:  # one session must not stop the others
                 log.exception("session %s: computing its display series failed", session_id)
                 with self._lock:
                     self._failed[session_id] = f"{type(exc).__name__}: {exc}"[:300]

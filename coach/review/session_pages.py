@@ -26,9 +26,16 @@ from coach.db import EXTENSION, get_db
 from coach.review import charts
 from coach.review.csv_safe import csv_lines
 from coach.review.raw_series import chunk_stats, write_session_recording
-from coach.review.raw_window import (MAX_WINDOW_S, SessionSpan, Window, WindowError,
-                                     parse_window, session_span, window_channels,
-                                     write_window_recording)
+from coach.review.raw_window import (
+    MAX_WINDOW_S,
+    SessionSpan,
+    Window,
+    WindowError,
+    parse_window,
+    session_span,
+    window_channels,
+    write_window_recording,
+)
 from coach.review.series_jobs import SERIES_JOBS
 from coach.review.series_record import ChartSeries, load_series
 from coach.review.session_detail import SessionDetail, load_session

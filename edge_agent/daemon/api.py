@@ -17,11 +17,12 @@ from http.server import BaseHTTPRequestHandler
 from typing import Any, Callable
 from urllib.parse import parse_qs, urlsplit
 
-from edge_agent.daemon.api_input import ApiError, check_text, decode_json
+from edge_agent.daemon.api_input import check_text, decode_json
 from edge_agent.daemon.api_server import MAX_THREADS, READ_TIMEOUT_S, BoundedHTTPServer
-from edge_agent.daemon.sessions import SessionError, SessionManager
-from edge_agent.netaddr import is_loopback
+from edge_agent.daemon.errors import ApiConfigError, ApiError, SessionError
+from edge_agent.daemon.sessions import SessionManager
 from sync.entered_load import check_bar_load_kg
+from sync.netaddr import is_loopback
 from sync.roster import ROLES, Roster
 from sync.velocity_limit import check_limit_pct
 
@@ -37,10 +38,6 @@ REQUIRED_FIELDS = ("lift_type", "athlete")
 QUERY_PARAMETERS = {"status": (), "sessions": ("limit", "status", "athlete"), "session": (),
                     "sensor_data": ("limit", "after"), "athletes": ("role",)}
 """The query parameters each route reads; any other is refused with 400."""
-
-
-class ApiConfigError(Exception):
-    """The API cannot be started as configured (e.g. a public bind without a token)."""
 
 
 class LocalApi:
@@ -78,6 +75,12 @@ class LocalApi:
         self._thread.start()
         log.info("local API listening on %s%s", self.url,
                  " (bearer token required)" if self.token else "")
+
+    def load(self) -> dict[str, int]:
+        """Requests being served and refused: this API's report for ``/status``."""
+        return {"requests_in_progress": self.server.in_progress,
+                "refused_busy": self.server.refused_busy,
+                "connections_cut_off": self.server.cut_off}
 
     def close(self) -> None:
         if self._thread.is_alive():  # shutdown() waits for serve_forever, which may never have run
@@ -301,7 +304,7 @@ class _Handler(BaseHTTPRequestHandler):
             return
         except ApiError as exc:
             status, payload = exc.status, {"error": str(exc)}
-        except Exception as exc:  # noqa: BLE001 - answer, log, keep serving
+        except Exception as exc:  # answer, log, keep serving
             log.exception("local API: %s %s failed", method, self.path)
             status, payload = 500, {"error": f"internal error: {type(exc).__name__}"}
         self._send(status, payload)

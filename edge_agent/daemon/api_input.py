@@ -9,20 +9,14 @@ import json
 import math
 from typing import Any
 
+from edge_agent.daemon.errors import ApiError
+
 MAX_DEPTH = 8
 """Deepest ``[``/``{`` nesting a body may have (a session body is one flat object)."""
 MAX_NUMBER_CHARS = 32
 """Longest number literal accepted (a 4,000-digit integer is an attack, not a value)."""
 MAX_TEXT_CHARS = 254
 """Longest string field (an e-mail address is at most 254 characters)."""
-
-
-class ApiError(Exception):
-    """A request the API refuses; ``status`` is the HTTP status of the JSON answer."""
-
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
 
 
 def nesting_depth(text: str, limit: int) -> int:

@@ -1,6 +1,7 @@
-"""``Daemon``: builds the sources, store, feedback, scorer, loop, sessions and API from a
-``Config`` and runs them, live (reader threads) or in lockstep (a finite source as fast as
-possible: ``liftguard replay`` without ``--realtime``, benchmarks).
+"""``Daemon``: runs the sources, store, feedback, scorer, loop, sessions and API that
+``edge_agent.daemon.wiring.build_daemon`` built from the configuration and secrets the command
+line resolved (``edge_agent.settings``), live (reader threads) or in lockstep (a finite source
+as fast as possible: ``liftguard replay`` without ``--realtime``, benchmarks).
 
 Threads: one reader per source, ``realtime`` (the loop), ``store-writer``,
 ``liftguard-feedback``, ``session-worker``, ``local-api`` (+ one per request, bounded),
@@ -11,35 +12,29 @@ all, and ``dead_threads()`` tells ``liftguard run`` to exit non-zero if one died
 from __future__ import annotations
 
 import logging
-import sys
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable
 
-from sensors.frame import PLATFORM_CHANNELS
-from sensors.source import FrameSource, UnavailableSource
-
-from edge_agent import command_runner
-from edge_agent.bundle_choice import choose_bundle
-from edge_agent.startup_rules import source_problems
-from edge_agent.config import Config
-from edge_agent.daemon.api import ApiConfigError, LocalApi
+from edge_agent.bundles.choice import choose_bundle
+from edge_agent.daemon.api import LocalApi
+from edge_agent.daemon.profiles import ProfileRefresher
 from edge_agent.daemon.readers import SourceReader
-from edge_agent.daemon.realtime import Alert, AutoSession, RealtimeLoop
-from edge_agent.daemon.ring import FrameRing
+from edge_agent.daemon.realtime import Alert, RealtimeLoop
 from edge_agent.daemon.scoring import make_scorer
+from edge_agent.daemon.session_commands import BoxCommands
 from edge_agent.daemon.sessions import SessionManager
-from edge_agent.daemon.status import build_status, health_line
+from edge_agent.daemon.status import StatusReports, build_status, health_line
 from edge_agent.daemon.threads import Supervised, ThreadWatch
-from edge_agent.feedback import (ConsoleSink, FeedbackConfig, FeedbackDispatcher, FeedbackError,
-                                 GpioOutputs, SessionButton, open_pin_library)
-from edge_agent.secrets import load_secrets
+from edge_agent.feedback import FeedbackDispatcher, SessionButton
+from edge_agent.settings import SecretLookup, Settings
 from edge_agent.store import LocalStore
-from edge_agent.systemd_notify import SystemdNotifier, operator_status
-from edge_agent.timesync import ClockWatch
-from sync.chunks import chunk_resolution
-from sync.roster import Roster
+from edge_agent.store.reader import committed_seq
+from edge_agent.uplink.session_command_runner import SessionCommandRunner
+from edge_agent.uplink.timesync import ClockWatch
+from sync.systemd_notify import SystemdNotifier, operator_status
 
 log = logging.getLogger(__name__)
 
@@ -55,152 +50,85 @@ HOUSEKEEPING_INTERVAL_S = 5.0
 model bundle."""
 
 
-class DaemonError(Exception):
-    """The daemon cannot start as configured (message names the key or device)."""
+class Wakeup:
+    """The readers' nudge to the real-time loop: new frames are in a ring."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._woken = False
+
+    def notify(self) -> None:
+        with self._cond:
+            self._woken = True
+            self._cond.notify()
+
+    def wait(self, timeout: float) -> None:
+        with self._cond:
+            if not self._woken:
+                self._cond.wait(timeout)
+            self._woken = False
 
 
-def sources_from_config(cfg: Config) -> list[FrameSource]:
-    kind = cfg.get("source.kind")
-    if kind == "simulator":
-        from sensors.simulator import SimulatorSource
-        return [SimulatorSource.from_config(cfg.section("simulator"))]
-    problems = source_problems(cfg)
-    if problems:
-        raise DaemonError(problems[0])
-    if kind == "replay":
-        from sensors.replay_source import ReplaySource
-        return [ReplaySource(cfg.get("source.replay_file"), realtime=True, restamp=True)]
-    sources: list[FrameSource] = []
-    if cfg.get("imu.enabled"):
-        from sensors.imu_source import IMUSource
-        sources.append(IMUSource.from_config(cfg.section("imu"), cfg.data_dir))
-    if cfg.get("loadcells.enabled"):
-        from sensors.loadcell_calibration import CalibrationError
-        from sensors.loadcell_source import LoadCellSource
-        try:
-            sources.append(LoadCellSource.from_config(cfg.section("loadcells"), cfg.data_dir))
-        except CalibrationError as exc:
-            if not sources:
-                raise
-            log.error("load cells left out: %s. The daemon runs on the bar IMU alone (no balance "
-                      "metrics) until they are calibrated and it is restarted", exc)
-            sources.append(UnavailableSource(LoadCellSource.name, LoadCellSource.channels, str(exc)))
-    return sources
+@dataclass
+class DaemonParts:
+    """What ``edge_agent.daemon.wiring.build_daemon`` builds from the config; the daemon runs
+    them. The model fields are the bundle decision at start (``reload_model_if_changed``
+    replaces them between sessions)."""
+
+    store: LocalStore
+    dispatcher: FeedbackDispatcher
+    sessions: SessionManager
+    clock_watch: ClockWatch
+    loop: RealtimeLoop
+    readers: list[SourceReader]
+    wake: Wakeup
+    scorer: Any
+    model_info: dict[str, Any] | None
+    model_reason: str | None
+    bundle_key: bytes | None
+    bundle_target: Path | None
+    alert_on: Any
+    gpio_state: str
+    button: SessionButton | None = None
+    api: LocalApi | None = None
 
 
-def box_chunk_resolution(cfg: Config) -> dict[str, float]:
-    """What raw chunks count in (``sync.chunks.chunk_resolution``): the configured IMU ranges
-    and, on hardware with a load-cell calibration file, its counts per newton. Without the
-    file the source itself reports the problem; forces then count in 0.01 N."""
-    counts_per_newton = None
-    if cfg.get("source.kind") == "hardware" and cfg.get("loadcells.enabled"):
-        from sensors.loadcell_calibration import CalibrationError, load_calibration
-        from sensors.loadcell_source import calibration_path
-        try:
-            calibration = load_calibration(calibration_path(cfg.section("loadcells"),
-                                                            cfg.data_dir))
-            counts_per_newton = dict(zip(PLATFORM_CHANNELS, calibration.counts_per_newton))
-        except CalibrationError:
-            pass
-    return chunk_resolution(cfg.get("imu.accel_range_g"), cfg.get("imu.gyro_range_dps"),
-                            counts_per_newton)
-
-
-def _resolved(path: Path) -> Path | None:
+def resolved_bundle(path: Path) -> Path | None:
     """Where a bundle path (usually the ``models/default`` symlink) points, if anywhere."""
     return path.resolve() if path.exists() else None
 
 
 class Daemon:
-    def __init__(self, cfg: Config, *, sources: Sequence[FrameSource] | None = None,
-                 pin_factory: Any = None, api: bool = True, console: bool | None = None,
-                 say: Callable[[str], None] | None = None) -> None:
+    """Runs the parts ``build_daemon`` wired: reader threads and the real-time loop (live) or
+    lockstep, sync, housekeeping, the API; stops them in order."""
+
+    def __init__(self, cfg: Settings, secrets: SecretLookup, parts: DaemonParts) -> None:
         self.started_monotonic = time.monotonic()
-        sys.setswitchinterval(SWITCH_INTERVAL_S)
-        self.cfg = cfg
+        self.cfg, self.secrets = cfg, secrets
         self.device_id = cfg.get("device.id")
         self.ready = threading.Event()
         self._stop = threading.Event()
-        self._wake = threading.Condition()
-        self._woken = False
-        d = cfg.section("daemon")
+        self._wake = parts.wake
         self.rates: dict[str, float | None] = {}
         self._rate_marks: dict[str, tuple[float, int]] = {}
-        fb_cfg = FeedbackConfig.from_section(cfg.section("feedback"))
-        self._console = ConsoleSink(fb_cfg.console if console is None else console)
-        self._say = say or (lambda text: self._console.write(text))
-        self.gpio_state = "off"
-        outputs, pin_factory = self._gpio_outputs(fb_cfg, pin_factory)
-        self.dispatcher = FeedbackDispatcher(fb_cfg, outputs, console=self._console)
-        st = cfg.section("store")
-        self.store = LocalStore(cfg.data_dir, self.device_id, cap_mb=st["cap_mb"],
-                                commit_interval_s=st["commit_interval_s"],
-                                synchronous=st["synchronous"],
-                                resolution=box_chunk_resolution(cfg))
+        self.store, self.dispatcher, self.sessions = parts.store, parts.dispatcher, parts.sessions
+        self.clock_watch, self.loop, self.readers = parts.clock_watch, parts.loop, parts.readers
+        self.scorer, self.model_info, self.model_reason = (parts.scorer, parts.model_info,
+                                                           parts.model_reason)
+        self._bundle_key, self._bundle_target = parts.bundle_key, parts.bundle_target
+        self._alert_on, self.gpio_state = parts.alert_on, parts.gpio_state
+        self.button, self.api = parts.button, parts.api
         self.notifier = SystemdNotifier()
-        self.clock_watch = ClockWatch(self.store)
-        self.clock_watch.check()
-        # a session records the last probed state: the probe may take a subprocess
-        self.sessions = SessionManager(
-            self.store, self.dispatcher, say=self._say,
-            wall_clock_synced=lambda: bool(self.clock_watch.synced),
-            velocity_loss_limit_pct=cfg.get("feedback.velocity_loss_limit_pct") or None,
-            bench_on_platform=cfg.get("loadcells.bench_on_platform"))
-        self._bundle_link, self._shipped_reason = choose_bundle(cfg)
-        secrets_file = cfg.get("device.secrets_file")
-        secrets = load_secrets(secrets_file if secrets_file and Path(secrets_file).is_file()
-                               else None)
-        key = secrets.get("bundle_key")
-        self._bundle_key = key.encode() if key else None
-        self._alert_on = fb_cfg.alert_on
-        self._bundle_target = _resolved(self._bundle_link)
-        self.scorer, self.model_info, self.model_reason = make_scorer(
-            self._bundle_target or self._bundle_link, fb_cfg.alert_on, self._bundle_key)
-        self.model_reason = self.model_reason or self._shipped_reason
-        self.sessions.attach_scorer(self.scorer, cfg.data_dir)
-        self.loop = RealtimeLoop(
-            dispatcher=self.dispatcher, scorer=self.scorer, sessions=self.sessions,
-            hop_s=1.0 / d["hop_hz"], window_s=d["window_s"],
-            auto=AutoSession(d["auto_start"], d["auto_start_lift"], d["auto_start_load_n"],
-                             d["idle_end_s"]),
-            on_alert=self._alerted)
-        self._sources = list(sources) if sources is not None else sources_from_config(cfg)
-        self.readers = [SourceReader(s, FrameRing(d["ring_frames"]),
-                                     poll_interval_s=d["poll_interval_s"],
-                                     on_frames=self._notify, on_fault=self._sensor_fault,
-                                     on_recovered=self._sensor_recovered)
-                        for s in self._sources]
-        self.button: SessionButton | None = None
-        if fb_cfg.button_pin is not None and outputs is not None:
-            try:
-                self.button = SessionButton(fb_cfg, is_session_active=lambda: self.sessions.active_id is not None,
-                                            start_session=lambda: self.sessions.try_start(
-                                                d["auto_start_lift"], "button"),
-                                            end_session=lambda: self.sessions.try_end(None, "button"),
-                                            pin_factory=pin_factory)
-            except FeedbackError as exc:
-                log.warning("no session button: %s", exc)
-        self.api: LocalApi | None = None
-        if api:
-            token = secrets.get("api_token")
-            try:
-                roster_path = cfg.data_path(cfg.get("sync.roster_file"), "roster.json")
-                self.api = LocalApi(self.sessions, self.status, bind=cfg.get("api.bind"),
-                                    port=cfg.get("api.port"), token=token,
-                                    roster=lambda: Roster.load(roster_path))
-            except ApiConfigError as exc:
-                self.close_partial()
-                raise DaemonError(str(exc)) from None
         self._loop_thread: threading.Thread | None = None
         self._sync_thread: threading.Thread | None = None
-        self.command_runner: Any = None
+        self.command_runner: SessionCommandRunner | None = None
         self._housekeeping_thread: threading.Thread | None = None
         self.sync_state = "off"
         self.sync_outbox: Any = None
         self.sync_supervisor: Supervised | None = None
         self.loop_failures = 0
         self.loop_frames_dropped = 0
-        self._status_interval = d["status_log_interval_s"]
+        self._status_interval = cfg.get("daemon.status_log_interval_s")
         self.threads = self._watch_threads()
 
     def _watch_threads(self) -> ThreadWatch:
@@ -224,35 +152,6 @@ class Daemon:
 
     def dead_threads(self) -> list[str]:
         return self.threads.dead()
-
-    def _gpio_outputs(self, fb_cfg: FeedbackConfig,
-                      pin_factory: Any) -> tuple[GpioOutputs | None, Any]:
-        """The buzzer and LEDs, and the pin factory the session button shares with them.
-
-        Without a factory from the caller (``demo`` and tests pass gpiozero's MockFactory),
-        the pin library is chosen here and named in the log; when none can drive the pins,
-        the warning says the buzzer cannot sound and why.
-        """
-        if not fb_cfg.uses_gpio:
-            log.info("feedback on the console only: every [feedback] *_pin is -1")
-            return None, None
-        if pin_factory is None:
-            library = open_pin_library(self.cfg.data_dir)
-            if not library.usable:
-                log.warning("the buzzer cannot sound and the LEDs and session button do not "
-                            "work (feedback on the console only): %s", library.describe())
-                self.gpio_state = f"unavailable: {library.describe()}"
-                return None, None
-            log.info("GPIO pins driven by %s", library.describe())
-            pin_factory, self.gpio_state = library.factory, library.name
-        else:
-            self.gpio_state = "mock"
-        try:
-            return GpioOutputs(fb_cfg, pin_factory=pin_factory), pin_factory
-        except FeedbackError as exc:
-            log.warning("the buzzer cannot sound (feedback on the console only): %s", exc)
-            self.gpio_state = f"unavailable: {exc}"
-            return None, None
 
     # ---- running ------------------------------------------------------------------------
 
@@ -280,18 +179,18 @@ class Daemon:
     def _start_sync(self) -> None:
         """Drain the outbox on a thread of its own (never on the real-time path):
         directly to PostgreSQL or through the MQTT broker, as [sync] mode says."""
-        from edge_agent import sync_runner
-        from edge_agent.clock_gate import ClockGatedOutbox
+        from edge_agent.uplink import sync_runner
+        from edge_agent.uplink.clock_gate import ClockGatedOutbox
 
         mode = self.cfg.get("sync.mode")
         outbox = ClockGatedOutbox(self.store, self.clock_watch,
                                   self.cfg.get("sync.hold_unsynced_clock_s"))
         try:
             if mode == "direct" and self.cfg.get("database.dsn"):
-                worker = sync_runner.direct_worker(self.cfg, outbox)
+                worker = sync_runner.direct_worker(self.cfg, self.secrets, outbox)
                 target = lambda stop: worker.run(stop, idle_s=self.cfg.get("sync.interval_s"))
             elif mode == "mqtt" and self.cfg.get("mqtt.host"):
-                pub = sync_runner.publisher(self.cfg, outbox)
+                pub = sync_runner.publisher(self.cfg, self.secrets, outbox)
                 pub.start()
                 target = lambda stop: sync_runner.publish_until_stopped(pub, stop)
             else:
@@ -310,22 +209,25 @@ class Daemon:
         self._sync_thread = threading.Thread(target=self.sync_supervisor, name=f"sync-{mode}",
                                              daemon=True)
         self._sync_thread.start()
-        self.command_runner = command_runner.start(self.cfg, self, self._stop)
+        self.command_runner = self._start_session_commands()
 
-    def _notify(self) -> None:
-        with self._wake:
-            self._woken = True
-            self._wake.notify()
+    def _start_session_commands(self) -> SessionCommandRunner | None:
+        """Session commands and coach labels over whatever sync is configured, or None."""
+        if self.cfg.get("sync.mode") == "off":
+            return None
+        runner = SessionCommandRunner(
+            self.cfg, self.secrets, BoxCommands(self.sessions, self.device_id, self.cfg.data_dir),
+            ProfileRefresher(self.store, lambda: getattr(self.scorer, "model", None),
+                             self.cfg.data_dir))
+        runner.start(self._stop)
+        return runner
 
     def _run_live(self) -> None:
         hop_s = self.loop.hop_ns / 1e9
         next_health = time.monotonic() + (self._status_interval or float("inf"))
         while not self._stop.is_set():
             self.notifier.watchdog_tick()
-            with self._wake:
-                if not self._woken:
-                    self._wake.wait(hop_s)
-                self._woken = False
+            self._wake.wait(hop_s)
             frames: list = []
             arrival = 0
             for r in self.readers:
@@ -334,7 +236,7 @@ class Daemon:
                 arrival = max(arrival, at)
             try:
                 self.loop.handle(frames, arrival)
-            except Exception:  # noqa: BLE001 - one bad frame must not stop live feedback
+            except Exception:  # one bad frame must not stop live feedback
                 self._loop_step_failed(len(frames))
             if time.monotonic() >= next_health:
                 next_health = time.monotonic() + self._status_interval
@@ -364,7 +266,7 @@ class Daemon:
         """Between sessions, switch to the bundle ``models/default`` now points at
         (``liftguard model install`` / ``rollback``); True when the scorer changed."""
         link, shipped_reason = choose_bundle(self.cfg)
-        target = _resolved(link)
+        target = resolved_bundle(link)
         if target == self._bundle_target or self.sessions.active_id is not None:
             return False
         scorer, info, reason = make_scorer(target or link, self._alert_on, self._bundle_key)
@@ -451,17 +353,17 @@ class Daemon:
 
     # ---- events -------------------------------------------------------------------------
 
-    def _alerted(self, alert: Alert) -> None:
+    def alerted(self, alert: Alert) -> None:
         t = (alert.at_ns - (self.loop.first_frame_ns or alert.at_ns)) / 1e9
         text = f"instability at {t:.1f} s: {alert.reason or 'unusual movement'}"
         self.sessions.note(text)
         self.sessions.announce(f"ALERT {text}")
 
-    def _sensor_fault(self, name: str, what: str) -> None:
+    def sensor_fault(self, name: str, what: str) -> None:
         self.dispatcher.device_fault(f"{name}: {what}")
         self.sessions.note(f"device fault: {name}: {what}")
 
-    def _sensor_recovered(self, name: str) -> None:
+    def sensor_recovered(self, name: str) -> None:
         log.info("%s: sensor working again", name)
         self.sessions.note(f"device recovered: {name}")
 
@@ -474,5 +376,29 @@ class Daemon:
                 if prev is not None:
                     self.rates[r.name] = round((frames - prev[1]) / (now - prev[0]), 1)
                 self._rate_marks[r.name] = (now, frames)
-        return build_status(self)
+        sid = self.sessions.active_id
+        sync = self.sync_supervisor
+        return build_status(StatusReports(
+            ready=self.ready.is_set(),
+            uptime_s=round(now - self.started_monotonic, 3),
+            device_id=self.device_id,
+            session=None if sid is None else {
+                "id": sid, "lift_type": self.sessions.active_lift,
+                "last_committed_seq": committed_seq(self.store.path, sid)},
+            last_summary=self.sessions.last_summary,
+            sources={r.name: r.status(self.rates.get(r.name)) for r in self.readers},
+            realtime=self.loop.status(),
+            realtime_errors={"failed_steps": self.loop_failures,
+                             "frames_dropped": self.loop_frames_dropped},
+            store=self.store.status(),
+            feedback={**self.dispatcher.status(), "gpio": self.gpio_state},
+            model=self.model_info, model_reason=self.model_reason,
+            decision=self.scorer.describe(),
+            sync=self.sync_state,
+            sync_hold=None if self.sync_outbox is None else self.sync_outbox.hold_state(),
+            sync_errors={"restarts": 0 if sync is None else sync.restarts,
+                         "last_error": None if sync is None else sync.last_error},
+            sessions=self.sessions.worker_status(),
+            api=None if self.api is None else self.api.load(),
+            threads=self.threads.status()))
 

@@ -13,10 +13,10 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Iterator
 
-from sensors.source import FrameSource
-
-from edge_agent.config import Config
 from edge_agent.daemon.app import Daemon
+from edge_agent.daemon.wiring import build_daemon
+from edge_agent.settings import SecretLookup, Settings
+from sensors.source import FrameSource
 
 
 @dataclass
@@ -55,13 +55,13 @@ def _stop_on_signals(daemon: Daemon) -> Iterator[list[str]]:
             signal.signal(sig, old)
 
 
-def run_session(cfg: Config, source: FrameSource, lift: str, *, realtime: bool,
+def run_session(cfg: Settings, secrets: SecretLookup, source: FrameSource, lift: str, *, realtime: bool,
                 athlete: str | None = None, duration_s: float | None = None,
                 pin_factory: Any = None, console: bool | None = None,
                 bar_load_kg: float | None = None) -> SessionRun:
     """One session over ``source`` on a daemon built from ``cfg``; ``bar_load_kg`` is a load
     entered for it (else the platform weighs the bar)."""
-    daemon = Daemon(cfg, sources=[source], pin_factory=pin_factory, api=False, console=console)
+    daemon = build_daemon(cfg, secrets, sources=[source], pin_factory=pin_factory, api=False, console=console)
     t0 = time.monotonic()
     try:
         with _stop_on_signals(daemon) as caught:

@@ -20,14 +20,13 @@ from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
 
+from edge_agent.store import LocalStore
 from models import analyze_frames
-from models.anomaly.overlay import (MIN_CLEAN_REPS, OverlayError, make_overlay, overlay_dir,
-                                    save_overlay)
+from models.anomaly.errors import OverlayError
+from models.anomaly.overlay import MIN_CLEAN_REPS, make_overlay, overlay_dir, save_overlay
 from models.anomaly.segments import aligned_rows
 from sensors.frame import Frame
 from sync.labels import RepLabel, fingerprint, group_clean
-
-from edge_agent.store import LocalStore
 
 log = logging.getLogger(__name__)
 

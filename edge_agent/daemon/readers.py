@@ -9,12 +9,11 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from typing import Callable
-
-from sensors.errors import SensorError
-from sensors.source import FrameSource
+from typing import Any, Callable
 
 from edge_agent.daemon.ring import FrameRing
+from sensors.errors import SensorError
+from sensors.source import FrameSource
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +82,12 @@ class SourceReader:
         return (self._thread.ident is not None and not self._thread.is_alive()
                 and not self.finished.is_set() and not self._stop.is_set())
 
+    def status(self, rate_hz: float | None) -> dict[str, Any]:
+        """This reader's report for ``/status``: its source's health, faults and ring."""
+        return {**self.source.health.as_dict(), "faults": self.faults,
+                "ring_frames": len(self.ring), "ring_overwritten": self.ring.overwritten,
+                "rate_hz": rate_hz}
+
     def stop(self) -> None:
         self._stop.set()
         if self._thread.is_alive():
@@ -94,7 +99,7 @@ class SourceReader:
             try:
                 if not self._step():
                     return
-            except Exception as exc:  # noqa: BLE001 - e.g. a fault callback; keep reading
+            except Exception as exc:  # e.g. a fault callback; keep reading
                 self.source.health.errors += 1
                 self.source.health.last_error = f"{type(exc).__name__}: {exc}"
                 log.exception("%s: reader step failed; going on", self.name)

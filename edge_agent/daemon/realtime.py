@@ -21,12 +21,11 @@ from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 
-from sensors.frame import IMU_CHANNELS, PLATFORM_CHANNELS, Frame
-from models import RepSegmenter
-
 from edge_agent.daemon.recent import RecentRows, rows
 from edge_agent.daemon.scoring import Score, Scorer, Window
 from edge_agent.feedback import FeedbackDispatcher, Verdict
+from models import RepSegmenter
+from sensors.frame import IMU_CHANNELS, PLATFORM_CHANNELS, Frame
 
 if TYPE_CHECKING:
     from edge_agent.daemon.sessions import SessionManager

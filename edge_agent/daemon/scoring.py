@@ -20,10 +20,9 @@ from typing import Any, Callable, Protocol, Sequence
 
 import numpy as np
 
+from edge_agent.daemon.instability import InstabilityRules
 from models.feedback_text import attribution_reason
 from sensors.frame import BOX_CHANNELS, IMU_CHANNELS, PLATFORM_CHANNELS, Frame
-
-from edge_agent.daemon.instability import InstabilityRules
 
 log = logging.getLogger(__name__)
 
@@ -201,7 +200,7 @@ def make_scorer(bundle_dir: Path, alert_on: float, signing_key: bytes | None = N
         reason = f"model bundle {bundle_dir} refused ({exc}): using the metric rules only"
         log.warning("%s", reason)
         return RuleScorer(alert_on), None, reason
-    except Exception as exc:  # noqa: BLE001 - a bundle must never keep the daemon from starting
+    except Exception as exc:  # a bundle must never keep the daemon from starting
         reason = (f"model bundle {bundle_dir} failed to load ({type(exc).__name__}: {exc}): "
                   f"using the metric rules only")
         log.exception("%s", reason)

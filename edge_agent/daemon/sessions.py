@@ -39,6 +39,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
+from edge_agent.daemon.errors import SessionError
+from edge_agent.feedback import FeedbackDispatcher
+from edge_agent.store import LocalStore, StoreError
 from models import rep_feedback, set_feedback
 from models.analysis import analyze_sources, set_bar_load
 from models.bar_load import rep_load_fields
@@ -50,10 +53,7 @@ from models.set_drift import SetDriftEvidence
 from models.signals import FrameColumns, SourceSamples, split_by_source
 from models.velocity_cue import cue_rep, cue_velocities, reaches_limit, running_velocity_loss
 from sensors.frame import Frame
-
-from edge_agent.config import LIFT_TYPES
-from edge_agent.feedback import FeedbackDispatcher
-from edge_agent.store import LocalStore, StoreError
+from sync.lifts import LIFT_TYPES
 
 log = logging.getLogger(__name__)
 
@@ -64,14 +64,6 @@ SERIES_EVERY_S = 20.0
 """Between reps, the display series is brought up to date this often (a long rest stays
 drawn, and a crash loses at most this much of it)."""
 _STOP = object()
-
-
-class SessionError(Exception):
-    """A session request that cannot be honoured; ``status`` is the HTTP status to answer."""
-
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
 
 
 @dataclass
@@ -227,7 +219,8 @@ class SessionManager:
     def _load_overlay(self, athlete: str | None, lift: str) -> Any:
         if self._model is None or not athlete or self._overlay_root is None:
             return None
-        from models.anomaly.overlay import OverlayError, load_overlay, overlay_dir
+        from models.anomaly.errors import OverlayError
+        from models.anomaly.overlay import load_overlay, overlay_dir
 
         directory = overlay_dir(self._overlay_root, athlete, lift)
         if not directory.exists():
@@ -370,7 +363,7 @@ class SessionManager:
                     self._update_series(job[1])
                 else:
                     self._analyse_session(*job[1:])
-            except Exception as exc:  # noqa: BLE001 - one bad job must not stop the worker
+            except Exception as exc:  # one bad job must not stop the worker
                 self.jobs_failed += 1
                 self.last_job_error = f"{job[0]} job: {type(exc).__name__}: {exc}"[:300]
                 log.exception("session worker: a %s job failed%s; dropped it and going on with "

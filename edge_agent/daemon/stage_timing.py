@@ -42,9 +42,9 @@ def stage_targets(daemon: Any) -> list[tuple[str, Callable[[], Any], str]]:
     import edge_agent.daemon.sessions as sessions
     import models.anomaly.model as model_module
 
-    loop = lambda: daemon.loop  # noqa: E731 - small getters read best inline
-    scorer = lambda: daemon.loop.scorer  # noqa: E731
-    components = lambda: daemon.loop.scorer.model.components  # noqa: E731
+    loop = lambda: daemon.loop  # small getters read best inline
+    scorer = lambda: daemon.loop.scorer
+    components = lambda: daemon.loop.scorer.model.components
     return [
         ("handle", loop, "handle"),
         ("ingest", loop, "_ingest"),

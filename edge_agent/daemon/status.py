@@ -1,103 +1,90 @@
 """What ``GET /status`` and the periodic health log line report.
 
-``last_committed_seq`` per source is read back from the database (a separate read-only
-connection sees only committed transactions), so a frame at or below it is acknowledged:
-it survives ``kill -9`` and, with ``synchronous=FULL``, a power cut.
+Each part of the daemon reports on itself (readers, store, sessions, feedback, API, sync);
+``Daemon.status`` gathers those reports into a :class:`StatusReports` and ``build_status``
+lays them out, so this module knows the reports, not the daemon. ``last_committed_seq`` per
+source is read back from the database by the store (a separate read-only connection sees only
+committed transactions), so a frame at or below it is acknowledged: it survives ``kill -9``
+and, with ``synchronous=FULL``, a power cut.
 """
 from __future__ import annotations
 
-import logging
-import sqlite3
-import time
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    from edge_agent.daemon.app import Daemon
-
-log = logging.getLogger(__name__)
+from dataclasses import dataclass
+from typing import Any
 
 
-def committed_seq(db_path: Path, session_id: str) -> dict[str, int]:
-    """Highest committed ``seq`` per source of one session."""
-    try:
-        conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True, timeout=1.0)
-    except sqlite3.Error:
-        return {}
-    try:
-        rows = conn.execute("SELECT source, MAX(seq_last) FROM sensor_data WHERE session_id = ? "
-                            "GROUP BY source", (session_id,)).fetchall()
-    except sqlite3.Error:
-        return {}
-    finally:
-        conn.close()
-    return {source: int(seq) for source, seq in rows}
+@dataclass(frozen=True)
+class StatusReports:
+    """The parts' own reports, as ``Daemon.status`` collected them."""
+
+    ready: bool
+    uptime_s: float
+    device_id: str
+    session: dict[str, Any] | None   # id, lift_type, last_committed_seq; None when idle
+    last_summary: dict[str, Any] | None
+    sources: dict[str, dict[str, Any]]   # per reader: ``SourceReader.status`` + rate_hz
+    realtime: dict[str, Any]
+    realtime_errors: dict[str, int]   # failed_steps, frames_dropped
+    store: dict[str, Any]
+    feedback: dict[str, Any]
+    model: dict[str, Any] | None
+    model_reason: str | None
+    decision: Any
+    sync: str
+    sync_hold: Any
+    sync_errors: dict[str, Any]   # restarts, last_error
+    sessions: dict[str, Any]   # ``SessionManager.worker_status``
+    api: dict[str, Any] | None
+    threads: dict[str, bool]
 
 
-def build_status(d: "Daemon") -> dict[str, Any]:
-    store = d.store.status()
-    threads = d.threads.status()
-    sid = d.sessions.active_id
-    sources = {}
-    for r in d.readers:
-        sources[r.name] = {
-            **r.source.health.as_dict(),
-            "faults": r.faults,
-            "ring_frames": len(r.ring),
-            "ring_overwritten": r.ring.overwritten,
-            "rate_hz": d.rates.get(r.name),
-        }
+def build_status(r: StatusReports) -> dict[str, Any]:
+    store = r.store
     return {
-        "ready": d.ready.is_set(),
-        "uptime_s": round(time.monotonic() - d.started_monotonic, 3),
-        "device_id": d.device_id,
-        "session": None if sid is None else {
-            "id": sid, "lift_type": d.sessions.active_lift,
-            "last_committed_seq": committed_seq(d.store.path, sid)},
-        "last_summary": d.sessions.last_summary,
-        "sources": sources,
-        "sensor_faults": sum(r.faults for r in d.readers),
-        "realtime": d.loop.status(),
+        "ready": r.ready,
+        "uptime_s": r.uptime_s,
+        "device_id": r.device_id,
+        "session": r.session,
+        "last_summary": r.last_summary,
+        "sources": r.sources,
+        "sensor_faults": sum(s["faults"] for s in r.sources.values()),
+        "realtime": r.realtime,
         "drops": {
-            "ring_overwritten": {r.name: r.ring.overwritten for r in d.readers},
+            "ring_overwritten": {name: s["ring_overwritten"] for name, s in r.sources.items()},
             "store": store["dropped"],
-            "feedback_queue_full": d.dispatcher.status()["dropped_queue_full"],
+            "feedback_queue_full": r.feedback["dropped_queue_full"],
         },
-        "feedback": {**d.dispatcher.status(), "gpio": d.gpio_state},
-        "model": d.model_info,
-        "model_reason": d.model_reason,
-        "decision": d.scorer.describe(),
-        "sync": d.sync_state,
-        "sync_hold": None if d.sync_outbox is None else d.sync_outbox.hold_state(),
+        "feedback": r.feedback,
+        "model": r.model,
+        "model_reason": r.model_reason,
+        "decision": r.decision,
+        "sync": r.sync,
+        "sync_hold": r.sync_hold,
         "sync_backlog": store["outbox_backlog"],
         "disk": {k: store[k] for k in ("db_bytes", "db_used_bytes", "cap_bytes",
                                       "raw_capture_paused", "deleted_synced_chunks")},
         "store": {k: store[k] for k in ("queue_depth", "rejected_rows", "last_rejected",
                                        "writer_tick_failures", "last_commit_wall",
                                        "last_error", "writer_alive")},
-        "api": None if d.api is None else {
-            "requests_in_progress": d.api.server.in_progress,
-            "refused_busy": d.api.server.refused_busy,
-            "connections_cut_off": d.api.server.cut_off},
-        "threads": threads,
-        "threads_dead": [name for name, alive in threads.items() if not alive],
-        "worker_errors": worker_errors(d, store),
+        "api": r.api,
+        "threads": r.threads,
+        "threads_dead": [name for name, alive in r.threads.items() if not alive],
+        "worker_errors": worker_errors(r),
     }
 
 
-def worker_errors(d: "Daemon", store: dict[str, Any]) -> dict[str, Any]:
+def worker_errors(r: StatusReports) -> dict[str, Any]:
     """What each worker caught, dropped and went on after (docs/daemon.md, "Bad values")."""
-    sync = d.sync_supervisor
     return {
-        "store_rejected_rows": store["rejected_rows"],
-        "store_failed_ticks": store["writer_tick_failures"],
-        "session_jobs_failed": d.sessions.jobs_failed,
-        "session_jobs_dropped": d.sessions.jobs_dropped,
-        "session_last_error": d.sessions.last_job_error,
-        "realtime_failed_steps": d.loop_failures,
-        "realtime_frames_dropped": d.loop_frames_dropped,
-        "sync_restarts": 0 if sync is None else sync.restarts,
-        "sync_last_error": None if sync is None else sync.last_error,
+        "store_rejected_rows": r.store["rejected_rows"],
+        "store_failed_ticks": r.store["writer_tick_failures"],
+        "session_jobs_failed": r.sessions["jobs_failed"],
+        "session_jobs_dropped": r.sessions["jobs_dropped"],
+        "session_last_error": r.sessions["last_error"],
+        "realtime_failed_steps": r.realtime_errors["failed_steps"],
+        "realtime_frames_dropped": r.realtime_errors["frames_dropped"],
+        "sync_restarts": r.sync_errors["restarts"],
+        "sync_last_error": r.sync_errors["last_error"],
     }
 
 

@@ -51,7 +51,7 @@ class Supervised:
             try:
                 self._target(self._stop)
                 return
-            except Exception as exc:  # noqa: BLE001 - the thread outlives its target
+            except Exception as exc:  # the thread outlives its target
                 self.restarts += 1
                 self.last_error = f"{type(exc).__name__}: {exc}"[:300]
                 log.exception("%s stopped on an unexpected error; starting it again in %.0f s "

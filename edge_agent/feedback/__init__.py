@@ -14,7 +14,7 @@ from typing import Any
 _HOME = {
     "FeedbackConfig": "config", "ConsoleSink": "console", "rep_text": "console",
     "FeedbackDispatcher": "dispatcher", "PatternPlayer": "dispatcher",
-    "FeedbackError": "gpio", "GpioOutputs": "gpio", "SessionButton": "gpio",
+    "FeedbackError": "errors", "GpioOutputs": "gpio", "SessionButton": "gpio",
     "PinLibrary": "pin_library", "open_pin_library": "pin_library",
     "PATTERNS": "patterns", "Blink": "patterns", "Event": "patterns", "Pattern": "patterns",
     "AlertPolicy": "policy", "Verdict": "policy",

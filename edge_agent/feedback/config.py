@@ -50,7 +50,7 @@ class FeedbackConfig:
     def from_section(cls, section: Mapping[str, Any]) -> FeedbackConfig:
         """Build from a validated ``[feedback]`` section (``cfg.section("feedback")``).
 
-        Unknown keys are ignored so the schema in ``edge_agent.config`` stays the one place
+        Unknown keys are ignored so the schema in ``liftguard.config`` stays the one place
         that rejects them.
         """
         known = {f.name for f in fields(cls)}

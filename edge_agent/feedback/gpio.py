@@ -14,6 +14,8 @@ from typing import Callable
 from gpiozero import LED, Button, Buzzer
 from gpiozero.exc import BadPinFactory, GPIOZeroError, PinFactoryFallback
 
+from edge_agent.feedback.errors import FeedbackError
+
 from .config import FeedbackConfig
 from .patterns import Pattern
 
@@ -37,10 +39,6 @@ def _log_fallbacks(caught: list[warnings.WarningMessage]) -> None:
         _fallbacks_logged = True
         log.info("GPIO pin library: %s", "; ".join(t.replace("Falling back from ", "no ")
                                                  for t in tried))
-
-
-class FeedbackError(Exception):
-    """GPIO feedback hardware could not be set up; the message names the config key."""
 
 
 def _open_device(make: Callable[[], object], config: FeedbackConfig, key: str) -> object:

@@ -12,13 +12,11 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
+from edge_agent.store.errors import StoreError
+
 DB_FILENAME = "liftguard.db"
 BUSY_TIMEOUT_MS = 5000
 JOURNAL_SIZE_LIMIT_BYTES = 4 * 1024 * 1024
-
-
-class StoreError(Exception):
-    """The local store cannot be opened or used; the message says which file and why."""
 
 
 SYNCHRONOUS_LEVELS = ("NORMAL", "FULL")

@@ -6,7 +6,6 @@ import sqlite3
 from typing import Any
 
 from sensors.frame import Frame
-
 from sync.chunks import decode_chunk
 
 MAX_PAGE = 1000

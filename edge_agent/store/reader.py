@@ -13,10 +13,27 @@ from types import TracebackType
 from typing import Any
 from urllib.parse import quote
 
+from edge_agent.store import queries
+from edge_agent.store.db import BUSY_TIMEOUT_MS, DB_FILENAME
+from edge_agent.store.errors import StoreError
 from sensors.frame import Frame
 
-from edge_agent.store import queries
-from edge_agent.store.db import BUSY_TIMEOUT_MS, DB_FILENAME, StoreError
+
+def committed_seq(db_path: Path, session_id: str) -> dict[str, int]:
+    """Highest committed ``seq`` per source of one session, through a read-only connection
+    of its own (it sees only committed transactions); {} when the file cannot be read."""
+    try:
+        conn = sqlite3.connect(f"file:{quote(str(db_path))}?mode=ro", uri=True, timeout=1.0)
+    except sqlite3.Error:
+        return {}
+    try:
+        rows = conn.execute("SELECT source, MAX(seq_last) FROM sensor_data WHERE session_id = ? "
+                            "GROUP BY source", (session_id,)).fetchall()
+    except sqlite3.Error:
+        return {}
+    finally:
+        conn.close()
+    return {source: int(seq) for source, seq in rows}
 
 
 class StoreReader:

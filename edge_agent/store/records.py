@@ -5,10 +5,9 @@ import json
 import math
 from typing import Any, Callable, Mapping, Sequence
 
-from sensors.frame import Frame
-
-from sync.chunks import DEFAULT_DECIMALS, chunk_to_json, encode_chunk, encode_counts_chunk
 from edge_agent.store.writer import FrameBatch, RowWrite
+from sensors.frame import Frame
+from sync.chunks import DEFAULT_DECIMALS, chunk_to_json, encode_chunk, encode_counts_chunk
 
 
 def to_json(value: Any, what: str) -> str:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import sqlite3
 
-from edge_agent.store.db import StoreError
+from edge_agent.store.errors import StoreError
 
 MIGRATIONS: tuple[str, ...] = (
     # 1: initial schema

@@ -4,16 +4,16 @@ from __future__ import annotations
 import logging
 import sqlite3
 
-from edge_agent.config import LIFT_TYPES
 from edge_agent.store.outbox import add_entry
 from edge_agent.store.writer import RowWrite
+from sync.lifts import LIFT_TYPES
 
 log = logging.getLogger(__name__)
 
 END_REASONS: tuple[str, ...] = ("api", "button", "idle_timeout", "shutdown", "error",
                                 "crash_recovery", "command")
 """Why a session ended; ``crash_recovery`` is set only by ``recover_interrupted_sessions``,
-``command`` by a web app command (edge_agent/daemon/commands.py)."""
+``command`` by a web app command (edge_agent/daemon/session_commands.py)."""
 
 
 def start_write(session_id: str, device_id: str, lift_type: str, athlete: str | None,

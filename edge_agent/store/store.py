@@ -13,18 +13,18 @@ import threading
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
-from sensors.clock import SYSTEM_CLOCK, Clock
-from sensors.frame import Frame
-
 from edge_agent.store import outbox, queries, records, sessions, wallclock
-from sync.chunks import DEFAULT_RESOLUTION
-from edge_agent.store.db import DB_FILENAME, SYNCHRONOUS_LEVELS, StoreError, connect
+from edge_agent.store.db import DB_FILENAME, SYNCHRONOUS_LEVELS, connect
 from edge_agent.store.disk_cap import DiskCap
+from edge_agent.store.errors import StoreError
 from edge_agent.store.ids import new_id
 from edge_agent.store.lock import StoreLock
 from edge_agent.store.outbox import OutboxItem
 from edge_agent.store.schema import migrate
 from edge_agent.store.writer import BatchWriter, FrameBatch, RowWrite
+from sensors.clock import SYSTEM_CLOCK, Clock
+from sensors.frame import Frame
+from sync.chunks import DEFAULT_RESOLUTION
 
 log = logging.getLogger(__name__)
 

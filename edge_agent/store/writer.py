@@ -30,10 +30,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from sensors.frame import Frame
-
 from edge_agent.store.db import connect
 from edge_agent.store.outbox import add_entry
+from sensors.frame import Frame
 
 log = logging.getLogger(__name__)
 
@@ -229,7 +228,7 @@ class BatchWriter:
             try:
                 writes = retry + rows + self._encode(batches)
                 committed = bool(writes) and self._commit(writes)
-            except Exception:  # noqa: BLE001 - the worker outlives any one tick
+            except Exception:  # the worker outlives any one tick
                 writes, committed = [], False
                 self._tick_failed(len(retry) + len(rows), batch_frames)
             try:
@@ -308,7 +307,7 @@ class BatchWriter:
             add_entry(conn, w.table, w.row_id, now)
         except RETRIED_SQLITE_ERRORS:
             raise
-        except Exception as exc:  # noqa: BLE001 - one bad row must not cost its batch
+        except Exception as exc:  # one bad row must not cost its batch
             conn.execute("ROLLBACK TO row_write")
             self.rejected += 1
             self.last_rejected = (f"{w.table} {w.row_id}: {type(exc).__name__}: "

@@ -7,15 +7,14 @@ Public API (see ``models.anomaly.api`` and docs/models.md): ``fit_bundle``, ``lo
 from models.anomaly.api import (
     AnomalyModel,
     AthleteProfile,
-    BundleError,
     Decision,
     RepDecision,
     RepDecisions,
-    TrainingDataError,
     WindowDecision,
     fit_bundle,
     load_bundle,
 )
+from models.anomaly.errors import BundleError, TrainingDataError
 
 __all__ = [
     "AnomalyModel", "AthleteProfile", "BundleError", "Decision", "RepDecision", "RepDecisions", "TrainingDataError",

@@ -25,21 +25,29 @@ import joblib
 import numpy as np
 import sklearn
 
-from models.anomaly.bundle import BundleError, write_manifest
 from models.anomaly.body_frame import imu_groups
+from models.anomaly.bundle import write_manifest
 from models.anomaly.enrolment_baseline import BothDirections
+from models.anomaly.errors import BundleError, TrainingDataError
 from models.anomaly.features import window_feature_names
 from models.anomaly.fitting import (
     MIN_CLEAN_REPS,
     FitOptions,
-    TrainingDataError,
     calibrate_out_of_fold,
     check_enough_data,
     check_fold_groups,
     fit_components,
 )
 from models.anomaly.manifest_values import MAX_BASELINE_WEIGHT
-from models.anomaly.model import AnomalyModel, Decision, RepDecision, RepDecisions, WindowDecision, enrolment_profile, load_model
+from models.anomaly.model import (
+    AnomalyModel,
+    Decision,
+    RepDecision,
+    RepDecisions,
+    WindowDecision,
+    enrolment_profile,
+    load_model,
+)
 from models.anomaly.pipeline import (
     DEFAULT_REP_FUSION,
     AthleteProfile,
@@ -328,7 +336,11 @@ def _write_parts(staging: Path, final, calibration) -> dict:
         "libraries": libraries,
     }
     if final.trained_autoencoder is not None:
-        from models.train.autoencoder import check_agreement, export_tflite, tensorflow_version
+        from models.anomaly.autoencoder_training import (
+            check_agreement,
+            export_tflite,
+            tensorflow_version,
+        )
 
         tflite = export_tflite(final.trained_autoencoder)
         sample = final.autoencoder_inputs[:: max(1, len(final.autoencoder_inputs) // 32)]

@@ -19,15 +19,14 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from models.anomaly.errors import BundleError
+from models.anomaly.manifest_values import check_manifest_values
+
 log = logging.getLogger(__name__)
 
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
 SAMPLE_RATE_TOLERANCE = 0.01
-
-
-class BundleError(Exception):
-    """A model bundle is unusable: wrong format, wrong sensors, tampered or missing files."""
 
 
 def sha256_file(path: Path) -> str:
@@ -80,8 +79,6 @@ def read_verified_manifest(
     if type(version) is not int or version != FORMAT_VERSION:
         raise BundleError(f"{path}: unknown format_version {repr(version)[:20]}; this box reads version {FORMAT_VERSION}")
     _check_signature(path, manifest, signing_key)
-    from models.anomaly.manifest_values import check_manifest_values
-
     check_manifest_values(path, manifest)
     _check_sensors(path, manifest, expect_channels, expect_rate)
     files = manifest.get("files")

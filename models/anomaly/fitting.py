@@ -5,7 +5,7 @@ false alarms on new clean reps in the baseline). Every calibration score here co
 model that did not see that segment: K folds by segment, or by athlete when athlete groups
 are given. The final detectors are then refitted on all clean data.
 
-TensorFlow is only touched (lazily, through ``models.train``) when an autoencoder is fitted.
+TensorFlow is only touched (lazily, through ``models.anomaly.autoencoder_training``) when an autoencoder is fitted.
 """
 from __future__ import annotations
 
@@ -25,6 +25,7 @@ from models.anomaly.detectors import (
     fit_one_class_svm,
     fit_shrunk_covariance,
 )
+from models.anomaly.errors import TrainingDataError
 from models.anomaly.fusion import FusionCalibration
 from models.anomaly.pipeline import (
     DEFAULT_REP_FUSION,
@@ -44,10 +45,6 @@ MIN_ENROL_REPS = 3
 """Complete clean reps an athlete's norm needs, in ``enrol()`` and in each athlete's enrolment
 segments of ``fit_bundle``. The norm is a median (a centre): the spread always comes from the
 population, so a short set is enough; ``liftguard calibrate athlete`` asks for the same."""
-
-
-class TrainingDataError(ValueError):
-    """The clean training data cannot support a model (too little, or unusable)."""
 
 
 @dataclass(frozen=True)
@@ -137,7 +134,11 @@ def fit_components(records: list[PreparedSegment], geometry: Geometry, options: 
     )
     fitted = FittedSet(components, estimators)
     if options.autoencoder:
-        from models.train.autoencoder import AutoencoderSpec, channel_errors, train_autoencoder
+        from models.anomaly.autoencoder_training import (
+            AutoencoderSpec,
+            channel_errors,
+            train_autoencoder,
+        )
 
         inputs = components.autoencoder_input(windows)
         spec = AutoencoderSpec(options.ae_steps, geometry.n_channels, units=options.ae_units, epochs=options.ae_epochs)

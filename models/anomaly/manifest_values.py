@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from models.anomaly.bundle import BundleError
+from models.anomaly.errors import BundleError
 
 MAX_CHANNELS = 64
 MAX_VECTOR = 100_000

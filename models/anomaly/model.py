@@ -12,11 +12,16 @@ import joblib
 import numpy as np
 
 from models.anomaly.autoencoder_runtime import AutoencoderRuntime
-from models.anomaly.bundle import BundleError, bundle_file, read_verified_manifest
-from models.anomaly.detectors import CompiledIsolationForest, CompiledMahalanobis, CompiledOneClassSVM
+from models.anomaly.bundle import bundle_file, read_verified_manifest
+from models.anomaly.detectors import (
+    CompiledIsolationForest,
+    CompiledMahalanobis,
+    CompiledOneClassSVM,
+)
 from models.anomaly.enrolment_baseline import baseline_distance, leave_one_out_features
+from models.anomaly.errors import BundleError, TrainingDataError
 from models.anomaly.features import window_feature_names, window_features
-from models.anomaly.fitting import MIN_ENROL_REPS, TrainingDataError
+from models.anomaly.fitting import MIN_ENROL_REPS
 from models.anomaly.fusion import FusionCalibration
 from models.anomaly.pipeline import (
     DEFAULT_REP_FUSION,
@@ -296,7 +301,7 @@ def load_model(
         model.score_window(np.zeros((geometry.window_len, geometry.n_channels)), model._identity)
     except BundleError:
         raise
-    except Exception as exc:  # noqa: BLE001 - whatever a bad bundle raises, it is refused
+    except Exception as exc:  # whatever a bad bundle raises, it is refused
         raise BundleError(f"{bundle_dir}: manifest or bundle contents malformed: "
                           f"{type(exc).__name__}: {str(exc)[:200]}") from exc
     log.info(
@@ -311,7 +316,7 @@ def _load_file(path: Path, load: Callable[[Path], Any]) -> Any:
     """``load(path)``, or ``BundleError`` naming the file (truncated, wrong format, ...)."""
     try:
         return load(path)
-    except Exception as exc:  # noqa: BLE001 - any loader error means the file is unusable
+    except Exception as exc:  # any loader error means the file is unusable
         raise BundleError(f"{path}: does not load ({type(exc).__name__}: {str(exc)[:200]}); "
                           f"the bundle is corrupt or was built for other libraries") from exc
 

@@ -26,7 +26,8 @@ from typing import Any
 
 import numpy as np
 
-from models.anomaly.bundle import MANIFEST, BundleError, sha256_file
+from models.anomaly.bundle import MANIFEST, sha256_file
+from models.anomaly.errors import OverlayError
 from models.anomaly.model import AnomalyModel
 from models.anomaly.pipeline import AthleteProfile
 
@@ -35,10 +36,6 @@ OVERLAY_FILE = "overlay.json"
 OVERLAY_FORMAT = 1
 MIN_CLEAN_REPS = 3
 """Fewest clean reps an overlay is made from (`calibrate athlete`, coach-label profiles)."""
-
-
-class OverlayError(BundleError):
-    """An athlete overlay that cannot be used (missing, altered, or for another bundle)."""
 
 
 def overlay_dir(root: Path, athlete: str, lift: str) -> Path:

@@ -15,9 +15,18 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from models.anomaly.detectors import CompiledIsolationForest, CompiledMahalanobis, CompiledOneClassSVM
 from models.anomaly.body_frame import body_frame_feature_names, body_frame_features
-from models.anomaly.features import rep_feature_names, rep_features, window_feature_names, window_features
+from models.anomaly.detectors import (
+    CompiledIsolationForest,
+    CompiledMahalanobis,
+    CompiledOneClassSVM,
+)
+from models.anomaly.features import (
+    rep_feature_names,
+    rep_features,
+    window_feature_names,
+    window_features,
+)
 from models.anomaly.scaler import MinMaxParams
 from models.anomaly.windows import SkipCounts, resample_steps, screen_windows, sliding_windows
 

@@ -20,11 +20,17 @@ from typing import Any
 
 import numpy as np
 
+from evaluation.metrics import count_with_interval, format_count, support_note
 from models.anomaly.api import fit_bundle, load_bundle
-from models.anomaly.fitting import TrainingDataError
+from models.anomaly.errors import TrainingDataError
 from models.anomaly.overlay import POPULATION_KEY
 from models.anomaly.pipeline import compute_profile
-from models.anomaly.realtime import REALTIME_KEY, calibrate_threshold, update_manifest, window_p_stream
+from models.anomaly.realtime import (
+    REALTIME_KEY,
+    calibrate_threshold,
+    update_manifest,
+    window_p_stream,
+)
 from models.anomaly.segments import SetSegments, set_segments, simulate_sets, training_segments
 from models.anomaly.split_calibration import (
     MIN_HELD_OUT_REPS,
@@ -33,7 +39,6 @@ from models.anomaly.split_calibration import (
     recalibrate_reps,
     usable,
 )
-from models.evaluation.metrics import count_with_interval, format_count, support_note
 
 log = logging.getLogger(__name__)
 

@@ -8,13 +8,13 @@ Public surface::
 
 See docs/simulator.md for the physics, the faults and their magnitudes.
 """
+from sensors.rep_truth import RepTruth
 from sensors.simulator.athlete import BENCH_MASS_KG, LIFTS
-from sensors.simulator.kinematics import BENCH_SETUPS
 from sensors.simulator.faults import FAULT_TYPES, FaultSpecError, parse_faults
+from sensors.simulator.kinematics import BENCH_SETUPS
 from sensors.simulator.noise import NoiseModel
 from sensors.simulator.simulate import CleanSignals, SimulatedSet, simulate_set
 from sensors.simulator.source import SimulatorSource
-from sensors.simulator.truth import RepTruth
 
 __all__ = ["BENCH_MASS_KG", "BENCH_SETUPS", "FAULT_TYPES", "LIFTS", "CleanSignals", "FaultSpecError",
            "NoiseModel", "RepTruth", "SimulatedSet", "SimulatorSource", "parse_faults",

@@ -8,12 +8,12 @@ import numpy as np
 
 from sensors.frame import IMU_CHANNELS, PLATFORM_CHANNELS, Frame
 from sensors.geometry import DEFAULT_PLATFORM, PlatformGeometry
+from sensors.rep_truth import RepTruth
 from sensors.simulator.athlete import LIFTS, PROFILES, Athlete
 from sensors.simulator.faults import validate_faults
 from sensors.simulator.kinematics import BENCH_SETUPS, RepPlan, SetPlan, plan_set
 from sensors.simulator.noise import NoiseModel
 from sensors.simulator.signals import corner_forces, imu_signals, platform_load
-from sensors.simulator.truth import RepTruth
 
 TRUTH_STEP_S = 0.001
 

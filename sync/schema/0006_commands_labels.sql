@@ -1,5 +1,5 @@
 -- 0006 coach <-> box: session commands from the web app, coach labels on reps, and the athlete
--- profiles the boxes refresh from those labels (docs/commands.md). New tables only.
+-- profiles the boxes refresh from those labels (docs/session-commands.md). New tables only.
 
 -- One row per command the web app issued to a box. session_id is the session the box creates
 -- (start) or ends (end); it is no foreign key, because the sessions row only arrives when the

@@ -1,4 +1,4 @@
--- 0009 session commands told to the end, and boxes that announce themselves (docs/commands.md).
+-- 0009 session commands told to the end, and boxes that announce themselves (docs/session-commands.md).
 
 -- A coach may cancel a start the box has not answered ('cancelled'); a command nobody answered
 -- before its expiry is settled 'expired' by the web app. At most one pending end per session.

@@ -1,0 +1,5 @@
+import sys
+
+from liftguard.cli import main
+
+sys.exit(main())

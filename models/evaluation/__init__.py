@@ -1,1 +1,0 @@
-"""Offline evaluation of the anomaly models on recorded datasets (not used by the daemon)."""

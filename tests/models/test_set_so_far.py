@@ -1,0 +1,210 @@
+"""The set so far kept as arrays (models.signals.FrameColumns) gives what converting its frames
+again gives, and a segmentation reusing the last one's work (models.segmentation.
+SegmentationMemo) gives what a fresh one gives, so the per-rep analysis within the set so far
+is unchanged by either.
+
+Properties over hostile frame streams (several sources, channels that come and go, None
+values, arrivals out of time order, trims as the session worker's deque made them), and on
+simulated sets: the rep analysis and the model's rep decision of each rep from the kept arrays
+equal those of the frames' full re-conversion.
+"""
+from __future__ import annotations
+
+import collections
+import dataclasses
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from models import analyze_frames
+from models.analysis import analyze_sources
+from models.anomaly import load_bundle
+from models.anomaly.segments import rep_decisions, source_rep_decisions
+from models.metrics import RepMetrics
+from models.orientation import UpFilter
+from models.segmentation import SegmentationMemo
+from models.signals import FrameColumns, split_by_source
+from sensors.frame import Frame
+
+SOURCES = {"imu": ("ax", "ay", "az", "gx"), "platform": ("f_fl", "f_fr"), "aux": ("x",)}
+BUNDLE = Path(__file__).resolve().parents[2] / "models" / "bundles" / "default"
+
+
+def assert_same_samples(got: dict, want: dict) -> None:
+    assert list(got) == list(want)
+    for source in want:
+        g, w = got[source], want[source]
+        assert g.mono_ns.dtype == w.mono_ns.dtype and np.array_equal(g.mono_ns, w.mono_ns)
+        assert np.array_equal(g.seq, w.seq)
+        assert list(g.values) == list(w.values)
+        for channel in w.values:
+            assert np.array_equal(g.values[channel], w.values[channel], equal_nan=True)
+
+
+@st.composite
+def frame_batches(draw):
+    """Batches of frames as a loop hands them on: mostly in time order, some out of it, some
+    frames lacking channels or holding None, a source that comes late."""
+    batches, seq = [], collections.Counter()
+    t = draw(st.integers(0, 10**12))
+    for _ in range(draw(st.integers(1, 12))):
+        batch = []
+        for _ in range(draw(st.integers(0, 15))):
+            source = draw(st.sampled_from(sorted(SOURCES)))
+            names = SOURCES[source]
+            if draw(st.booleans()):
+                names = tuple(c for c in names if draw(st.booleans())) or names[:1]
+            values = tuple(draw(st.one_of(st.none(), st.floats(-1e6, 1e6))) for _ in names)
+            t += draw(st.integers(-3_000_000_000, 400_000_000))
+            seq[source] += draw(st.integers(1, 3))
+            batch.append(Frame(source, seq[source], t, 0.0, names, values))
+        batches.append(batch)
+    return batches
+
+
+@given(frame_batches(), st.integers(100_000_000, 6_000_000_000), st.data())
+def test_kept_arrays_equal_the_frames_converted_again(batches, keep_ns, data):
+    """Read now, or later at a mark taken earlier (a rep handed to a lagging worker): the
+    frames kept at that moment, converted again."""
+    columns, reference, marks = FrameColumns(), collections.deque(), []
+    for batch in batches:
+        columns.extend(batch)
+        reference.extend(batch)
+        if reference:
+            horizon = reference[-1].mono_ns - keep_ns
+            columns.drop_leading_before(columns.last_mono_ns() - keep_ns)
+            while reference and reference[0].mono_ns < horizon:
+                reference.popleft()
+        assert len(columns) == len(reference)
+        if data.draw(st.booleans(), label="mark now"):
+            marks.append((columns.mark(), list(reference)))
+        if data.draw(st.booleans(), label="read now"):
+            assert_same_samples(columns.samples(), split_by_source(list(reference)))
+        if marks and data.draw(st.booleans(), label="read a mark"):
+            mark, kept = marks.pop(0)
+            still = [f for f in kept if any(f is g for g in reference)] if kept else []
+            # frames trimmed since the mark are not brought back
+            want = kept if len(still) == len(kept) else kept[len(kept) - len(still):]
+            assert_same_samples(columns.samples(mark), split_by_source(want))
+    assert_same_samples(columns.samples(), split_by_source(list(reference)))
+
+
+def test_a_long_set_keeps_only_its_horizon_and_still_matches():
+    frames = [Frame("imu", k, k * 5_000_000, 0.0, ("ax",), (float(k),)) for k in range(20_000)]
+    columns, reference = FrameColumns(), collections.deque()
+    for k in range(0, len(frames), 20):
+        columns.extend(frames[k:k + 20])
+        reference.extend(frames[k:k + 20])
+        columns.drop_leading_before(columns.last_mono_ns() - 10_000_000_000)
+        while reference[0].mono_ns < reference[-1].mono_ns - 10_000_000_000:
+            reference.popleft()
+        if k % 2000 == 0:
+            assert_same_samples(columns.samples(), split_by_source(list(reference)))
+    assert len(columns) == len(reference) == 2001
+    assert_same_samples(columns.samples(), split_by_source(list(reference)))
+
+
+def _plain(value):
+    return json.loads(json.dumps(value, default=str, sort_keys=True),
+                      parse_constant=lambda c: c)
+
+
+@pytest.fixture(scope="module")
+def model():
+    if not (BUNDLE / "manifest.json").exists():
+        pytest.skip(f"no shipped bundle at {BUNDLE}")
+    return load_bundle(BUNDLE)
+
+
+@pytest.mark.parametrize("lift,faults,seed", [("squat", {3: "lateral_sway"}, 11),
+                                              ("bench_press", {2: "tilt"}, 4),
+                                              ("deadlift", {}, 7)])
+def test_rep_analysis_of_the_kept_set_equals_the_full_reanalysis(model, lift, faults, seed):
+    from sensors.simulator import simulate_set
+
+    frames = sorted(simulate_set(lift=lift, reps=6, faults=faults, seed=seed).frames,
+                    key=lambda f: f.mono_ns)
+    ends = [r.end_s for r in analyze_frames(frames, lift).reps]
+    assert len(ends) == 6
+    t0 = frames[0].mono_ns
+    columns, fed, memo = FrameColumns(), 0, SegmentationMemo()
+    for end in ends:   # the worker analyses each rep once its tail has come in
+        upto = next((i for i, f in enumerate(frames) if f.mono_ns > t0 + (end + 0.6) * 1e9),
+                    len(frames))
+        columns.extend(frames[fed:upto])
+        fed = upto
+        sources = columns.samples()
+        kept = analyze_sources({k: s.copy() for k, s in sources.items()}, lift, memo=memo)
+        full = analyze_frames(frames[:upto], lift)
+        assert _plain(kept.as_dict()) == _plain(full.as_dict())
+        last = kept.reps[-1:]
+        got = source_rep_decisions(model, sources, last)
+        want = rep_decisions(model, frames[:upto], full.reps[-1:])
+        assert [(d.score, d.anomalous, d.attribution) for d in got] == \
+            [(d.score, d.anomalous, d.attribution) for d in want]
+        assert all(math.isfinite(d.score) for d in got)
+
+
+samples = st.one_of(st.floats(-40.0, 40.0), st.just(float("nan")))
+
+
+@given(st.lists(st.tuples(*[samples] * 6), min_size=1, max_size=60),
+       st.lists(st.tuples(st.floats(0.0, 1.0), st.integers(0, 5), samples), max_size=4),
+       st.integers(0, 30), st.integers(2, 5))
+def test_the_filter_reused_from_the_last_segmentation_equals_a_fresh_one(rows, edits, grow, rounds):
+    """Each round the input grows and some samples change (as the set's end is resampled and
+    cleaned again): the memo's ``up`` equals a fresh filter's bit for bit."""
+    memo = SegmentationMemo()
+    memo.CHECKPOINT_EVERY = 4
+    x = np.array(rows, dtype=float).reshape(-1, 6) + np.array([0, 0, 9.81, 0, 0, 0])
+    for _ in range(rounds):
+        want = UpFilter(100.0).update(x[:, :3], x[:, 3:])
+        got = memo.up(UpFilter(100.0), x[:, :3], x[:, 3:])
+        assert np.array_equal(got, want, equal_nan=True)
+        x = np.vstack([x, x[-1:].repeat(grow, axis=0)])
+        for where, column, value in edits:
+            x[int(where * (x.shape[0] - 1)), column] = value
+
+
+def test_rep_detection_is_reused_only_for_identical_inputs():
+    memo, calls = SegmentationMemo(), []
+    a_v, rest = np.linspace(-1, 1, 50), np.zeros(50, bool)
+
+    def compute(tag):
+        def run():
+            calls.append(tag)
+            from models.kinematics import VerticalMotion
+            return VerticalMotion(a_v.copy(), a_v.copy(), rest.copy()), []
+        return run
+
+    memo.begin()
+    memo.detect(("squat", 100.0, None), a_v, rest, compute("first"))
+    memo.begin()
+    memo.detect(("squat", 100.0, None), a_v, rest, compute("same"))
+    changed = a_v.copy()
+    changed[7] = np.nextafter(changed[7], 2.0)
+    memo.detect(("squat", 100.0, None), changed, rest, compute("one bit"))
+    memo.detect(("squat", 100.0, 0.2), a_v, rest, compute("other parameters"))
+    assert calls == ["first", "one bit", "other parameters"]
+
+
+@given(st.dictionaries(st.sampled_from([f.name for f in dataclasses.fields(RepMetrics)
+                                        if f.name not in ("number", "unavailable")]),
+                       st.one_of(st.none(), st.floats(allow_nan=True),
+                                 st.floats(-1e3, 1e3).map(np.float64))),
+       st.dictionaries(st.text(max_size=5), st.text(max_size=5), max_size=3))
+def test_rep_as_dict_is_what_dataclasses_asdict_gives(values, unavailable):
+    rep = RepMetrics(number=3, start_s=0.0, bottom_s=1.0, end_s=2.0, unavailable=unavailable)
+    for name, value in values.items():
+        setattr(rep, name, value)
+    got, want = rep.as_dict(), dataclasses.asdict(rep)
+    assert list(got) == list(want)
+    assert json.dumps(got, default=repr) == json.dumps(want, default=repr)
+    before = dict(rep.unavailable)
+    got["unavailable"]["not a metric"] = "changed"
+    assert rep.unavailable == before

@@ -1,0 +1,1 @@
+"""Fixtures of the sync tests (none beyond tests/conftest.py yet); helpers in tests/support."""
