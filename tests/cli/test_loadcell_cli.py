@@ -79,7 +79,7 @@ def test_out_option_and_closed_stdin(tmp_path, monkeypatch, capsys, streaming_pl
     cfg = write_config(tmp_path, str(platform.link))
     out_file = tmp_path / "elsewhere.json"
     code = main(["--config", str(cfg), "calibrate", "loadcells", "--known-kg", "20",
-                 "--seconds", "0.1", "--out", str(out_file)])
+                 "--seconds", "0.5", "--out", str(out_file)])
     assert code == 2
     assert "stdin closed before step 'corner-fl'" in capsys.readouterr().err
     assert not out_file.exists()
