@@ -39,6 +39,7 @@ from itertools import accumulate
 from typing import Any, Mapping, Sequence
 
 from sensors.frame import PLATFORM_CHANNELS, STANDARD_GRAVITY, Frame
+from sync.json_values import is_finite_number
 
 FORMAT_VERSION = 1
 COUNTS_VERSION = 2
@@ -304,8 +305,7 @@ def _count_fields(chunk: Mapping[str, Any], channels: tuple[str, ...]
             raise ChunkFormatError(f"chunk field {key!r} has {len(items)} entries for "
                                    f"{len(channels)} channels")
     for name, scale in zip(channels, scales):
-        if (not isinstance(scale, (int, float)) or isinstance(scale, bool)
-                or not math.isfinite(scale) or scale <= 0):
+        if not is_finite_number(scale) or scale <= 0:
             raise ChunkFormatError(f"chunk field 'scale' of channel {name!r} must be a "
                                    f"positive number, got {scale!r}")
     return list(zip(channels, scales, counts))

@@ -3,7 +3,7 @@ start command and the web app's start form all check it here). The box records i
 rep, winning over the platform's weighing (``models.bar_load``)."""
 from __future__ import annotations
 
-import math
+from sync.json_values import is_finite_number
 
 MAX_BAR_LOAD_KG = 500.0
 
@@ -13,8 +13,7 @@ def check_bar_load_kg(value: object, what: str) -> float | None:
     otherwise ``ValueError`` naming ``what``."""
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)) \
-            or not math.isfinite(value) or not 0 < value <= MAX_BAR_LOAD_KG:
+    if not is_finite_number(value) or not 0 < value <= MAX_BAR_LOAD_KG:
         raise ValueError(f"{what} must be a number of kg above 0 and at most "
                          f"{MAX_BAR_LOAD_KG:g}, or absent")
     return float(value)

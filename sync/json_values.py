@@ -8,11 +8,23 @@ the first offending value.
 from __future__ import annotations
 
 import math
+import sys
 from typing import Any
 
 MAX_DEPTH = 32
 """Deepest nesting accepted (a chunk or a rep's metrics are 3 levels deep)."""
 INT64_MIN, INT64_MAX = -2**63, 2**63 - 1
+
+
+def is_finite_number(value: Any) -> bool:
+    """A JSON number a float can hold: not a bool, not NaN or infinite, and not an integer past
+    the float range (``math.isfinite`` raises ``OverflowError`` on those, and JSON can carry
+    them: ``1`` followed by 400 zeros decodes to such an int)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    if isinstance(value, int):
+        return -sys.float_info.max <= value <= sys.float_info.max
+    return math.isfinite(value)
 
 
 class ValueProblem(ValueError):

@@ -28,12 +28,12 @@ status is ``done``, ``refused`` (reason says why) or ``expired``.
 from __future__ import annotations
 
 import json
-import math
 import uuid
 from dataclasses import asdict, dataclass
 from typing import Any
 
 from sync.entered_load import check_bar_load_kg
+from sync.json_values import is_finite_number
 from sync.lifts import LIFT_TYPES
 from sync.payloads import TOPIC_ROOT, check_device_id
 from sync.velocity_limit import check_limit_pct
@@ -141,8 +141,7 @@ def _uuid(msg: dict[str, Any], key: str, required: bool = True) -> str | None:
 
 def _time(msg: dict[str, Any], key: str) -> float:
     value = msg.get(key)
-    if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value) \
-            or value < 0:
+    if not is_finite_number(value) or value < 0:
         raise CommandError(f"field {key!r} must be a non-negative number of Unix seconds")
     return float(value)
 

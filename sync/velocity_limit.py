@@ -2,7 +2,7 @@
 and the web app's start form all check it here). ``models.velocity_cue`` applies it."""
 from __future__ import annotations
 
-import math
+from sync.json_values import is_finite_number
 
 MIN_LIMIT_PCT = 1.0
 MAX_LIMIT_PCT = 90.0
@@ -13,7 +13,7 @@ def check_limit_pct(value: object, what: str) -> float | None:
     ``ValueError`` naming ``what`` and the value."""
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+    if not is_finite_number(value):
         raise ValueError(f"{what} must be a number of percent ({MIN_LIMIT_PCT:g}..{MAX_LIMIT_PCT:g}) "
                          f"or absent, got {value!r}"[:200])
     if not MIN_LIMIT_PCT <= value <= MAX_LIMIT_PCT:

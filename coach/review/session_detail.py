@@ -11,7 +11,6 @@ set (best-rep reference, as ``models.analysis`` scores it) and the faults that f
 from __future__ import annotations
 
 import dataclasses
-import math
 import re
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -20,6 +19,7 @@ from typing import Any
 from coach.review.rep_sets import RepSet, group_sets
 from models.feedback_text import findings, shift_findings
 from models.metrics import RepMetrics, velocity_loss_pct
+from sync.json_values import is_finite_number
 
 ALERT_TEXT = re.compile(r"^instability at (?P<t>-?\d+(?:\.\d+)?) s: (?P<reason>.*)$")
 """How the box words a live alert (edge_agent.daemon.app): time since the first frame."""
@@ -52,7 +52,7 @@ class RepRow:
 
     def get(self, key: str) -> Any:
         value = self.metrics.get(key)
-        return float(value) if _finite_number(value) else None
+        return float(value) if is_finite_number(value) else None
 
     @property
     def problem(self) -> bool:
@@ -220,15 +220,11 @@ def load_session(conn: Any, session_id: str) -> SessionDetail | None:
     return detail
 
 
-def _finite_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-
-
 def rep_metrics_of(metrics: dict[str, Any], number: int) -> RepMetrics:
     """The box's RepMetrics back from its stored JSON: numeric fields only (anything else,
     e.g. a string where a number belongs, counts as not available), unknown keys ignored."""
     values: dict[str, Any] = {k: float(v) for k, v in metrics.items()
-                              if k in _REP_FIELDS and _finite_number(v)}
+                              if k in _REP_FIELDS and is_finite_number(v)}
     for key in ("start_s", "bottom_s", "end_s"):
         values.setdefault(key, 0.0)
     values["number"] = number

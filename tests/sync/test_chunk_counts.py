@@ -195,7 +195,8 @@ def _missing_scale(c, draw):
     elif how == 1:
         c["scale"].pop()
     else:
-        c["scale"][0] = draw(st.sampled_from([None, "0.01", 0, -1.0, math.nan, math.inf, True]))
+        c["scale"][0] = draw(st.sampled_from([None, "0.01", 0, -1.0, math.nan, math.inf, True,
+                                              10**400]))
     return "'scale'"
 
 
