@@ -89,17 +89,46 @@ def _matching_rep(outcome: SetOutcome, start_s: float, end_s: float) -> int | No
     return best
 
 
+ENROLMENT_SEED_OFFSET = 700_001
+
+
+def enrolment_overlay(model: Any, lift: str, seed: int, reps: int = 6) -> Any:
+    """The overlay the box would load for the athlete of the set simulated with ``seed``: built
+    as a coach-label refresh or ``liftguard calibrate athlete`` builds it (``make_overlay`` on
+    the reps the rep analysis cuts), from another clean set of the same athlete on the same box
+    (same body mass, bar load, depth and descent time, ``sensors.simulator.set_style``, and the
+    same IMU bias; its own seed for everything else)."""
+    from models.anomaly.overlay import make_overlay
+    from models.anomaly.segments import set_segments
+    from sensors.simulator import set_style, simulate_set
+
+    athlete = simulated_athlete(lift, np.random.default_rng([seed, 17]))
+    enrolment = simulate_set(lift, reps=reps, seed=seed + ENROLMENT_SEED_OFFSET, athlete_mass_kg=athlete.body_mass_kg,
+                             bar_load_kg=athlete.bar_load_kg, style=set_style(lift, seed), sensor_seed=seed)
+    cut = set_segments(enrolment.frames, lift, model.channels, model.sample_rate_hz)
+    return make_overlay(model, cut.reps)
+
+
 def evaluate_faults(scorer: Scorer, *, seeds: Sequence[int], lifts: Sequence[str] = LIFTS,
                     faults: Sequence[str] = FAULT_TYPES, reps: int = 6, fault_rep: int = 4,
-                    model: Any = None, **replay: Any) -> dict[str, Any]:
-    """Per-fault detection, delays and false alerts over ``lifts`` x ``seeds`` simulated sets."""
+                    model: Any = None, with_profile: bool = False, **replay: Any) -> dict[str, Any]:
+    """Per-fault detection, delays and false alerts over ``lifts`` x ``seeds`` simulated sets.
+
+    ``with_profile``: each set's athlete has a profile (``enrolment_overlay``), loaded as the
+    daemon loads an overlay at session start (windows and rep decisions scored with it)."""
     from sensors.simulator import simulate_set
+
+    if with_profile and model is None:
+        raise ValueError("with_profile needs the model the profiles are made for")
 
     def one(lift: str, seed: int, fault_map: dict[int, str]) -> tuple[SimulatedSet, SetOutcome]:
         athlete = simulated_athlete(lift, np.random.default_rng([seed, 17]))
         sset = simulate_set(lift, reps=reps, faults=fault_map, seed=seed,
                             athlete_mass_kg=athlete.body_mass_kg, bar_load_kg=athlete.bar_load_kg)
-        return sset, replay_set(sset, scorer, model=model, **replay)
+        profile = enrolment_overlay(model, lift, seed, reps) if with_profile else None
+        if hasattr(scorer, "profile_for"):
+            scorer.profile_for = lambda: profile
+        return sset, replay_set(sset, scorer, model=model, profile=profile, **replay)
 
     per_fault: dict[str, dict[str, Any]] = {}
     rep_scores: dict[str, list[float]] = {"clean": []}
@@ -140,7 +169,7 @@ def evaluate_faults(scorer: Scorer, *, seeds: Sequence[int], lifts: Sequence[str
             clean_sets += 1
             clean_cued += model is not None and first_cue(out.rep_scores, DEFAULT_SET_ALPHA) is not None
     return summarise(per_fault, clean_reps, live_false, rep_false) | {
-        "seeds": list(seeds), "lifts": list(lifts), "rep_scores": rep_scores,
+        "seeds": list(seeds), "lifts": list(lifts), "rep_scores": rep_scores, "with_profile": with_profile,
         "drift_cue": {"alpha": DEFAULT_SET_ALPHA, "clean_sets": clean_sets, "clean_sets_cued": int(clean_cued)}}
 
 
