@@ -132,6 +132,7 @@ def evaluate_faults(scorer: Scorer, *, seeds: Sequence[int], lifts: Sequence[str
 
     per_fault: dict[str, dict[str, Any]] = {}
     rep_scores: dict[str, list[float]] = {"clean": []}
+    by_lift = {lift: {"faulty_sets": 0, "detected": 0, "clean_reps": 0, "false_alerts": 0} for lift in lifts}
     for fault in faults:
         rep_scores[fault] = []
         hits, live_hits, delays, live_delays = 0, 0, [], []
@@ -147,6 +148,8 @@ def evaluate_faults(scorer: Scorer, *, seeds: Sequence[int], lifts: Sequence[str
                 if k is not None:
                     rep_scores[fault].append(out.rep_scores[k])
                 n += 1
+                by_lift[lift]["faulty_sets"] += 1
+                by_lift[lift]["detected"] += bool(live or by_rep)
                 if live:
                     live_hits += 1
                     live_delays.append(1000 * (live[0] - onset))
@@ -166,10 +169,13 @@ def evaluate_faults(scorer: Scorer, *, seeds: Sequence[int], lifts: Sequence[str
             live_false += len(out.alerts_s)
             rep_false += sum(out.rep_problems.values())
             rep_scores["clean"] += out.rep_scores
+            by_lift[lift]["clean_reps"] += len(sset.reps)
+            by_lift[lift]["false_alerts"] += len(out.alerts_s) + sum(out.rep_problems.values())
             clean_sets += 1
             clean_cued += model is not None and first_cue(out.rep_scores, DEFAULT_SET_ALPHA) is not None
     return summarise(per_fault, clean_reps, live_false, rep_false) | {
         "seeds": list(seeds), "lifts": list(lifts), "rep_scores": rep_scores, "with_profile": with_profile,
+        "by_lift": {lift: lift_figures(counts) for lift, counts in by_lift.items()},
         "drift_cue": {"alpha": DEFAULT_SET_ALPHA, "clean_sets": clean_sets, "clean_sets_cued": int(clean_cued)}}
 
 
@@ -185,6 +191,19 @@ def summarise(per_fault: dict[str, dict[str, Any]], clean_reps: int, live_false:
         "false_alerts_per_100_clean_reps": round(100 * (live_false + rep_false) / clean_reps, 2),
         "delay_median_ms_over_faults": _median(all_delays),
     }
+
+
+def lift_figures(counts: dict[str, int]) -> dict[str, Any]:
+    """One lift's counts with 95 % Clopper-Pearson intervals: faulty sets detected (live alert or
+    rep verdict) and false alerts (live alerts and flagged verdicts) over its clean reps; the
+    interval treats each false alert as one clean rep, which holds while they are few."""
+    from evaluation.metrics import count_with_interval
+
+    def interval(k: int, n: int) -> dict[str, Any]:
+        return count_with_interval([True] * min(k, n) + [False] * (n - min(k, n))) | {"k": k}
+
+    return {**counts, "detection": interval(counts["detected"], counts["faulty_sets"]),
+            "false_alerts_per_clean_rep": interval(counts["false_alerts"], counts["clean_reps"])}
 
 
 def _median(values: list[float]) -> float | None:
