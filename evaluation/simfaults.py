@@ -128,7 +128,10 @@ def evaluate_faults(scorer: Scorer, *, seeds: Sequence[int], lifts: Sequence[str
         profile = enrolment_overlay(model, lift, seed, reps) if with_profile else None
         if hasattr(scorer, "profile_for"):
             scorer.profile_for = lambda: profile
+        drift_alpha[0] = (model.drift_alpha(profile) if model is not None else None) or DEFAULT_SET_ALPHA
         return sset, replay_set(sset, scorer, model=model, profile=profile, **replay)
+
+    drift_alpha = [DEFAULT_SET_ALPHA]   # the threshold the box uses for the last set's rep decision
 
     per_fault: dict[str, dict[str, Any]] = {}
     rep_scores: dict[str, list[float]] = {"clean": []}
@@ -172,11 +175,11 @@ def evaluate_faults(scorer: Scorer, *, seeds: Sequence[int], lifts: Sequence[str
             by_lift[lift]["clean_reps"] += len(sset.reps)
             by_lift[lift]["false_alerts"] += len(out.alerts_s) + sum(out.rep_problems.values())
             clean_sets += 1
-            clean_cued += model is not None and first_cue(out.rep_scores, DEFAULT_SET_ALPHA) is not None
+            clean_cued += model is not None and first_cue(out.rep_scores, drift_alpha[0]) is not None
     return summarise(per_fault, clean_reps, live_false, rep_false) | {
         "seeds": list(seeds), "lifts": list(lifts), "rep_scores": rep_scores, "with_profile": with_profile,
         "by_lift": {lift: lift_figures(counts) for lift, counts in by_lift.items()},
-        "drift_cue": {"alpha": DEFAULT_SET_ALPHA, "clean_sets": clean_sets, "clean_sets_cued": int(clean_cued)}}
+        "drift_cue": {"alpha": drift_alpha[0], "clean_sets": clean_sets, "clean_sets_cued": int(clean_cued)}}
 
 
 def summarise(per_fault: dict[str, dict[str, Any]], clean_reps: int, live_false: int, rep_false: int) -> dict[str, Any]:

@@ -49,7 +49,7 @@ from models.display_series import RepSpan, SeriesBuilder, SeriesFeeder, series_f
 from models.feedback_text import attribution_hint, bar_load_text, drift_cue_text, velocity_cue_text
 from models.metrics import velocity_loss_pct
 from models.segmentation import SegmentationMemo
-from models.set_drift import SetDriftEvidence
+from models.set_drift import DEFAULT_SET_ALPHA, SetDriftEvidence
 from models.signals import FrameColumns, SourceSamples, split_by_source
 from models.velocity_cue import cue_rep, cue_velocities, reaches_limit, running_velocity_loss
 from sensors.frame import Frame
@@ -199,7 +199,7 @@ class SessionManager:
             self._lift = lift_type
             limit = (velocity_loss_limit_pct if velocity_loss_limit_pct is not None
                      else self.velocity_loss_limit_pct)
-            self._plans[session_id] = _SetPlan(limit, bar_load_kg)
+            self._plans[session_id] = _SetPlan(limit, bar_load_kg, drift=SetDriftEvidence(self._drift_alpha()))
         log.info("session %s started (%s, %s, by %s; velocity-loss cue %s)", session_id,
                  lift_type, athlete or "no athlete given", reason,
                  f"at {limit:g} %" if limit is not None else "off")
@@ -232,6 +232,12 @@ class SessionManager:
             return None
         log.info("using %s's calibrated %s overlay (%s)", athlete, lift, directory)
         return profile
+
+    def _drift_alpha(self) -> float:
+        """The drift cue's threshold for this session's rep decisions: the bundle's own for the
+        decision the athlete's profile selects, else the box default (``models.set_drift``)."""
+        alpha = None if self._model is None else self._model.drift_alpha(self._profile)
+        return DEFAULT_SET_ALPHA if alpha is None else alpha
 
     def _model_decisions(self, sources: dict[str, SourceSamples], reps: Sequence[Any]) -> list[Any]:
         """Per rep: the model's decision (None without a model or when the rep is not scored);

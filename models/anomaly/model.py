@@ -268,6 +268,12 @@ class AnomalyModel:
         passed and the bundle has one); else the population rep decision, as before."""
         return profile is not None and self.profile_rep is not None
 
+    def drift_alpha(self, profile: AthleteProfile | None = None) -> float | None:
+        """The technique-drift threshold calibrated for the rep decision ``profile`` selects
+        (``models.set_drift``), or None when the bundle states none for it."""
+        value = self.profile_rep.section.get("drift_alpha") if self.uses_profile_rep(profile) else None
+        return float(value) if value is not None else None
+
     def _athlete(self, overlay: AthleteProfile) -> AthleteProfile:
         """The athlete's own norm from an overlay (athlete - population) and the population norm."""
         population = self._population_norm

@@ -112,18 +112,20 @@ def fit_profile_components(population: Components, geometry: Geometry, athletes:
                    rep_fusion=FUSED, rep_baseline_weight=float(weight))
 
 
-def both_direction_scores(components: Components, geometry: Geometry, one: AthleteSets) -> np.ndarray:
-    """The fused rep scores (n, 1) of one held-out athlete: their later set against their
-    enrolment norm, and their enrolment set against a norm of the later set."""
-    rows = []
+def both_direction_scores(components: Components, geometry: Geometry, one: AthleteSets) -> list[np.ndarray]:
+    """The fused rep scores (n, 1) of one held-out athlete's sets, one array per direction: their
+    later set against their enrolment norm, and their enrolment set against a norm of the later
+    set (a direction whose norm has too few reps is left out)."""
+    out = []
     for norm_reps, scored in ((one.enrolment, one.later), (one.later, one.enrolment)):
         norm_reps, scored = _complete(norm_reps, geometry), _complete(scored, geometry)
         if len(norm_reps) < MIN_ENROL_REPS:
             continue
         athlete = athlete_profile(norm_reps, geometry, components)
-        rows += [components.fused_rep_scores(components.rep_raw_scores(
+        rows = [components.fused_rep_scores(components.rep_raw_scores(
             centred_rep_features(r, geometry, athlete), None, athlete.rep_distance_baseline)) for r in scored]
-    return np.array(rows).reshape(len(rows), len(FUSED))
+        out.append(np.array(rows).reshape(len(rows), len(FUSED)))
+    return out
 
 
 def leave_one_athlete_out_flags(per_athlete: Sequence[np.ndarray], rate: float) -> np.ndarray:
@@ -175,20 +177,41 @@ MIN_HELD_OUT_ATHLETES = 2
 
 
 def fit_profile_rep(model: Any, athletes: Sequence[AthleteSets], held_out: Sequence[AthleteSets],
-                    weight: float) -> tuple[Components, FusionCalibration, np.ndarray]:
+                    weight: float) -> tuple[Components, FusionCalibration, np.ndarray, list[np.ndarray]]:
     """Fit the profile rep decision on ``athletes`` and calibrate it on ``held_out``.
 
-    Returns the components, the calibration (all held-out athletes) and the held-out reps'
-    flags at the bundle's rate, each athlete against a calibration from the others (the
-    figure for the report, not from the calibration it checks). ``TrainingDataError`` when the
-    held-out athletes give fewer than ``MIN_CLEAN_REPS`` scored reps or fewer than 2 athletes.
+    Returns the components, the calibration (all held-out athletes), the held-out reps' flags at
+    the bundle's rate, each athlete against a calibration from the others (the figure for the
+    report, not from the calibration it checks), and each held-out clean set's rep scores
+    (``-log10`` fused p under that calibration, for the drift cue's threshold).
+    ``TrainingDataError`` when the held-out athletes give fewer than ``MIN_CLEAN_REPS`` scored
+    reps or fewer than 2 athletes.
     """
     components = fit_profile_components(model.components, model.geometry, athletes, weight)
-    per_athlete = [both_direction_scores(components, model.geometry, one) for one in held_out]
-    filled = [s for s in per_athlete if len(s)]
+    per_set = [both_direction_scores(components, model.geometry, one) for one in held_out]
+    filled = [np.concatenate(sets) for sets in per_set if sets and sum(len(s) for s in sets)]
     if len(filled) < MIN_HELD_OUT_ATHLETES or sum(len(s) for s in filled) < MIN_CLEAN_REPS:
         raise TrainingDataError(f"the profile rep decision needs held-out athletes to calibrate on: "
                                 f"{len(filled)} athletes with {sum(len(s) for s in filled)} scored reps; need at least "
                                 f"{MIN_HELD_OUT_ATHLETES} athletes and {MIN_CLEAN_REPS} reps")
     calibration = FusionCalibration.fit(FUSED, np.concatenate(filled))
-    return components, calibration, leave_one_athlete_out_flags(filled, model.false_alarm_rate)
+    set_scores = [-np.log10(calibration.fused_p(scores)[1]) for sets in per_set for scores in sets if len(scores)]
+    return components, calibration, leave_one_athlete_out_flags(filled, model.false_alarm_rate), set_scores
+
+
+DRIFT_CUE_RATE = 0.02
+"""False technique-drift cues per clean set the profile decision's drift threshold is set for
+(the rate the box's default threshold holds with the population decision, ``models.set_drift``)."""
+
+
+def drift_threshold(set_scores: Sequence[np.ndarray]) -> dict[str, Any]:
+    """The drift cue's threshold for rep p-values of this decision, conformal over the held-out
+    athletes' clean sets (``calibrate_set_alpha``); empty when there are too few sets for
+    ``DRIFT_CUE_RATE`` (the box then keeps its default and logs it)."""
+    from models.set_drift import calibrate_set_alpha
+
+    try:
+        alpha = calibrate_set_alpha(set_scores, DRIFT_CUE_RATE)
+    except ValueError:
+        return {}
+    return {"drift_alpha": alpha, "drift_rate": DRIFT_CUE_RATE, "drift_sets": len(set_scores)}

@@ -25,7 +25,13 @@ from models.anomaly.api import fit_bundle, load_bundle
 from models.anomaly.errors import TrainingDataError
 from models.anomaly.overlay import POPULATION_KEY
 from models.anomaly.pipeline import compute_profile
-from models.anomaly.profile_rep import PROFILE_REP_KEY, AthleteSets, fit_profile_rep, write_profile_rep
+from models.anomaly.profile_rep import (
+    PROFILE_REP_KEY,
+    AthleteSets,
+    drift_threshold,
+    fit_profile_rep,
+    write_profile_rep,
+)
 from models.anomaly.realtime import (
     REALTIME_KEY,
     calibrate_threshold,
@@ -180,11 +186,13 @@ def _add_profile_rep(out_dir: Path, model: Any, athletes: Sequence[AthleteSets],
                      options: TrainOptions, signing_key: bytes | None) -> dict[str, Any]:
     log.info("fitting the profile rep decision on %d athletes, calibrating on %d held-out athletes",
              len(athletes), len(held_out))
-    components, calibration, flags = fit_profile_rep(model, athletes, held_out, options.enrolment_baseline)
+    components, calibration, flags, set_scores = fit_profile_rep(model, athletes, held_out,
+                                                                 options.enrolment_baseline)
     n_reps = sum(len(a.enrolment) + len(a.later) for a in athletes)
     section = write_profile_rep(out_dir, components, calibration, {
         "false_alarm_rate": model.false_alarm_rate,
         "rep_threshold_fisher": calibration.threshold_statistic(model.false_alarm_rate),
+        **drift_threshold(set_scores),
         "training": {"athletes": len(athletes), "reps": n_reps, "held_out_athletes": len(held_out),
                      "enrolment": "each athlete's first set"},
     })
