@@ -95,16 +95,16 @@ ENROLMENT_SEED_OFFSET = 700_001
 def enrolment_overlay(model: Any, lift: str, seed: int, reps: int = 6) -> Any:
     """The overlay the box would load for the athlete of the set simulated with ``seed``: built
     as a coach-label refresh or ``liftguard calibrate athlete`` builds it (``make_overlay`` on
-    the reps the rep analysis cuts), from another clean set of the same athlete on the same box
-    (same body mass, bar load, depth and descent time, ``sensors.simulator.set_style``, and the
-    same IMU bias; its own seed for everything else)."""
+    the reps the rep analysis cuts), from another clean set of the same athlete (same body mass,
+    bar load, depth and descent time, ``sensors.simulator.set_style``; its own seed for
+    everything else, the IMU's bias included)."""
     from models.anomaly.overlay import make_overlay
     from models.anomaly.segments import set_segments
     from sensors.simulator import set_style, simulate_set
 
     athlete = simulated_athlete(lift, np.random.default_rng([seed, 17]))
     enrolment = simulate_set(lift, reps=reps, seed=seed + ENROLMENT_SEED_OFFSET, athlete_mass_kg=athlete.body_mass_kg,
-                             bar_load_kg=athlete.bar_load_kg, style=set_style(lift, seed), sensor_seed=seed)
+                             bar_load_kg=athlete.bar_load_kg, style=set_style(lift, seed))
     cut = set_segments(enrolment.frames, lift, model.channels, model.sample_rate_hz)
     return make_overlay(model, cut.reps)
 

@@ -91,23 +91,28 @@ def _complete(segments: Sequence[np.ndarray], geometry: Geometry) -> list[np.nda
 
 def fit_profile_components(population: Components, geometry: Geometry, athletes: Sequence[AthleteSets],
                            weight: float) -> Components:
-    """The population components with rep norms and covariance fitted on athlete-centred reps
-    (each athlete centred on their own enrolment set, covariance within each set)."""
-    rows, occasions = [], []
+    """The population components with rep norms and covariance fitted on athlete-centred reps:
+    each athlete's reps, enrolment and later set, centred on the median of their enrolment set.
+
+    The covariance is over all these reps, not within each set (``fit_bundle``'s choice with
+    enrolment on the real squats): on the simulator what changes between an athlete's sets
+    (a new IMU bias, up to 50 mg and 1 deg/s per axis, a slightly different depth and tempo)
+    dwarfs the rep-to-rep variation a within-set covariance holds, so every later-set rep of
+    an athlete scored far away and the calibrated threshold rose above most faults
+    (docs/models.md, "The rep decision with a profile")."""
+    rows = []
     for one in athletes:
         enrolment = _complete(one.enrolment, geometry)
         if len(enrolment) < MIN_ENROL_REPS:
             raise TrainingDataError(f"athlete {one.athlete}: {len(enrolment)} complete enrolment reps; "
                                     f"need at least {MIN_ENROL_REPS}")
         norm = compute_profile(enrolment, geometry)
-        for flag, reps in ((True, enrolment), (False, _complete(one.later, geometry))):
-            rows += [centred_rep_features(r, geometry, norm) for r in reps]
-            occasions += [(one.athlete, flag)] * len(reps)
+        rows += [centred_rep_features(r, geometry, norm) for r in enrolment + _complete(one.later, geometry)]
     if len(rows) < MIN_CLEAN_REPS:
         raise TrainingDataError(f"{len(rows)} complete reps from {len(athletes)} athletes; need {MIN_CLEAN_REPS}")
     scaled = population.rep_scaler.transform(np.array(rows))
     median, spread = robust_spread(scaled)
-    covariance = fit_shrunk_covariance((scaled - median) / spread, occasions)
+    covariance = fit_shrunk_covariance((scaled - median) / spread)
     return replace(population, rep_median=median, rep_spread=spread, rep_mahalanobis=CompiledMahalanobis(covariance),
                    rep_fusion=FUSED, rep_baseline_weight=float(weight))
 

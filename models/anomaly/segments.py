@@ -120,8 +120,8 @@ def simulate_athletes(n_athletes: int, lifts: Sequence[str], seed: int, reps: in
     """``n_athletes`` simulated athletes per lift, each doing two clean sets (the first is their
     enrolment), deterministic in ``seed``. An athlete keeps body mass, bar load and rep-to-rep
     spread (drawn log-uniformly from ``rep_variability``) and their own depth and descent time (``sensors.simulator.Style``: drawn as a set without one would, then
-    changed a little from set to set), on one box (the IMU's bias is the same in both
-    sets). Yields ``(lift, index, spread, [set 1, set 2])``."""
+    changed a little from set to set). Everything else the seed draws is the set's own,
+    including the IMU's bias (as after the sensor was re-mounted or re-calibrated). Yields ``(lift, index, spread, [set 1, set 2])``."""
     from sensors.simulator import simulate_set
     from sensors.simulator.athlete import PROFILES, drawn_style
 
@@ -131,10 +131,9 @@ def simulate_athletes(n_athletes: int, lifts: Sequence[str], seed: int, reps: in
             athlete = simulated_athlete(lift, rng)
             spread = _draw_spread(rep_variability, rng)
             style = drawn_style(PROFILES[lift], rng)
-            seeds = [int(s) for s in rng.integers(1 << 31, size=2)]
-            sets = [simulate_set(lift, reps=reps, seed=s, athlete_mass_kg=athlete.body_mass_kg,
-                                 bar_load_kg=athlete.bar_load_kg, rep_variability=spread, style=style,
-                                 sensor_seed=seeds[0]) for s in seeds]
+            sets = [simulate_set(lift, reps=reps, seed=int(rng.integers(1 << 31)), athlete_mass_kg=athlete.body_mass_kg,
+                                 bar_load_kg=athlete.bar_load_kg, rep_variability=spread, style=style)
+                    for _ in range(2)]
             yield lift, index, spread, sets
 
 

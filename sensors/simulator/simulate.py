@@ -76,7 +76,7 @@ def simulate_set(lift: str = "squat", reps: int = 8, faults: dict[int, str] | No
                  geometry: PlatformGeometry = DEFAULT_PLATFORM,
                  bench_setup: str = BENCH_SETUPS[0], lockout_hold_s: float = 0.0,
                  spotter_rep: int | None = None, rep_variability: float = 1.0,
-                 style: Style | None = None, sensor_seed: int | None = None) -> SimulatedSet:
+                 style: Style | None = None) -> SimulatedSet:
     """Simulate one set; the same arguments always give the same frames.
 
     ``faults`` maps 1-based rep numbers to ``FAULT_TYPES`` entries. ``noise`` defaults to the
@@ -87,8 +87,7 @@ def simulate_set(lift: str = "squat", reps: int = 8, faults: dict[int, str] | No
     ``rep_variability`` scales how much the athlete's clean reps vary within the set
     (``Athlete.rep_variability``; 1.0 = as before, the same frames for the same seed).
     ``style`` keeps the athlete's own depth and descent time across sets (``Style``; None: drawn
-    per set, as before). ``sensor_seed``: the IMU's constant bias is the one a set with that seed
-    has (the same box's sensor across an athlete's sets); None: this set's own, as before.
+    per set, as before).
     """
     if lift not in PROFILES:
         raise ValueError(f"unknown lift {lift!r} (known: {', '.join(LIFTS)})")
@@ -110,8 +109,7 @@ def simulate_set(lift: str = "squat", reps: int = 8, faults: dict[int, str] | No
     clean = CleanSignals(t_imu, accel, gyro, t_plat, forces)
 
     noise_rng = np.random.default_rng([seed, 0x5E550])
-    bias_rng = None if sensor_seed is None else np.random.default_rng([sensor_seed, 0x5E550])
-    accel_n, gyro_n = noise.imu(accel, gyro, imu_rate_hz, noise_rng, bias_rng)
+    accel_n, gyro_n = noise.imu(accel, gyro, imu_rate_hz, noise_rng)
     forces_n = noise.loadcells(forces, noise_rng, platform_rate_hz)
 
     frames = (_frames("imu", IMU_CHANNELS, np.hstack([accel_n, gyro_n]), imu_rate_hz,

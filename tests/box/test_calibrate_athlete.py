@@ -140,10 +140,10 @@ STEADY = {"athlete_mass_kg": 80.0, "bar_load_kg": 90.0, "rep_variability": 0.5}
 
 
 def _steady_source(seed: int, faults: dict[int, str] | None = None) -> SimulatorSource:
-    """A steady athlete (half the usual rep-to-rep spread) on this box: their own depth, tempo and
-    the box's IMU bias in every set (``set_style``, ``sensor_seed``)."""
+    """A steady athlete (half the usual rep-to-rep spread): their own depth and tempo in every
+    set (``set_style``)."""
     return SimulatorSource(lift="squat", reps=6, seed=seed, faults=faults, realtime=False,
-                           style=set_style("squat", 21), sensor_seed=21, **STEADY)
+                           style=set_style("squat", 21), **STEADY)
 
 
 def test_a_calibrated_profile_brings_the_enrolment_baseline_into_the_rep_decision(tmp_path, capsys):

@@ -42,11 +42,11 @@ def _manifest(path: Path) -> dict:
 
 
 def _steady_sets(base: int, fault: str | None = None):
-    """A steady athlete's enrolment set and a later set on the same box (own depth, tempo, IMU bias)."""
+    """A steady athlete's enrolment set and a later set (their own depth and tempo; each set its
+    own IMU bias)."""
     style = set_style("squat", base)
-    enrolment = simulate_set("squat", reps=6, seed=base, style=style, sensor_seed=base, **STEADY)
-    later = simulate_set("squat", reps=6, seed=base + 1000, faults={4: fault} if fault else {}, style=style,
-                         sensor_seed=base, **STEADY)
+    enrolment = simulate_set("squat", reps=6, seed=base, style=style, **STEADY)
+    later = simulate_set("squat", reps=6, seed=base + 1000, faults={4: fault} if fault else {}, style=style, **STEADY)
     return enrolment, later
 
 
@@ -162,7 +162,7 @@ def test_cli_refuses_bad_athlete_options(tmp_path, capsys, extra, message):
     assert not (tmp_path / "b").exists()
 
 
-def test_steady_athletes_sets_share_their_depth_and_imu_bias():
+def test_an_athletes_sets_share_their_depth_and_a_seed_without_style_is_unchanged():
     enrolment, later = _steady_sets(23)
     other = simulate_set("squat", reps=6, seed=1023, **STEADY)      # the same seed without the athlete's style
 
@@ -170,10 +170,6 @@ def test_steady_athletes_sets_share_their_depth_and_imu_bias():
         return np.median([r.rom_m for r in s.reps])
 
     assert abs(depth(later) / depth(enrolment) - 1) < 0.08
-
-    def gyro_bias(s):   # what the gyro reads beyond the noise-free rates, averaged over the set
-        read = np.array([f.values[3:6] for f in s.frames if f.source == "imu"])
-        return (read - s.clean.gyro).mean(axis=0)
-
-    assert np.linalg.norm(gyro_bias(enrolment) - gyro_bias(later)) < 1e-3
-    assert np.linalg.norm(gyro_bias(enrolment) - gyro_bias(other)) > 3e-3   # another sensor's bias
+    assert depth(later) != depth(other)
+    again = simulate_set("squat", reps=6, seed=1023, **STEADY)
+    assert again.frames == other.frames
