@@ -160,16 +160,3 @@ def test_cli_refuses_bad_athlete_options(tmp_path, capsys, extra, message):
     assert main(args) == 2
     assert message in capsys.readouterr().err
     assert not (tmp_path / "b").exists()
-
-
-def test_an_athletes_sets_share_their_depth_and_a_seed_without_style_is_unchanged():
-    enrolment, later = _steady_sets(23)
-    other = simulate_set("squat", reps=6, seed=1023, **STEADY)      # the same seed without the athlete's style
-
-    def depth(s):
-        return np.median([r.rom_m for r in s.reps])
-
-    assert abs(depth(later) / depth(enrolment) - 1) < 0.08
-    assert depth(later) != depth(other)
-    again = simulate_set("squat", reps=6, seed=1023, **STEADY)
-    assert again.frames == other.frames
