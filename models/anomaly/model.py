@@ -28,12 +28,18 @@ from models.anomaly.pipeline import (
     AthleteProfile,
     Components,
     Geometry,
-    PreparedSegment,
     compute_profile,
     extent_feature_index,
     prepare_segment,
 )
-from models.anomaly.profile_rep import PROFILE_REP_KEY, REPORTED, ProfileRep, athlete_profile, centred_rep_features, load_profile_rep
+from models.anomaly.profile_rep import (
+    PROFILE_REP_KEY,
+    REPORTED,
+    ProfileRep,
+    athlete_profile,
+    centred_rep_features,
+    load_profile_rep,
+)
 from models.anomaly.scaler import MinMaxParams
 from models.anomaly.windows import SkipCounts, as_segment, screen_windows
 

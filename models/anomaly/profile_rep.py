@@ -28,9 +28,9 @@ from models.anomaly.bundle import bundle_file
 from models.anomaly.detectors import CompiledMahalanobis, fit_shrunk_covariance
 from models.anomaly.enrolment_baseline import baseline_distance, leave_one_out_features
 from models.anomaly.errors import TrainingDataError
+from models.anomaly.features import window_feature_names
 from models.anomaly.fitting import MIN_CLEAN_REPS, MIN_ENROL_REPS
 from models.anomaly.fusion import FusionCalibration
-from models.anomaly.features import window_feature_names
 from models.anomaly.pipeline import (
     AthleteProfile,
     Components,
