@@ -11,6 +11,8 @@ import shutil
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from liftguard.cli import main
 from models.analysis import analyze_frames
@@ -178,3 +180,17 @@ def test_with_a_profile_the_scorer_uses_the_real_time_threshold_calibrated_with_
     scorer.profile_for = lambda: None
     scorer.reset()
     assert scorer.active_threshold == scorer.threshold == _manifest(bundles[1])["realtime"]["window_p_threshold"]
+
+
+@given(text=st.one_of(st.text(max_size=12), st.tuples(st.floats(), st.floats()).map(lambda t: f"{t[0]},{t[1]}")))
+@settings(max_examples=80, deadline=None)
+def test_the_rep_variability_option_gives_a_range_or_names_what_is_wrong(text):
+    from liftguard.commands.train import _spread_range
+    from liftguard.errors import UsageError
+
+    try:
+        low, high = _spread_range(text)
+    except UsageError as exc:
+        assert str(exc).startswith(f"--sim-rep-variability {text!r}: ")
+        return
+    assert 0.25 <= low <= high <= 3.0
