@@ -110,9 +110,6 @@ class ModelScorer:
         self.profile_for = profile_for or (lambda: None)
         self.profile: Any = None
         self.threshold = realtime_threshold(model) or model.false_alarm_rate * FALLBACK_THRESHOLD_FACTOR
-        self.active_threshold = self.threshold
-        """The threshold of the current session: with an athlete profile, the bundle's own for
-        that case when it has one (``realtime_threshold``)."""
         self._log_threshold = math.log10(self.threshold)
         n = model.window_len
         self._offsets_ns = np.round((np.arange(n) - (n - 1)) * 1e9 / model.sample_rate_hz).astype(np.int64)
@@ -150,13 +147,11 @@ class ModelScorer:
         self.profile = self.profile_for()
         # with a profile, the threshold calibrated on athletes scored with their overlays, if any
         threshold = realtime_threshold(self.model, self.profile) if self.profile is not None else None
-        self.active_threshold = threshold or self.threshold
-        self._log_threshold = math.log10(self.active_threshold)
+        self._log_threshold = math.log10(threshold or self.threshold)
 
     def describe(self) -> dict[str, Any]:
         return {"kind": self.kind, "bundle": str(self.bundle_dir), "channels": list(self.model.channels),
                 "sample_rate_hz": self.model.sample_rate_hz, "window_p_threshold": self.threshold,
-                "session_window_p_threshold": self.active_threshold,
                 "fused_with": self.rules.describe(), "athlete_overlay": self.profile is not None}
 
 

@@ -124,8 +124,6 @@ def test_an_older_bundle_without_the_section_ignores_nothing_and_decides_as_befo
 @pytest.mark.parametrize("field, literal, message", [
     ("profile_rep.rep_baseline_weight", "-1", r"profile_rep\.rep_baseline_weight = -1 is out of range"),
     ("profile_rep.rep", '["rep_iforest"]', r"profile_rep\.rep = \['rep_iforest'\] must be"),
-    ("profile_rep.window_p_threshold", "2", r"profile_rep\.window_p_threshold = 2 is out of range"),
-    ("profile_rep.drift_alpha", "0", r"profile_rep\.drift_alpha = 0 is out of range"),
     ("profile_rep.rep_median", '"x"', r"profile_rep\.rep_median = 'x' is not a list"),
     ("profile_rep.rep_median", "[1.0, 2.0]", r"profile_rep holds 2 rep norms"),
     ("population_norm", "null", r"profile_rep .* needs population_norm"),
@@ -163,23 +161,6 @@ def test_cli_refuses_bad_athlete_options(tmp_path, capsys, extra, message):
     assert main(args) == 2
     assert message in capsys.readouterr().err
     assert not (tmp_path / "b").exists()
-
-
-def test_with_a_profile_the_scorer_uses_the_real_time_threshold_calibrated_with_overlays(bundles):
-    from edge_agent.daemon.scoring import make_scorer
-
-    section = _manifest(bundles[1])["profile_rep"]
-    assert 0 < section["window_p_threshold"] < 1
-    assert section["realtime"]["calibration_sets"] == 6     # 3 held-out athletes, both directions
-    scorer, _, _ = make_scorer(bundles[1], 0.9)
-    enrolment, _ = _steady_sets(24)
-    overlay = make_overlay(scorer.model, set_segments(enrolment.frames, "squat", scorer.model.channels, 100.0).reps)
-    scorer.profile_for = lambda: overlay
-    scorer.reset()
-    assert scorer.active_threshold == section["window_p_threshold"] != scorer.threshold
-    scorer.profile_for = lambda: None
-    scorer.reset()
-    assert scorer.active_threshold == scorer.threshold == _manifest(bundles[1])["realtime"]["window_p_threshold"]
 
 
 @given(text=st.one_of(st.text(max_size=12), st.tuples(st.floats(), st.floats()).map(lambda t: f"{t[0]},{t[1]}")))
