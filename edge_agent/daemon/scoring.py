@@ -141,13 +141,8 @@ class ModelScorer:
         return Score(probability, attribution_reason(d.attribution) if probability >= self.alert_on else None)
 
     def reset(self) -> None:
-        from models.anomaly.realtime import realtime_threshold
-
         self.rules.reset()
         self.profile = self.profile_for()
-        # with a profile, the threshold calibrated on athletes scored with their overlays, if any
-        threshold = realtime_threshold(self.model, self.profile) if self.profile is not None else None
-        self._log_threshold = math.log10(threshold or self.threshold)
 
     def describe(self) -> dict[str, Any]:
         return {"kind": self.kind, "bundle": str(self.bundle_dir), "channels": list(self.model.channels),

@@ -153,6 +153,5 @@ def _check_profile_rep(c: _Checker, manifest: dict[str, Any]) -> None:
     c.vector("profile_rep.rep_spread")
     c.number("profile_rep.false_alarm_rate", 0, 1, open_low=True, required=False)
     c.number("profile_rep.drift_alpha", 0, 1, open_low=True, required=False)
-    c.number("profile_rep.window_p_threshold", 0, 1, open_low=True, required=False)
     if not c.table("population_norm", required=False) or manifest.get("athlete_centring"):
         raise c.fail("profile_rep", "{...}", "needs population_norm and a bundle without athlete_centring")

@@ -58,9 +58,6 @@ class AthleteSets:
     athlete: str
     enrolment: list[np.ndarray]
     later: list[np.ndarray]
-    enrolment_rows: np.ndarray | None = None
-    """The whole enrolment set (T×C), for the real-time threshold with a profile; None: not kept."""
-    later_rows: np.ndarray | None = None
 
 
 @dataclass

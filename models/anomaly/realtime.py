@@ -31,14 +31,12 @@ DEFAULT_HOP_S = 0.1
 DEFAULT_MIN_GAP_S = 2.0
 
 
-def window_p_stream(model: AnomalyModel, rows: np.ndarray, hop_s: float = DEFAULT_HOP_S,
-                    profile: Any = None) -> np.ndarray:
-    """``fused_p`` of the window ending at every hop of ``rows`` (T×C at the model's rate),
-    scored with ``profile`` (an athlete overlay) when given; NaN where the window was not
-    scored (gap, saturation)."""
+def window_p_stream(model: AnomalyModel, rows: np.ndarray, hop_s: float = DEFAULT_HOP_S) -> np.ndarray:
+    """``fused_p`` of the window ending at every hop of ``rows`` (T×C at the model's rate);
+    NaN where the window was not scored (gap, saturation)."""
     hop = max(1, int(round(hop_s * model.sample_rate_hz)))
     windows = sliding_windows(rows, model.window_len, hop)
-    return np.array([d.fused_p if d.scored else math.nan for d in (model.score_window(w, profile) for w in windows)])
+    return np.array([d.fused_p if d.scored else math.nan for d in map(model.score_window, windows)])
 
 
 def alert_episodes(p_stream: np.ndarray, threshold: float, hop_s: float = DEFAULT_HOP_S,
@@ -103,12 +101,7 @@ def update_manifest(bundle_dir: Path, sections: dict[str, Any], signing_key: byt
     write_manifest(Path(bundle_dir), manifest, signing_key)
 
 
-def realtime_threshold(model: AnomalyModel, profile: Any = None) -> float | None:
-    """The bundle's real-time window threshold; with an athlete profile, the one calibrated on
-    held-out athletes scored with their overlays (``profile_rep.window_p_threshold``) when the
-    bundle has it."""
+def realtime_threshold(model: AnomalyModel) -> float | None:
     section = model.manifest.get(REALTIME_KEY) or {}
-    if profile is not None and (model.manifest.get("profile_rep") or {}).get("window_p_threshold"):
-        section = model.manifest["profile_rep"]
     value = section.get("window_p_threshold")
     return float(value) if isinstance(value, (int, float)) and 0 < value < 1 else None

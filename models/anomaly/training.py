@@ -23,7 +23,6 @@ import numpy as np
 from evaluation.metrics import count_with_interval, format_count, support_note
 from models.anomaly.api import fit_bundle, load_bundle
 from models.anomaly.errors import TrainingDataError
-from models.anomaly.overlay import MIN_CLEAN_REPS as MIN_OVERLAY_REPS
 from models.anomaly.overlay import POPULATION_KEY
 from models.anomaly.pipeline import compute_profile
 from models.anomaly.profile_rep import (
@@ -162,7 +161,6 @@ def train_bundle(fit_sets: Sequence[LabelledSet], held_out: Sequence[LabelledSet
             "reps_scored": int(flags.size),
             "rep_false_alarm_rate": round(float(np.mean(flags)), 4) if flags.size else None,
             "rep_flags": count_with_interval(flags),
-            "realtime": realtime,
             "rep_flags_support": support_note(int(flags.size), options.false_alarm_rate),
             "realtime_false_alerts": count_with_interval(np.arange(held_reps) < min(alerts, held_reps)),
             "realtime_support": support_note(held_reps, options.realtime_false_alerts_per_100_reps / 100.0),
@@ -198,34 +196,11 @@ def _add_profile_rep(out_dir: Path, model: Any, athletes: Sequence[AthleteSets],
         "training": {"athletes": len(athletes), "reps": n_reps, "held_out_athletes": len(held_out),
                      "enrolment": "each athlete's first set"},
     })
-    realtime = _profile_realtime(load_bundle(out_dir), held_out, options)
-    if realtime:
-        section.update(window_p_threshold=realtime["window_p_threshold"], realtime=realtime)
     update_manifest(out_dir, {PROFILE_REP_KEY: section}, signing_key)
     return {"athletes": [a.athlete for a in athletes], "held_out_athletes": [a.athlete for a in held_out],
             "fit_reps": n_reps, "enrolment_baseline": options.enrolment_baseline,
             "rep_flags": count_with_interval(flags),
-            "realtime": realtime,
             "rep_flags_support": support_note(int(flags.size), options.false_alarm_rate)}
-
-
-def _profile_realtime(model: Any, held_out: Sequence[AthleteSets], options: TrainOptions) -> dict[str, Any] | None:
-    """The real-time window threshold for sessions with a profile: each held-out athlete's sets
-    scored window by window with the overlay made from their other set (``make_overlay``, as the
-    box makes it), calibrated like the population one; None without the whole sets."""
-    from models.anomaly.overlay import make_overlay
-
-    streams, reps = [], 0
-    for one in held_out:
-        for norm, rows, scored in ((one.enrolment, one.later_rows, one.later),
-                                   (one.later, one.enrolment_rows, one.enrolment)):
-            if rows is None or len(norm) < MIN_OVERLAY_REPS:
-                continue
-            streams.append(window_p_stream(model, rows, profile=make_overlay(model, norm)))
-            reps += len(scored)
-    if not streams:
-        return None
-    return calibrate_threshold(streams, reps, options.realtime_false_alerts_per_100_reps)
 
 
 def report_markdown(report: dict[str, Any]) -> str:
@@ -264,12 +239,6 @@ def report_markdown(report: dict[str, Any]) -> str:
                      f"calibration): {format_count(profile['rep_flags'])}")
         if profile["rep_flags_support"]:
             lines.append(f"  - {profile['rep_flags_support']}")
-        if profile.get("realtime"):
-            rt = profile["realtime"]
-            lines.append(f"- with an athlete profile: real-time window threshold fused_p <= {rt['window_p_threshold']:.3g}, "
-                         f"chosen on the held-out athletes' sets scored with their overlays (a calibration figure): "
-                         f"{rt['calibration_false_alerts_per_100_reps']:g} false alerts per 100 of their "
-                         f"{rt['calibration_reps']} clean reps")
     lines += ["", "Libraries: " + ", ".join(f"{k} {v}" for k, v in sorted(report["libraries"].items())), ""]
     return "\n".join(lines)
 
@@ -288,7 +257,6 @@ def simulated_athlete_sets(n_athletes: int, lifts: Sequence[str], seed: int, cha
     out = []
     for lift, index, spread, (first, second) in simulate_athletes(n_athletes, lifts, seed,
                                                                   rep_variability=rep_variability):
-        cut = [set_segments(s.frames, lift, channels, rate_hz) for s in (first, second)]
-        out.append(AthleteSets(f"sim:{lift}:athlete{index}:spread{spread:.2f}", cut[0].reps, cut[1].reps,
-                               cut[0].rows, cut[1].rows))
+        cut = [set_segments(s.frames, lift, channels, rate_hz).reps for s in (first, second)]
+        out.append(AthleteSets(f"sim:{lift}:athlete{index}:spread{spread:.2f}", *cut))
     return out
