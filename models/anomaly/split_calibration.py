@@ -24,6 +24,8 @@ import numpy as np
 from models.anomaly.bundle import bundle_file
 from models.anomaly.fusion import FusionCalibration
 from models.anomaly.model import AnomalyModel
+from models.anomaly.set_calibration import set_threshold
+from models.set_drift import DEFAULT_SET_FALSE_CUE_RATE
 
 MIN_HELD_OUT_REPS = 20
 """Fewest scored held-out reps (from at least 2 sets) to calibrate rep decisions on them;
@@ -59,9 +61,13 @@ def leave_one_set_out_flags(per_set: Sequence[np.ndarray], detectors: tuple[str,
     return np.concatenate(flags)
 
 
-def recalibrate_reps(bundle_dir: Path, model: AnomalyModel, per_set: Sequence[np.ndarray]) -> dict[str, Any]:
-    """Replace the bundle's rep calibration with one fitted on the held-out scores; returns the
-    manifest's new ``calibration`` section (the caller rewrites the manifest and checksums)."""
+def recalibrate_reps(bundle_dir: Path, model: AnomalyModel, per_set: Sequence[np.ndarray], *,
+                     seed: int = 0) -> dict[str, Any]:
+    """Replace the bundle's rep calibration with one fitted on the held-out scores, and the
+    drift-cue threshold with one calibrated on the same held-out sets (each set's reps against
+    a calibration of the other sets, pseudo-sets within each set; ``set_calibration``), at the
+    bundle's ``calibration.set_drift.false_cue_rate``; returns the manifest's new
+    ``calibration`` section (the caller rewrites the manifest and checksums)."""
     calibration = FusionCalibration.fit(model.components.rep_fusion, np.concatenate([s for s in per_set if len(s)]))
     path = bundle_file(Path(bundle_dir), model.manifest, model.manifest["calibration"]["file"])
     with np.load(path, allow_pickle=False) as arrays:
@@ -72,4 +78,8 @@ def recalibrate_reps(bundle_dir: Path, model: AnomalyModel, per_set: Sequence[np
     section.update(rep_method=METHOD, rep_samples=int(calibration.fused.scores.size),
                    rep_threshold_fisher=calibration.threshold_statistic(model.false_alarm_rate),
                    rep_calibrated_on="held_out_sets")
+    rate = (section.get("set_drift") or {}).get("false_cue_rate", DEFAULT_SET_FALSE_CUE_RATE)
+    section["set_drift"] = set_threshold(model.components.rep_fusion, per_set, rate=rate, seed=seed,
+                                         source="held-out sets scored by the final model, one group per set"
+                                         ).as_manifest()
     return section

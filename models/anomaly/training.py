@@ -123,7 +123,7 @@ def train_bundle(fit_sets: Sequence[LabelledSet], held_out: Sequence[LabelledSet
         per_set = held_out_rep_scores(model, [s.segments.reps for s in held_out])
         if usable(per_set):
             flags = leave_one_set_out_flags(per_set, model.components.rep_fusion, options.false_alarm_rate)
-            calibration = recalibrate_reps(out_dir, model, per_set)
+            calibration = recalibrate_reps(out_dir, model, per_set, seed=options.seed)
             update_manifest(out_dir, {"calibration": calibration}, signing_key)
             model = load_bundle(out_dir)
             report["rep_calibration"] = "held-out sets (leave one set out for the figure below)"
