@@ -32,12 +32,13 @@ from typing import Any
 
 import numpy as np
 
-DEFAULT_SET_ALPHA = 1.3e-5
+DEFAULT_SET_ALPHA = 1.5e-4
 """The drift-cue threshold of a bundle whose manifest has none (bundles fitted before the
 threshold became a bundle field): calibrated for the trimmed statistic at 2 % false cues per
-clean set on 120 simulated clean 8-rep sets (40 per lift, seed 11) with the shipped default
-bundle, by ``scripts/eval-drift-cue`` (docs/models.md, "Technique-drift cue"). A bundle fitted
-now carries its own (``calibration.set_drift.alpha``, ``calibrate_from_reps``)."""
+clean set on 120 simulated clean 8-rep sets (40 per lift, seed 11) with the default bundle of
+commit 492179c, by ``scripts/eval-drift-cue`` (1.58e-4, rounded down; docs/models.md,
+"Technique-drift cue"). A bundle fitted now carries its own (``calibration.set_drift.alpha``,
+``calibrate_from_reps``)."""
 
 DEFAULT_SET_FALSE_CUE_RATE = 0.02
 """Nominal share of clean sets that cue, for which ``fit_bundle`` calibrates a bundle's

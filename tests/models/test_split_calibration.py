@@ -44,10 +44,15 @@ def test_train_calibrates_reps_on_the_held_out_sets_when_they_are_enough(tmp_pat
     assert held["rep_flags"]["n"] == held["reps_scored"]
     # the window calibration is the out-of-fold one, untouched
     assert model.window_calibration.fused.scores.size == calibration["window_samples"]
+    # the drift-cue threshold follows the rep calibration: the held-out sets, one group each
+    drift = calibration["set_drift"]
+    assert drift["groups"] == 4 and drift["reps"] == held["reps_scored"]
+    assert "held-out sets" in drift["method"] and model.set_drift_alpha == drift["alpha"]
 
 
 def test_too_few_held_out_reps_keep_the_out_of_fold_calibration(tmp_path):
     model, report = _train(tmp_path, 1)
     assert "rep_calibrated_on" not in model.manifest["calibration"]
+    assert "out-of-fold" in model.manifest["calibration"]["set_drift"]["method"]
     assert report["rep_calibration"].startswith("out of fold")
     assert model.rep_calibration.fused.scores.size == model.manifest["calibration"]["rep_samples"]

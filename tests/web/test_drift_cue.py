@@ -145,6 +145,14 @@ def test_liftguard_run_cues_a_drifting_set_once_and_stores_where(tmp_path):
     assert text.count("technique-drift cue given") == 1, text[-3000:]
     cue = summary["drift_cue"]
     assert cue["given"] is True and 3 <= cue["rep"] <= 8 and cue["drifted"]
+    # the threshold is the shipped bundle's own, read from its manifest
+    from edge_agent.bundles.choice import SHIPPED_BUNDLE
+    from models.anomaly import load_bundle
+
+    shipped = load_bundle(SHIPPED_BUNDLE)
+    assert cue["alpha"] == shipped.set_drift_alpha == shipped.manifest["calibration"]["set_drift"]["alpha"]
+    assert (f"technique-drift cue threshold {cue['alpha']:.3g} on the set's combined p (the bundle's own "
+            "calibration)") in text
     with LocalStore(data, "drift-run-box") as store:
         live = [(r["rep_number"], r["drift_cue"]) for r in store.session_live_reps(row["id"])]
         reps = store.session_reps(row["id"])
