@@ -118,6 +118,21 @@ def test_box_cues_a_drifting_set_once_and_a_clean_set_not(tmp_path):
     assert not any(r["metrics"]["drift_cue"] for r in reps)
 
 
+def test_one_faulty_rep_gets_its_within_rep_alert_and_no_drift_cue(tmp_path):
+    """`scripts/demo`'s set (`liftguard demo` defaults: 5 squats, sway injected on rep 3 only):
+    the swaying rep is flagged within the rep, and one rep alone makes no technique drift."""
+    env = dict(os.environ, LIFTGUARD_DEMO_DIR=str(tmp_path / "demo"), PYTHONUNBUFFERED="1",
+               GPIOZERO_PIN_FACTORY="mock")
+    out = subprocess.run([sys.executable, "-m", "liftguard", "demo", "--fast"],
+                         capture_output=True, text=True, env=env, timeout=180)
+    assert out.returncode == 0, out.stderr[-3000:]
+    text = out.stdout + out.stderr
+    assert "lateral_sway on rep 3" in text
+    assert re.search(r"alert at [\d.]+ s \(rep 3\): bar swaying sideways", text), text[-3000:]
+    assert re.search(r"^rep 3: the bar drifted", text, re.M)
+    assert "technique drift" not in text and "Technique drifted" not in text
+
+
 def test_liftguard_run_cues_a_drifting_set_once_and_stores_where(tmp_path):
     """The daemon as deployed (`liftguard run`, simulator source from the config file, session
     through the local API): the log says the cue was given, the live rep row and the analysed
@@ -160,12 +175,17 @@ def test_liftguard_run_cues_a_drifting_set_once_and_stores_where(tmp_path):
     assert [r["rep_number"] for r in reps if r["metrics"]["drift_cue"]] == [cue["rep"]]
 
 
-def test_the_shipped_threshold_is_the_one_docs_models_md_reports_figures_for():
+def test_the_shipped_thresholds_are_the_ones_docs_models_md_reports_figures_for():
     from pathlib import Path
 
+    from edge_agent.bundles.choice import SHIPPED_BUNDLE
+    from models.anomaly import load_bundle
+
     docs = (Path(__file__).resolve().parents[2] / "docs" / "models.md").read_text()
-    shipped = re.search(r"shipped as `([0-9.e+-]+)`", docs)
-    assert shipped and float(shipped.group(1)) == DEFAULT_SET_ALPHA
+    own = re.search(r"the shipped bundle's own threshold\s+`([0-9.e+-]+)`", docs)
+    assert own and float(own.group(1)) == float(f"{load_bundle(SHIPPED_BUNDLE).set_drift_alpha:.3g}")
+    fallback = re.search(r"`DEFAULT_SET_ALPHA` = `([0-9.e+-]+)`", docs)
+    assert fallback and float(fallback.group(1)) == DEFAULT_SET_ALPHA
 
 
 @pytest.mark.integration
