@@ -179,6 +179,34 @@ def test_a_bad_threshold_in_the_manifest_is_refused_by_name(athletes_bundle, tmp
         load_bundle(bad)
 
 
+JSON_VALUES = st.one_of(st.none(), st.booleans(), st.integers(-3, 3), st.floats(allow_nan=False), st.text(max_size=5),
+                        st.lists(st.floats(0, 1), max_size=2), st.dictionaries(st.text(max_size=3), st.floats(0, 1),
+                                                                               max_size=2))
+
+
+@settings(max_examples=40, deadline=None)
+@given(field=st.sampled_from(["alpha", "false_cue_rate"]), value=JSON_VALUES)
+def test_any_value_of_the_threshold_fields_loads_as_given_or_is_refused_by_name(athletes_bundle, tmp_path_factory,
+                                                                                field, value):
+    import shutil
+
+    bundle = tmp_path_factory.mktemp("m") / "b"
+    shutil.copytree(athletes_bundle, bundle)
+    manifest = json.loads((bundle / "manifest.json").read_text())
+    manifest["calibration"]["set_drift"][field] = value
+    write_manifest(bundle, manifest, None)
+    valid = isinstance(value, (int, float)) and not isinstance(value, bool) and 0.0 < value <= 1.0 - 1e-12
+    if valid:
+        model = load_bundle(bundle)
+        expected = value if field == "alpha" else manifest["calibration"]["set_drift"]["alpha"]
+        assert model.set_drift_alpha == expected
+    else:
+        with pytest.raises(BundleError, match=f"calibration.set_drift.{field}"):
+            load_bundle(bundle)
+    # the unchanged bundle still loads after a refused one
+    assert load_bundle(athletes_bundle).set_drift_alpha > 0.0
+
+
 def test_fit_bundle_refuses_a_false_cue_rate_outside_zero_one(tmp_path):
     with pytest.raises(ValueError, match="set_false_cue_rate"):
         fit_bundle(synthetic_reps(12, seed=1), DEFAULT_CHANNELS, 100.0, tmp_path / "b", autoencoder=False,

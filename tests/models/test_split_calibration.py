@@ -48,6 +48,7 @@ def test_train_calibrates_reps_on_the_held_out_sets_when_they_are_enough(tmp_pat
     drift = calibration["set_drift"]
     assert drift["groups"] == 4 and drift["reps"] == held["reps_scored"]
     assert "held-out sets" in drift["method"] and model.set_drift_alpha == drift["alpha"]
+    assert report["set_drift"] == drift
 
 
 def test_too_few_held_out_reps_keep_the_out_of_fold_calibration(tmp_path):
