@@ -128,10 +128,10 @@ def evaluate_faults(scorer: Scorer, *, seeds: Sequence[int], lifts: Sequence[str
         profile = enrolment_overlay(model, lift, seed, reps) if with_profile else None
         if hasattr(scorer, "profile_for"):
             scorer.profile_for = lambda: profile
-        drift_alpha[0] = (model.drift_alpha(profile) if model is not None else None) or DEFAULT_SET_ALPHA
+        drift_alpha[0] = model.drift_alpha(profile) if model is not None else DEFAULT_SET_ALPHA
         return sset, replay_set(sset, scorer, model=model, profile=profile, **replay)
 
-    drift_alpha = [DEFAULT_SET_ALPHA]   # the threshold the box uses for the last set's rep decision
+    drift_alpha = [DEFAULT_SET_ALPHA]   # the box's threshold for the last set's rep decision (the bundle's own)
 
     per_fault: dict[str, dict[str, Any]] = {}
     rep_scores: dict[str, list[float]] = {"clean": []}

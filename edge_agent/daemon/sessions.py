@@ -22,7 +22,7 @@ has a calibrated overlay (``liftguard calibrate athlete``), it is loaded when th
 starts (never on the real-time path) and used by both the per-window and per-rep decisions.
 
 Technique-drift cue (with a model): after each rep the set's rep decisions so far are combined
-(``models.set_drift``); the first rep at which the set crosses the calibrated threshold
+(``models.set_drift``); the first rep at which the set crosses the bundle's calibrated threshold
 plays the technique-drift pattern, once per set, and its line names what drifted (the set's
 summed attribution in words). The live rep row carries that text (``drift_cue``); the summary
 (``drift_cue`` key) and the rep rows (``drift_cue`` true on that rep) say where it fired.
@@ -49,7 +49,7 @@ from models.display_series import RepSpan, SeriesBuilder, SeriesFeeder, series_f
 from models.feedback_text import attribution_hint, bar_load_text, drift_cue_text, velocity_cue_text
 from models.metrics import velocity_loss_pct
 from models.segmentation import SegmentationMemo
-from models.set_drift import DEFAULT_SET_ALPHA, SetDriftEvidence
+from models.set_drift import SetDriftEvidence
 from models.signals import FrameColumns, SourceSamples, split_by_source
 from models.velocity_cue import cue_rep, cue_velocities, reaches_limit, running_velocity_loss
 from sensors.frame import Frame
@@ -199,7 +199,7 @@ class SessionManager:
             self._lift = lift_type
             limit = (velocity_loss_limit_pct if velocity_loss_limit_pct is not None
                      else self.velocity_loss_limit_pct)
-            self._plans[session_id] = _SetPlan(limit, bar_load_kg, drift=SetDriftEvidence(self._drift_alpha()))
+            self._plans[session_id] = _SetPlan(limit, bar_load_kg, drift=self._drift_evidence())
         log.info("session %s started (%s, %s, by %s; velocity-loss cue %s)", session_id,
                  lift_type, athlete or "no athlete given", reason,
                  f"at {limit:g} %" if limit is not None else "off")
@@ -215,6 +215,16 @@ class SessionManager:
         if self._model is not None:
             self._overlay_root = Path(data_dir) / "athletes"
             scorer.profile_for = lambda: self._profile
+            own = "set_drift" in (getattr(self._model, "manifest", {}).get("calibration") or {})
+            log.info("technique-drift cue threshold %.3g on the set's combined p (%s)", self._drift_evidence().alpha,
+                     "the bundle's own calibration" if own else "the default: the bundle has none")
+
+    def _drift_evidence(self) -> SetDriftEvidence:
+        """A new set's drift evidence at the attached bundle's threshold for this session's rep
+        decision: with the athlete's profile, the profile decision's own (``profile_rep.set_drift``),
+        else the manifest's ``calibration.set_drift``, else ``DEFAULT_SET_ALPHA``."""
+        drift_alpha = getattr(self._model, "drift_alpha", None)
+        return SetDriftEvidence(drift_alpha(self._profile)) if drift_alpha else SetDriftEvidence()
 
     def _load_overlay(self, athlete: str | None, lift: str) -> Any:
         if self._model is None or not athlete or self._overlay_root is None:
@@ -232,12 +242,6 @@ class SessionManager:
             return None
         log.info("using %s's calibrated %s overlay (%s)", athlete, lift, directory)
         return profile
-
-    def _drift_alpha(self) -> float:
-        """The drift cue's threshold for this session's rep decisions: the bundle's own for the
-        decision the athlete's profile selects, else the box default (``models.set_drift``)."""
-        alpha = None if self._model is None else self._model.drift_alpha(self._profile)
-        return DEFAULT_SET_ALPHA if alpha is None else alpha
 
     def _model_decisions(self, sources: dict[str, SourceSamples], reps: Sequence[Any]) -> list[Any]:
         """Per rep: the model's decision (None without a model or when the rep is not scored);
@@ -508,7 +512,8 @@ class SessionManager:
         s = analysis.summary
         decisions = self._model_decisions(sources, analysis.reps)
         attributions = [_flagged(d) for d in decisions]
-        plan = self._plans.pop(session_id, None) or _SetPlan(self.velocity_loss_limit_pct)
+        plan = self._plans.pop(session_id, None) or _SetPlan(self.velocity_loss_limit_pct,
+                                                             drift=self._drift_evidence())
         s["velocity_loss_cue"] = self._cue_summary(plan, analysis.reps)
         if self._model is not None:
             s["drift_cue"] = self._drift_summary(plan, analysis.reps, decisions)

@@ -124,6 +124,9 @@ def check_manifest_values(path: Path, manifest: dict[str, Any]) -> None:
     c.table("calibration")
     c.text("calibration.file")
     c.number("calibration.false_alarm_rate", 0, 1, open_low=True)
+    if c.table("calibration.set_drift", required=False):
+        c.number("calibration.set_drift.alpha", 0, 1 - 1e-12, open_low=True)
+        c.number("calibration.set_drift.false_cue_rate", 0, 1 - 1e-12, open_low=True, required=False)
     if c.table("realtime", required=False):
         c.number("realtime.window_p_threshold", 0, 1, required=False, open_low=True)
         c.number("realtime.hop_s", 0, 60, required=False, open_low=True)
@@ -152,6 +155,7 @@ def _check_profile_rep(c: _Checker, manifest: dict[str, Any]) -> None:
     c.vector("profile_rep.rep_median")
     c.vector("profile_rep.rep_spread")
     c.number("profile_rep.false_alarm_rate", 0, 1, open_low=True, required=False)
-    c.number("profile_rep.drift_alpha", 0, 1, open_low=True, required=False)
+    if c.table("profile_rep.set_drift", required=False):
+        c.number("profile_rep.set_drift.alpha", 0, 1 - 1e-12, open_low=True)
     if not c.table("population_norm", required=False) or manifest.get("athlete_centring"):
         raise c.fail("profile_rep", "{...}", "needs population_norm and a bundle without athlete_centring")

@@ -42,6 +42,7 @@ from models.anomaly.profile_rep import (
 )
 from models.anomaly.scaler import MinMaxParams
 from models.anomaly.windows import SkipCounts, as_segment, screen_windows
+from models.set_drift import bundle_set_alpha
 
 log = logging.getLogger(__name__)
 
@@ -168,6 +169,8 @@ class AnomalyModel:
         self._population_norm = (AthleteProfile.from_dict(manifest["population_norm"])
                                  if profile_rep is not None else None)
         self.false_alarm_rate = float(manifest["calibration"]["false_alarm_rate"])
+        self.set_drift_alpha = bundle_set_alpha(manifest)
+        """The technique-drift cue's threshold (``models.set_drift``): the bundle's own, else the default."""
         self.athlete_centring = bool(manifest.get("athlete_centring", False))
         self._window_names = window_feature_names(geometry.channels)
         self._rep_names = geometry.rep_feature_names
@@ -274,11 +277,15 @@ class AnomalyModel:
         passed and the bundle has one); else the population rep decision, as before."""
         return profile is not None and self.profile_rep is not None
 
-    def drift_alpha(self, profile: AthleteProfile | None = None) -> float | None:
-        """The technique-drift threshold calibrated for the rep decision ``profile`` selects
-        (``models.set_drift``), or None when the bundle states none for it."""
-        value = self.profile_rep.section.get("drift_alpha") if self.uses_profile_rep(profile) else None
-        return float(value) if value is not None else None
+    def drift_alpha(self, profile: AthleteProfile | None = None) -> float:
+        """The technique-drift threshold for the rep decision ``profile`` selects
+        (``models.set_drift``): the profile decision's own (``profile_rep.set_drift``) when it is
+        used and has one, else the bundle's (``set_drift_alpha``)."""
+        if self.uses_profile_rep(profile):
+            alpha = (self.profile_rep.section.get("set_drift") or {}).get("alpha")
+            if isinstance(alpha, (int, float)):
+                return float(alpha)
+        return self.set_drift_alpha
 
     def _athlete(self, overlay: AthleteProfile) -> AthleteProfile:
         """The athlete's own norm from an overlay (athlete - population) and the population norm."""

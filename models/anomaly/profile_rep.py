@@ -187,8 +187,8 @@ def fit_profile_rep(model: Any, athletes: Sequence[AthleteSets], held_out: Seque
 
     Returns the components, the calibration (all held-out athletes), the held-out reps' flags at
     the bundle's rate, each athlete against a calibration from the others (the figure for the
-    report, not from the calibration it checks), and each held-out clean set's rep scores
-    (``-log10`` fused p under that calibration, for the drift cue's threshold).
+    report, not from the calibration it checks), and each held-out athlete's raw fused scores
+    (both directions; for the drift cue's threshold).
     ``TrainingDataError`` when the held-out athletes give fewer than ``MIN_CLEAN_REPS`` scored
     reps or fewer than 2 athletes.
     """
@@ -200,23 +200,21 @@ def fit_profile_rep(model: Any, athletes: Sequence[AthleteSets], held_out: Seque
                                 f"{len(filled)} athletes with {sum(len(s) for s in filled)} scored reps; need at least "
                                 f"{MIN_HELD_OUT_ATHLETES} athletes and {MIN_CLEAN_REPS} reps")
     calibration = FusionCalibration.fit(FUSED, np.concatenate(filled))
-    set_scores = [-np.log10(calibration.fused_p(scores)[1]) for sets in per_set for scores in sets if len(scores)]
-    return components, calibration, leave_one_athlete_out_flags(filled, model.false_alarm_rate), set_scores
+    return components, calibration, leave_one_athlete_out_flags(filled, model.false_alarm_rate), filled
 
 
-DRIFT_CUE_RATE = 0.02
-"""False technique-drift cues per clean set the profile decision's drift threshold is set for
-(the rate the box's default threshold holds with the population decision, ``models.set_drift``)."""
 
-
-def drift_threshold(set_scores: Sequence[np.ndarray]) -> dict[str, Any]:
-    """The drift cue's threshold for rep p-values of this decision, conformal over the held-out
-    athletes' clean sets (``calibrate_set_alpha``); empty when there are too few sets for
-    ``DRIFT_CUE_RATE`` (the box then keeps its default and logs it)."""
-    from models.set_drift import calibrate_set_alpha
+def drift_threshold(per_athlete: Sequence[np.ndarray], seed: int) -> dict[str, Any]:
+    """The drift cue's threshold for this decision's rep p-values (``profile_rep.set_drift``),
+    calibrated as ``fit_bundle`` calibrates the population one (``models.anomaly.set_calibration``):
+    each held-out athlete's reps against a calibration of the other athletes, pseudo-sets drawn
+    within each athlete; empty when there are too few athletes (the box then uses the bundle's
+    population threshold)."""
+    from models.anomaly.set_calibration import set_threshold
 
     try:
-        alpha = calibrate_set_alpha(set_scores, DRIFT_CUE_RATE)
+        threshold = set_threshold(FUSED, per_athlete, seed=seed,
+                                  source="held-out athletes in both directions, one group per athlete")
     except ValueError:
         return {}
-    return {"drift_alpha": alpha, "drift_rate": DRIFT_CUE_RATE, "drift_sets": len(set_scores)}
+    return {"set_drift": threshold.as_manifest()}

@@ -144,7 +144,7 @@ def train_bundle(fit_sets: Sequence[LabelledSet], held_out: Sequence[LabelledSet
         per_set = held_out_rep_scores(model, [s.segments.reps for s in held_out])
         if usable(per_set):
             flags = leave_one_set_out_flags(per_set, model.components.rep_fusion, options.false_alarm_rate)
-            calibration = recalibrate_reps(out_dir, model, per_set)
+            calibration = recalibrate_reps(out_dir, model, per_set, seed=options.seed)
             update_manifest(out_dir, {"calibration": calibration}, signing_key)
             model = load_bundle(out_dir)
             report["rep_calibration"] = "held-out sets (leave one set out for the figure below)"
@@ -170,6 +170,7 @@ def train_bundle(fit_sets: Sequence[LabelledSet], held_out: Sequence[LabelledSet
         log.warning("no held-out clean sets: the real-time threshold is not calibrated; the daemon "
                     "falls back to its default (see docs/models.md)")
     report["realtime"] = realtime
+    report["set_drift"] = model.manifest["calibration"].get("set_drift")
     (out_dir / REPORT_JSON).write_text(json.dumps(report, indent=2, sort_keys=True))
     (out_dir / REPORT_MD).write_text(report_markdown(report))
     population = compute_profile([r for s in fit_sets for r in s.segments.reps], model.geometry)
@@ -186,13 +187,13 @@ def _add_profile_rep(out_dir: Path, model: Any, athletes: Sequence[AthleteSets],
                      options: TrainOptions, signing_key: bytes | None) -> dict[str, Any]:
     log.info("fitting the profile rep decision on %d athletes, calibrating on %d held-out athletes",
              len(athletes), len(held_out))
-    components, calibration, flags, set_scores = fit_profile_rep(model, athletes, held_out,
-                                                                 options.enrolment_baseline)
+    components, calibration, flags, per_athlete = fit_profile_rep(model, athletes, held_out,
+                                                                  options.enrolment_baseline)
     n_reps = sum(len(a.enrolment) + len(a.later) for a in athletes)
     section = write_profile_rep(out_dir, components, calibration, {
         "false_alarm_rate": model.false_alarm_rate,
         "rep_threshold_fisher": calibration.threshold_statistic(model.false_alarm_rate),
-        **drift_threshold(set_scores),
+        **drift_threshold(per_athlete, options.seed),
         "training": {"athletes": len(athletes), "reps": n_reps, "held_out_athletes": len(held_out),
                      "enrolment": "each athlete's first set"},
     })
@@ -230,6 +231,10 @@ def report_markdown(report: dict[str, Any]) -> str:
             lines.append(f"  - {held['realtime_support']}")
     else:
         lines.append("- real-time window threshold: not calibrated (no held-out sets)")
+    drift = report.get("set_drift")
+    if drift:
+        lines.append(f"- technique-drift cue threshold: the set's combined p <= {drift['alpha']:.3g}, for "
+                     f"{drift['false_cue_rate']:g} false cues per clean set ({drift['method']})")
     profile = report.get("profile_rep")
     if profile:
         lines.append(f"- with an athlete profile: rep decision fitted on {len(profile['athletes'])} athletes "

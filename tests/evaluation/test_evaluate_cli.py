@@ -85,7 +85,7 @@ def test_lifts_run_in_parallel_give_the_serial_figures():
 
 def test_with_profile_every_set_is_replayed_again_with_its_athletes_profile(tmp_path):
     from liftguard.commands.evaluate import DEFAULT_BUNDLE
-    from models.set_drift import DEFAULT_SET_ALPHA
+    from models.set_drift import bundle_set_alpha
 
     out = tmp_path / "eval"
     assert main(["evaluate", "--skip-real", "--seeds", "1", "--lift", "squat", "--fault", "sticking_point",
@@ -95,8 +95,8 @@ def test_with_profile_every_set_is_replayed_again_with_its_athletes_profile(tmp_
     assert not plain["with_profile"] and profiled["with_profile"]
     manifest = json.loads((DEFAULT_BUNDLE / "manifest.json").read_text())
     # the profile pass decided reps with the profile decision, whose drift threshold is its own
-    assert profiled["drift_cue"]["alpha"] == manifest["profile_rep"]["drift_alpha"] != DEFAULT_SET_ALPHA
-    assert plain["drift_cue"]["alpha"] == DEFAULT_SET_ALPHA
+    assert profiled["drift_cue"]["alpha"] == manifest["profile_rep"]["set_drift"]["alpha"]
+    assert plain["drift_cue"]["alpha"] == bundle_set_alpha(manifest) != profiled["drift_cue"]["alpha"]
     for run in (plain, profiled):
         row = run["by_lift"]["squat"]
         assert row["detection"]["n"] == 1 and row["false_alerts_per_clean_rep"]["n"] == run["clean_reps"]

@@ -105,6 +105,17 @@ def test_a_profile_brings_the_athletes_enrolment_baseline_and_its_own_calibratio
     assert distances[0] == pytest.approx(raw - 0.75 * overlay.rep_distance_baseline)
 
 
+def test_the_drift_cue_threshold_follows_the_rep_decision_the_profile_selects(bundles):
+    model = load_bundle(bundles[1])
+    section = model.manifest["profile_rep"]["set_drift"]
+    assert section["statistic"] == "trimmed_fisher" and section["groups"] == 3   # one per held-out athlete
+    enrolment, _ = _steady_sets(25)
+    overlay = make_overlay(model, set_segments(enrolment.frames, "squat", model.channels, 100.0).reps)
+    assert model.drift_alpha(overlay) == section["alpha"]
+    assert model.drift_alpha(None) == model.set_drift_alpha == model.manifest["calibration"]["set_drift"]["alpha"]
+    assert load_bundle(bundles[0]).drift_alpha(overlay) == load_bundle(bundles[0]).set_drift_alpha
+
+
 def test_an_older_bundle_without_the_section_ignores_nothing_and_decides_as_before(bundles, tmp_path):
     copy = tmp_path / "bundle"
     shutil.copytree(bundles[1], copy)
@@ -124,6 +135,7 @@ def test_an_older_bundle_without_the_section_ignores_nothing_and_decides_as_befo
 @pytest.mark.parametrize("field, literal, message", [
     ("profile_rep.rep_baseline_weight", "-1", r"profile_rep\.rep_baseline_weight = -1 is out of range"),
     ("profile_rep.rep", '["rep_iforest"]', r"profile_rep\.rep = \['rep_iforest'\] must be"),
+    ("profile_rep.set_drift.alpha", "0", r"profile_rep\.set_drift\.alpha = 0 is out of range"),
     ("profile_rep.rep_median", '"x"', r"profile_rep\.rep_median = 'x' is not a list"),
     ("profile_rep.rep_median", "[1.0, 2.0]", r"profile_rep holds 2 rep norms"),
     ("population_norm", "null", r"profile_rep .* needs population_norm"),
