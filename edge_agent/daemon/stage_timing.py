@@ -70,7 +70,8 @@ def stage_targets(daemon: Any) -> list[tuple[str, Callable[[], Any], str]]:
         ("rep_release", loop, "_release_reps"),
         ("rep_job", lambda: daemon.sessions, "_analyse_rep"),
         ("rep_set_so_far", lambda: sessions._SetPlan, "so_far"),
-        ("rep_analysis", lambda: sessions, "analyze_sources"),
+        ("rep_analysis", lambda: sessions, "analyze_reps_in_set"),
+        ("rep_analysis", lambda: sessions, "analyze_sources"),   # the rep job's before 492179c+
         ("rep_analysis", lambda: sessions, "analyze_frames"),   # before analyze_sources
         ("rep_model_decision", lambda: daemon.sessions, "_model_decisions"),
         ("rep_model_decision", lambda: daemon.sessions, "_model_attributions"),   # earlier name

@@ -208,3 +208,54 @@ def test_rep_as_dict_is_what_dataclasses_asdict_gives(values, unavailable):
     before = dict(rep.unavailable)
     got["unavailable"]["not a metric"] = "changed"
     assert rep.unavailable == before
+
+
+def _without(frames: list, source: str, t0_ns: int, span_s: tuple[float, float] | None) -> list:
+    """``frames`` less ``source``'s in ``span_s`` (s since ``t0_ns``; None: all of them)."""
+    def dropped(f) -> bool:
+        if f.source != source:
+            return False
+        return span_s is None or span_s[0] <= (f.mono_ns - t0_ns) / 1e9 <= span_s[1]
+    return [f for f in frames if not dropped(f)]
+
+
+@pytest.mark.parametrize("lift,faults,seed,reps,damage", [
+    ("squat", {3: "lateral_sway", 9: "tilt"}, 5, 12, None),
+    ("bench_press", {2: "tilt"}, 4, 10, ("platform", None)),       # no platform: no COP
+    ("deadlift", {6: "lateral_sway"}, 7, 10, ("imu", 4)),          # rep 4's bar IMU lost
+])
+def test_the_wanted_rep_alone_equals_its_full_analysis_within_the_set_so_far(
+        lift, faults, seed, reps, damage):
+    """``analyze_reps_in_set`` (the session worker's per-rep analysis: only the new rep's
+    metrics, the others' velocities and COP for the set-relative values) gives each rep bit
+    for bit what ``analyze_frames`` of the whole set so far gives it, including velocity loss,
+    COP shift and scores, which depend on the other reps; and every rep when all are wanted."""
+    from models.analysis import analyze_reps_in_set
+    from sensors.simulator import simulate_set
+
+    sim = simulate_set(lift=lift, reps=reps, faults=faults, seed=seed)
+    frames = sorted(sim.frames, key=lambda f: f.mono_ns)
+    t0 = frames[0].mono_ns
+    if damage is not None:
+        source, rep = damage
+        span = None if rep is None else (sim.reps[rep - 1].start_s + 0.2, sim.reps[rep - 1].end_s)
+        frames = _without(frames, source, t0, span)
+    whole = analyze_frames(frames, lift)
+    assert len(whole.reps) >= reps - 1
+    if damage == ("imu", 4):
+        assert any(r.unavailable for r in whole.reps), "the damage left every rep measurable"
+    columns, fed, memo, found = FrameColumns(), 0, SegmentationMemo(), 0
+    for end in [r.end_s for r in whole.reps]:
+        upto = next((i for i, f in enumerate(frames) if f.mono_ns > t0 + (end + 0.6) * 1e9),
+                    len(frames))
+        columns.extend(frames[fed:upto])
+        fed = upto
+        sources = columns.samples()
+        got = analyze_reps_in_set({k: s.copy() for k, s in sources.items()}, lift,
+                                  lambda end_s: abs(end_s - end) < 1.0, memo=memo)
+        want = [r for r in analyze_frames(frames[:upto], lift).reps if abs(r.end_s - end) < 1.0]
+        found += bool(want)
+        assert _plain([r.as_dict() for r in got]) == _plain([r.as_dict() for r in want])
+    assert found >= len(whole.reps) - 1
+    every = analyze_reps_in_set(split_by_source(frames), lift, lambda end_s: True)
+    assert _plain([r.as_dict() for r in every]) == _plain([r.as_dict() for r in whole.reps])
