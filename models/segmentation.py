@@ -18,7 +18,6 @@ give identical reps. The segmenter keeps the set's samples (about 5 kB per secon
 """
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 
 import numpy as np
@@ -174,8 +173,8 @@ class SegmentationMemo:
         self._up_key: tuple | None = None
         self._accel = self._gyro = self._up = np.zeros((0, 3))
         self._states: dict[int, tuple[float, float, float] | None] = {}
-        self._detects: dict[tuple, tuple[kinematics.VerticalMotion, list[RepBounds]]] = {}
-        self._earlier: dict[tuple, tuple[kinematics.VerticalMotion, list[RepBounds]]] = {}
+        self._detects: dict[tuple, tuple[np.ndarray, np.ndarray, tuple]] = {}  # this time's
+        self._earlier: dict[tuple, tuple[np.ndarray, np.ndarray, tuple]] = {}  # last time's
 
     def begin(self) -> None:
         """A new segmentation: keep last time's rep detections only for this one."""
@@ -202,15 +201,31 @@ class SegmentationMemo:
     def detect(self, key: tuple, a_vert: np.ndarray, rest: np.ndarray,
                compute) -> tuple[kinematics.VerticalMotion, list[RepBounds]]:
         """``compute()`` (the rep detection on ``a_vert``/``rest``), or last time's result for
-        the same ``key`` and bit-identical inputs."""
-        full = key + (hashlib.blake2b(a_vert.tobytes() + rest.tobytes(), digest_size=20).digest(),)
-        found = self._detects.get(full) or self._earlier.get(full)
+        the same ``key`` and bit-identical inputs. The motion's arrays are shared with the memo
+        and read-only (a copy per rest onset of the whole set so far cost more than the
+        detection it saved)."""
+        slot = key + (a_vert.shape[0], bool(rest[-1]) if rest.size else None)
+        found = None
+        for table in (self._detects, self._earlier):
+            entry = table.get(slot)
+            if entry is not None and _bit_equal(entry[0], a_vert) and np.array_equal(entry[1], rest):
+                found = entry[2]
+                break
         if found is None:
-            found = compute()
-        self._detects[full] = found
-        motion, reps = found
-        return (kinematics.VerticalMotion(motion.velocity.copy(), motion.displacement.copy(),
-                                          motion.rest.copy()), list(reps))
+            motion, reps = compute()
+            for array in (motion.velocity, motion.displacement, motion.rest):
+                array.flags.writeable = False
+            found = (motion, reps)
+        self._detects[slot] = (a_vert, rest, found)
+        return found[0], list(found[1])
+
+
+def _bit_equal(x: np.ndarray, y: np.ndarray) -> bool:
+    """Same shape and the same bits (a NaN equals only the same NaN)."""
+    if x.shape != y.shape or x.dtype != y.dtype:
+        return False
+    return bool(np.array_equal(np.ascontiguousarray(x).view(np.uint8),
+                               np.ascontiguousarray(y).view(np.uint8)))
 
 
 class RepSegmenter:
@@ -318,7 +333,9 @@ class RepSegmenter:
         rest = kinematics.rest_mask(confirmed, self.rate_hz)
         if not final_end:
             rest[-1] = True
-        a_v = np.concatenate(self._a_vert)[:upto]
+        if len(self._a_vert) > 1:
+            self._a_vert = [np.concatenate(self._a_vert)]
+        a_v = self._a_vert[0][:upto]   # a view: blocks are only appended
 
         def compute() -> tuple[kinematics.VerticalMotion, list[RepBounds]]:
             motion = kinematics.integrate_with_zupt(a_v, rest, self.rate_hz, close_last=True)
