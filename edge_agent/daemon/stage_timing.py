@@ -76,6 +76,7 @@ def stage_targets(daemon: Any) -> list[tuple[str, Callable[[], Any], str]]:
         ("rep_model_decision", lambda: daemon.sessions, "_model_decisions"),
         ("rep_model_decision", lambda: daemon.sessions, "_model_attributions"),   # earlier name
         ("rep_store_live_rep", lambda: daemon.store, "submit_live_rep"),
+        ("rep_series", lambda: daemon.sessions, "_update_series"),
         ("rep_store_feedback", lambda: daemon.store, "submit_feedback"),
         ("session_end_analysis", lambda: daemon.sessions, "_analyse_session"),
         ("store_encode_chunks", lambda: daemon.store._writer, "_encode"),

@@ -259,3 +259,24 @@ def test_the_wanted_rep_alone_equals_its_full_analysis_within_the_set_so_far(
     assert found >= len(whole.reps) - 1
     every = analyze_reps_in_set(split_by_source(frames), lift, lambda end_s: True)
     assert _plain([r.as_dict() for r in every]) == _plain([r.as_dict() for r in whole.reps])
+
+
+@given(frame_batches(), st.integers(-50, 3000), st.integers(0, 3000))
+def test_a_span_of_the_alignment_equals_that_span_of_the_whole(batches, start, length):
+    """The session worker's model decision resamples only its rep's span of the set so far
+    (``align_sources(span=...)``): the same values bit for bit as that span of the whole."""
+    from hypothesis import assume
+
+    from models.signals import align_sources
+
+    sources = split_by_source([f for batch in batches for f in batch])
+    assume(sources)
+    whole = align_sources({k: s.copy() for k, s in sources.items()}, 100.0)
+    part = align_sources({k: s.copy() for k, s in sources.items()}, 100.0,
+                         span=(start, start + length))
+    n = whole.t.size
+    i0, i1 = min(max(start, 0), n), min(start + length, n)
+    assert part.t.tobytes() == whole.t[i0:max(i0, i1)].tobytes()
+    assert list(part.channels) == list(whole.channels)
+    for name, values in whole.channels.items():
+        assert part.channels[name].tobytes() == values[i0:max(i0, i1)].tobytes(), name
