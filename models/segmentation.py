@@ -63,13 +63,20 @@ def zigzag(x: np.ndarray, threshold: float) -> tuple[list[int], int | None]:
     Returns (confirmed pivots, provisional last extremum or None). The first pivot is the first
     extreme of the trace's opening swing. Causal: pivots up to time T depend only on x[:T+1].
     """
-    pivots: list[int] = []
-    if len(x) == 0:
+    return _zigzag_from(np.asarray(x, dtype=float).tolist(), threshold, 1, (0, 0, 0), [])
+
+
+def _zigzag_from(x: list[float], threshold: float, begin: int, state: tuple[int, int, int],
+                 pivots: list[int], checkpoints: dict[int, tuple[int, int, int, int]] | None = None,
+                 every: int = 256) -> tuple[list[int], int | None]:
+    """``zigzag``'s scan from sample ``begin`` on, in ``state`` (hi, lo, trend) with ``pivots``
+    found before it; ``checkpoints[i]`` gets (hi, lo, trend, pivot count) after each
+    ``every``-th sample, to resume from later (``SegmentationMemo.zigzag``)."""
+    pivots = list(pivots)
+    if not x:
         return pivots, None
-    x = np.asarray(x, dtype=float).tolist()
-    hi = lo = 0
-    trend = 0  # +1 rising from a low, -1 falling from a high, 0 undecided
-    for i in range(1, len(x)):
+    hi, lo, trend = state  # trend: +1 rising from a low, -1 falling from a high, 0 undecided
+    for i in range(begin, len(x)):
         xi = x[i]
         if trend >= 0 and xi > x[hi]:
             hi = i
@@ -89,20 +96,23 @@ def zigzag(x: np.ndarray, threshold: float) -> tuple[list[int], int | None]:
         elif trend == -1 and xi - x[lo] >= threshold:
             pivots.append(lo)
             trend, hi = 1, i
+        if checkpoints is not None and (i + 1) % every == 0:
+            checkpoints[i + 1] = (hi, lo, trend, len(pivots))
     last = hi if trend == 1 else lo if trend == -1 else None
     return pivots, last
 
 
 def excursions(x: np.ndarray, threshold: float, direction: int = 1, final: bool = True,
-               min_return: float = 0.7) -> list[tuple[int, int, int]]:
+               min_return: float = 0.7, zig=zigzag) -> list[tuple[int, int, int]]:
     """(top, extreme, top) index triples of every away-and-back excursion of ``direction * x``.
 
     ``direction=+1`` finds down-up excursions (dips). When ``final`` is True the trace's last
     extremum counts as the closing top even though nothing after it confirms it, provided the
     return swing covers ``min_return`` of the outward one (a bar stalled mid-way is no rep yet).
+    ``zig``: ``zigzag`` or a memo's (``SegmentationMemo.zigzag``, the same result).
     """
     y = -direction * np.asarray(x, dtype=float)   # dips become peaks of y
-    pivots, last = zigzag(y, threshold)
+    pivots, last = zig(y, threshold)
     if final and last is not None and len(pivots) >= 2:
         a, b = pivots[-2], pivots[-1]
         if y[b] > y[a] and y[b] - y[last] >= min_return * (y[b] - y[a]):
@@ -126,13 +136,14 @@ def _last(mask: np.ndarray, offset: int, default: int) -> int:
 
 
 def reps_from_trace(z: np.ndarray, v: np.ndarray, lift: str, rate_hz: float,
-                    min_rom_m: float | None = None, final: bool = True) -> list[RepBounds]:
+                    min_rom_m: float | None = None, final: bool = True,
+                    zig=zigzag) -> list[RepBounds]:
     """Reps in a displacement (m) / velocity (m/s) trace; see the module docstring."""
     d = lift_direction(lift)
     h = MIN_ROM_M[canonical_lift(lift)] if min_rom_m is None else min_rom_m
     y, vy = -d * z, -d * v  # away-from-rest is "up" in y
     reps: list[RepBounds] = []
-    for a, b, c in excursions(z, h, d, final=final):
+    for a, b, c in excursions(z, h, d, final=final, zig=zig):
         rom = y[b] - min(y[a], y[c])
         edge = EDGE_FRACTION * rom
         k1 = a + int(np.argmax(vy[a:b + 1]))          # fastest away from rest
@@ -161,10 +172,11 @@ class SegmentationMemo:
     by a few seconds (the session worker segments the whole set so far at every rep).
 
     A result is reused only where its inputs are bit-identical to last time's -- the
-    orientation filter's output up to the last checkpoint before the first sample that
-    differs, and the rep detection at a rest whose whole vertical acceleration and rest trace
-    up to it are the same -- so the segmentation equals a fresh one exactly; it just skips
-    recomputing the set's start at every rep. One memo per set, used by one thread.
+    orientation filter's output and the zigzag scan's state up to their last checkpoint before
+    the first sample that differs, and the rep detection at a rest whose whole vertical
+    acceleration and rest trace up to it are the same -- so the segmentation equals a fresh one
+    exactly; it just skips recomputing the set's start at every rep. One memo per set, used by
+    one thread.
     """
 
     CHECKPOINT_EVERY = 256
@@ -175,6 +187,9 @@ class SegmentationMemo:
         self._states: dict[int, tuple[float, float, float] | None] = {}
         self._detects: dict[tuple, tuple[np.ndarray, np.ndarray, tuple]] = {}  # this time's
         self._earlier: dict[tuple, tuple[np.ndarray, np.ndarray, tuple]] = {}  # last time's
+        self._zz_x, self._zz_threshold = np.zeros(0), None   # the last zigzag scan's input
+        self._zz_states: dict[int, tuple[int, int, int, int]] = {}
+        self._zz_pivots: list[int] = []
 
     def begin(self) -> None:
         """A new segmentation: keep last time's rep detections only for this one."""
@@ -197,6 +212,25 @@ class SegmentationMemo:
         self._up_key, self._accel, self._gyro, self._up = key, accel.copy(), gyro.copy(), up
         self._states = states
         return up.copy()
+
+    def zigzag(self, x: np.ndarray, threshold: float) -> tuple[list[int], int | None]:
+        """``zigzag(x, threshold)``, resuming the last call's scan at its last checkpoint
+        before the first sample that differs (the displacement of the set so far changes only
+        from the last rest on as it grows)."""
+        xs = np.array(x, dtype=float)
+        same = _leading_equal(xs, self._zz_x) if threshold == self._zz_threshold else 0
+        begin = max((c for c in self._zz_states if c <= same), default=0)
+        checkpoints = {c: v for c, v in self._zz_states.items() if c <= begin}
+        if begin:
+            hi, lo, trend, count = checkpoints[begin]
+            state, pivots = (hi, lo, trend), self._zz_pivots[:count]
+        else:
+            begin, state, pivots = 1, (0, 0, 0), []
+        pivots, last = _zigzag_from(xs.tolist(), threshold, begin, state, pivots, checkpoints,
+                                    self.CHECKPOINT_EVERY)
+        self._zz_x, self._zz_threshold = xs, threshold
+        self._zz_states, self._zz_pivots = checkpoints, pivots
+        return list(pivots), last
 
     def detect(self, key: tuple, a_vert: np.ndarray, rest: np.ndarray,
                compute) -> tuple[kinematics.VerticalMotion, list[RepBounds]]:
@@ -340,7 +374,8 @@ class RepSegmenter:
         def compute() -> tuple[kinematics.VerticalMotion, list[RepBounds]]:
             motion = kinematics.integrate_with_zupt(a_v, rest, self.rate_hz, close_last=True)
             return motion, reps_from_trace(motion.displacement, motion.velocity, self.lift,
-                                           self.rate_hz, self.min_rom_m, final=True)
+                                           self.rate_hz, self.min_rom_m, final=True,
+                                           zig=zigzag if self._memo is None else self._memo.zigzag)
 
         if self._memo is None:
             motion, found = compute()

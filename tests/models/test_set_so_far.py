@@ -280,3 +280,23 @@ def test_a_span_of_the_alignment_equals_that_span_of_the_whole(batches, start, l
     assert list(part.channels) == list(whole.channels)
     for name, values in whole.channels.items():
         assert part.channels[name].tobytes() == values[i0:max(i0, i1)].tobytes(), name
+
+
+@given(st.lists(st.one_of(st.floats(-2.0, 2.0), st.sampled_from([0.0, 0.25, -0.25])),
+                min_size=1, max_size=80),
+       st.lists(st.tuples(st.floats(0.0, 1.0), st.floats(-2.0, 2.0)), max_size=4),
+       st.integers(0, 30), st.integers(2, 5), st.sampled_from([0.1, 0.2, 0.5]))
+def test_the_zigzag_scan_resumed_from_the_last_one_equals_a_fresh_one(values, edits, grow, rounds,
+                                                                      threshold):
+    """Each round the trace grows and some samples change (as the displacement of the set so
+    far does from its last rest on): the memo's pivots equal a fresh scan's."""
+    from models.segmentation import zigzag
+
+    memo = SegmentationMemo()
+    memo.CHECKPOINT_EVERY = 3
+    x = np.array(values, dtype=float)
+    for _ in range(rounds):
+        assert memo.zigzag(x, threshold) == zigzag(x, threshold)
+        x = np.concatenate([x, np.linspace(x[-1], x[-1] + 1.0, grow)])
+        for where, value in edits:
+            x[int(where * (x.shape[0] - 1))] = value
