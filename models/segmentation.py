@@ -172,8 +172,8 @@ class SegmentationMemo:
     by a few seconds (the session worker segments the whole set so far at every rep).
 
     A result is reused only where its inputs are bit-identical to last time's -- the
-    orientation filter's output and the zigzag scan's state up to their last checkpoint before
-    the first sample that differs, and the rep detection at a rest whose whole vertical
+    orientation filter's output and the rest and zigzag scans' states up to their last
+    checkpoint before the first sample that differs, and the rep detection at a rest whose whole vertical
     acceleration and rest trace up to it are the same -- so the segmentation equals a fresh one
     exactly; it just skips recomputing the set's start at every rep. One memo per set, used by
     one thread.
@@ -190,6 +190,10 @@ class SegmentationMemo:
         self._zz_x, self._zz_threshold = np.zeros(0), None   # the last zigzag scan's input
         self._zz_states: dict[int, tuple[int, int, int, int]] = {}
         self._zz_pivots: list[int] = []
+        self._rest_key: tuple | None = None            # the last rest scan's detector and input
+        self._rest_quiet, self._rest_a = np.zeros(0, bool), np.zeros(0)
+        self._rest_out = np.zeros(0, bool)
+        self._rest_states: dict[int, tuple[tuple[float, bool, int | None], bool]] = {}
 
     def begin(self) -> None:
         """A new segmentation: keep last time's rep detections only for this one."""
@@ -212,6 +216,38 @@ class SegmentationMemo:
         self._up_key, self._accel, self._gyro, self._up = key, accel.copy(), gyro.copy(), up
         self._states = states
         return up.copy()
+
+    def rest(self, detector: kinematics.RestDetector, quiet: np.ndarray,
+             a_vert: np.ndarray) -> np.ndarray:
+        """``detector.update(quiet, a_vert)`` for a fresh detector, resuming last time's scan
+        at its last checkpoint before the first sample that differs. A rest decision is final
+        except that a long quiet stretch, once recognised, is rest from its start: so the
+        leading part is last time's decisions as they stood at the checkpoint (the stretch in
+        progress there is all not-rest unless its last sample was rest already, as a stretch
+        turns rest from some sample on or all at once), and a stretch recognised after it
+        marks its start as the scan from the start would."""
+        key = detector.params
+        same = 0
+        if key == self._rest_key and detector.fed == 0:
+            same = min(_leading_equal(quiet, self._rest_quiet),
+                       _leading_equal(a_vert, self._rest_a))
+        begin = max((c for c in self._rest_states if c <= same), default=0)
+        states = {c: v for c, v in self._rest_states.items() if c <= begin}
+        head = np.zeros(0, bool)
+        if begin:
+            state, last_rest = states[begin]
+            head = self._rest_out[:begin].copy()
+            if state[2] is not None and not last_rest:
+                head[state[2]:] = False
+            detector.resume(state, begin)
+        tail = detector.update(quiet[begin:], a_vert[begin:], states, self.CHECKPOINT_EVERY)
+        out = np.concatenate([head, tail])
+        if detector.backfill_from is not None:   # the scan from the start has it in one block
+            out[detector.backfill_from:begin] = True
+            detector.backfill_from = None
+        self._rest_key, self._rest_quiet, self._rest_a = key, quiet.copy(), a_vert.copy()
+        self._rest_out, self._rest_states = out.copy(), states
+        return out
 
     def zigzag(self, x: np.ndarray, threshold: float) -> tuple[list[int], int | None]:
         """``zigzag(x, threshold)``, resuming the last call's scan at its last checkpoint
@@ -335,7 +371,9 @@ class RepSegmenter:
         up = (self._memo.up(self._filter, a, g) if self._memo is not None and done == 0
               else self._filter.update(a, g))
         a_vert = kinematics.vertical_acceleration(a, up, self._g_ref)
-        confirmed = self._rest_detector.update(quiet, a_vert)
+        confirmed = (self._memo.rest(self._rest_detector, quiet, a_vert)
+                     if self._memo is not None and done == 0
+                     else self._rest_detector.update(quiet, a_vert))
         self._up.append(up)
         self._a_vert.append(a_vert)
         self._rest_confirmed.append(confirmed)

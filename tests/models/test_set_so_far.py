@@ -300,3 +300,52 @@ def test_the_zigzag_scan_resumed_from_the_last_one_equals_a_fresh_one(values, ed
         x = np.concatenate([x, np.linspace(x[-1], x[-1] + 1.0, grow)])
         for where, value in edits:
             x[int(where * (x.shape[0] - 1))] = value
+
+
+@given(st.lists(st.tuples(st.booleans(), st.one_of(st.floats(-3.0, 3.0), st.just(0.0),
+                                                   st.just(float("nan")))),
+                min_size=1, max_size=120),
+       st.lists(st.tuples(st.floats(0.0, 1.0), st.booleans(), st.floats(-3.0, 3.0)), max_size=4),
+       st.integers(0, 40), st.integers(2, 5), st.booleans())
+def test_the_rest_scan_resumed_from_the_last_one_equals_a_fresh_one(samples, edits, grow, rounds,
+                                                                    quiet_tail):
+    """Each round the quiet flags and vertical acceleration grow and some samples change: the
+    memo's rest decisions (long quiet stretches turning rest from their start included) and
+    the detector's state after them equal a fresh detector's."""
+    from models.kinematics import RestDetector
+
+    memo = SegmentationMemo()
+    memo.CHECKPOINT_EVERY = 3
+    quiet = np.array([q for q, _ in samples], bool)
+    a_vert = np.array([a for _, a in samples], float)
+    for _ in range(rounds):
+        fresh, resumed = RestDetector(10.0), RestDetector(10.0)   # quiet stretches of 5 and 20
+        want = fresh.update(quiet, a_vert)
+        got = memo.rest(resumed, quiet, a_vert)
+        assert np.array_equal(got, want)
+        assert (resumed._v, resumed._v_unknown, resumed._quiet_since, resumed.fed,
+                resumed.backfill_from) == (fresh._v, fresh._v_unknown, fresh._quiet_since,
+                                           fresh.fed, fresh.backfill_from)
+        quiet = np.concatenate([quiet, np.full(grow, quiet_tail)])
+        a_vert = np.concatenate([a_vert, np.linspace(0.0, 0.5, grow)])
+        for where, q, a in edits:
+            k = int(where * (quiet.size - 1))
+            quiet[k], a_vert[k] = q, a
+
+
+def test_a_quiet_stretch_recognised_late_last_time_is_not_rest_when_it_breaks_off_now():
+    """Last time a long quiet stretch became rest from its start once it had lasted; now the
+    same stretch breaks off before that: the samples the memo reuses must not keep last
+    time's late recognition."""
+    from models.kinematics import RestDetector
+
+    memo = SegmentationMemo()
+    memo.CHECKPOINT_EVERY = 3
+    quiet = np.array([False] + [True] * 25)
+    a_vert = np.array([5.0] + [0.0] * 25)     # moving too fast to call the stretch rest early
+    first = memo.rest(RestDetector(10.0), quiet, a_vert)
+    assert first[1:21].all()                   # recognised after 20 quiet samples (2 s)
+    quiet[16] = False
+    want = RestDetector(10.0).update(quiet, a_vert)
+    assert not want[1:16].any()
+    assert np.array_equal(memo.rest(RestDetector(10.0), quiet, a_vert), want)
