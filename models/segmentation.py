@@ -185,8 +185,11 @@ class SegmentationMemo:
         self._up_key: tuple | None = None
         self._accel = self._gyro = self._up = np.zeros((0, 3))
         self._states: dict[int, tuple[float, float, float] | None] = {}
-        self._detects: dict[tuple, tuple[np.ndarray, np.ndarray, tuple]] = {}  # this time's
-        self._earlier: dict[tuple, tuple[np.ndarray, np.ndarray, tuple]] = {}  # last time's
+        self._detects: dict[tuple, tuple[tuple, tuple]] = {}   # this time's: (inputs, result)
+        self._earlier: dict[tuple, tuple[tuple, tuple]] = {}   # last time's
+        self._arrays: tuple[np.ndarray, np.ndarray] | None = None        # this time's inputs
+        self._last_arrays: tuple[np.ndarray, np.ndarray] | None = None   # last time's
+        self._same = 0   # how many leading samples of the two are bit-identical
         self._zz_x, self._zz_threshold = np.zeros(0), None   # the last zigzag scan's input
         self._zz_states: dict[int, tuple[int, int, int, int]] = {}
         self._zz_pivots: list[int] = []
@@ -198,6 +201,7 @@ class SegmentationMemo:
     def begin(self) -> None:
         """A new segmentation: keep last time's rep detections only for this one."""
         self._earlier, self._detects = self._detects, {}
+        self._last_arrays, self._arrays = self._arrays, None
 
     def up(self, flt: UpFilter, accel: np.ndarray, gyro: np.ndarray) -> np.ndarray:
         """``flt.update(accel, gyro)`` for a fresh filter, reusing last time's leading part."""
@@ -268,34 +272,32 @@ class SegmentationMemo:
         self._zz_states, self._zz_pivots = checkpoints, pivots
         return list(pivots), last
 
-    def detect(self, key: tuple, a_vert: np.ndarray, rest: np.ndarray,
+    def detect(self, key: tuple, a_vert: np.ndarray, confirmed: np.ndarray,
                compute) -> tuple[kinematics.VerticalMotion, list[RepBounds]]:
-        """``compute()`` (the rep detection on ``a_vert``/``rest``), or last time's result for
-        the same ``key`` and bit-identical inputs. The motion's arrays are shared with the memo
-        and read-only (a copy per rest onset of the whole set so far cost more than the
-        detection it saved)."""
-        slot = key + (a_vert.shape[0], bool(rest[-1]) if rest.size else None)
-        found = None
-        for table in (self._detects, self._earlier):
-            entry = table.get(slot)
-            if entry is not None and _bit_equal(entry[0], a_vert) and np.array_equal(entry[1], rest):
-                found = entry[2]
-                break
-        if found is None:
+        """``compute()``, the rep detection at ``key`` = (lift, rate, min ROM, sample count
+        ``upto``, end of data or not) on the first ``upto`` samples of ``a_vert`` and
+        ``confirmed`` (the segmentation's whole vertical acceleration and confirmed rests), or
+        last time's result at the same key when those samples are bit-identical to the arrays
+        last time's was computed on. The prefix they share is found once per segmentation, so
+        the rests before the new rep cost nothing. The motion's arrays are shared with the
+        memo and read-only."""
+        arrays = self._arrays
+        if arrays is None or arrays[0] is not a_vert or arrays[1] is not confirmed:
+            arrays = self._arrays = (a_vert, confirmed)
+            last = self._last_arrays
+            self._same = 0 if last is None else min(_leading_equal(a_vert, last[0]),
+                                                    _leading_equal(confirmed, last[1]))
+        entry = self._earlier.get(key)
+        upto = key[3]
+        if entry is not None and entry[0] is self._last_arrays and upto <= self._same:
+            found = entry[1]
+        else:
             motion, reps = compute()
             for array in (motion.velocity, motion.displacement, motion.rest):
                 array.flags.writeable = False
             found = (motion, reps)
-        self._detects[slot] = (a_vert, rest, found)
+        self._detects[key] = (arrays, found)
         return found[0], list(found[1])
-
-
-def _bit_equal(x: np.ndarray, y: np.ndarray) -> bool:
-    """Same shape and the same bits (a NaN equals only the same NaN)."""
-    if x.shape != y.shape or x.dtype != y.dtype:
-        return False
-    return bool(np.array_equal(np.ascontiguousarray(x).view(np.uint8),
-                               np.ascontiguousarray(y).view(np.uint8)))
 
 
 class RepSegmenter:
@@ -401,16 +403,17 @@ class RepSegmenter:
         return self._detect(upto=self._n, final_end=True)
 
     def _detect(self, upto: int, final_end: bool) -> list[RepBounds]:
-        confirmed = np.concatenate(self._rest_confirmed)[:upto]
-        rest = kinematics.rest_mask(confirmed, self.rate_hz)
-        if not final_end:
-            rest[-1] = True
-        if len(self._a_vert) > 1:
-            self._a_vert = [np.concatenate(self._a_vert)]
-        a_v = self._a_vert[0][:upto]   # a view: blocks are only appended
+        for parts in (self._rest_confirmed, self._a_vert):   # blocks are only appended
+            if len(parts) > 1:
+                parts[:] = [np.concatenate(parts)]
+        confirmed_all, a_vert_all = self._rest_confirmed[0], self._a_vert[0]
 
         def compute() -> tuple[kinematics.VerticalMotion, list[RepBounds]]:
-            motion = kinematics.integrate_with_zupt(a_v, rest, self.rate_hz, close_last=True)
+            rest = kinematics.rest_mask(confirmed_all[:upto], self.rate_hz)
+            if not final_end:
+                rest[-1] = True
+            motion = kinematics.integrate_with_zupt(a_vert_all[:upto], rest, self.rate_hz,
+                                                    close_last=True)
             return motion, reps_from_trace(motion.displacement, motion.velocity, self.lift,
                                            self.rate_hz, self.min_rom_m, final=True,
                                            zig=zigzag if self._memo is None else self._memo.zigzag)
@@ -418,8 +421,8 @@ class RepSegmenter:
         if self._memo is None:
             motion, found = compute()
         else:
-            motion, found = self._memo.detect((self.lift, self.rate_hz, self.min_rom_m), a_v,
-                                              rest, compute)
+            motion, found = self._memo.detect((self.lift, self.rate_hz, self.min_rom_m, upto,
+                                               final_end), a_vert_all, confirmed_all, compute)
         self.motion = motion
         new = found[len(self._reported):]
         self._reported.extend(new)

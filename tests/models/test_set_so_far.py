@@ -172,6 +172,8 @@ def test_the_filter_reused_from_the_last_segmentation_equals_a_fresh_one(rows, e
 
 
 def test_rep_detection_is_reused_only_for_identical_inputs():
+    """Last time's detection at the same rest is reused only when the samples up to it are
+    bit-identical to those it was computed on, and the other parameters the same."""
     memo, calls = SegmentationMemo(), []
     a_v, rest = np.linspace(-1, 1, 50), np.zeros(50, bool)
 
@@ -182,15 +184,27 @@ def test_rep_detection_is_reused_only_for_identical_inputs():
             return VerticalMotion(a_v.copy(), a_v.copy(), rest.copy()), []
         return run
 
+    key = ("squat", 100.0, None, 30, False)
     memo.begin()
-    memo.detect(("squat", 100.0, None), a_v, rest, compute("first"))
+    memo.detect(key, a_v, rest, compute("first"))
     memo.begin()
-    memo.detect(("squat", 100.0, None), a_v, rest, compute("same"))
+    memo.detect(key, a_v.copy(), rest.copy(), compute("same"))
+    memo.begin()
     changed = a_v.copy()
-    changed[7] = np.nextafter(changed[7], 2.0)
-    memo.detect(("squat", 100.0, None), changed, rest, compute("one bit"))
-    memo.detect(("squat", 100.0, 0.2), a_v, rest, compute("other parameters"))
-    assert calls == ["first", "one bit", "other parameters"]
+    changed[40] = 7.0                      # after the rest: the detection there is the same
+    memo.detect(key, changed, rest.copy(), compute("later sample"))
+    memo.begin()
+    earlier = changed.copy()
+    earlier[7] = np.nextafter(earlier[7], 2.0)
+    memo.detect(key, earlier, rest.copy(), compute("one bit"))
+    memo.begin()
+    quiet = rest.copy()
+    quiet[3] = True
+    memo.detect(key, earlier, quiet, compute("one rest"))
+    memo.detect(("squat", 100.0, 0.2, 30, False), earlier, quiet, compute("other parameters"))
+    memo.begin()
+    memo.detect(("squat", 100.0, 0.2, 30, True), earlier, quiet, compute("end of data"))
+    assert calls == ["first", "one bit", "one rest", "other parameters", "end of data"]
 
 
 @given(st.dictionaries(st.sampled_from([f.name for f in dataclasses.fields(RepMetrics)
