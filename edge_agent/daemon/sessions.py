@@ -97,7 +97,8 @@ class _SetPlan:
         misses reps, while the set so far gives exactly the end-of-session analysis's values,
         which the velocity-loss cue compares rep to rep. The frames are kept as arrays,
         converted once as they come (converting the whole set again at every rep made the
-        rep analysis quadratic in the set's length)."""
+        rep analysis quadratic in the set's length), and only the new rep's metrics are
+        computed (``models.analysis.analyze_reps_in_set``)."""
         sources = self.columns.samples(until)
         return sources if sources else split_by_source(recent)
 
@@ -378,7 +379,7 @@ class SessionManager:
         # A rep job arriving after its session was analysed gets no cue (the summary is out).
         plan = self._plans.get(session_id) or _SetPlan()
         sources = plan.so_far(frames, until)
-        t0_ns = min(int(s.mono_ns[0]) for s in sources.values())
+        t0_ns = min((int(s.mono_ns[0]) for s in sources.values()), default=0)
         near = analyze_reps_in_set({name: s.copy() for name, s in sources.items()}, lift,
                                    lambda end_s: abs(t0_ns + end_s * 1e9 - end_ns) < REP_MATCH_NS,
                                    memo=plan.segmentation)
