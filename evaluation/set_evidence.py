@@ -1,12 +1,12 @@
 """Evidence accumulated across the reps of a set, reported apart from the per-rep decision.
 
 A fault repeated rep after rep should become clearer the more reps it lasts. After each rep
-``i`` of a set, Fisher's combination of the set's rep tail probabilities so far,
-``F_i = -2 * sum(ln p_1..p_i)``, is compared with its chi-square law on ``2 i`` degrees of
-freedom; the set alarms from the first rep where ``chi2.sf(F_i, 2 i) <= alpha``. The law
-assumes calibrated, independent clean p-values; reps of one set are neither quite (a clean set
-that drifts from the enrolment keeps adding small p-values), which is exactly what the held-out
-false-alarm figure measures. The cost is delay: an alarm on a later rep than the per-rep
+of a set, the box's set statistic (``models.set_drift.running_set_p``: Fisher's combination
+of the set's rep tail probabilities so far without the most extreme one, against its
+chi-square law) is compared with ``alpha``; the set alarms from the first rep where it is at
+or below. The law assumes calibrated, independent clean p-values; reps of one set are neither
+quite (a clean set that drifts from the enrolment keeps adding small p-values), which is
+exactly what the held-out false-alarm figure measures. The cost is delay: an alarm on a later rep than the per-rep
 decision would give, reported as the median rep of the first alarm in faulty sets.
 """
 from __future__ import annotations
@@ -16,7 +16,7 @@ from collections.abc import Iterable
 import numpy as np
 
 from evaluation.metrics import count_with_interval
-from models.set_drift import first_cue, running_fisher_p
+from models.set_drift import first_cue, running_set_p
 
 
 def set_level_figures(sets: Iterable[tuple[bool, np.ndarray]], alpha: float) -> dict:
@@ -25,7 +25,7 @@ def set_level_figures(sets: Iterable[tuple[bool, np.ndarray]], alpha: float) -> 
     alarm's rep number in faulty sets (median; sets that never alarm counted apart)."""
     clean_flags, faulty_flags, first_alarm, never = [], [], [], 0
     for faulty, scores in sets:
-        alarmed = np.maximum.accumulate(running_fisher_p(scores) <= alpha)
+        alarmed = np.maximum.accumulate(running_set_p(scores) <= alpha)
         if not faulty:
             clean_flags.append(alarmed)
             continue
@@ -48,14 +48,22 @@ def set_cue_figures(sets: Iterable[tuple[bool, np.ndarray]], alpha: float) -> di
     """The drift cue per set, as the box gives it (once per set): faulty sets that cued, clean
     sets that cued (false cues per clean set), and the rep at which it fired in faulty sets
     (median and range), with counts and 95 % Clopper-Pearson intervals."""
-    faulty_cued, clean_cued, at = [], [], []
-    for faulty, scores in sets:
+    return {"alpha": alpha, **own_threshold_cue_figures((faulty, scores, alpha) for faulty, scores in sets)}
+
+
+def own_threshold_cue_figures(sets: Iterable[tuple[bool, np.ndarray, float]]) -> dict:
+    """``set_cue_figures`` with each set at its own threshold (the bundle that scored it:
+    in a nested evaluation, the one fitted without that set's subject), and the thresholds'
+    range."""
+    faulty_cued, clean_cued, at, alphas = [], [], [], []
+    for faulty, scores, alpha in sets:
         rep = first_cue(scores, alpha)
+        alphas.append(alpha)
         (faulty_cued if faulty else clean_cued).append(rep is not None)
         if faulty and rep is not None:
             at.append(rep)
     return {
-        "alpha": alpha,
+        "alpha_range": [float(min(alphas)), float(max(alphas))] if alphas else None,
         "faulty_sets_cued": count_with_interval(faulty_cued),
         "clean_sets_cued": count_with_interval(clean_cued),
         "cue_rep_median": float(np.median(at)) if at else float("nan"),

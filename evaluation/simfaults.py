@@ -130,6 +130,7 @@ def evaluate_faults(scorer: Scorer, *, seeds: Sequence[int], lifts: Sequence[str
             "delay_median_ms": _median(delays), "live_delay_median_ms": _median(live_delays),
         }
     live_false = rep_false = clean_reps = clean_sets = clean_cued = 0
+    drift_alpha = getattr(model, "set_drift_alpha", DEFAULT_SET_ALPHA)   # the box's: the bundle's own
     for lift in lifts:
         for seed in seeds:
             sset, out = one(lift, 10_000 + seed, {})
@@ -138,10 +139,10 @@ def evaluate_faults(scorer: Scorer, *, seeds: Sequence[int], lifts: Sequence[str
             rep_false += sum(out.rep_problems.values())
             rep_scores["clean"] += out.rep_scores
             clean_sets += 1
-            clean_cued += model is not None and first_cue(out.rep_scores, DEFAULT_SET_ALPHA) is not None
+            clean_cued += model is not None and first_cue(out.rep_scores, drift_alpha) is not None
     return summarise(per_fault, clean_reps, live_false, rep_false) | {
         "seeds": list(seeds), "lifts": list(lifts), "rep_scores": rep_scores,
-        "drift_cue": {"alpha": DEFAULT_SET_ALPHA, "clean_sets": clean_sets, "clean_sets_cued": int(clean_cued)}}
+        "drift_cue": {"alpha": drift_alpha, "clean_sets": clean_sets, "clean_sets_cued": int(clean_cued)}}
 
 
 def summarise(per_fault: dict[str, dict[str, Any]], clean_reps: int, live_false: int, rep_false: int) -> dict[str, Any]:

@@ -43,7 +43,7 @@ from evaluation.metrics import (
     rate,
     smallest_provable_rate,
 )
-from evaluation.set_evidence import set_cue_figures, set_level_figures
+from evaluation.set_evidence import own_threshold_cue_figures, set_cue_figures, set_level_figures
 from models.anomaly import fit_bundle, load_bundle
 from models.anomaly.features import rep_feature_names, window_feature_names
 from models.anomaly.pipeline import AthleteProfile, Geometry
@@ -68,8 +68,10 @@ enrolment distances) taken off the rep distance (``models.anomaly.enrolment_base
 SET_LEVEL_ALPHAS = (0.01, 0.05)
 """Rates at which the evidence accumulated over a set's reps is reported (``set_evidence``)."""
 SET_CUE_ALPHAS = (DEFAULT_SET_ALPHA, 1e-3, 0.01, 0.05)
-"""Thresholds at which the drift cue is reported per set: the box's (calibrated on the
-simulator's bundle) and fixed chi-square levels, none chosen on these subjects."""
+"""Fixed thresholds at which the drift cue is also reported per set: the fallback for bundles
+without their own (calibrated on the simulator's bundle) and chi-square levels, none chosen on
+these subjects. The headline is ``set_cue_own``: each set at the threshold its own fold's
+bundle calibrated for itself (``calibration.set_drift``, from the other subjects' reps)."""
 CLASS_NAMES = {0: "correct", 1: "knee_valgus", 2: "butt_wink", 3: "trunk_lean", 4: "partial_squat"}
 
 
@@ -232,8 +234,9 @@ def population_subject(reps: list[Rep], subject: int, work_dir: Path, options: d
     scores = _score(model, test, profile, _durations(enrol), options["score_duration"], reconstruction)
     next_set = [i for i, r in enumerate(test) if r.set_no == 2]
     enrolment_scores = _subset(scores, next_set)
-    return {"loso": {"scores": scores, **_summarise(scores)},
-            "enrolment": {"scores": enrolment_scores, **_summarise(enrolment_scores)}}
+    alpha = model.set_drift_alpha
+    return {"loso": {"scores": scores, **_summarise(scores), "set_drift_alpha": alpha},
+            "enrolment": {"scores": enrolment_scores, **_summarise(enrolment_scores), "set_drift_alpha": alpha}}
 
 
 def own_data_subject(reps: list[Rep], subject: int, work_dir: Path, options: dict) -> dict[str, dict]:
@@ -393,6 +396,8 @@ def evaluate(
                                                       for alpha in SET_LEVEL_ALPHAS]
             report["protocols"][name]["set_cue"] = [set_cue_figures(_sets_in_order(per_subject), alpha)
                                                     for alpha in SET_CUE_ALPHAS]
+            report["protocols"][name]["set_cue_own"] = own_threshold_cue_figures(
+                (faulty, scores, alpha) for faulty, scores, alpha in _sets_in_order(per_subject, with_alpha=True))
     report["seconds"] = round(time.monotonic() - started, 1)
     report["n_jobs"] = n_jobs
     if out_dir is not None:
@@ -403,14 +408,16 @@ def evaluate(
     return report
 
 
-def _sets_in_order(per_subject: dict):
-    """(faulty, hybrid scores in rep order) for every set of every subject's test reps."""
+def _sets_in_order(per_subject: dict, with_alpha: bool = False):
+    """(faulty, hybrid scores in rep order) for every set of every subject's test reps; with
+    ``with_alpha`` also the drift-cue threshold of the bundle that scored the subject."""
     for row in per_subject.values():
         scores = row["scores"]
         keys = list(zip(scores["labels"], scores["set_no"]))
         for label, set_no in dict.fromkeys(keys):
             members = sorted((i for i, k in enumerate(keys) if k == (label, set_no)), key=lambda i: scores["rep_index"][i])
-            yield label != 0, np.array([scores["hybrid"][i] for i in members])
+            values = np.array([scores["hybrid"][i] for i in members])
+            yield (label != 0, values, row["set_drift_alpha"]) if with_alpha else (label != 0, values)
 
 
 def set_drift(reps: list[Rep]) -> dict:
@@ -480,10 +487,17 @@ def to_markdown(report: dict) -> str:
                   + ", ".join(f"a={a}: {_cell(v['detection_rate'], 2)} / {_cell(v['false_alarm_rate'], 2)}"
                               for a, v in mean["operating_points"].items()), ""]
         for level in result.get("set_level", []):
-            lines += [f"Evidence over the set's reps (Fisher, reported apart, alpha {level['alpha']}): false alarms "
+            lines += [f"Evidence over the set's reps (trimmed Fisher, reported apart, alpha {level['alpha']}): false alarms "
                       f"{format_count(level['false_alarms'])}, detection {format_count(level['detection'])}; first alarm "
                       f"at rep {_cell(level['first_alarm_rep_median'], 1)} (median), "
                       f"{level['faulty_sets_never_alarmed']} of {level['faulty_sets']} faulty sets never alarm.", ""]
+        own = result.get("set_cue_own")
+        if own:
+            lines += [f"**Drift cue per set at each fold's own bundle threshold** (calibrated in fit_bundle on the "
+                      f"other subjects, alpha {own['alpha_range'][0]:.2g}-{own['alpha_range'][1]:.2g}): faulty sets "
+                      f"cued {format_count(own['faulty_sets_cued'])}, clean sets cued (false cues) "
+                      f"{format_count(own['clean_sets_cued'])}; cue at rep {_cell(own['cue_rep_median'], 1)} "
+                      f"(median, range {own['cue_rep_range']}).", ""]
         for cue in result.get("set_cue", []):
             lines += [f"Drift cue per set (once per set, alpha {cue['alpha']:g}): faulty sets cued "
                       f"{format_count(cue['faulty_sets_cued'])}, clean sets cued (false cues) "

@@ -22,7 +22,7 @@ has a calibrated overlay (``liftguard calibrate athlete``), it is loaded when th
 starts (never on the real-time path) and used by both the per-window and per-rep decisions.
 
 Technique-drift cue (with a model): after each rep the set's rep decisions so far are combined
-(``models.set_drift``); the first rep at which the set crosses the calibrated threshold
+(``models.set_drift``); the first rep at which the set crosses the bundle's calibrated threshold
 plays the technique-drift pattern, once per set, and its line names what drifted (the set's
 summed attribution in words). The live rep row carries that text (``drift_cue``); the summary
 (``drift_cue`` key) and the rep rows (``drift_cue`` true on that rep) say where it fired.
@@ -200,7 +200,7 @@ class SessionManager:
             self._lift = lift_type
             limit = (velocity_loss_limit_pct if velocity_loss_limit_pct is not None
                      else self.velocity_loss_limit_pct)
-            self._plans[session_id] = _SetPlan(limit, bar_load_kg)
+            self._plans[session_id] = _SetPlan(limit, bar_load_kg, drift=self._drift_evidence())
         log.info("session %s started (%s, %s, by %s; velocity-loss cue %s)", session_id,
                  lift_type, athlete or "no athlete given", reason,
                  f"at {limit:g} %" if limit is not None else "off")
@@ -216,6 +216,15 @@ class SessionManager:
         if self._model is not None:
             self._overlay_root = Path(data_dir) / "athletes"
             scorer.profile_for = lambda: self._profile
+            own = "set_drift" in (getattr(self._model, "manifest", {}).get("calibration") or {})
+            log.info("technique-drift cue threshold %.3g on the set's combined p (%s)", self._drift_evidence().alpha,
+                     "the bundle's own calibration" if own else "the default: the bundle has none")
+
+    def _drift_evidence(self) -> SetDriftEvidence:
+        """A new set's drift evidence at the attached bundle's own threshold (its manifest's
+        ``calibration.set_drift``, else ``DEFAULT_SET_ALPHA``)."""
+        alpha = getattr(self._model, "set_drift_alpha", None)
+        return SetDriftEvidence(alpha) if alpha is not None else SetDriftEvidence()
 
     def _load_overlay(self, athlete: str | None, lift: str) -> Any:
         if self._model is None or not athlete or self._overlay_root is None:
@@ -503,7 +512,8 @@ class SessionManager:
         s = analysis.summary
         decisions = self._model_decisions(sources, analysis.reps)
         attributions = [_flagged(d) for d in decisions]
-        plan = self._plans.pop(session_id, None) or _SetPlan(self.velocity_loss_limit_pct)
+        plan = self._plans.pop(session_id, None) or _SetPlan(self.velocity_loss_limit_pct,
+                                                             drift=self._drift_evidence())
         s["velocity_loss_cue"] = self._cue_summary(plan, analysis.reps)
         if self._model is not None:
             s["drift_cue"] = self._drift_summary(plan, analysis.reps, decisions)

@@ -56,7 +56,9 @@ from models.anomaly.pipeline import (
     non_negative_number,
     prepare_segment,
 )
+from models.anomaly.set_calibration import set_threshold
 from models.anomaly.windows import SkipCounts, as_segment
+from models.set_drift import DEFAULT_SET_ALPHA, DEFAULT_SET_FALSE_CUE_RATE
 
 __all__ = [
     "AnomalyModel", "AthleteProfile", "BundleError", "Decision", "RepDecision", "RepDecisions", "TrainingDataError",
@@ -96,6 +98,7 @@ def fit_bundle(
     lift_types: Sequence[str] = ("squat",),
     saturation_limits: Mapping[str, float] | None = None,
     signing_key: bytes | None = None,
+    set_false_cue_rate: float = DEFAULT_SET_FALSE_CUE_RATE,
 ) -> Path:
     """Fit all detectors on clean segments, calibrate out of fold, write a bundle to ``out_dir``.
 
@@ -132,6 +135,10 @@ def fit_bundle(
     ``body_frame=True`` when the channels hold a 6-axis IMU. Without them: IsolationForest,
     One-Class SVM and extent, no baseline, no body frame, as before. An explicit argument always
     wins (``enrolment_baseline=0.0``, ``body_frame=False``, ``rep_detectors=[...]``).
+    ``set_false_cue_rate``: the nominal share of clean sets that give the technique-drift cue;
+    the threshold is calibrated here on the out-of-fold calibration reps, pseudo-sets drawn
+    within each fold's athlete (or set), and written to ``calibration.set_drift``
+    (``models.anomaly.set_calibration``; docs/models.md, "Technique-drift cue").
     ``out_dir`` must not exist or be empty.
     """
     channels = tuple(channels)
@@ -142,6 +149,8 @@ def fit_bundle(
         raise ValueError(f"n_folds must be at least 2 (calibration needs held-out folds), got {n_folds}")
     if not 0.0 < false_alarm_rate < 1.0:
         raise ValueError(f"false_alarm_rate must be in (0, 1), got {false_alarm_rate}")
+    if not 0.0 < set_false_cue_rate < 1.0:
+        raise ValueError(f"set_false_cue_rate must be in (0, 1), got {set_false_cue_rate}")
     arrays = [as_segment(s, len(channels)) for s in segments]
     if groups is not None and len(groups) != len(arrays):
         raise ValueError(f"groups has {len(groups)} entries for {len(arrays)} segments")
@@ -214,6 +223,10 @@ def fit_bundle(
         )
         if both_directions is not None:
             manifest["calibration"]["rep_calibrated_on"] = "both_directions"
+        drift = _set_drift_threshold(calibration, final.components.rep_fusion, set_false_cue_rate, seed,
+                                     "athlete" if groups is not None else "set" if fold_groups is not None else "fold")
+        if drift is not None:
+            manifest["calibration"]["set_drift"] = drift
         write_manifest(staging, manifest, signing_key)
         if out_dir.exists():
             out_dir.rmdir()
@@ -222,6 +235,22 @@ def fit_bundle(
         shutil.rmtree(staging, ignore_errors=True)
     log.info("wrote anomaly bundle %s (%s)", out_dir, calibration.method)
     return out_dir
+
+
+def _set_drift_threshold(calibration, detectors: tuple[str, ...], rate: float, seed: int,
+                         grouped_by: str) -> dict | None:
+    """The manifest's ``calibration.set_drift``, or None (with a warning: the box then uses
+    ``DEFAULT_SET_ALPHA``) when the calibration has too few folds with reps."""
+    try:
+        threshold = set_threshold(detectors, calibration.rep_by_fold, rate=rate, seed=seed,
+                                  source=f"out-of-fold calibration reps, one group per {grouped_by}")
+    except ValueError as exc:
+        log.warning("no drift-cue threshold calibrated for this bundle (%s); the box will use the default %g",
+                    exc, DEFAULT_SET_ALPHA)
+        return None
+    log.info("drift-cue threshold %.3g for %g false cues per clean set (%d pseudo-sets from %d groups)",
+             threshold.alpha, rate, threshold.pseudo_sets, threshold.groups)
+    return threshold.as_manifest()
 
 
 def load_bundle(

@@ -196,6 +196,9 @@ class Calibration:
     rep: FusionCalibration
     method: str
     n_folds: int
+    rep_by_fold: list[np.ndarray] = field(default_factory=list)
+    """The rep calibration scores per held-out fold (one athlete or set with groups), in
+    ``rep``'s order: the drift-cue threshold draws its pseudo-sets within each."""
 
 
 def calibrate_out_of_fold(
@@ -233,4 +236,5 @@ def calibrate_out_of_fold(
         method=f"{len(np.unique(folds))}-fold out-of-fold scores, folds by {by}; empirical survival with "
         "+1 smoothing and exponential tail; Fisher combination calibrated on leave-one-out clean p-values",
         n_folds=int(len(np.unique(folds))),
+        rep_by_fold=[r for r in rep_scores if len(r)],
     )

@@ -124,6 +124,9 @@ def check_manifest_values(path: Path, manifest: dict[str, Any]) -> None:
     c.table("calibration")
     c.text("calibration.file")
     c.number("calibration.false_alarm_rate", 0, 1, open_low=True)
+    if c.table("calibration.set_drift", required=False):
+        c.number("calibration.set_drift.alpha", 0, 1 - 1e-12, open_low=True)
+        c.number("calibration.set_drift.false_cue_rate", 0, 1 - 1e-12, open_low=True, required=False)
     if c.table("realtime", required=False):
         c.number("realtime.window_p_threshold", 0, 1, required=False, open_low=True)
         c.number("realtime.hop_s", 0, 60, required=False, open_low=True)

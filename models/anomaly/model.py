@@ -35,6 +35,7 @@ from models.anomaly.pipeline import (
 )
 from models.anomaly.scaler import MinMaxParams
 from models.anomaly.windows import SkipCounts, as_segment, screen_windows
+from models.set_drift import bundle_set_alpha
 
 log = logging.getLogger(__name__)
 
@@ -155,6 +156,8 @@ class AnomalyModel:
         self.window_calibration = window_calibration
         self.rep_calibration = rep_calibration
         self.false_alarm_rate = float(manifest["calibration"]["false_alarm_rate"])
+        self.set_drift_alpha = bundle_set_alpha(manifest)
+        """The technique-drift cue's threshold (``models.set_drift``): the bundle's own, else the default."""
         self.athlete_centring = bool(manifest.get("athlete_centring", False))
         self._window_names = window_feature_names(geometry.channels)
         self._rep_names = geometry.rep_feature_names

@@ -123,7 +123,7 @@ def train_bundle(fit_sets: Sequence[LabelledSet], held_out: Sequence[LabelledSet
         per_set = held_out_rep_scores(model, [s.segments.reps for s in held_out])
         if usable(per_set):
             flags = leave_one_set_out_flags(per_set, model.components.rep_fusion, options.false_alarm_rate)
-            calibration = recalibrate_reps(out_dir, model, per_set)
+            calibration = recalibrate_reps(out_dir, model, per_set, seed=options.seed)
             update_manifest(out_dir, {"calibration": calibration}, signing_key)
             model = load_bundle(out_dir)
             report["rep_calibration"] = "held-out sets (leave one set out for the figure below)"
@@ -149,6 +149,7 @@ def train_bundle(fit_sets: Sequence[LabelledSet], held_out: Sequence[LabelledSet
         log.warning("no held-out clean sets: the real-time threshold is not calibrated; the daemon "
                     "falls back to its default (see docs/models.md)")
     report["realtime"] = realtime
+    report["set_drift"] = model.manifest["calibration"].get("set_drift")
     (out_dir / REPORT_JSON).write_text(json.dumps(report, indent=2, sort_keys=True))
     (out_dir / REPORT_MD).write_text(report_markdown(report))
     population = compute_profile([r for s in fit_sets for r in s.segments.reps], model.geometry)
@@ -183,6 +184,10 @@ def report_markdown(report: dict[str, Any]) -> str:
             lines.append(f"  - {held['realtime_support']}")
     else:
         lines.append("- real-time window threshold: not calibrated (no held-out sets)")
+    drift = report.get("set_drift")
+    if drift:
+        lines.append(f"- technique-drift cue threshold: the set's combined p <= {drift['alpha']:.3g}, for "
+                     f"{drift['false_cue_rate']:g} false cues per clean set ({drift['method']})")
     lines += ["", "Libraries: " + ", ".join(f"{k} {v}" for k, v in sorted(report["libraries"].items())), ""]
     return "\n".join(lines)
 

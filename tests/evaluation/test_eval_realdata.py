@@ -88,6 +88,12 @@ def test_reduced_evaluation_metrics_are_consistent(dataset, tmp_path):
         assert cue["faulty_sets_cued"]["n"] == 3 * 4 and cue["clean_sets_cued"]["n"] == 3
         assert cue["faulty_sets_cued"]["k"] == 3 * 4 - level["faulty_sets_never_alarmed"]
         assert f"Drift cue per set (once per set, alpha {cue['alpha']:g})" in markdown
+    # the drift cue at each fold's own bundle threshold (calibrated in fit_bundle without the subject)
+    own = report["protocols"]["enrolment"]["set_cue_own"]
+    alphas = [row["set_drift_alpha"] for row in enrolment.values()]
+    assert all(0.0 < a < 1.0 for a in alphas) and own["alpha_range"] == [min(alphas), max(alphas)]
+    assert own["faulty_sets_cued"]["n"] == 3 * 4 and own["clean_sets_cued"]["n"] == 3
+    assert "at each fold's own bundle threshold" in markdown
     drift = report["set_drift"]
     assert drift["subjects"] == 3 and drift["signal_statistics_mean_abs_d"] > 0
 

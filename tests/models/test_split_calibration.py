@@ -7,7 +7,12 @@ import numpy as np
 
 from liftguard.cli import main
 from models.anomaly import load_bundle
-from models.anomaly.split_calibration import MIN_HELD_OUT_REPS, leave_one_set_out_flags, usable
+from models.anomaly.split_calibration import (
+    MIN_HELD_OUT_REPS,
+    leave_one_set_out_flags,
+    stricter_set_threshold,
+    usable,
+)
 
 DETECTORS = ("rep_mahalanobis",)
 
@@ -44,10 +49,26 @@ def test_train_calibrates_reps_on_the_held_out_sets_when_they_are_enough(tmp_pat
     assert held["rep_flags"]["n"] == held["reps_scored"]
     # the window calibration is the out-of-fold one, untouched
     assert model.window_calibration.fused.scores.size == calibration["window_samples"]
+    # the drift-cue threshold follows the rep calibration: the held-out sets, one group each
+    drift = calibration["set_drift"]
+    assert drift["groups"] == 4 and drift["reps"] == held["reps_scored"]
+    assert drift["alpha"] == min(drift["held_out_alpha"], drift["out_of_fold_alpha"]) == model.set_drift_alpha
+    assert "held-out sets" in drift["method"] or "the stricter of two calibrations" in drift["method"]
+    assert report["set_drift"] == drift
+
+
+def test_the_drift_threshold_is_the_stricter_of_the_held_out_and_out_of_fold_ones():
+    held = {"alpha": 1e-2, "method": "held-out sets", "groups": 18}
+    assert stricter_set_threshold(held, {"alpha": 1e-4, "method": "out of fold"}) == {
+        "alpha": 1e-4, "method": "the stricter of two calibrations, here the out-of-fold one: out of fold",
+        "groups": 18, "held_out_alpha": 1e-2, "out_of_fold_alpha": 1e-4}
+    assert stricter_set_threshold(held, {"alpha": 0.5})["alpha"] == 1e-2
+    assert stricter_set_threshold(held, {}) == dict(held, held_out_alpha=1e-2)
 
 
 def test_too_few_held_out_reps_keep_the_out_of_fold_calibration(tmp_path):
     model, report = _train(tmp_path, 1)
     assert "rep_calibrated_on" not in model.manifest["calibration"]
+    assert "out-of-fold" in model.manifest["calibration"]["set_drift"]["method"]
     assert report["rep_calibration"].startswith("out of fold")
     assert model.rep_calibration.fused.scores.size == model.manifest["calibration"]["rep_samples"]
