@@ -2,9 +2,9 @@
 
 A box says so itself (docs/session-commands.md): over MQTT its retained ``status`` flag (``online``
 at connect, ``offline`` at a clean stop or by the broker's last will), recorded by
-`liftguard ingest`; in direct mode its start and every command poll (``[sync] interval_s``)
-mark it online, its clean stop offline. A direct-mode box that stopped polling (power cut)
-counts as offline after ``DIRECT_STALE_S``.
+`liftguard ingest`; in direct mode its first command poll and then a heartbeat every
+``sync.device_status.DIRECT_HEARTBEAT_S`` mark it online, its clean stop offline. A direct-mode
+box not heard from for ``DIRECT_STALE_S`` (power cut) counts as offline.
 """
 from __future__ import annotations
 
@@ -13,9 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from coach.db import query
-
-DIRECT_STALE_S = 60
-"""A direct-mode box whose last poll is older than this is shown offline."""
+from sync.device_status import DIRECT_STALE_S
 
 
 @dataclass(frozen=True)

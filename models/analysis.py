@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import math
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
 
@@ -106,14 +106,11 @@ def _imu_metrics(ctx: _Context, b: RepBounds, rep: m.RepMetrics) -> None:
         return
     z, v = ctx.z, ctx.v
     rep.eccentric_s = float(t[e1] - t[e0])
-    rep.concentric_s = float(t[c1] - t[c0])
+    rep.concentric_s, rep.mean_concentric_velocity_mps, rep.mid_range_velocity_mps = \
+        _concentric_velocities(ctx, b)
     rep.pause_s = float(t[b.turn] - t[b.first_end])
     rep.rom_m = float(np.ptp(z[b.start:b.end + 1]))
-    if rep.concentric_s > 0:
-        rep.mean_concentric_velocity_mps = float((z[c1] - z[c0]) / rep.concentric_s)
     rep.peak_concentric_velocity_mps = float(np.max(v[c0:c1 + 1]))
-    mid = m.mid_range_velocity(z[c0:c1 + 1], t[c0:c1 + 1])
-    rep.mid_range_velocity_mps = mid if math.isfinite(mid) else None
     rep.peak_eccentric_velocity_mps = float(np.max(-v[e0:e1 + 1]))
     ratio = m.sticking_ratio(z[c0:c1 + 1], v[c0:c1 + 1], rep.mean_concentric_velocity_mps or 0.0)
     rep.sticking_ratio = ratio if math.isfinite(ratio) else None
@@ -129,6 +126,18 @@ def _imu_metrics(ctx: _Context, b: RepBounds, rep: m.RepMetrics) -> None:
     j = int(np.argmax(np.abs(x)))
     rep.lateral_displacement_m, rep.signed_lateral_displacement_m = float(abs(x[j])), float(x[j])
     rep.tremor_rms_mps2 = m.band_rms(a_v, rate)
+
+
+def _concentric_velocities(ctx: _Context, b: RepBounds) -> tuple[float, float | None, float | None]:
+    """(concentric_s, mean concentric velocity, mid-range velocity) of a rep whose bar IMU
+    samples are valid: the rep metrics' values, and what the set-relative velocity losses of
+    the other reps need (``_RepBasis``)."""
+    t, z = ctx.sig.t, ctx.z
+    _, (c0, c1), _ = _phases(b, ctx.lift)
+    concentric_s = float(t[c1] - t[c0])
+    mean = float((z[c1] - z[c0]) / concentric_s) if concentric_s > 0 else None
+    mid = m.mid_range_velocity(z[c0:c1 + 1], t[c0:c1 + 1])
+    return concentric_s, mean, (mid if math.isfinite(mid) else None)
 
 
 def _platform_metrics(ctx: _Context, b: RepBounds, rep: m.RepMetrics) -> None:
@@ -173,6 +182,49 @@ def analyze_sources(by_source: dict[str, SourceSamples], lift: str,
     ``FrameColumns`` kept as a set records); the dict is cleaned in place (flagged samples set
     to NaN, unusable channels dropped), its arrays are not written to. ``memo``: the same
     set's ``SegmentationMemo`` when it is analysed again as it grows (same result, less work)."""
+    ctx, bounds, rest, issues, unavailable = _set_context(by_source, lift, rate_hz, geometry, memo)
+    reps = [_rep_metrics(ctx, b) for b in bounds]
+    _finish_reps(reps, ctx, [_basis_of(rep, ctx) for rep in reps])
+    summary = summarise(reps, ctx, unavailable)
+    load = measure_bar_load(ctx.forces, rate_hz, ctx.lift, rest, [(b.start, b.end) for b in bounds],
+                            bench_on_platform)
+    summary["bar_load"] = load.as_dict()
+    if load.kg is None:
+        unavailable["bar_load_kg"] = load.reason or "not measured"
+    return SetAnalysis(ctx.lift, rate_hz, reps, summary, issues, unavailable)
+
+
+def analyze_reps_in_set(by_source: dict[str, SourceSamples], lift: str,
+                        wanted: Callable[[float], bool], rate_hz: float = ANALYSIS_RATE_HZ,
+                        geometry: PlatformGeometry = DEFAULT_PLATFORM,
+                        memo: SegmentationMemo | None = None) -> list[m.RepMetrics]:
+    """The reps of ``analyze_sources(by_source, lift, ...).reps`` whose end (``end_s``, s
+    since the set's first sample) ``wanted`` accepts, with the same values bit for bit.
+
+    The session worker analyses each rep within the whole set so far; computing every earlier
+    rep's metrics again at each rep made its work grow with the set (a 30-rep set: 14 of its
+    38 ms). Here only the wanted reps get their metrics; the others give only what the
+    set-relative values need (``_RepBasis``: their velocities and mean COP), computed by the
+    same functions as their metrics, and the set summary and bar load are skipped."""
+    ctx, bounds, _, _, _ = _set_context(by_source, lift, rate_hz, geometry, memo)
+    t = ctx.sig.t
+    picked = [k for k, b in enumerate(bounds) if wanted(float(t[b.end]))]
+    if not picked:
+        return []
+    reps = [_rep_metrics(ctx, bounds[k]) for k in picked]
+    full = dict(zip(picked, reps))
+    basis = [_basis_of(full[k], ctx) if k in full else _light_basis(ctx, b)
+             for k, b in enumerate(bounds)]
+    _finish_reps(reps, ctx, basis, picked)
+    return reps
+
+
+def _set_context(by_source: dict[str, SourceSamples], lift: str, rate_hz: float,
+                 geometry: PlatformGeometry, memo: SegmentationMemo | None
+                 ) -> tuple[_Context, list[RepBounds], np.ndarray | None, list[ChannelIssue],
+                            dict[str, str]]:
+    """Clean, align and segment the set: (context, rep bounds, rest mask or None, issues,
+    what is unavailable and why)."""
     lift = canonical_lift(lift)
     issues: list[ChannelIssue] = []
     for samples in by_source.values():
@@ -202,16 +254,8 @@ def analyze_sources(by_source: dict[str, SourceSamples], lift: str,
     else:
         unavailable.update({k: NO_PLATFORM for k in PLATFORM_METRICS})
         unavailable["balance_score"] = NO_PLATFORM
-    reps = [_rep_metrics(ctx, b) for b in bounds]
-    _finish_reps(reps, ctx)
-    summary = summarise(reps, ctx, unavailable)
     rest = seg.motion.rest if seg is not None and seg.motion is not None else None
-    load = measure_bar_load(ctx.forces, rate_hz, lift, rest, [(b.start, b.end) for b in bounds],
-                            bench_on_platform)
-    summary["bar_load"] = load.as_dict()
-    if load.kg is None:
-        unavailable["bar_load_kg"] = load.reason or "not measured"
-    return SetAnalysis(lift, rate_hz, reps, summary, issues, unavailable)
+    return ctx, bounds, rest, issues, unavailable
 
 
 def set_bar_load(analysis: SetAnalysis) -> BarLoad:
@@ -230,20 +274,52 @@ def _rep_metrics(ctx: _Context, b: RepBounds) -> m.RepMetrics:
     return rep
 
 
-def _finish_reps(reps: list[m.RepMetrics], ctx: _Context) -> None:
-    """Set-relative values (COP shift vs the set's median, velocity loss so far) and scores."""
-    ys = [float(np.nanmean(ctx.cop[round(r.start_s * ctx.sig.rate_hz):
-                                   round(r.end_s * ctx.sig.rate_hz) + 1, 1]))
-          for r in reps if r.cop_ap_rms_m is not None] if ctx.cop is not None else []
+@dataclass(frozen=True)
+class _RepBasis:
+    """What the set-relative values of the other reps need from one rep."""
+
+    velocity: float | None       # mean concentric velocity
+    cue_velocity: float | None   # the velocity-loss cue's (models.velocity_cue.CUE_VELOCITY)
+    cop_y: float | None          # mean AP centre of pressure over the rep; None without COP sway
+
+
+def _rep_cop_y(ctx: _Context, start_s: float, end_s: float) -> float:
+    i0, i1 = round(start_s * ctx.sig.rate_hz), round(end_s * ctx.sig.rate_hz)
+    return float(np.nanmean(ctx.cop[i0:i1 + 1, 1]))
+
+
+def _basis_of(rep: m.RepMetrics, ctx: _Context) -> _RepBasis:
+    cop_y = (_rep_cop_y(ctx, rep.start_s, rep.end_s)
+             if ctx.cop is not None and rep.cop_ap_rms_m is not None else None)
+    return _RepBasis(rep.mean_concentric_velocity_mps, rep.mid_range_velocity_mps, cop_y)
+
+
+def _light_basis(ctx: _Context, b: RepBounds) -> _RepBasis:
+    """``_basis_of(_rep_metrics(ctx, b), ctx)`` without the rep's other metrics: the same
+    validity checks and functions as ``_imu_metrics`` and ``_platform_metrics``."""
+    velocity = cue_velocity = cop_y = None
+    if _valid(ctx.accel, b.start, b.end):
+        _, velocity, cue_velocity = _concentric_velocities(ctx, b)
+    if (ctx.forces is not None and ctx.cop is not None and _valid(ctx.forces, b.start, b.end)
+            and m.cop_sway_defined(ctx.cop[b.start:b.end + 1])):
+        t = ctx.sig.t
+        cop_y = _rep_cop_y(ctx, float(t[b.start]), float(t[b.end]))
+    return _RepBasis(velocity, cue_velocity, cop_y)
+
+
+def _finish_reps(reps: list[m.RepMetrics], ctx: _Context, basis: Sequence[_RepBasis],
+                 at: Sequence[int] | None = None) -> None:
+    """Set-relative values (COP shift vs the set's median, velocity loss so far) and scores.
+    ``basis``: every rep of the set's; ``at``: where ``reps`` are in it (default: all)."""
+    ys = [b.cop_y for b in basis if b.cop_y is not None] if ctx.cop is not None else []
     baseline = float(np.median(ys)) if ys else None
-    losses = running_velocity_loss([r.mean_concentric_velocity_mps for r in reps])
-    cue_losses = running_velocity_loss([r.mid_range_velocity_mps for r in reps])
-    for rep, loss, cue_loss in zip(reps, losses, cue_losses):
-        rep.mid_range_velocity_loss_pct = cue_loss
+    losses = running_velocity_loss([b.velocity for b in basis])
+    cue_losses = running_velocity_loss([b.cue_velocity for b in basis])
+    for rep, k in zip(reps, range(len(reps)) if at is None else at):
+        rep.mid_range_velocity_loss_pct = cue_losses[k]
         if baseline is not None and rep.cop_ap_rms_m is not None:
-            i0, i1 = round(rep.start_s * ctx.sig.rate_hz), round(rep.end_s * ctx.sig.rate_hz)
-            rep.cop_ap_shift_m = float(np.nanmean(ctx.cop[i0:i1 + 1, 1]) - baseline)
-        rep.velocity_loss_pct = loss
+            rep.cop_ap_shift_m = _rep_cop_y(ctx, rep.start_s, rep.end_s) - baseline
+        rep.velocity_loss_pct = losses[k]
         values = rep.as_dict()
         rep.balance_score = scores.balance_score(values)
         rep.stability_score = scores.stability_score(values)

@@ -101,12 +101,35 @@ class RestDetector:
         self._quiet_since: int | None = None
         self.backfill_from: int | None = None
 
-    def update(self, quiet: np.ndarray, a_vert: np.ndarray) -> np.ndarray:
+    @property
+    def params(self) -> tuple[float, int, int]:
+        return self.dt, self._drift_n, self._always_n
+
+    @property
+    def fed(self) -> int:
+        """Samples fed so far."""
+        return self._n
+
+    def resume(self, state: tuple[float, bool, int | None], fed: int) -> None:
+        """Continue from a checkpoint's (velocity, unknown, quiet since) after ``fed`` samples
+        (``update``'s ``checkpoints``)."""
+        self._v, self._v_unknown, self._quiet_since = state
+        self._n = fed
+
+    def update(self, quiet: np.ndarray, a_vert: np.ndarray,
+               checkpoints: dict[int, tuple[tuple[float, bool, int | None], bool]] | None = None,
+               every: int = 256) -> np.ndarray:
+        """Rest decisions for the next block. ``checkpoints[k]`` gets, before every sample
+        ``k`` (counted from the first ever fed) that is a multiple of ``every``, the state to
+        ``resume`` from and whether sample k-1 was rest at that moment
+        (``models.segmentation.SegmentationMemo.rest``)."""
         out = np.zeros(quiet.size, bool)
         v, dt, base, unknown = self._v, self.dt, self._n, self._v_unknown
         since = self._quiet_since
         self.backfill_from = None
         for i, (q, a) in enumerate(zip(quiet.tolist(), a_vert.tolist())):
+            if checkpoints is not None and i and (base + i) % every == 0:
+                checkpoints[base + i] = ((v, unknown, since), bool(out[i - 1]))
             if not q:
                 since = None
             elif since is None:

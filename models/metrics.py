@@ -77,13 +77,17 @@ def centre_of_pressure(forces: np.ndarray,
     return cop
 
 
+def cop_sway_defined(cop: np.ndarray) -> bool:
+    """Whether ``cop_sway`` gives values for ``cop`` (at least 3 finite samples) or ``{}``."""
+    return int(np.count_nonzero(np.all(np.isfinite(cop), axis=1))) >= 3
+
+
 def cop_sway(cop: np.ndarray, rate_hz: float) -> dict[str, float]:
     """ML/AP RMS about the mean (m), mean path velocity (m/s), 95 % prediction-ellipse area (m^2)
     (Prieto et al. 1996; Schubert & Kirchner 2014: area = pi * chi2 * sqrt(l1 * l2))."""
-    ok = np.all(np.isfinite(cop), axis=1)
-    c = cop[ok]
-    if c.shape[0] < 3:
+    if not cop_sway_defined(cop):
         return {}
+    c = cop[np.all(np.isfinite(cop), axis=1)]
     d = c - c.mean(axis=0)
     w = max(1, int(round(COP_SMOOTH_S * rate_hz)))
     smooth = np.column_stack([np.convolve(c[:, i], np.ones(w) / w, mode="valid") for i in (0, 1)])

@@ -54,11 +54,16 @@ def _run_lengths(x: np.ndarray) -> np.ndarray:
     return lengths[run_id]
 
 
-def _is_full_scale(name: str, extreme: float, finite: np.ndarray) -> bool:
+def _full_scale_extremes(name: str, finite: np.ndarray) -> list[float]:
+    """The channel's minimum and maximum that sit at full scale (module docstring); the
+    medians are taken once for both."""
+    extremes = (finite.min(), finite.max())
     if name in FULL_SCALES:
-        return any(abs(abs(extreme) - fs) <= 0.005 * fs for fs in FULL_SCALES[name])
+        return [x for x in extremes
+                if any(abs(abs(x) - fs) <= 0.005 * fs for fs in FULL_SCALES[name])]
     step = float(np.median(np.abs(np.diff(finite)))) if finite.size > 1 else 0.0
-    return abs(extreme - float(np.median(finite))) > SATURATION_SPREAD * max(step, 1e-12)
+    middle = float(np.median(finite))
+    return [x for x in extremes if abs(x - middle) > SATURATION_SPREAD * max(step, 1e-12)]
 
 
 def inspect_channel(name: str, values: np.ndarray, rate_hz: float) -> tuple[np.ndarray, list[ChannelIssue]]:
@@ -70,7 +75,7 @@ def inspect_channel(name: str, values: np.ndarray, rate_hz: float) -> tuple[np.n
     runs = _run_lengths(np.where(nan, np.inf, values))
     sat = np.zeros(n, bool)
     if finite.size:
-        pinned = [x for x in (finite.min(), finite.max()) if _is_full_scale(name, x, finite)]
+        pinned = _full_scale_extremes(name, finite)
         sat = ~nan & (runs >= SATURATION_RUN) & np.isin(values, pinned)
     frozen = ~nan & ~sat & (runs >= max(2, int(round(FROZEN_S * rate_hz))))
     for kind, mask, what in (("nan", nan, "non-finite values"),

@@ -18,7 +18,6 @@ give identical reps. The segmenter keeps the set's samples (about 5 kB per secon
 """
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 
 import numpy as np
@@ -64,13 +63,20 @@ def zigzag(x: np.ndarray, threshold: float) -> tuple[list[int], int | None]:
     Returns (confirmed pivots, provisional last extremum or None). The first pivot is the first
     extreme of the trace's opening swing. Causal: pivots up to time T depend only on x[:T+1].
     """
-    pivots: list[int] = []
-    if len(x) == 0:
+    return _zigzag_from(np.asarray(x, dtype=float).tolist(), threshold, 1, (0, 0, 0), [])
+
+
+def _zigzag_from(x: list[float], threshold: float, begin: int, state: tuple[int, int, int],
+                 pivots: list[int], checkpoints: dict[int, tuple[int, int, int, int]] | None = None,
+                 every: int = 256) -> tuple[list[int], int | None]:
+    """``zigzag``'s scan from sample ``begin`` on, in ``state`` (hi, lo, trend) with ``pivots``
+    found before it; ``checkpoints[i]`` gets (hi, lo, trend, pivot count) after each
+    ``every``-th sample, to resume from later (``SegmentationMemo.zigzag``)."""
+    pivots = list(pivots)
+    if not x:
         return pivots, None
-    x = np.asarray(x, dtype=float).tolist()
-    hi = lo = 0
-    trend = 0  # +1 rising from a low, -1 falling from a high, 0 undecided
-    for i in range(1, len(x)):
+    hi, lo, trend = state  # trend: +1 rising from a low, -1 falling from a high, 0 undecided
+    for i in range(begin, len(x)):
         xi = x[i]
         if trend >= 0 and xi > x[hi]:
             hi = i
@@ -90,20 +96,23 @@ def zigzag(x: np.ndarray, threshold: float) -> tuple[list[int], int | None]:
         elif trend == -1 and xi - x[lo] >= threshold:
             pivots.append(lo)
             trend, hi = 1, i
+        if checkpoints is not None and (i + 1) % every == 0:
+            checkpoints[i + 1] = (hi, lo, trend, len(pivots))
     last = hi if trend == 1 else lo if trend == -1 else None
     return pivots, last
 
 
 def excursions(x: np.ndarray, threshold: float, direction: int = 1, final: bool = True,
-               min_return: float = 0.7) -> list[tuple[int, int, int]]:
+               min_return: float = 0.7, zig=zigzag) -> list[tuple[int, int, int]]:
     """(top, extreme, top) index triples of every away-and-back excursion of ``direction * x``.
 
     ``direction=+1`` finds down-up excursions (dips). When ``final`` is True the trace's last
     extremum counts as the closing top even though nothing after it confirms it, provided the
     return swing covers ``min_return`` of the outward one (a bar stalled mid-way is no rep yet).
+    ``zig``: ``zigzag`` or a memo's (``SegmentationMemo.zigzag``, the same result).
     """
     y = -direction * np.asarray(x, dtype=float)   # dips become peaks of y
-    pivots, last = zigzag(y, threshold)
+    pivots, last = zig(y, threshold)
     if final and last is not None and len(pivots) >= 2:
         a, b = pivots[-2], pivots[-1]
         if y[b] > y[a] and y[b] - y[last] >= min_return * (y[b] - y[a]):
@@ -127,13 +136,14 @@ def _last(mask: np.ndarray, offset: int, default: int) -> int:
 
 
 def reps_from_trace(z: np.ndarray, v: np.ndarray, lift: str, rate_hz: float,
-                    min_rom_m: float | None = None, final: bool = True) -> list[RepBounds]:
+                    min_rom_m: float | None = None, final: bool = True,
+                    zig=zigzag) -> list[RepBounds]:
     """Reps in a displacement (m) / velocity (m/s) trace; see the module docstring."""
     d = lift_direction(lift)
     h = MIN_ROM_M[canonical_lift(lift)] if min_rom_m is None else min_rom_m
     y, vy = -d * z, -d * v  # away-from-rest is "up" in y
     reps: list[RepBounds] = []
-    for a, b, c in excursions(z, h, d, final=final):
+    for a, b, c in excursions(z, h, d, final=final, zig=zig):
         rom = y[b] - min(y[a], y[c])
         edge = EDGE_FRACTION * rom
         k1 = a + int(np.argmax(vy[a:b + 1]))          # fastest away from rest
@@ -162,10 +172,11 @@ class SegmentationMemo:
     by a few seconds (the session worker segments the whole set so far at every rep).
 
     A result is reused only where its inputs are bit-identical to last time's -- the
-    orientation filter's output up to the last checkpoint before the first sample that
-    differs, and the rep detection at a rest whose whole vertical acceleration and rest trace
-    up to it are the same -- so the segmentation equals a fresh one exactly; it just skips
-    recomputing the set's start at every rep. One memo per set, used by one thread.
+    orientation filter's output and the rest and zigzag scans' states up to their last
+    checkpoint before the first sample that differs, and the rep detection at a rest whose whole vertical
+    acceleration and rest trace up to it are the same -- so the segmentation equals a fresh one
+    exactly; it just skips recomputing the set's start at every rep. One memo per set, used by
+    one thread.
     """
 
     CHECKPOINT_EVERY = 256
@@ -174,12 +185,23 @@ class SegmentationMemo:
         self._up_key: tuple | None = None
         self._accel = self._gyro = self._up = np.zeros((0, 3))
         self._states: dict[int, tuple[float, float, float] | None] = {}
-        self._detects: dict[tuple, tuple[kinematics.VerticalMotion, list[RepBounds]]] = {}
-        self._earlier: dict[tuple, tuple[kinematics.VerticalMotion, list[RepBounds]]] = {}
+        self._detects: dict[tuple, tuple[tuple, tuple]] = {}   # this time's: (inputs, result)
+        self._earlier: dict[tuple, tuple[tuple, tuple]] = {}   # last time's
+        self._arrays: tuple[np.ndarray, np.ndarray] | None = None        # this time's inputs
+        self._last_arrays: tuple[np.ndarray, np.ndarray] | None = None   # last time's
+        self._same = 0   # how many leading samples of the two are bit-identical
+        self._zz_x, self._zz_threshold = np.zeros(0), None   # the last zigzag scan's input
+        self._zz_states: dict[int, tuple[int, int, int, int]] = {}
+        self._zz_pivots: list[int] = []
+        self._rest_key: tuple | None = None            # the last rest scan's detector and input
+        self._rest_quiet, self._rest_a = np.zeros(0, bool), np.zeros(0)
+        self._rest_out = np.zeros(0, bool)
+        self._rest_states: dict[int, tuple[tuple[float, bool, int | None], bool]] = {}
 
     def begin(self) -> None:
         """A new segmentation: keep last time's rep detections only for this one."""
         self._earlier, self._detects = self._detects, {}
+        self._last_arrays, self._arrays = self._arrays, None
 
     def up(self, flt: UpFilter, accel: np.ndarray, gyro: np.ndarray) -> np.ndarray:
         """``flt.update(accel, gyro)`` for a fresh filter, reusing last time's leading part."""
@@ -199,18 +221,83 @@ class SegmentationMemo:
         self._states = states
         return up.copy()
 
-    def detect(self, key: tuple, a_vert: np.ndarray, rest: np.ndarray,
+    def rest(self, detector: kinematics.RestDetector, quiet: np.ndarray,
+             a_vert: np.ndarray) -> np.ndarray:
+        """``detector.update(quiet, a_vert)`` for a fresh detector, resuming last time's scan
+        at its last checkpoint before the first sample that differs. A rest decision is final
+        except that a long quiet stretch, once recognised, is rest from its start: so the
+        leading part is last time's decisions as they stood at the checkpoint (the stretch in
+        progress there is all not-rest unless its last sample was rest already, as a stretch
+        turns rest from some sample on or all at once), and a stretch recognised after it
+        marks its start as the scan from the start would."""
+        key = detector.params
+        same = 0
+        if key == self._rest_key and detector.fed == 0:
+            same = min(_leading_equal(quiet, self._rest_quiet),
+                       _leading_equal(a_vert, self._rest_a))
+        begin = max((c for c in self._rest_states if c <= same), default=0)
+        states = {c: v for c, v in self._rest_states.items() if c <= begin}
+        head = np.zeros(0, bool)
+        if begin:
+            state, last_rest = states[begin]
+            head = self._rest_out[:begin].copy()
+            if state[2] is not None and not last_rest:
+                head[state[2]:] = False
+            detector.resume(state, begin)
+        tail = detector.update(quiet[begin:], a_vert[begin:], states, self.CHECKPOINT_EVERY)
+        out = np.concatenate([head, tail])
+        if detector.backfill_from is not None:   # the scan from the start has it in one block
+            out[detector.backfill_from:begin] = True
+            detector.backfill_from = None
+        self._rest_key, self._rest_quiet, self._rest_a = key, quiet.copy(), a_vert.copy()
+        self._rest_out, self._rest_states = out.copy(), states
+        return out
+
+    def zigzag(self, x: np.ndarray, threshold: float) -> tuple[list[int], int | None]:
+        """``zigzag(x, threshold)``, resuming the last call's scan at its last checkpoint
+        before the first sample that differs (the displacement of the set so far changes only
+        from the last rest on as it grows)."""
+        xs = np.array(x, dtype=float)
+        same = _leading_equal(xs, self._zz_x) if threshold == self._zz_threshold else 0
+        begin = max((c for c in self._zz_states if c <= same), default=0)
+        checkpoints = {c: v for c, v in self._zz_states.items() if c <= begin}
+        if begin:
+            hi, lo, trend, count = checkpoints[begin]
+            state, pivots = (hi, lo, trend), self._zz_pivots[:count]
+        else:
+            begin, state, pivots = 1, (0, 0, 0), []
+        pivots, last = _zigzag_from(xs.tolist(), threshold, begin, state, pivots, checkpoints,
+                                    self.CHECKPOINT_EVERY)
+        self._zz_x, self._zz_threshold = xs, threshold
+        self._zz_states, self._zz_pivots = checkpoints, pivots
+        return list(pivots), last
+
+    def detect(self, key: tuple, a_vert: np.ndarray, confirmed: np.ndarray,
                compute) -> tuple[kinematics.VerticalMotion, list[RepBounds]]:
-        """``compute()`` (the rep detection on ``a_vert``/``rest``), or last time's result for
-        the same ``key`` and bit-identical inputs."""
-        full = key + (hashlib.blake2b(a_vert.tobytes() + rest.tobytes(), digest_size=20).digest(),)
-        found = self._detects.get(full) or self._earlier.get(full)
-        if found is None:
-            found = compute()
-        self._detects[full] = found
-        motion, reps = found
-        return (kinematics.VerticalMotion(motion.velocity.copy(), motion.displacement.copy(),
-                                          motion.rest.copy()), list(reps))
+        """``compute()``, the rep detection at ``key`` = (lift, rate, min ROM, sample count
+        ``upto``, end of data or not) on the first ``upto`` samples of ``a_vert`` and
+        ``confirmed`` (the segmentation's whole vertical acceleration and confirmed rests), or
+        last time's result at the same key when those samples are bit-identical to the arrays
+        last time's was computed on. The prefix they share is found once per segmentation, so
+        the rests before the new rep cost nothing. The motion's arrays are shared with the
+        memo and read-only."""
+        arrays = self._arrays
+        if arrays is None or arrays[0] is not a_vert or arrays[1] is not confirmed:
+            arrays = self._arrays = (a_vert, confirmed)
+            last = self._last_arrays
+            self._same = 0 if last is None else min(_leading_equal(a_vert, last[0]),
+                                                    _leading_equal(confirmed, last[1]))
+        entry = self._earlier.get(key)
+        upto = key[3]
+        if entry is not None and entry[0] is self._last_arrays and upto <= self._same:
+            found = entry[1]
+        else:
+            motion, reps = compute()
+            for array in (motion.velocity, motion.displacement, motion.rest):
+                array.flags.writeable = False
+            found = (motion, reps)
+        self._detects[key] = (arrays, found)
+        return found[0], list(found[1])
 
 
 class RepSegmenter:
@@ -286,7 +373,9 @@ class RepSegmenter:
         up = (self._memo.up(self._filter, a, g) if self._memo is not None and done == 0
               else self._filter.update(a, g))
         a_vert = kinematics.vertical_acceleration(a, up, self._g_ref)
-        confirmed = self._rest_detector.update(quiet, a_vert)
+        confirmed = (self._memo.rest(self._rest_detector, quiet, a_vert)
+                     if self._memo is not None and done == 0
+                     else self._rest_detector.update(quiet, a_vert))
         self._up.append(up)
         self._a_vert.append(a_vert)
         self._rest_confirmed.append(confirmed)
@@ -314,22 +403,26 @@ class RepSegmenter:
         return self._detect(upto=self._n, final_end=True)
 
     def _detect(self, upto: int, final_end: bool) -> list[RepBounds]:
-        confirmed = np.concatenate(self._rest_confirmed)[:upto]
-        rest = kinematics.rest_mask(confirmed, self.rate_hz)
-        if not final_end:
-            rest[-1] = True
-        a_v = np.concatenate(self._a_vert)[:upto]
+        for parts in (self._rest_confirmed, self._a_vert):   # blocks are only appended
+            if len(parts) > 1:
+                parts[:] = [np.concatenate(parts)]
+        confirmed_all, a_vert_all = self._rest_confirmed[0], self._a_vert[0]
 
         def compute() -> tuple[kinematics.VerticalMotion, list[RepBounds]]:
-            motion = kinematics.integrate_with_zupt(a_v, rest, self.rate_hz, close_last=True)
+            rest = kinematics.rest_mask(confirmed_all[:upto], self.rate_hz)
+            if not final_end:
+                rest[-1] = True
+            motion = kinematics.integrate_with_zupt(a_vert_all[:upto], rest, self.rate_hz,
+                                                    close_last=True)
             return motion, reps_from_trace(motion.displacement, motion.velocity, self.lift,
-                                           self.rate_hz, self.min_rom_m, final=True)
+                                           self.rate_hz, self.min_rom_m, final=True,
+                                           zig=zigzag if self._memo is None else self._memo.zigzag)
 
         if self._memo is None:
             motion, found = compute()
         else:
-            motion, found = self._memo.detect((self.lift, self.rate_hz, self.min_rom_m), a_v,
-                                              rest, compute)
+            motion, found = self._memo.detect((self.lift, self.rate_hz, self.min_rom_m, upto,
+                                               final_end), a_vert_all, confirmed_all, compute)
         self.motion = motion
         new = found[len(self._reported):]
         self._reported.extend(new)

@@ -130,15 +130,21 @@ def align_frames(frames: Iterable[Frame], rate_hz: float = ANALYSIS_RATE_HZ,
 
 
 def align_sources(by_source: dict[str, SourceSamples], rate_hz: float = ANALYSIS_RATE_HZ,
-                  max_interp_s: float = MAX_INTERP_S) -> AlignedSignals:
-    """Resample already grouped sources (see :func:`split_by_source`) onto one grid."""
+                  max_interp_s: float = MAX_INTERP_S,
+                  span: tuple[int, int] | None = None) -> AlignedSignals:
+    """Resample already grouped sources (see :func:`split_by_source`) onto one grid.
+
+    ``span`` (i0, i1): only the grid points ``[i0:i1]`` of the whole grid, each with the value
+    the whole alignment gives it (interpolation is point by point against the whole sources;
+    ``t`` is still seconds since the sources' first sample)."""
     if not by_source:
         raise ValueError("no frames to analyse")
     t0 = min(int(s.mono_ns[0]) for s in by_source.values())
     t1 = max(int(s.mono_ns[-1]) for s in by_source.values())
     step_ns = 1e9 / rate_hz
     n = int(np.floor((t1 - t0) / step_ns)) + 1
-    grid_ns = t0 + np.round(np.arange(n) * step_ns).astype(np.int64)
+    i0, i1 = (0, n) if span is None else (min(max(span[0], 0), n), min(max(span[1], 0), n))
+    grid_ns = t0 + np.round(np.arange(i0, max(i0, i1)) * step_ns).astype(np.int64)
     aligned = AlignedSignals(t=(grid_ns - t0) / 1e9, rate_hz=rate_hz, t0_ns=t0, raw=by_source)
     for source, samples in by_source.items():
         chans, gap = resample_source(samples, grid_ns, max_interp_s)

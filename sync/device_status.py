@@ -3,13 +3,19 @@ web app can offer a newly installed box at once and say whether it is reachable.
 
 Over MQTT the box's retained ``status`` flag (``online`` / ``offline``, the broker's last will
 for a box that vanished) is recorded by `liftguard ingest`; in direct mode the box records it
-itself at start, at every command poll and at a clean stop (docs/session-commands.md).
+itself at its first command poll, then every ``DIRECT_HEARTBEAT_S`` and at a clean stop
+(docs/session-commands.md).
 """
 from __future__ import annotations
 
 from typing import Any
 
 SYNC_MODES = ("direct", "mqtt")
+DIRECT_STALE_S = 60
+"""A direct-mode box not heard from for this long is shown offline (``coach.boxes``)."""
+DIRECT_HEARTBEAT_S = 20
+"""Between its start and stop, a direct-mode box writes its online mark this often (a third
+of ``DIRECT_STALE_S``: two lost writes in a row still leave it online), not at every poll."""
 STATUS_PAYLOADS = {b"online": True, b"offline": False}
 
 

@@ -18,7 +18,8 @@ import os
 import queue
 import threading
 import time
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Callable
 
 from coach.review.raw_series import chunk_samples, iter_chunks
 from models.display_series import RepSpan, SeriesBuilder, SeriesFeeder
@@ -93,22 +94,43 @@ def compute_and_store(conn: Any, session_id: str) -> bool:
     return True
 
 
-class SeriesJobs:
-    """One worker thread per process (started on first use, again after a fork)."""
+RETRY_AFTER_S = 60.0
+RETRY_MAX_S = 3600.0
+"""A failed computation is tried again when the session is next asked for, no sooner than
+60 s after the failure, the wait doubling with each failure in a row up to an hour: a
+transient database error clears itself, a session whose data cannot be computed costs one
+attempt an hour per process."""
 
-    def __init__(self) -> None:
+
+@dataclass
+class _Failure:
+    why: str
+    count: int        # failures in a row
+    retry_at: float   # on the jobs' clock
+
+
+class SeriesJobs:
+    """One worker thread per process (started on first use, again after a fork).
+    ``clock``: monotonic seconds, for the retry delays."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self.clock = clock
         self._lock = threading.Lock()
         self._queue: queue.Queue[tuple[Any, str]] = queue.Queue()
         self._wanted: set[str] = set()
-        self._failed: dict[str, str] = {}
+        self._failed: dict[str, _Failure] = {}
         self._pid = 0
         self.computed = 0
 
     def request(self, database: Any, session_id: str) -> str | None:
-        """Queue the session (once); returns why its last computation failed, if it did."""
+        """Queue the session (once); while its last computation's failure is within its retry
+        delay, returns why it failed and when it is tried again instead."""
         with self._lock:
-            if session_id in self._failed:
-                return self._failed[session_id]
+            failure = self._failed.get(session_id)
+            if failure is not None:
+                wait = failure.retry_at - self.clock()
+                if wait > 0:
+                    return f"{failure.why} (tried {failure.count} time(s); trying again in {wait:.0f} s)"
             if self._pid != os.getpid():
                 self._pid = os.getpid()
                 self._wanted.clear()
@@ -124,6 +146,15 @@ class SeriesJobs:
         with self._lock:
             return session_id in self._wanted
 
+    def _failed_now(self, session_id: str, exc: Exception) -> None:
+        with self._lock:
+            count = self._failed[session_id].count + 1 if session_id in self._failed else 1
+            delay = min(RETRY_AFTER_S * 2 ** (count - 1), RETRY_MAX_S)
+            self._failed[session_id] = _Failure(f"{type(exc).__name__}: {exc}"[:300], count,
+                                                self.clock() + delay)
+        log.warning("session %s: its display series is tried again when asked for after %.0f s "
+                    "(%d failure(s) in a row)", session_id, delay, count)
+
     def _run(self, jobs: "queue.Queue[tuple[Any, str]]") -> None:
         while True:
             database, session_id = jobs.get()
@@ -132,10 +163,11 @@ class SeriesJobs:
                 conn = database.getconn()
                 if compute_and_store(conn, session_id):
                     self.computed += 1
+                with self._lock:
+                    self._failed.pop(session_id, None)
             except Exception as exc:  # one session must not stop the others
                 log.exception("session %s: computing its display series failed", session_id)
-                with self._lock:
-                    self._failed[session_id] = f"{type(exc).__name__}: {exc}"[:300]
+                self._failed_now(session_id, exc)
                 if conn is not None:
                     database.putconn(conn, broken=True)
                     conn = None

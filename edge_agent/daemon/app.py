@@ -20,6 +20,7 @@ from typing import Any, Callable
 
 from edge_agent.bundles.choice import choose_bundle
 from edge_agent.daemon.api import LocalApi
+from edge_agent.daemon.collector import freeze_start_up, unfreeze
 from edge_agent.daemon.profiles import ProfileRefresher
 from edge_agent.daemon.readers import SourceReader
 from edge_agent.daemon.realtime import Alert, RealtimeLoop
@@ -157,6 +158,7 @@ class Daemon:
 
     def start(self, *, live: bool = True) -> None:
         """Recover crashed sessions, start the readers (live) and the API; then ready."""
+        freeze_start_up()
         self.sessions.analyse_recovered()
         if live:
             for r in self.readers:
@@ -337,6 +339,7 @@ class Daemon:
         if self.sessions.worker_alive:
             self.sessions.wait_idle(timeout=120)
         self.close()
+        unfreeze()
 
     def close_partial(self) -> None:
         self.sessions.close()

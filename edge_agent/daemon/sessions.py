@@ -43,7 +43,7 @@ from edge_agent.daemon.errors import SessionError
 from edge_agent.feedback import FeedbackDispatcher
 from edge_agent.store import LocalStore, StoreError
 from models import rep_feedback, set_feedback
-from models.analysis import analyze_sources, set_bar_load
+from models.analysis import analyze_reps_in_set, analyze_sources, set_bar_load
 from models.bar_load import rep_load_fields
 from models.display_series import RepSpan, SeriesBuilder, SeriesFeeder, series_from_frames
 from models.feedback_text import attribution_hint, bar_load_text, drift_cue_text, velocity_cue_text
@@ -97,7 +97,8 @@ class _SetPlan:
         misses reps, while the set so far gives exactly the end-of-session analysis's values,
         which the velocity-loss cue compares rep to rep. The frames are kept as arrays,
         converted once as they come (converting the whole set again at every rep made the
-        rep analysis quadratic in the set's length)."""
+        rep analysis quadratic in the set's length), and only the new rep's metrics are
+        computed (``models.analysis.analyze_reps_in_set``)."""
         sources = self.columns.samples(until)
         return sources if sources else split_by_source(recent)
 
@@ -388,11 +389,11 @@ class SessionManager:
         # A rep job arriving after its session was analysed gets no cue (the summary is out).
         plan = self._plans.get(session_id) or _SetPlan()
         sources = plan.so_far(frames, until)
-        analysis = analyze_sources({name: s.copy() for name, s in sources.items()}, lift,
+        t0_ns = min((int(s.mono_ns[0]) for s in sources.values()), default=0)
+        near = analyze_reps_in_set({name: s.copy() for name, s in sources.items()}, lift,
+                                   lambda end_s: abs(t0_ns + end_s * 1e9 - end_ns) < REP_MATCH_NS,
                                    memo=plan.segmentation)
         self.reps_analysed += 1
-        t0_ns = min(int(s.mono_ns[0]) for s in sources.values())
-        near = [r for r in analysis.reps if abs(t0_ns + r.end_s * 1e9 - end_ns) < REP_MATCH_NS]
         if not near:
             log.debug("rep %d: not found again in its context window", number)
             self.store.submit_feedback(session_id, self.dispatcher.rep_finished(number))

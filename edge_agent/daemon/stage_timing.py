@@ -70,11 +70,13 @@ def stage_targets(daemon: Any) -> list[tuple[str, Callable[[], Any], str]]:
         ("rep_release", loop, "_release_reps"),
         ("rep_job", lambda: daemon.sessions, "_analyse_rep"),
         ("rep_set_so_far", lambda: sessions._SetPlan, "so_far"),
-        ("rep_analysis", lambda: sessions, "analyze_sources"),
+        ("rep_analysis", lambda: sessions, "analyze_reps_in_set"),
+        ("rep_analysis", lambda: sessions, "analyze_sources"),   # the rep job's before 492179c+
         ("rep_analysis", lambda: sessions, "analyze_frames"),   # before analyze_sources
         ("rep_model_decision", lambda: daemon.sessions, "_model_decisions"),
         ("rep_model_decision", lambda: daemon.sessions, "_model_attributions"),   # earlier name
         ("rep_store_live_rep", lambda: daemon.store, "submit_live_rep"),
+        ("rep_series", lambda: daemon.sessions, "_update_series"),
         ("rep_store_feedback", lambda: daemon.store, "submit_feedback"),
         ("session_end_analysis", lambda: daemon.sessions, "_analyse_session"),
         ("store_encode_chunks", lambda: daemon.store._writer, "_encode"),
@@ -136,18 +138,24 @@ class StageTimes:
 
     def summary(self, sensor_s: float) -> dict[str, dict[str, dict[str, float]]]:
         """Per thread and stage: calls; CPU ms in all, per sensor-second, median and p99 per
-        call; wall ms per sensor-second."""
+        call; wall ms per sensor-second, median and p99 per call."""
         out: dict[str, dict[str, dict[str, float]]] = {}
         for key, ns in sorted(self.samples.items()):
             ms = sorted(v / 1e6 for v in ns)
             wall_ms = sum(self.wall[key]) / 1e6
-            p99 = ms[min(len(ms) - 1, int(round(0.99 * (len(ms) - 1))))]
+            walls = sorted(v / 1e6 for v in self.wall[key])
             out.setdefault(key[0], {})[key[1]] = {
                 "calls": len(ms), "cpu_ms": round(sum(ms), 2),
                 "cpu_ms_per_sensor_s": round(sum(ms) / sensor_s, 3),
                 "wall_ms_per_sensor_s": round(wall_ms / sensor_s, 3),
-                "median_ms": round(statistics.median(ms), 4), "p99_ms": round(p99, 4)}
+                "median_ms": round(statistics.median(ms), 4), "p99_ms": round(_p99(ms), 4),
+                "wall_median_ms": round(statistics.median(walls), 4),
+                "wall_p99_ms": round(_p99(walls), 4)}
         return out
+
+
+def _p99(sorted_ms: list[float]) -> float:
+    return sorted_ms[min(len(sorted_ms) - 1, int(round(0.99 * (len(sorted_ms) - 1))))]
 
 
 def instrument(daemon: Any) -> StageTimes:
@@ -165,3 +173,47 @@ def instrument(daemon: Any) -> StageTimes:
             wrapped.add(stage)
     times.absent = sorted({stage for stage, _, _ in stage_targets(daemon)} - wrapped)
     return times
+
+
+class GcPauses:
+    """The garbage collector's pauses while ``start()``..``stop()``: each collection's wall and
+    CPU duration, generation and the thread it ran on (a collection runs on whichever thread's
+    allocation triggered it, so on the loop's it delays a decision)."""
+
+    def __init__(self) -> None:
+        self.pauses: list[tuple[str, int, int, int]] = []   # (thread, generation, wall, cpu ns)
+        self._started: dict[int, tuple[int, int]] = {}
+
+    def _callback(self, phase: str, info: dict[str, int]) -> None:
+        ident = threading.get_ident()
+        if phase == "start":
+            self._started[ident] = (time.perf_counter_ns(), time.thread_time_ns())
+            return
+        began = self._started.pop(ident, None)
+        if began is not None:
+            thread = threading.current_thread().name
+            self.pauses.append(("loop" if thread in LOOP_THREADS else thread,
+                                info.get("generation", -1), time.perf_counter_ns() - began[0],
+                                time.thread_time_ns() - began[1]))
+
+    def start(self) -> None:
+        import gc
+        gc.callbacks.append(self._callback)
+
+    def stop(self) -> None:
+        import gc
+        if self._callback in gc.callbacks:
+            gc.callbacks.remove(self._callback)
+
+    def summary(self) -> dict[str, dict[str, float]]:
+        """Per thread: collections, gen-2 ones, total, longest wall and longest CPU ms."""
+        out: dict[str, dict[str, float]] = {}
+        for thread, generation, wall, cpu in self.pauses:
+            row = out.setdefault(thread, {"collections": 0, "gen2": 0, "total_ms": 0.0,
+                                          "max_ms": 0.0, "max_cpu_ms": 0.0})
+            row["collections"] += 1
+            row["gen2"] += generation == 2
+            row["total_ms"] = round(row["total_ms"] + wall / 1e6, 3)
+            row["max_ms"] = round(max(row["max_ms"], wall / 1e6), 3)
+            row["max_cpu_ms"] = round(max(row["max_cpu_ms"], cpu / 1e6), 3)
+        return out

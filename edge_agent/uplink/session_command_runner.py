@@ -3,9 +3,11 @@
 * ``[sync] mode = "mqtt"``: commands arrive on the box's command topic and are acknowledged on
   its ack topic (``sync.session_command_mqtt.BoxCommandClient``), at once.
 * ``[sync] mode = "direct"``: the box polls ``session_commands`` every ``[sync] interval_s``
-  and settles each command it handled in the same table. Each poll also marks the box online
-  in its ``devices`` row (created at the first poll, so a new box can be chosen in the web app
-  at once); a clean stop marks it offline. Over MQTT the ingester records the box's status.
+  and settles each command it handled in the same table. The first poll (and the first after
+  a lost connection) marks the box online in its ``devices`` row (created then, so a new box
+  can be chosen in the web app at once), later polls only every ``DIRECT_HEARTBEAT_S`` (the
+  web app shows a box silent for 60 s offline), not at each poll; a clean stop marks it
+  offline. Over MQTT the ingester records the box's status.
 * Whenever ``[database] dsn`` is set, the same poll pulls the coach labels of this box's
   sessions and refreshes the athletes' profiles from them (``edge_agent.daemon.profiles``, handed in by the daemon),
   reporting each refresh in ``athlete_profiles``.
@@ -14,11 +16,12 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from typing import Any, Callable, Protocol
 
 from edge_agent.settings import SecretLookup, Settings
 from edge_agent.uplink import sync_runner
-from sync.device_status import record_status
+from sync.device_status import DIRECT_HEARTBEAT_S, record_status
 from sync.labels import athlete_ids, fetch_labels, report_profile
 from sync.session_command_store import pending_commands, record_ack
 
@@ -43,8 +46,10 @@ class ProfileRefresh(Protocol):
 
 class SessionCommandRunner:
     def __init__(self, cfg: Settings, secrets: SecretLookup, commands: SessionCommandHandler,
-                 profiles: ProfileRefresh) -> None:
+                 profiles: ProfileRefresh, clock: Callable[[], float] = time.monotonic) -> None:
         self.cfg, self.secrets = cfg, secrets
+        self._clock = clock
+        self._online_at: float | None = None   # when this connection last wrote the online mark
         self.commands, self.profiles = commands, profiles
         self.device_id = cfg.get("device.id")
         self.mode = cfg.get("sync.mode")
@@ -92,14 +97,19 @@ class SessionCommandRunner:
                 if self._conn is not None:
                     self._conn.close()
                 self._conn = None
+                self._online_at = None
             stop.wait(interval)
 
     def poll_once(self) -> None:
         assert self._connect is not None
         if self._conn is None or self._conn.closed:
             self._conn = self._connect()
+            self._online_at = None
         if self.mode == "direct":
-            record_status(self._conn, self.device_id, True, "direct")
+            now = self._clock()
+            if self._online_at is None or now - self._online_at >= DIRECT_HEARTBEAT_S:
+                record_status(self._conn, self.device_id, True, "direct")
+                self._online_at = now
             for cmd in pending_commands(self._conn, self.device_id):
                 record_ack(self._conn, self.commands.handle(cmd))
         labels = fetch_labels(self._conn, self.device_id)

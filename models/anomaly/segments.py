@@ -150,19 +150,25 @@ def source_rep_decisions(model: Any, by_source: Mapping[str, SourceSamples], rep
     ``FrameColumns.samples()``)."""
     if not reps:
         return []
+    rate = model.sample_rate_hz
+    spans = [(max(0, int(round(rep.start_s * rate))), int(round(rep.end_s * rate)) + 1) for rep in reps]
     try:
-        rows = source_rows(by_source, model.channels, model.sample_rate_hz)
+        if len(reps) == 1:   # the session worker's rep: only its span is resampled (same rows)
+            segments = [source_rows(by_source, model.channels, rate, spans[0])]
+        else:
+            rows = source_rows(by_source, model.channels, rate)
+            segments = [rows[i0:i1] for i0, i1 in spans]
     except ValueError as exc:
         log.debug("no per-rep model decisions: %s", exc)
         return [None] * len(reps)
-    rate = model.sample_rate_hz
-    segments = [rows[max(0, int(round(rep.start_s * rate))):int(round(rep.end_s * rate)) + 1] for rep in reps]
     return [model.rep_decision(seg, profile) if len(seg) >= 2 else None for seg in segments]
 
 
-def source_rows(by_source: Mapping[str, SourceSamples], channels: Sequence[str], rate_hz: float) -> np.ndarray:
-    """``aligned_rows`` of frames already grouped per source."""
-    sig = align_sources(dict(by_source), rate_hz=rate_hz)
+def source_rows(by_source: Mapping[str, SourceSamples], channels: Sequence[str], rate_hz: float,
+                span: tuple[int, int] | None = None) -> np.ndarray:
+    """``aligned_rows`` of frames already grouped per source (``span``: only those grid
+    points, as ``align_sources`` gives them)."""
+    sig = align_sources(dict(by_source), rate_hz=rate_hz, span=span)
     missing = [c for c in channels if c not in sig.channels]
     if missing:
         raise ValueError(f"the frames have no {', '.join(missing)} channel(s); the model needs {list(channels)}")

@@ -172,6 +172,8 @@ def test_the_filter_reused_from_the_last_segmentation_equals_a_fresh_one(rows, e
 
 
 def test_rep_detection_is_reused_only_for_identical_inputs():
+    """Last time's detection at the same rest is reused only when the samples up to it are
+    bit-identical to those it was computed on, and the other parameters the same."""
     memo, calls = SegmentationMemo(), []
     a_v, rest = np.linspace(-1, 1, 50), np.zeros(50, bool)
 
@@ -182,15 +184,27 @@ def test_rep_detection_is_reused_only_for_identical_inputs():
             return VerticalMotion(a_v.copy(), a_v.copy(), rest.copy()), []
         return run
 
+    key = ("squat", 100.0, None, 30, False)
     memo.begin()
-    memo.detect(("squat", 100.0, None), a_v, rest, compute("first"))
+    memo.detect(key, a_v, rest, compute("first"))
     memo.begin()
-    memo.detect(("squat", 100.0, None), a_v, rest, compute("same"))
+    memo.detect(key, a_v.copy(), rest.copy(), compute("same"))
+    memo.begin()
     changed = a_v.copy()
-    changed[7] = np.nextafter(changed[7], 2.0)
-    memo.detect(("squat", 100.0, None), changed, rest, compute("one bit"))
-    memo.detect(("squat", 100.0, 0.2), a_v, rest, compute("other parameters"))
-    assert calls == ["first", "one bit", "other parameters"]
+    changed[40] = 7.0                      # after the rest: the detection there is the same
+    memo.detect(key, changed, rest.copy(), compute("later sample"))
+    memo.begin()
+    earlier = changed.copy()
+    earlier[7] = np.nextafter(earlier[7], 2.0)
+    memo.detect(key, earlier, rest.copy(), compute("one bit"))
+    memo.begin()
+    quiet = rest.copy()
+    quiet[3] = True
+    memo.detect(key, earlier, quiet, compute("one rest"))
+    memo.detect(("squat", 100.0, 0.2, 30, False), earlier, quiet, compute("other parameters"))
+    memo.begin()
+    memo.detect(("squat", 100.0, 0.2, 30, True), earlier, quiet, compute("end of data"))
+    assert calls == ["first", "one bit", "one rest", "other parameters", "end of data"]
 
 
 @given(st.dictionaries(st.sampled_from([f.name for f in dataclasses.fields(RepMetrics)
@@ -208,3 +222,144 @@ def test_rep_as_dict_is_what_dataclasses_asdict_gives(values, unavailable):
     before = dict(rep.unavailable)
     got["unavailable"]["not a metric"] = "changed"
     assert rep.unavailable == before
+
+
+def _without(frames: list, source: str, t0_ns: int, span_s: tuple[float, float] | None) -> list:
+    """``frames`` less ``source``'s in ``span_s`` (s since ``t0_ns``; None: all of them)."""
+    def dropped(f) -> bool:
+        if f.source != source:
+            return False
+        return span_s is None or span_s[0] <= (f.mono_ns - t0_ns) / 1e9 <= span_s[1]
+    return [f for f in frames if not dropped(f)]
+
+
+@pytest.mark.parametrize("lift,faults,seed,reps,damage", [
+    ("squat", {3: "lateral_sway", 9: "tilt"}, 5, 12, None),
+    ("bench_press", {2: "tilt"}, 4, 10, ("platform", None)),       # no platform: no COP
+    ("deadlift", {6: "lateral_sway"}, 7, 10, ("imu", 4)),          # rep 4's bar IMU lost
+])
+def test_the_wanted_rep_alone_equals_its_full_analysis_within_the_set_so_far(
+        lift, faults, seed, reps, damage):
+    """``analyze_reps_in_set`` (the session worker's per-rep analysis: only the new rep's
+    metrics, the others' velocities and COP for the set-relative values) gives each rep bit
+    for bit what ``analyze_frames`` of the whole set so far gives it, including velocity loss,
+    COP shift and scores, which depend on the other reps; and every rep when all are wanted."""
+    from models.analysis import analyze_reps_in_set
+    from sensors.simulator import simulate_set
+
+    sim = simulate_set(lift=lift, reps=reps, faults=faults, seed=seed)
+    frames = sorted(sim.frames, key=lambda f: f.mono_ns)
+    t0 = frames[0].mono_ns
+    if damage is not None:
+        source, rep = damage
+        span = None if rep is None else (sim.reps[rep - 1].start_s + 0.2, sim.reps[rep - 1].end_s)
+        frames = _without(frames, source, t0, span)
+    whole = analyze_frames(frames, lift)
+    assert len(whole.reps) >= reps - 1
+    if damage == ("imu", 4):
+        assert any(r.unavailable for r in whole.reps), "the damage left every rep measurable"
+    columns, fed, memo, found = FrameColumns(), 0, SegmentationMemo(), 0
+    for end in [r.end_s for r in whole.reps]:
+        upto = next((i for i, f in enumerate(frames) if f.mono_ns > t0 + (end + 0.6) * 1e9),
+                    len(frames))
+        columns.extend(frames[fed:upto])
+        fed = upto
+        sources = columns.samples()
+        got = analyze_reps_in_set({k: s.copy() for k, s in sources.items()}, lift,
+                                  lambda end_s: abs(end_s - end) < 1.0, memo=memo)
+        want = [r for r in analyze_frames(frames[:upto], lift).reps if abs(r.end_s - end) < 1.0]
+        found += bool(want)
+        assert _plain([r.as_dict() for r in got]) == _plain([r.as_dict() for r in want])
+    assert found >= len(whole.reps) - 1
+    every = analyze_reps_in_set(split_by_source(frames), lift, lambda end_s: True)
+    assert _plain([r.as_dict() for r in every]) == _plain([r.as_dict() for r in whole.reps])
+
+
+@given(frame_batches(), st.integers(-50, 3000), st.integers(0, 3000))
+def test_a_span_of_the_alignment_equals_that_span_of_the_whole(batches, start, length):
+    """The session worker's model decision resamples only its rep's span of the set so far
+    (``align_sources(span=...)``): the same values bit for bit as that span of the whole."""
+    from hypothesis import assume
+
+    from models.signals import align_sources
+
+    sources = split_by_source([f for batch in batches for f in batch])
+    assume(sources)
+    whole = align_sources({k: s.copy() for k, s in sources.items()}, 100.0)
+    part = align_sources({k: s.copy() for k, s in sources.items()}, 100.0,
+                         span=(start, start + length))
+    n = whole.t.size
+    i0, i1 = min(max(start, 0), n), min(start + length, n)
+    assert part.t.tobytes() == whole.t[i0:max(i0, i1)].tobytes()
+    assert list(part.channels) == list(whole.channels)
+    for name, values in whole.channels.items():
+        assert part.channels[name].tobytes() == values[i0:max(i0, i1)].tobytes(), name
+
+
+@given(st.lists(st.one_of(st.floats(-2.0, 2.0), st.sampled_from([0.0, 0.25, -0.25])),
+                min_size=1, max_size=80),
+       st.lists(st.tuples(st.floats(0.0, 1.0), st.floats(-2.0, 2.0)), max_size=4),
+       st.integers(0, 30), st.integers(2, 5), st.sampled_from([0.1, 0.2, 0.5]))
+def test_the_zigzag_scan_resumed_from_the_last_one_equals_a_fresh_one(values, edits, grow, rounds,
+                                                                      threshold):
+    """Each round the trace grows and some samples change (as the displacement of the set so
+    far does from its last rest on): the memo's pivots equal a fresh scan's."""
+    from models.segmentation import zigzag
+
+    memo = SegmentationMemo()
+    memo.CHECKPOINT_EVERY = 3
+    x = np.array(values, dtype=float)
+    for _ in range(rounds):
+        assert memo.zigzag(x, threshold) == zigzag(x, threshold)
+        x = np.concatenate([x, np.linspace(x[-1], x[-1] + 1.0, grow)])
+        for where, value in edits:
+            x[int(where * (x.shape[0] - 1))] = value
+
+
+@given(st.lists(st.tuples(st.booleans(), st.one_of(st.floats(-3.0, 3.0), st.just(0.0),
+                                                   st.just(float("nan")))),
+                min_size=1, max_size=120),
+       st.lists(st.tuples(st.floats(0.0, 1.0), st.booleans(), st.floats(-3.0, 3.0)), max_size=4),
+       st.integers(0, 40), st.integers(2, 5), st.booleans())
+def test_the_rest_scan_resumed_from_the_last_one_equals_a_fresh_one(samples, edits, grow, rounds,
+                                                                    quiet_tail):
+    """Each round the quiet flags and vertical acceleration grow and some samples change: the
+    memo's rest decisions (long quiet stretches turning rest from their start included) and
+    the detector's state after them equal a fresh detector's."""
+    from models.kinematics import RestDetector
+
+    memo = SegmentationMemo()
+    memo.CHECKPOINT_EVERY = 3
+    quiet = np.array([q for q, _ in samples], bool)
+    a_vert = np.array([a for _, a in samples], float)
+    for _ in range(rounds):
+        fresh, resumed = RestDetector(10.0), RestDetector(10.0)   # quiet stretches of 5 and 20
+        want = fresh.update(quiet, a_vert)
+        got = memo.rest(resumed, quiet, a_vert)
+        assert np.array_equal(got, want)
+        assert (resumed._v, resumed._v_unknown, resumed._quiet_since, resumed.fed,
+                resumed.backfill_from) == (fresh._v, fresh._v_unknown, fresh._quiet_since,
+                                           fresh.fed, fresh.backfill_from)
+        quiet = np.concatenate([quiet, np.full(grow, quiet_tail)])
+        a_vert = np.concatenate([a_vert, np.linspace(0.0, 0.5, grow)])
+        for where, q, a in edits:
+            k = int(where * (quiet.size - 1))
+            quiet[k], a_vert[k] = q, a
+
+
+def test_a_quiet_stretch_recognised_late_last_time_is_not_rest_when_it_breaks_off_now():
+    """Last time a long quiet stretch became rest from its start once it had lasted; now the
+    same stretch breaks off before that: the samples the memo reuses must not keep last
+    time's late recognition."""
+    from models.kinematics import RestDetector
+
+    memo = SegmentationMemo()
+    memo.CHECKPOINT_EVERY = 3
+    quiet = np.array([False] + [True] * 25)
+    a_vert = np.array([5.0] + [0.0] * 25)     # moving too fast to call the stretch rest early
+    first = memo.rest(RestDetector(10.0), quiet, a_vert)
+    assert first[1:21].all()                   # recognised after 20 quiet samples (2 s)
+    quiet[16] = False
+    want = RestDetector(10.0).update(quiet, a_vert)
+    assert not want[1:16].any()
+    assert np.array_equal(memo.rest(RestDetector(10.0), quiet, a_vert), want)

@@ -307,3 +307,51 @@ def test_concurrent_chart_requests_compute_a_session_series_once(world, db_conn,
     finally:
         holder.close()
         other.close()
+
+
+@pytest.mark.integration
+def test_a_failed_series_computation_is_tried_again_after_its_delay(world, db_conn, monkeypatch):
+    """A database error while computing a session's display series shows why on its charts,
+    is not tried again before ``RETRY_AFTER_S`` (on the jobs' clock, not slept), and once the
+    delay has passed the next look computes it and the chart is drawn."""
+    from coach.review.series_jobs import RETRY_AFTER_S
+
+    now = [1000.0]
+    monkeypatch.setattr(SERIES_JOBS, "clock", lambda: now[0])
+    client, sid = world["clients"]["trainer"], world["ann_session"]
+    url = f"/sessions/{sid}/charts/tilt.svg"
+    with db_conn.cursor() as cur:   # the web role may no longer store the record
+        cur.execute("REVOKE INSERT ON session_series FROM liftguard_webapp")
+    db_conn.commit()
+    failed = ready(client, url).get_data(as_text=True)
+    assert "could not be prepared" in failed and "InsufficientPrivilege" in failed
+    assert f"trying again in {RETRY_AFTER_S:.0f} s" in failed
+    with db_conn.cursor() as cur:   # the database is right again
+        cur.execute("GRANT INSERT ON session_series TO liftguard_webapp")
+    db_conn.commit()
+    now[0] += RETRY_AFTER_S - 1
+    assert "could not be prepared" in client.get(url).get_data(as_text=True)
+    assert not SERIES_JOBS.busy(sid)
+    now[0] += 2
+    drawn = ready(client, url).get_data(as_text=True)
+    assert "<path" in drawn and "could not be prepared" not in drawn
+    with db_conn.cursor() as cur:
+        cur.execute("SELECT source FROM session_series WHERE session = %s", (sid,))
+        assert cur.fetchall() == [("web",)]
+    db_conn.commit()
+
+
+def test_failures_in_a_row_wait_longer_up_to_the_cap():
+    """The retry delay doubles with each failure in a row, up to ``RETRY_MAX_S``, and a
+    success forgets the failures."""
+    from coach.review.series_jobs import RETRY_AFTER_S, RETRY_MAX_S, SeriesJobs
+
+    now = [0.0]
+    jobs = SeriesJobs(clock=lambda: now[0])
+    waits = []
+    for _ in range(9):
+        jobs._failed_now("s1", RuntimeError("database went away"))
+        waits.append(jobs._failed["s1"].retry_at - now[0])
+    assert waits[:3] == [RETRY_AFTER_S, 2 * RETRY_AFTER_S, 4 * RETRY_AFTER_S]
+    assert waits[-1] == RETRY_MAX_S and max(waits) == RETRY_MAX_S
+    assert "trying again in 3600 s" in jobs.request(object(), "s1")
