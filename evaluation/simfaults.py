@@ -89,20 +89,53 @@ def _matching_rep(outcome: SetOutcome, start_s: float, end_s: float) -> int | No
     return best
 
 
+ENROLMENT_SEED_OFFSET = 700_001
+
+
+def enrolment_overlay(model: Any, lift: str, seed: int, reps: int = 6) -> Any:
+    """The overlay the box would load for the athlete of the set simulated with ``seed``: built
+    as a coach-label refresh or ``liftguard calibrate athlete`` builds it (``make_overlay`` on
+    the reps the rep analysis cuts), from another clean set of the same athlete (same body mass,
+    bar load, depth and descent time, ``sensors.simulator.set_style``; its own seed for
+    everything else, the IMU's bias included)."""
+    from models.anomaly.overlay import make_overlay
+    from models.anomaly.segments import set_segments
+    from sensors.simulator import set_style, simulate_set
+
+    athlete = simulated_athlete(lift, np.random.default_rng([seed, 17]))
+    enrolment = simulate_set(lift, reps=reps, seed=seed + ENROLMENT_SEED_OFFSET, athlete_mass_kg=athlete.body_mass_kg,
+                             bar_load_kg=athlete.bar_load_kg, style=set_style(lift, seed))
+    cut = set_segments(enrolment.frames, lift, model.channels, model.sample_rate_hz)
+    return make_overlay(model, cut.reps)
+
+
 def evaluate_faults(scorer: Scorer, *, seeds: Sequence[int], lifts: Sequence[str] = LIFTS,
                     faults: Sequence[str] = FAULT_TYPES, reps: int = 6, fault_rep: int = 4,
-                    model: Any = None, **replay: Any) -> dict[str, Any]:
-    """Per-fault detection, delays and false alerts over ``lifts`` x ``seeds`` simulated sets."""
+                    model: Any = None, with_profile: bool = False, **replay: Any) -> dict[str, Any]:
+    """Per-fault detection, delays and false alerts over ``lifts`` x ``seeds`` simulated sets.
+
+    ``with_profile``: each set's athlete has a profile (``enrolment_overlay``), loaded as the
+    daemon loads an overlay at session start (windows and rep decisions scored with it)."""
     from sensors.simulator import simulate_set
+
+    if with_profile and model is None:
+        raise ValueError("with_profile needs the model the profiles are made for")
 
     def one(lift: str, seed: int, fault_map: dict[int, str]) -> tuple[SimulatedSet, SetOutcome]:
         athlete = simulated_athlete(lift, np.random.default_rng([seed, 17]))
         sset = simulate_set(lift, reps=reps, faults=fault_map, seed=seed,
                             athlete_mass_kg=athlete.body_mass_kg, bar_load_kg=athlete.bar_load_kg)
-        return sset, replay_set(sset, scorer, model=model, **replay)
+        profile = enrolment_overlay(model, lift, seed, reps) if with_profile else None
+        if hasattr(scorer, "profile_for"):
+            scorer.profile_for = lambda: profile
+        drift_alpha[0] = model.drift_alpha(profile) if model is not None else DEFAULT_SET_ALPHA
+        return sset, replay_set(sset, scorer, model=model, profile=profile, **replay)
+
+    drift_alpha = [DEFAULT_SET_ALPHA]   # the box's threshold for the last set's rep decision (the bundle's own)
 
     per_fault: dict[str, dict[str, Any]] = {}
     rep_scores: dict[str, list[float]] = {"clean": []}
+    by_lift = {lift: {"faulty_sets": 0, "detected": 0, "clean_reps": 0, "false_alerts": 0} for lift in lifts}
     for fault in faults:
         rep_scores[fault] = []
         hits, live_hits, delays, live_delays = 0, 0, [], []
@@ -118,6 +151,8 @@ def evaluate_faults(scorer: Scorer, *, seeds: Sequence[int], lifts: Sequence[str
                 if k is not None:
                     rep_scores[fault].append(out.rep_scores[k])
                 n += 1
+                by_lift[lift]["faulty_sets"] += 1
+                by_lift[lift]["detected"] += bool(live or by_rep)
                 if live:
                     live_hits += 1
                     live_delays.append(1000 * (live[0] - onset))
@@ -130,7 +165,6 @@ def evaluate_faults(scorer: Scorer, *, seeds: Sequence[int], lifts: Sequence[str
             "delay_median_ms": _median(delays), "live_delay_median_ms": _median(live_delays),
         }
     live_false = rep_false = clean_reps = clean_sets = clean_cued = 0
-    drift_alpha = getattr(model, "set_drift_alpha", DEFAULT_SET_ALPHA)   # the box's: the bundle's own
     for lift in lifts:
         for seed in seeds:
             sset, out = one(lift, 10_000 + seed, {})
@@ -138,11 +172,14 @@ def evaluate_faults(scorer: Scorer, *, seeds: Sequence[int], lifts: Sequence[str
             live_false += len(out.alerts_s)
             rep_false += sum(out.rep_problems.values())
             rep_scores["clean"] += out.rep_scores
+            by_lift[lift]["clean_reps"] += len(sset.reps)
+            by_lift[lift]["false_alerts"] += len(out.alerts_s) + sum(out.rep_problems.values())
             clean_sets += 1
-            clean_cued += model is not None and first_cue(out.rep_scores, drift_alpha) is not None
+            clean_cued += model is not None and first_cue(out.rep_scores, drift_alpha[0]) is not None
     return summarise(per_fault, clean_reps, live_false, rep_false) | {
-        "seeds": list(seeds), "lifts": list(lifts), "rep_scores": rep_scores,
-        "drift_cue": {"alpha": drift_alpha, "clean_sets": clean_sets, "clean_sets_cued": int(clean_cued)}}
+        "seeds": list(seeds), "lifts": list(lifts), "rep_scores": rep_scores, "with_profile": with_profile,
+        "by_lift": {lift: lift_figures(counts) for lift, counts in by_lift.items()},
+        "drift_cue": {"alpha": drift_alpha[0], "clean_sets": clean_sets, "clean_sets_cued": int(clean_cued)}}
 
 
 def summarise(per_fault: dict[str, dict[str, Any]], clean_reps: int, live_false: int, rep_false: int) -> dict[str, Any]:
@@ -157,6 +194,19 @@ def summarise(per_fault: dict[str, dict[str, Any]], clean_reps: int, live_false:
         "false_alerts_per_100_clean_reps": round(100 * (live_false + rep_false) / clean_reps, 2),
         "delay_median_ms_over_faults": _median(all_delays),
     }
+
+
+def lift_figures(counts: dict[str, int]) -> dict[str, Any]:
+    """One lift's counts with 95 % Clopper-Pearson intervals: faulty sets detected (live alert or
+    rep verdict) and false alerts (live alerts and flagged verdicts) over its clean reps; the
+    interval treats each false alert as one clean rep, which holds while they are few."""
+    from evaluation.metrics import count_with_interval
+
+    def interval(k: int, n: int) -> dict[str, Any]:
+        return count_with_interval([True] * min(k, n) + [False] * (n - min(k, n))) | {"k": k}
+
+    return {**counts, "detection": interval(counts["detected"], counts["faulty_sets"]),
+            "false_alerts_per_clean_rep": interval(counts["false_alerts"], counts["clean_reps"])}
 
 
 def _median(values: list[float]) -> float | None:

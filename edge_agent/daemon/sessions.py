@@ -221,10 +221,11 @@ class SessionManager:
                      "the bundle's own calibration" if own else "the default: the bundle has none")
 
     def _drift_evidence(self) -> SetDriftEvidence:
-        """A new set's drift evidence at the attached bundle's own threshold (its manifest's
-        ``calibration.set_drift``, else ``DEFAULT_SET_ALPHA``)."""
-        alpha = getattr(self._model, "set_drift_alpha", None)
-        return SetDriftEvidence(alpha) if alpha is not None else SetDriftEvidence()
+        """A new set's drift evidence at the attached bundle's threshold for this session's rep
+        decision: with the athlete's profile, the profile decision's own (``profile_rep.set_drift``),
+        else the manifest's ``calibration.set_drift``, else ``DEFAULT_SET_ALPHA``."""
+        drift_alpha = getattr(self._model, "drift_alpha", None)
+        return SetDriftEvidence(drift_alpha(self._profile)) if drift_alpha else SetDriftEvidence()
 
     def _load_overlay(self, athlete: str | None, lift: str) -> Any:
         if self._model is None or not athlete or self._overlay_root is None:

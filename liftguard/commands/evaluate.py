@@ -57,6 +57,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--ae-epochs", type=int, default=20)
     p.add_argument("--jobs", type=int, default=None, metavar="N",
                    help="parallel processes: simulator lifts and real-data subjects (default: cores, at most 2)")
+    p.add_argument("--with-profile", action="store_true",
+                   help="simulator: also replay every set with its athlete's profile loaded (an overlay from "
+                        "another clean set of that athlete, as the box builds it; docs/models.md)")
     p.add_argument("--quick", action="store_true",
                    help="about a minute: 1 seed, squats only, real squats without the autoencoder, "
                         "subjects 1-4, population protocols (loso, enrolment) only")
@@ -120,6 +123,11 @@ def run(args: argparse.Namespace) -> int:
     _say(f"simulator: {len(faults)} faults x {len(lifts)} lifts x {args.seeds} seeds through the daemon path ...")
     report["simulator"] = simulator_part(bundle, args, faults)
     _say(f"simulator: done in {time.monotonic() - started:.0f} s")
+    if args.with_profile:
+        _say("simulator: again, each athlete with their profile loaded ...")
+        report["simulator_with_profile"] = simulator_part(bundle, args, faults, with_profile=True)
+        report["simulator_with_profile"].pop("rep_scores")
+        _say(f"simulator with profiles: done in {time.monotonic() - started:.0f} s")
     report["real_squats"] = real_part(args, out)
     report["plots"] = write_plots(report["simulator"], out)
     real_plot = write_real_plot(out)
@@ -135,7 +143,8 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def simulator_part(bundle: Path, args: argparse.Namespace, faults: tuple[str, ...]) -> dict[str, Any]:
+def simulator_part(bundle: Path, args: argparse.Namespace, faults: tuple[str, ...],
+                   with_profile: bool = False) -> dict[str, Any]:
     from evaluation.simfaults import LIFTS
     from liftguard.commands.evaluate_simulator import SimulatorRun, evaluate_lifts
 
@@ -143,7 +152,7 @@ def simulator_part(bundle: Path, args: argparse.Namespace, faults: tuple[str, ..
     run = SimulatorRun(bundle=bundle, seeds=tuple(range(args.seeds)), faults=faults,
                        alert_on=cfg.get("feedback.alert_on"), alert_off=cfg.get("feedback.alert_off"),
                        min_gap_s=cfg.get("feedback.min_alert_gap_s"), hop_s=1.0 / cfg.get("daemon.hop_hz"),
-                       window_s=cfg.get("daemon.window_s"))
+                       window_s=cfg.get("daemon.window_s"), with_profile=with_profile)
     result, scorer = evaluate_lifts(run, tuple(args.lift or LIFTS), _jobs(args), progress=_say)
     result["scorer"] = scorer
     result["targets"] = {"detection_rate": TARGET_DETECTION, "false_alerts_per_100_clean_reps": TARGET_FALSE_PER_100}
@@ -312,6 +321,26 @@ def _fmt(value: Any, digits: int = 3) -> str:
     return f"{value:.{digits}f}" if isinstance(value, float) else str(value)
 
 
+def per_lift_lines(sim: dict[str, Any], with_profile: dict[str, Any] | None) -> list[str]:
+    """Per lift: faulty sets detected and false alerts per 100 clean reps, counts and 95 %
+    Clopper-Pearson intervals, without and (when run) with each athlete's profile."""
+    def cell(entry: dict[str, Any], per: int) -> str:
+        low, high = entry["ci95"]
+        return f"{entry['k']}/{entry['n']} = {per * entry['rate']:.{0 if per == 100 else 3}f} ({per * low:.{1 if per == 100 else 2}f}-{per * high:.{1 if per == 100 else 2}f})"
+
+    runs = [("no profile", sim)] + ([("with profile", with_profile)] if with_profile else [])
+    lines = ["| lift | athlete | detection (95 % CI) | false alerts / clean reps = per 100 (95 % CI) |", "|---|---|---|---|"]
+    for lift in sim.get("by_lift", {}):
+        for name, run in runs:
+            row = run["by_lift"][lift]
+            lines.append(f"| {lift} | {name} | {cell(row['detection'], 1)} | {cell(row['false_alerts_per_clean_rep'], 100)} |")
+    if with_profile:
+        lines += ["", f"With profiles: mean detection {with_profile['detection_rate']:.3f}; false alerts per 100 clean reps "
+                  f"{with_profile['false_alerts_per_100_clean_reps']} (live {with_profile['live_false_alerts_per_100_clean_reps']}, "
+                  f"rep verdicts {with_profile['rep_flags_per_100_clean_reps']})."]
+    return lines + [""]
+
+
 def to_markdown(report: dict[str, Any]) -> str:
     sim = report["simulator"]
     lines = ["# liftguard anomaly-model evaluation", "", f"Bundle: `{report['bundle']}` "
@@ -328,6 +357,7 @@ def to_markdown(report: dict[str, Any]) -> str:
     lines += ["", f"Mean detection {sim['detection_rate']:.3f} (target >= {TARGET_DETECTION}); false alerts per "
               f"100 clean reps {sim['false_alerts_per_100_clean_reps']} (live {sim['live_false_alerts_per_100_clean_reps']}, "
               f"rep verdicts {sim['rep_flags_per_100_clean_reps']}; target <= {TARGET_FALSE_PER_100}).", ""]
+    lines += per_lift_lines(sim, report.get("simulator_with_profile"))
     if "drift_cue" in sim:
         from evaluation.metrics import count_with_interval, format_count
 

@@ -29,6 +29,7 @@ class SimulatorRun:
     min_gap_s: float
     hop_s: float
     window_s: float
+    with_profile: bool = False
 
 
 def one_lift(run: SimulatorRun, lift: str) -> tuple[dict[str, Any], dict[str, Any] | None, str | None]:
@@ -40,7 +41,8 @@ def one_lift(run: SimulatorRun, lift: str) -> tuple[dict[str, Any], dict[str, An
     quiet_libraries()
     scorer, info, reason = make_scorer(run.bundle, run.alert_on)
     result = evaluate_faults(scorer, seeds=run.seeds, lifts=(lift,), faults=run.faults,
-                             model=getattr(scorer, "model", None), alert_on=run.alert_on, alert_off=run.alert_off,
+                             model=getattr(scorer, "model", None), with_profile=run.with_profile,
+                             alert_on=run.alert_on, alert_off=run.alert_off,
                              min_gap_s=run.min_gap_s, hop_s=run.hop_s, window_s=run.window_s)
     return result, info or {"kind": scorer.kind, "why_no_model": reason}, reason
 
@@ -101,6 +103,7 @@ def merge(results: list[dict[str, Any]], lifts: Sequence[str]) -> dict[str, Any]
              "by_lift": {lift: {k: r["drift_cue"][k] for k in ("clean_sets", "clean_sets_cued")}
                          for lift, r in zip(lifts, results)}}
     return summarise(per_fault, clean, live, rep) | {
-        "drift_cue": drift,
+        "drift_cue": drift, "with_profile": results[0]["with_profile"],
+        "by_lift": {lift: row for r in results for lift, row in r["by_lift"].items()},
         "false_alerts": {"live": live, "rep_verdicts": rep, "clean_reps": clean},
         "seeds": results[0]["seeds"], "lifts": list(lifts), "rep_scores": rep_scores, "merged_from_lifts": True}

@@ -62,6 +62,19 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="per-rep false-alarm rate the rep threshold is set for (default 0.01)")
     p.add_argument("--realtime-false-alerts", type=float, default=1.0, metavar="K",
                    help="real-time alerts allowed per 100 held-out clean reps (default 1)")
+    p.add_argument("--sim-athletes", type=int, default=0, metavar="K",
+                   help="with --sim: also K simulated athletes per lift with two clean sets each (the first is "
+                        "their enrolment) to fit the rep decision used when an athlete profile is loaded "
+                        "(docs/models.md); without it a profile only moves the athlete onto the population norm")
+    p.add_argument("--held-out-sim-athletes", type=int, default=None, metavar="M",
+                   help="with --sim-athletes: M more athletes per lift to calibrate that rep decision on "
+                        "(default: half of K, at least 2)")
+    p.add_argument("--sim-rep-variability", default="0.5,2", metavar="LOW,HIGH",
+                   help="with --sim-athletes: each athlete's rep-to-rep spread is drawn log-uniformly from this "
+                        "range (docs/simulator.md; default 0.5,2)")
+    p.add_argument("--enrolment-baseline", type=float, default=0.75, metavar="W",
+                   help="with --sim-athletes: weight of the athlete's enrolment baseline (default 0.75, the "
+                        "validated value)")
     p.add_argument("--ae-epochs", type=int, default=40, help="autoencoder training epochs")
     p.add_argument("--rate", type=float, default=None, metavar="HZ",
                    help="model sample rate (default: the daemon's analysis rate, 100 Hz)")
@@ -79,6 +92,15 @@ def _check_args(args: argparse.Namespace) -> None:
         raise UsageError(f"--false-alarm-rate must be in (0, 1), got {args.false_alarm_rate}")
     if args.ae_epochs < 1:
         raise UsageError(f"--ae-epochs must be at least 1, got {args.ae_epochs}")
+    if args.sim_athletes and args.sim is None:
+        raise UsageError("--sim-athletes needs --sim: recordings carry no athlete and set to group them by")
+    if not 0 <= args.sim_athletes <= 500:
+        raise UsageError(f"--sim-athletes {args.sim_athletes} is out of range 0..500")
+    if args.held_out_sim_athletes is not None and not 2 <= args.held_out_sim_athletes <= 500:
+        raise UsageError(f"--held-out-sim-athletes {args.held_out_sim_athletes} is out of range 2..500")
+    args.rep_variability = _spread_range(args.sim_rep_variability)
+    if not 0 <= args.enrolment_baseline <= 10:
+        raise UsageError(f"--enrolment-baseline must be from 0 to 10, got {args.enrolment_baseline}")
     if args.rep_detectors is not None:
         from models.anomaly.pipeline import checked_rep_detectors
 
@@ -86,6 +108,16 @@ def _check_args(args: argparse.Namespace) -> None:
             checked_rep_detectors(args.rep_detectors.split(","), autoencoder=not args.no_autoencoder)
         except ValueError as exc:
             raise UsageError(f"--rep-detectors {args.rep_detectors!r}: {exc}") from None
+
+
+def _spread_range(text: str) -> tuple[float, float]:
+    try:
+        low, high = (float(v) for v in text.split(","))
+    except ValueError:
+        raise UsageError(f"--sim-rep-variability {text!r}: expected LOW,HIGH such as 0.5,2") from None
+    if not 0.25 <= low <= high <= 3.0:
+        raise UsageError(f"--sim-rep-variability {text!r}: need 0.25 <= LOW <= HIGH <= 3 (the simulator's range)")
+    return low, high
 
 
 def recording_paths(inputs: list[str]) -> list[Path]:
@@ -149,6 +181,7 @@ def run(args: argparse.Namespace) -> int:
     from models.anomaly import TrainingDataError
     from models.anomaly.training import (
         TrainOptions,
+        simulated_athlete_sets,
         simulated_clean_sets,
         split_held_out,
         train_bundle,
@@ -157,12 +190,19 @@ def run(args: argparse.Namespace) -> int:
 
     rate = args.rate or ANALYSIS_RATE_HZ
     out = _out_dir(args)
+    athletes, held_out_athletes = [], []
     lifts = ("squat", "bench_press", "deadlift") if args.lift == "all" else (args.lift,)
     if args.sim is not None:
         held_n = args.held_out_sim if args.held_out_sim is not None else max(1, args.sim // 3)
         fit_sets = simulated_clean_sets(args.sim, lifts, args.seed, BOX_CHANNELS, rate)
         held_out = simulated_clean_sets(held_n, lifts, args.seed + 1_000_003, BOX_CHANNELS, rate) if held_n else []
         channels = BOX_CHANNELS
+        if args.sim_athletes:
+            held_athletes = args.held_out_sim_athletes or max(2, args.sim_athletes // 2)
+            athletes = simulated_athlete_sets(args.sim_athletes, lifts, args.seed + 2_000_003, BOX_CHANNELS, rate,
+                                              args.rep_variability)
+            held_out_athletes = simulated_athlete_sets(held_athletes, lifts, args.seed + 3_000_017, BOX_CHANNELS, rate,
+                                                       args.rep_variability)
     else:
         sets, channels = _recorded_sets(recording_paths(args.inputs), args.lift, rate)
         fit_sets, held_out = split_held_out(sets, HELD_OUT_FRACTION, args.seed)
@@ -171,11 +211,12 @@ def run(args: argparse.Namespace) -> int:
                            rep_detectors=None if args.rep_detectors is None else tuple(args.rep_detectors.split(",")),
                            false_alarm_rate=args.false_alarm_rate,
                            realtime_false_alerts_per_100_reps=args.realtime_false_alerts,
-                           ae_epochs=args.ae_epochs)
+                           ae_epochs=args.ae_epochs, enrolment_baseline=args.enrolment_baseline)
     staging = out.parent / f".{out.name}.new-{os.getpid()}"
     shutil.rmtree(staging, ignore_errors=True)
     try:
-        report = train_bundle(fit_sets, held_out, staging, options)
+        report = train_bundle(fit_sets, held_out, staging, options, athletes=athletes,
+                              held_out_athletes=held_out_athletes)
     except TrainingDataError as exc:
         shutil.rmtree(staging, ignore_errors=True)
         raise UsageError(f"training data refused: {exc}") from None
@@ -199,6 +240,10 @@ def run(args: argparse.Namespace) -> int:
             print(f"  note: {note}")
     else:
         print("  no held-out clean sets: the real-time threshold is not calibrated and no false-alarm figure exists")
+    profile = report.get("profile_rep")
+    if profile:
+        print(f"  with an athlete profile: rep decision from {len(profile['athletes'])} athletes (first set = "
+              f"enrolment), held-out athletes' clean reps flagged: {format_count(profile['rep_flags'])}")
     print(f"  report: {out / 'training_report.md'}")
     print(f"  install on the box: copy it to <data_dir>/models/default (or `liftguard model install {out}`)")
     return 0

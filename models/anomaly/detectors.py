@@ -148,6 +148,16 @@ class CompiledMahalanobis:
         self.location = np.asarray(covariance.location_, dtype=np.float64)
         self.precision = np.asarray(covariance.precision_, dtype=np.float64)
 
+    @classmethod
+    def from_arrays(cls, location: np.ndarray, precision: np.ndarray) -> "CompiledMahalanobis":
+        """From a stored location and precision matrix (no estimator object to unpickle)."""
+        compiled = cls.__new__(cls)
+        compiled.location = np.asarray(location, dtype=np.float64)
+        compiled.precision = np.asarray(precision, dtype=np.float64)
+        if compiled.precision.shape != (compiled.location.size, compiled.location.size):
+            raise ValueError(f"precision {compiled.precision.shape} does not match location {compiled.location.shape}")
+        return compiled
+
     def anomaly_score(self, z: np.ndarray) -> np.ndarray:
         """Distance of each row of robust z-scores (n, F), clipped as in fitting."""
         d = np.clip(np.atleast_2d(z), -Z_CLIP, Z_CLIP) - self.location

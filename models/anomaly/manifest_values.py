@@ -134,9 +134,28 @@ def check_manifest_values(path: Path, manifest: dict[str, Any]) -> None:
     if not isinstance(manifest.get("athlete_centring", False), bool):
         raise c.fail("athlete_centring", manifest["athlete_centring"], "is not true or false")
     c.texts("lift_types", required=False)
+    if c.table("profile_rep", required=False):
+        _check_profile_rep(c, manifest)
     if c.table("population_norm", required=False):
         for key in manifest["population_norm"]:
             if key == "rep_distance_baseline":
                 c.number(f"population_norm.{key}", 0, 1e300)
             else:
                 c.vector(f"population_norm.{key}")
+
+
+def _check_profile_rep(c: _Checker, manifest: dict[str, Any]) -> None:
+    """The profile rep decision (``models.anomaly.profile_rep``) scores the athlete's norm as
+    overlay + population norm, so it needs the population norm and a bundle without centring."""
+    c.text("profile_rep.file")
+    c.texts("profile_rep.rep")
+    if manifest["profile_rep"]["rep"] != ["rep_mahalanobis"]:
+        raise c.fail("profile_rep.rep", manifest["profile_rep"]["rep"], "must be ['rep_mahalanobis']")
+    c.number("profile_rep.rep_baseline_weight", 0, MAX_BASELINE_WEIGHT)
+    c.vector("profile_rep.rep_median")
+    c.vector("profile_rep.rep_spread")
+    c.number("profile_rep.false_alarm_rate", 0, 1, open_low=True, required=False)
+    if c.table("profile_rep.set_drift", required=False):
+        c.number("profile_rep.set_drift.alpha", 0, 1 - 1e-12, open_low=True)
+    if not c.table("population_norm", required=False) or manifest.get("athlete_centring"):
+        raise c.fail("profile_rep", "{...}", "needs population_norm and a bundle without athlete_centring")

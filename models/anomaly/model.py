@@ -28,10 +28,17 @@ from models.anomaly.pipeline import (
     AthleteProfile,
     Components,
     Geometry,
-    PreparedSegment,
     compute_profile,
     extent_feature_index,
     prepare_segment,
+)
+from models.anomaly.profile_rep import (
+    PROFILE_REP_KEY,
+    REPORTED,
+    ProfileRep,
+    athlete_profile,
+    centred_rep_features,
+    load_profile_rep,
 )
 from models.anomaly.scaler import MinMaxParams
 from models.anomaly.windows import SkipCounts, as_segment, screen_windows
@@ -148,6 +155,7 @@ class AnomalyModel:
         window_calibration: FusionCalibration,
         rep_calibration: FusionCalibration,
         bundle_dir: Path | None = None,
+        profile_rep: ProfileRep | None = None,
     ) -> None:
         self.manifest = manifest
         self.bundle_dir = bundle_dir
@@ -155,6 +163,11 @@ class AnomalyModel:
         self.components = components
         self.window_calibration = window_calibration
         self.rep_calibration = rep_calibration
+        self.profile_rep = profile_rep
+        """The rep decision used when a profile (overlay) is passed (``profile_rep.py``); None:
+        one rep decision for all."""
+        self._population_norm = (AthleteProfile.from_dict(manifest["population_norm"])
+                                 if profile_rep is not None else None)
         self.false_alarm_rate = float(manifest["calibration"]["false_alarm_rate"])
         self.set_drift_alpha = bundle_set_alpha(manifest)
         """The technique-drift cue's threshold (``models.set_drift``): the bundle's own, else the default."""
@@ -183,7 +196,10 @@ class AnomalyModel:
         state: pass the returned profile to every scoring call for that athlete."""
         segments = [as_segment(s, self.geometry.n_channels) for s in clean_segments]
         profile = enrolment_profile(segments, self.geometry)
-        if self.components.rep_baseline_weight:
+        if self.profile_rep is not None:
+            baseline = athlete_profile(segments, self.geometry, self.profile_rep.components).rep_distance_baseline
+            profile = replace(profile, rep_distance_baseline=baseline)
+        elif self.components.rep_baseline_weight:
             left_out = leave_one_out_features(segments, self.geometry, profile)
             profile = replace(profile, rep_distance_baseline=baseline_distance(self.components, left_out))
         self._enrolled = True
@@ -227,8 +243,6 @@ class AnomalyModel:
         """
         segment = as_segment(segment, self.geometry.n_channels)
         prepared = prepare_segment(segment, self.geometry, self._profile(profile))
-        if not score_duration and prepared.rep_features is not None:
-            self._neutral_duration(prepared)
         skipped = prepared.skipped.as_dict()
         if prepared.rep_features is None or not len(prepared.windows):
             return _not_scored(
@@ -237,21 +251,53 @@ class AnomalyModel:
                 n_windows=len(prepared.windows),
                 windows_skipped=skipped,
             )
+        components, calibration = self.components, self.rep_calibration
+        features, baseline = prepared.rep_features, prepared.rep_baseline
+        if self.uses_profile_rep(profile):
+            components, calibration = self.profile_rep.components, self.profile_rep.calibration
+            features = centred_rep_features(segment, self.geometry, self._athlete(profile))
+        if not score_duration:
+            self._neutral_duration(features, components)
         window_scores, channel_errors = self.components.window_scores(prepared.windows, prepared.window_features)
         ae_scores = window_scores[:, 0] if self.components.autoencoder else None
-        raw = self.components.rep_raw_scores(prepared.rep_features, ae_scores, prepared.rep_baseline)
-        p, fused = self.rep_calibration.fused_p(self.components.fused_rep_scores(raw)[None])
+        raw = components.rep_raw_scores(features, ae_scores, baseline)
+        if components is not self.components:
+            raw = {name: value for name, value in raw.items() if name in REPORTED}
+        p, fused = calibration.fused_p(components.fused_rep_scores(raw)[None])
         errors = None if channel_errors is None else channel_errors.mean(axis=0, keepdims=True)
-        z = self.components.rep_z(prepared.rep_features)
-        decision = self._decision(RepDecision, p[0], float(fused[0]), self.rep_calibration, errors, z, self._rep_names)
+        z = components.rep_z(features)
+        decision = self._decision(RepDecision, p[0], float(fused[0]), calibration, errors, z, self._rep_names)
         decision.n_windows, decision.windows_skipped, decision.raw_scores = len(prepared.windows), skipped, raw
         if ae_scores is not None:
             decision.reconstruction_error = float(np.mean(ae_scores))
         return decision
 
-    def _neutral_duration(self, prepared: PreparedSegment) -> None:
-        i, scaler = self._duration_index, self.components.rep_scaler
-        prepared.rep_features[i] = (self.components.rep_median[i] - scaler.min[i]) / scaler.scale[i]
+    def uses_profile_rep(self, profile: AthleteProfile | None) -> bool:
+        """Whether a rep scored with ``profile`` gets the profile rep decision (a profile is
+        passed and the bundle has one); else the population rep decision, as before."""
+        return profile is not None and self.profile_rep is not None
+
+    def drift_alpha(self, profile: AthleteProfile | None = None) -> float:
+        """The technique-drift threshold for the rep decision ``profile`` selects
+        (``models.set_drift``): the profile decision's own (``profile_rep.set_drift``) when it is
+        used and has one, else the bundle's (``set_drift_alpha``)."""
+        if self.uses_profile_rep(profile):
+            alpha = (self.profile_rep.section.get("set_drift") or {}).get("alpha")
+            if isinstance(alpha, (int, float)):
+                return float(alpha)
+        return self.set_drift_alpha
+
+    def _athlete(self, overlay: AthleteProfile) -> AthleteProfile:
+        """The athlete's own norm from an overlay (athlete - population) and the population norm."""
+        population = self._population_norm
+        return AthleteProfile(overlay.channel_offset + population.channel_offset,
+                              overlay.window_feature_centre + population.window_feature_centre,
+                              overlay.rep_feature_centre + population.rep_feature_centre,
+                              overlay.rep_distance_baseline)
+
+    def _neutral_duration(self, features: np.ndarray, components: Components) -> None:
+        i, scaler = self._duration_index, components.rep_scaler
+        features[i] = (components.rep_median[i] - scaler.min[i]) / scaler.scale[i]
 
     def decide_segments(self, segments: Sequence[np.ndarray], profile: AthleteProfile | None = None, *,
                         score_duration: bool = True) -> RepDecisions:
@@ -264,7 +310,11 @@ class AnomalyModel:
             for d in skipped:
                 totals.add(SkipCounts(**d.windows_skipped))
             log.warning("%d of %d segments not scored (bad windows: %s)", len(skipped), len(decisions), totals.as_dict())
-        return RepDecisions.of(decisions, self.rep_calibration.detectors, self.components.available_rep_detectors)
+        calibration = self.profile_rep.calibration if self.uses_profile_rep(profile) else self.rep_calibration
+        available = self.components.available_rep_detectors
+        if self.uses_profile_rep(profile):
+            available = tuple(name for name in available if name in REPORTED)
+        return RepDecisions.of(decisions, calibration.detectors, available)
 
     def score_segments(self, segments: Sequence[np.ndarray], profile: AthleteProfile | None = None, *,
                        score_duration: bool = True) -> np.ndarray:
@@ -300,7 +350,11 @@ def load_model(
     manifest = read_verified_manifest(bundle_dir, expect_channels, expect_rate, signing_key)
     try:
         geometry, components, window_cal, rep_cal = _build(bundle_dir, manifest)
-        model = AnomalyModel(manifest, geometry, components, window_cal, rep_cal, bundle_dir)
+        profile_rep = None
+        if manifest.get(PROFILE_REP_KEY):
+            profile_rep = _load_file(bundle_file(bundle_dir, manifest, manifest[PROFILE_REP_KEY]["file"]),
+                                     lambda _: load_profile_rep(bundle_dir, manifest, components))
+        model = AnomalyModel(manifest, geometry, components, window_cal, rep_cal, bundle_dir, profile_rep)
         model.score_window(np.zeros((geometry.window_len, geometry.n_channels)), model._identity)
     except BundleError:
         raise

@@ -102,11 +102,39 @@ def simulate_sets(n_sets: int, lifts: Sequence[str], seed: int, reps: int = 6,
         for index in range(n_sets):
             athlete = simulated_athlete(lift, rng)
             faults = faults_for(lift, index, rng) if faults_for else {}
-            low, high = rep_variability
-            spread = low if low == high else float(np.exp(rng.uniform(np.log(low), np.log(high))))
+            spread = _draw_spread(rep_variability, rng)
             yield lift, simulate_set(lift, reps=reps, faults=faults, seed=int(rng.integers(1 << 31)),
                                      athlete_mass_kg=athlete.body_mass_kg, bar_load_kg=athlete.bar_load_kg,
                                      rep_variability=spread)
+
+
+def _draw_spread(rep_variability: tuple[float, float], rng: np.random.Generator) -> float:
+    """An athlete's rep-to-rep spread, log-uniform in (low, high); no draw when they are equal."""
+    low, high = rep_variability
+    return low if low == high else float(np.exp(rng.uniform(np.log(low), np.log(high))))
+
+
+def simulate_athletes(n_athletes: int, lifts: Sequence[str], seed: int, reps: int = 6,
+                      rep_variability: tuple[float, float] = (0.5, 2.0),
+                      ) -> Iterator[tuple[str, int, float, list["SimulatedSet"]]]:
+    """``n_athletes`` simulated athletes per lift, each doing two clean sets (the first is their
+    enrolment), deterministic in ``seed``. An athlete keeps body mass, bar load and rep-to-rep
+    spread (drawn log-uniformly from ``rep_variability``) and their own depth and descent time (``sensors.simulator.Style``: drawn as a set without one would, then
+    changed a little from set to set). Everything else the seed draws is the set's own,
+    including the IMU's bias (as after the sensor was re-mounted or re-calibrated). Yields ``(lift, index, spread, [set 1, set 2])``."""
+    from sensors.simulator import simulate_set
+    from sensors.simulator.athlete import PROFILES, drawn_style
+
+    rng = np.random.default_rng(seed)
+    for lift in lifts:
+        for index in range(n_athletes):
+            athlete = simulated_athlete(lift, rng)
+            spread = _draw_spread(rep_variability, rng)
+            style = drawn_style(PROFILES[lift], rng)
+            sets = [simulate_set(lift, reps=reps, seed=int(rng.integers(1 << 31)), athlete_mass_kg=athlete.body_mass_kg,
+                                 bar_load_kg=athlete.bar_load_kg, rep_variability=spread, style=style)
+                    for _ in range(2)]
+            yield lift, index, spread, sets
 
 
 def rep_decisions(model: Any, frames: Sequence[Frame], reps: Sequence[Any], profile: Any = None) -> list[Any]:

@@ -25,13 +25,26 @@ from models.anomaly.api import fit_bundle, load_bundle
 from models.anomaly.errors import TrainingDataError
 from models.anomaly.overlay import POPULATION_KEY
 from models.anomaly.pipeline import compute_profile
+from models.anomaly.profile_rep import (
+    PROFILE_REP_KEY,
+    AthleteSets,
+    drift_threshold,
+    fit_profile_rep,
+    write_profile_rep,
+)
 from models.anomaly.realtime import (
     REALTIME_KEY,
     calibrate_threshold,
     update_manifest,
     window_p_stream,
 )
-from models.anomaly.segments import SetSegments, set_segments, simulate_sets, training_segments
+from models.anomaly.segments import (
+    SetSegments,
+    set_segments,
+    simulate_athletes,
+    simulate_sets,
+    training_segments,
+)
 from models.anomaly.split_calibration import (
     MIN_HELD_OUT_REPS,
     held_out_rep_scores,
@@ -70,6 +83,8 @@ class TrainOptions:
     hop_s: float = 0.25
     ae_epochs: int = 40
     saturation_limits: dict[str, float] | None = None
+    enrolment_baseline: float = 0.75
+    """Weight of the enrolment baseline in the profile rep decision (with athletes)."""
 
 
 def split_held_out(sets: Sequence[LabelledSet], fraction: float, seed: int) -> tuple[list[LabelledSet], list[LabelledSet]]:
@@ -87,8 +102,14 @@ def split_held_out(sets: Sequence[LabelledSet], fraction: float, seed: int) -> t
 
 
 def train_bundle(fit_sets: Sequence[LabelledSet], held_out: Sequence[LabelledSet], out_dir: Path,
-                 options: TrainOptions, signing_key: bytes | None = None) -> dict[str, Any]:
-    """Fit a bundle on ``fit_sets``, calibrate on ``held_out``, write the report; return it."""
+                 options: TrainOptions, signing_key: bytes | None = None,
+                 athletes: Sequence[AthleteSets] = (), held_out_athletes: Sequence[AthleteSets] = ()) -> dict[str, Any]:
+    """Fit a bundle on ``fit_sets``, calibrate on ``held_out``, write the report; return it.
+
+    With ``athletes`` (each an enrolment set and a later set), the bundle also gets the rep
+    decision used when an athlete profile is loaded (``models.anomaly.profile_rep``), fitted on
+    them and calibrated on ``held_out_athletes``; everything else, and every decision without a
+    profile, is what the same call without athletes gives."""
     if len(fit_sets) < 2:
         raise TrainingDataError(
             f"need at least 2 clean sets to fit on, got {len(fit_sets)}: calibration folds are whole sets (a set's "
@@ -154,7 +175,33 @@ def train_bundle(fit_sets: Sequence[LabelledSet], held_out: Sequence[LabelledSet
     (out_dir / REPORT_MD).write_text(report_markdown(report))
     population = compute_profile([r for s in fit_sets for r in s.segments.reps], model.geometry)
     update_manifest(out_dir, {REALTIME_KEY: realtime or {}, POPULATION_KEY: population.to_dict()}, signing_key)
+    if athletes:
+        report["profile_rep"] = _add_profile_rep(out_dir, model, athletes, held_out_athletes, options, signing_key)
+        (out_dir / REPORT_JSON).write_text(json.dumps(report, indent=2, sort_keys=True))
+        (out_dir / REPORT_MD).write_text(report_markdown(report))
+        update_manifest(out_dir, {}, signing_key)
     return report
+
+
+def _add_profile_rep(out_dir: Path, model: Any, athletes: Sequence[AthleteSets], held_out: Sequence[AthleteSets],
+                     options: TrainOptions, signing_key: bytes | None) -> dict[str, Any]:
+    log.info("fitting the profile rep decision on %d athletes, calibrating on %d held-out athletes",
+             len(athletes), len(held_out))
+    components, calibration, flags, per_athlete = fit_profile_rep(model, athletes, held_out,
+                                                                  options.enrolment_baseline)
+    n_reps = sum(len(a.enrolment) + len(a.later) for a in athletes)
+    section = write_profile_rep(out_dir, components, calibration, {
+        "false_alarm_rate": model.false_alarm_rate,
+        "rep_threshold_fisher": calibration.threshold_statistic(model.false_alarm_rate),
+        **drift_threshold(per_athlete, options.seed),
+        "training": {"athletes": len(athletes), "reps": n_reps, "held_out_athletes": len(held_out),
+                     "enrolment": "each athlete's first set"},
+    })
+    update_manifest(out_dir, {PROFILE_REP_KEY: section}, signing_key)
+    return {"athletes": [a.athlete for a in athletes], "held_out_athletes": [a.athlete for a in held_out],
+            "fit_reps": n_reps, "enrolment_baseline": options.enrolment_baseline,
+            "rep_flags": count_with_interval(flags),
+            "rep_flags_support": support_note(int(flags.size), options.false_alarm_rate)}
 
 
 def report_markdown(report: dict[str, Any]) -> str:
@@ -188,6 +235,15 @@ def report_markdown(report: dict[str, Any]) -> str:
     if drift:
         lines.append(f"- technique-drift cue threshold: the set's combined p <= {drift['alpha']:.3g}, for "
                      f"{drift['false_cue_rate']:g} false cues per clean set ({drift['method']})")
+    profile = report.get("profile_rep")
+    if profile:
+        lines.append(f"- with an athlete profile: rep decision fitted on {len(profile['athletes'])} athletes "
+                     f"({profile['fit_reps']} reps, first set = enrolment, enrolment baseline "
+                     f"{profile['enrolment_baseline']:g}), calibrated on {len(profile['held_out_athletes'])} held-out "
+                     f"athletes in both directions; their clean reps flagged (each athlete against the others' "
+                     f"calibration): {format_count(profile['rep_flags'])}")
+        if profile["rep_flags_support"]:
+            lines.append(f"  - {profile['rep_flags_support']}")
     lines += ["", "Libraries: " + ", ".join(f"{k} {v}" for k, v in sorted(report["libraries"].items())), ""]
     return "\n".join(lines)
 
@@ -197,3 +253,15 @@ def simulated_clean_sets(n_sets: int, lifts: Sequence[str], seed: int, channels:
     """``n_sets`` clean simulated sets per lift (varied athletes and loads), cut like recordings."""
     return [LabelledSet(f"sim:{lift}:seed{s.seed}", lift, set_segments(s.frames, lift, channels, rate_hz))
             for lift, s in simulate_sets(n_sets, lifts, seed)]
+
+
+def simulated_athlete_sets(n_athletes: int, lifts: Sequence[str], seed: int, channels: Sequence[str], rate_hz: float,
+                           rep_variability: tuple[float, float]) -> list[AthleteSets]:
+    """``n_athletes`` simulated athletes per lift with two clean sets each, cut like recordings
+    (the first set is the athlete's enrolment)."""
+    out = []
+    for lift, index, spread, (first, second) in simulate_athletes(n_athletes, lifts, seed,
+                                                                  rep_variability=rep_variability):
+        cut = [set_segments(s.frames, lift, channels, rate_hz).reps for s in (first, second)]
+        out.append(AthleteSets(f"sim:{lift}:athlete{index}:spread{spread:.2f}", *cut))
+    return out

@@ -47,6 +47,41 @@ PROFILES: dict[str, LiftProfile] = {
 }
 
 
+SET_ROM_SD = 0.02
+SET_ECCENTRIC_SD = 0.05
+"""Set-to-set change of an athlete's own depth and descent time (fractions, ``Style``)."""
+ECCENTRIC_S = (1.3, 2.0)
+"""Range of a set's base descent time when the athlete has no ``Style``."""
+
+
+@dataclass(frozen=True)
+class Style:
+    """An athlete's own depth and descent time, kept from one set to the next.
+
+    Without a style every set draws its range of motion from the lift's whole range and its
+    base descent time from ``ECCENTRIC_S``, as if each set were a new lifter. With one, a set's
+    base is this value changed by a small set-to-set amount (SD ``SET_ROM_SD`` of the depth,
+    ``SET_ECCENTRIC_SD`` of the descent time), drawn from the set's seed."""
+
+    rom_m: float
+    eccentric_s: float
+
+    def __post_init__(self) -> None:
+        if not (0.1 <= self.rom_m <= 1.0 and 1.2 <= self.eccentric_s <= 2.5):
+            raise ValueError(f"style out of range: rom {self.rom_m} m (0.1-1), descent {self.eccentric_s} s (1.2-2.5)")
+
+    def for_set(self, seed: int) -> tuple[float, float]:
+        """(range of motion, base descent time) of one set of this athlete."""
+        rng = np.random.default_rng([seed, 0x571E])
+        rom = self.rom_m * (1.0 + rng.normal(0.0, SET_ROM_SD))
+        return rom, float(np.clip(self.eccentric_s * (1.0 + rng.normal(0.0, SET_ECCENTRIC_SD)), 1.2, 2.5))
+
+
+def drawn_style(lift: "LiftProfile", rng: np.random.Generator) -> Style:
+    """The depth and descent time a set without a style draws (the first draws of its stream)."""
+    return Style(float(rng.uniform(*lift.rom_m)), float(rng.uniform(*ECCENTRIC_S)))
+
+
 @dataclass(frozen=True)
 class Athlete:
     body_mass_kg: float
@@ -55,6 +90,8 @@ class Athlete:
     """How much this athlete's clean reps vary within a set, as a multiple of the typical
     spread (SD 3 % of velocity, 2 % of range of motion, 8 % of descent time): 0.5 is a very
     consistent lifter, 2.0 a loose one (docs/simulator.md, "Athletes")."""
+    style: Style | None = None
+    """The athlete's own depth and descent time across sets; None: drawn per set (as before)."""
 
     def __post_init__(self) -> None:
         if not 0.25 <= self.rep_variability <= 3.0:

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from sensors.simulator import faults as F
-from sensors.simulator.athlete import Athlete, LiftProfile
+from sensors.simulator.athlete import Athlete, LiftProfile, drawn_style
 from sensors.simulator.tracks import Knots, Product, Scaled, Sine, Sum, Track, envelope, slow_sway
 
 DEG = np.pi / 180.0
@@ -98,8 +98,10 @@ class _Planner:
         rng, lift = self.rng, self.lift
         v0 = self.athlete.first_rep_velocity(lift)
         loss = self.athlete.velocity_loss(lift, self.n)
-        rom0 = rng.uniform(*lift.rom_m)
-        ecc0 = rng.uniform(1.3, 2.0)
+        drawn = drawn_style(lift, rng)
+        rom0, ecc0 = drawn.rom_m, drawn.eccentric_s
+        if self.athlete.style is not None:
+            rom0, ecc0 = self.athlete.style.for_set(self.seed)
         self._setup()
         spread = self.athlete.rep_variability
         for i in range(1, self.n + 1):

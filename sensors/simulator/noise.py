@@ -41,12 +41,18 @@ class NoiseModel:
         return min(self.dlpf_hz, rate_hz / 2.0)
 
     def imu(self, accel: np.ndarray, gyro: np.ndarray, rate_hz: float,
-            rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-        """Add bias and white noise to (n, 3) accel (m/s^2) and gyro (rad/s), then saturate/quantise."""
+            rng: np.random.Generator, bias_rng: np.random.Generator | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Add bias and white noise to (n, 3) accel (m/s^2) and gyro (rad/s), then saturate/quantise.
+
+        ``bias_rng``: the biases come from it instead (a sensor kept across sets); the white
+        noise is the same either way."""
         bw = np.sqrt(self._bandwidth(rate_hz))
         g = STANDARD_GRAVITY
         a_bias = rng.uniform(-1, 1, 3) * self.accel_bias_g * g
         w_bias = rng.uniform(-1, 1, 3) * self.gyro_bias_dps * DEG
+        if bias_rng is not None:
+            a_bias = bias_rng.uniform(-1, 1, 3) * self.accel_bias_g * g
+            w_bias = bias_rng.uniform(-1, 1, 3) * self.gyro_bias_dps * DEG
         accel = accel + a_bias + rng.standard_normal(accel.shape) * self.accel_density_g_rthz * g * bw
         gyro = gyro + w_bias + rng.standard_normal(gyro.shape) * self.gyro_density_dps_rthz * DEG * bw
         if self.quantise:

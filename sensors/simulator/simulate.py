@@ -9,7 +9,7 @@ import numpy as np
 from sensors.frame import IMU_CHANNELS, PLATFORM_CHANNELS, Frame
 from sensors.geometry import DEFAULT_PLATFORM, PlatformGeometry
 from sensors.rep_truth import RepTruth
-from sensors.simulator.athlete import LIFTS, PROFILES, Athlete
+from sensors.simulator.athlete import LIFTS, PROFILES, Athlete, Style, drawn_style
 from sensors.simulator.faults import validate_faults
 from sensors.simulator.kinematics import BENCH_SETUPS, RepPlan, SetPlan, plan_set
 from sensors.simulator.noise import NoiseModel
@@ -62,6 +62,12 @@ class SimulatedSet:
                 "faults": {str(k): v for k, v in sorted(self.faults.items())}}
 
 
+def set_style(lift: str, seed: int) -> Style:
+    """The depth and descent time that ``simulate_set(lift, seed=seed)`` without a style draws:
+    pass it as ``style`` to simulate the same athlete's other sets (``plan_set``'s stream)."""
+    return drawn_style(PROFILES[lift], np.random.default_rng([seed, 0]))
+
+
 def simulate_set(lift: str = "squat", reps: int = 8, faults: dict[int, str] | None = None,
                  seed: int = 7, imu_rate_hz: float = 200, platform_rate_hz: float = 80,
                  athlete_mass_kg: float = 80.0, bar_load_kg: float = 60.0,
@@ -69,7 +75,8 @@ def simulate_set(lift: str = "squat", reps: int = 8, faults: dict[int, str] | No
                  noise: NoiseModel | None = None,
                  geometry: PlatformGeometry = DEFAULT_PLATFORM,
                  bench_setup: str = BENCH_SETUPS[0], lockout_hold_s: float = 0.0,
-                 spotter_rep: int | None = None, rep_variability: float = 1.0) -> SimulatedSet:
+                 spotter_rep: int | None = None, rep_variability: float = 1.0,
+                 style: Style | None = None) -> SimulatedSet:
     """Simulate one set; the same arguments always give the same frames.
 
     ``faults`` maps 1-based rep numbers to ``FAULT_TYPES`` entries. ``noise`` defaults to the
@@ -79,6 +86,8 @@ def simulate_set(lift: str = "squat", reps: int = 8, faults: dict[int, str] | No
     ``spotter_rep`` (a spotter touches the bar around that rep); docs/simulator.md.
     ``rep_variability`` scales how much the athlete's clean reps vary within the set
     (``Athlete.rep_variability``; 1.0 = as before, the same frames for the same seed).
+    ``style`` keeps the athlete's own depth and descent time across sets (``Style``; None: drawn
+    per set, as before).
     """
     if lift not in PROFILES:
         raise ValueError(f"unknown lift {lift!r} (known: {', '.join(LIFTS)})")
@@ -90,7 +99,7 @@ def simulate_set(lift: str = "squat", reps: int = 8, faults: dict[int, str] | No
     validate_faults(faults, reps)
     noise = NoiseModel() if noise is None else noise
     profile = PROFILES[lift]
-    plan = plan_set(profile, Athlete(athlete_mass_kg, bar_load_kg, rep_variability), reps, faults, seed,
+    plan = plan_set(profile, Athlete(athlete_mass_kg, bar_load_kg, rep_variability, style), reps, faults, seed,
                     bench_setup, lockout_hold_s, spotter_rep)
 
     t_imu = _sample_times(plan.duration_s, imu_rate_hz)

@@ -11,11 +11,12 @@ import pytest
 from liftguard.box import box_daemon
 from liftguard.box import run_box_session as run_session
 from liftguard.cli import main
+from models.analysis import analyze_frames
 from models.anomaly import load_bundle
 from models.anomaly.errors import OverlayError
 from models.anomaly.overlay import load_overlay, make_overlay, overlay_dir, save_overlay
-from models.anomaly.segments import set_segments
-from sensors.simulator import SimulatorSource, simulate_set
+from models.anomaly.segments import rep_decisions, set_segments
+from sensors.simulator import SimulatorSource, set_style, simulate_set
 from tests.support.daemon_helpers import NO_PINS
 
 BUNDLE = Path(__file__).resolve().parents[2] / "models" / "bundles" / "default"
@@ -133,3 +134,49 @@ def test_session_with_flagged_reps_is_refused_until_each_is_confirmed(tmp_path, 
     assert main(argv + ["--confirm-clean", confirm.replace("2", "").strip(",") or "0"]) == 2
     assert main(argv + ["--confirm-clean", confirm]) == 0, capsys.readouterr()
     assert (directory / "overlay.json").is_file()
+
+
+STEADY = {"athlete_mass_kg": 80.0, "bar_load_kg": 90.0, "rep_variability": 0.5}
+
+
+def _steady_source(seed: int, faults: dict[int, str] | None = None) -> SimulatorSource:
+    """A steady athlete (half the usual rep-to-rep spread): their own depth and tempo in every
+    set (``set_style``)."""
+    return SimulatorSource(lift="squat", reps=6, seed=seed, faults=faults, realtime=False,
+                           style=set_style("squat", 21), **STEADY)
+
+
+def test_a_calibrated_profile_brings_the_enrolment_baseline_into_the_rep_decision(tmp_path, capsys):
+    """The shipped bundle has a rep decision for athletes with a profile. After `calibrate
+    athlete` on a steady athlete's clean session, the daemon's next session of theirs loads the
+    overlay, which carries their enrolment baseline, and decides reps with it: a sticking point
+    the population decision lets through (the form rules catch it too) is flagged, and the
+    same set's clean reps are not."""
+    from liftguard.config import load_config
+
+    cfg_file = _config_file(tmp_path)
+    cfg = load_config(cfg_file)
+    session = run_session(cfg, _steady_source(21), "squat", realtime=False, athlete=ATHLETE).session_id
+    assert main(["--config", str(cfg_file), "calibrate", "athlete", "--athlete", ATHLETE, "--lift", "squat",
+                 "--session", session]) == 0, capsys.readouterr()
+    directory = overlay_dir(cfg.data_dir / "athletes", ATHLETE, "squat")
+    baseline = json.loads((directory / "overlay.json").read_text())["rep_distance_baseline"]
+    assert baseline > 0
+
+    faulty = _steady_source(1021, {4: "sticking_point"})
+    daemon = box_daemon(cfg, sources=[faulty], api=False, console=False)
+    try:
+        daemon.sessions.start("squat", ATHLETE, reason="api")
+        daemon.loop._follow_session()
+        model, profile = daemon.scorer.model, daemon.scorer.profile
+        assert model.manifest["profile_rep"]["rep_baseline_weight"] == 0.75
+        assert model.uses_profile_rep(profile) and profile.rep_distance_baseline == baseline
+    finally:
+        daemon.close()
+    later = simulate_set(**faulty._params)
+    reps = analyze_frames(later.frames, "squat").reps
+    truth = later.reps[3]
+    k = max(range(len(reps)), key=lambda i: min(reps[i].end_s, truth.end_s) - max(reps[i].start_s, truth.start_s))
+    with_profile, population = rep_decisions(model, later.frames, reps, profile), rep_decisions(model, later.frames, reps)
+    assert with_profile[k].anomalous and not population[k].anomalous
+    assert not any(d.anomalous for i, d in enumerate(with_profile) if i != k)

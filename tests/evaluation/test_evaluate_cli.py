@@ -81,3 +81,25 @@ def test_lifts_run_in_parallel_give_the_serial_figures():
     assert merged["drift_cue"]["by_lift"] == {lift: {k: r["drift_cue"][k] for k in ("clean_sets", "clean_sets_cued")}
                                               for lift, r in zip(("squat", "deadlift"), alone)}
     assert sorted(merged["rep_scores"]["clean"]) == sorted(alone[0]["rep_scores"]["clean"] + alone[1]["rep_scores"]["clean"])
+
+
+def test_with_profile_every_set_is_replayed_again_with_its_athletes_profile(tmp_path):
+    from liftguard.commands.evaluate import DEFAULT_BUNDLE
+    from models.set_drift import bundle_set_alpha
+
+    out = tmp_path / "eval"
+    assert main(["evaluate", "--skip-real", "--seeds", "1", "--lift", "squat", "--fault", "sticking_point",
+                 "--with-profile", "--out", str(out)]) == 0
+    report = json.loads((out / "evaluation.json").read_text())
+    plain, profiled = report["simulator"], report["simulator_with_profile"]
+    assert not plain["with_profile"] and profiled["with_profile"]
+    manifest = json.loads((DEFAULT_BUNDLE / "manifest.json").read_text())
+    # the profile pass decided reps with the profile decision, whose drift threshold is its own
+    assert profiled["drift_cue"]["alpha"] == manifest["profile_rep"]["set_drift"]["alpha"]
+    assert plain["drift_cue"]["alpha"] == bundle_set_alpha(manifest) != profiled["drift_cue"]["alpha"]
+    for run in (plain, profiled):
+        row = run["by_lift"]["squat"]
+        assert row["detection"]["n"] == 1 and row["false_alerts_per_clean_rep"]["n"] == run["clean_reps"]
+        assert row["detection"]["ci95"][0] <= row["detection"]["rate"] <= row["detection"]["ci95"][1]
+    markdown = (out / "evaluation.md").read_text()
+    assert "| squat | no profile |" in markdown and "| squat | with profile |" in markdown

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from sensors.frame import IMU_CHANNELS, PLATFORM_CHANNELS, STANDARD_GRAVITY
 from sensors.geometry import DEFAULT_PLATFORM
@@ -256,3 +258,34 @@ def test_an_athletes_rep_variability_scales_their_rep_to_rep_spread_and_1_change
     assert spread(2.0) == pytest.approx(4 * spread(0.5), rel=0.05)   # the same draws, scaled
     with pytest.raises(ValueError, match="rep_variability must be within 0.25..3, got 5"):
         simulate_set("squat", reps=2, seed=9, rep_variability=5)
+
+
+def test_an_athletes_style_keeps_their_depth_and_tempo_across_sets_and_none_changes_nothing():
+    from sensors.simulator import Style, set_style
+
+    style = set_style("squat", 23)
+    first, second = (simulate_set("squat", reps=6, seed=seed, style=style) for seed in (23, 1023))
+    other = simulate_set("squat", reps=6, seed=1023)
+
+    def depth(s):
+        return float(np.median([r.rom_m for r in s.reps]))
+
+    assert abs(depth(second) / depth(first) - 1) < 0.08          # set-to-set SD 2 % plus rep spread
+    assert abs(depth(other) / depth(first) - 1) > 0.08            # this seed alone draws another depth
+    assert simulate_set("squat", reps=6, seed=1023).frames == other.frames
+    assert style == Style(style.rom_m, style.eccentric_s)
+
+
+@given(rom=st.floats(allow_nan=True, allow_infinity=True), descent=st.floats(allow_nan=True, allow_infinity=True))
+@settings(max_examples=60, deadline=None)
+def test_a_style_out_of_range_is_refused_naming_it(rom, descent):
+    from sensors.simulator import Style
+
+    try:
+        style = Style(rom, descent)
+    except ValueError as exc:
+        assert "style out of range" in str(exc)
+        assert not (0.1 <= rom <= 1.0 and 1.2 <= descent <= 2.5)
+        return
+    rom_s, descent_s = style.for_set(1)
+    assert 0.05 < rom_s < 1.2 and 1.2 <= descent_s <= 2.5
