@@ -5,7 +5,9 @@ from exactly the reps a coach marked clean, cut from the box's stored frames (th
 analysis that numbered them). Reps labelled as faults and unlabelled reps are never used; when
 fewer than ``MIN_CLEAN_REPS`` clean reps remain, the athlete's overlay is removed and the
 population model is used again. The session manager loads the overlay when that athlete's
-next session starts. A refresh happens only when the clean reps (or the bundle) changed.
+next session starts. A refresh happens only when the clean reps or the bundle changed; the bundle is known by its
+manifest's SHA-256, not its path, because an update installs a retrained bundle at the same
+path and the overlays made for the old one are refused.
 """
 from __future__ import annotations
 
@@ -23,7 +25,13 @@ import numpy as np
 from edge_agent.store import LocalStore
 from models import analyze_frames
 from models.anomaly.errors import OverlayError
-from models.anomaly.overlay import MIN_CLEAN_REPS, make_overlay, overlay_dir, save_overlay
+from models.anomaly.overlay import (
+    MIN_CLEAN_REPS,
+    bundle_id,
+    make_overlay,
+    overlay_dir,
+    save_overlay,
+)
 from models.anomaly.segments import aligned_rows
 from sensors.frame import Frame
 from sync.labels import RepLabel, fingerprint, group_clean
@@ -85,7 +93,7 @@ class ProfileRefresher:
         reports = []
         for (email, lift), clean in group_clean(labels).items():
             key = f"{email}|{lift}"
-            mark = f"{fingerprint(clean)}|{model.bundle_dir}"
+            mark = f"{fingerprint(clean)}|{bundle_id(model)}"
             if self._state.get(key) == mark:
                 continue
             try:

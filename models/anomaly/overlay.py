@@ -61,7 +61,9 @@ def make_overlay(model: AnomalyModel, clean_reps: list[np.ndarray]) -> AthletePr
                           athlete.rep_distance_baseline)
 
 
-def _bundle_id(model: AnomalyModel) -> str:
+def bundle_id(model: AnomalyModel) -> str:
+    """SHA-256 of the manifest of the bundle ``model`` was loaded from: a retrained bundle
+    installed at the same path has another."""
     if model.bundle_dir is None:
         raise OverlayError("the model was not loaded from a bundle directory")
     return sha256_file(Path(model.bundle_dir) / MANIFEST)
@@ -75,7 +77,7 @@ def save_overlay(directory: Path, model: AnomalyModel, overlay: AthleteProfile, 
     tmp = body.with_suffix(".tmp")
     tmp.write_text(json.dumps({"format": OVERLAY_FORMAT, **overlay.to_dict()}))
     os.replace(tmp, body)
-    manifest = {"format": OVERLAY_FORMAT, "base_bundle_manifest_sha256": _bundle_id(model),
+    manifest = {"format": OVERLAY_FORMAT, "base_bundle_manifest_sha256": bundle_id(model),
                 "files": {OVERLAY_FILE: sha256_file(body)},
                 "created_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"), **meta}
     tmp = directory / (MANIFEST + ".tmp")
@@ -95,7 +97,7 @@ def load_overlay(directory: Path, model: AnomalyModel) -> AthleteProfile:
         raise OverlayError(f"{directory / MANIFEST}: unreadable: {exc}") from exc
     if not isinstance(manifest, dict) or manifest.get("format") != OVERLAY_FORMAT:
         raise OverlayError(f"{directory / MANIFEST}: unknown overlay format")
-    if manifest.get("base_bundle_manifest_sha256") != _bundle_id(model):
+    if manifest.get("base_bundle_manifest_sha256") != bundle_id(model):
         raise OverlayError(f"{directory}: made for another model bundle; calibrate the athlete again")
     expected = str((manifest.get("files") or {}).get(OVERLAY_FILE))
     body = directory / OVERLAY_FILE
