@@ -240,7 +240,7 @@ class AnomalyModel:
         """What of ``profile`` a window is scored with. A bundle centred on each athlete's norm
         uses all of it. On a population bundle an overlay moves windows by the platform
         channels' static offsets only (the athlete's body mass and bar load on the load cells):
-        the IMU part is the enrolment session's sensor bias, which a later session does not
+        the IMU part is the enrolment session's sensor bias, which a later session need not
         share, and the window feature centre is the median of the enrolment reps' windows,
         which the live windows (rest and set-up included) do not follow. Applying all of it put
         clean deadlift windows over the real-time threshold (issue 26, docs/models.md)."""
