@@ -43,6 +43,7 @@ from models.anomaly.profile_rep import (
 from models.anomaly.scaler import MinMaxParams
 from models.anomaly.windows import SkipCounts, as_segment, screen_windows
 from models.set_drift import bundle_set_alpha
+from sensors.frame import PLATFORM_CHANNELS
 
 log = logging.getLogger(__name__)
 
@@ -176,6 +177,8 @@ class AnomalyModel:
         self._rep_names = geometry.rep_feature_names
         self._identity = AthleteProfile.identity(geometry.n_channels, len(self._window_names), len(self._rep_names))
         self._duration_index = self._rep_names.index("duration_s")
+        self._platform_mask = np.array([ch in PLATFORM_CHANNELS for ch in geometry.channels])
+        self._last_window_profile: tuple[AthleteProfile | None, AthleteProfile | None] = (None, None)
         self._enrolled = False
 
     @property
@@ -221,7 +224,7 @@ class AnomalyModel:
         window = as_segment(window, self.geometry.n_channels)
         if window.shape[0] != self.geometry.window_len:
             raise ValueError(f"window has {window.shape[0]} samples; this bundle uses {self.geometry.window_len}")
-        profile = self._profile(profile)
+        profile = self._window_profile(profile)
         screen = screen_windows(window[None], self.geometry.saturation_limits)
         if not screen.usable[0]:
             reason = "nonfinite" if screen.skipped.nonfinite else "saturated"
@@ -232,6 +235,25 @@ class AnomalyModel:
         p, fused = self.window_calibration.fused_p(scores)
         z = self.components.window_z(features)[0]
         return self._decision(Decision, p[0], float(fused[0]), self.window_calibration, channel_errors, z, self._window_names)
+
+    def _window_profile(self, profile: AthleteProfile | None) -> AthleteProfile:
+        """What of ``profile`` a window is scored with. A bundle centred on each athlete's norm
+        uses all of it. On a population bundle an overlay moves windows by the platform
+        channels' static offsets only (the athlete's body mass and bar load on the load cells):
+        the IMU part is the enrolment session's sensor bias, which a later session need not
+        share, and the window feature centre is the median of the enrolment reps' windows,
+        which the live windows (rest and set-up included) do not follow. Applying all of it put
+        clean deadlift windows over the real-time threshold (issue 26, docs/models.md)."""
+        profile = self._profile(profile)
+        if self.athlete_centring or profile is self._identity:
+            return profile
+        cached, shifted = self._last_window_profile
+        if cached is not profile:
+            shifted = AthleteProfile(np.where(self._platform_mask, profile.channel_offset, 0.0),
+                                     np.zeros_like(profile.window_feature_centre),
+                                     profile.rep_feature_centre, profile.rep_distance_baseline)
+            self._last_window_profile = (profile, shifted)
+        return shifted
 
     def rep_decision(self, segment: np.ndarray, profile: AthleteProfile | None = None, *,
                      score_duration: bool = True) -> RepDecision:

@@ -6,8 +6,9 @@ athlete's signals and features onto the population norm the bundle was trained a
 median rep features; ``AnomalyModel.enrol`` computes the athlete's from a few clean reps,
 the bundle's manifest holds the population's under ``population_norm``). Scoring with the
 overlay subtracts it, so a heavy athlete's larger corner forces are not an anomaly, while a
-shift away from *their own* norm still is. The detectors, the autoencoder and the thresholds
-stay the base bundle's.
+shift away from *their own* norm still is. Rep decisions use the whole overlay; live windows
+only its platform channels' static offsets (``AnomalyModel.score_window``, docs/models.md).
+The detectors, the autoencoder and the thresholds stay the base bundle's.
 
 On disk an overlay is a directory with ``overlay.json`` (the three vectors as JSON arrays,
 no pickle) and ``manifest.json`` holding its SHA-256 and the SHA-256 of the base bundle's
