@@ -164,12 +164,17 @@ def calibrate_from_reps(scores_by_group: Iterable[Sequence[float]], rate: float 
     return SetThreshold(alpha, rate, len(groups), int(sum(g.size for g in groups)), len(drawn), set_reps, method)
 
 
+def section_alpha(section: Mapping[str, Any], default: float) -> float:
+    """The threshold of a manifest section's ``set_drift`` table (``calibration`` or
+    ``profile_rep``), else ``default``."""
+    alpha = (section.get("set_drift") or {}).get("alpha")
+    return float(alpha) if isinstance(alpha, (int, float)) and 0.0 < alpha < 1.0 else default
+
+
 def bundle_set_alpha(manifest: Mapping[str, Any]) -> float:
     """The drift-cue threshold a bundle's manifest carries, else ``DEFAULT_SET_ALPHA`` (a
     bundle fitted before the field existed)."""
-    section = (manifest.get("calibration") or {}).get("set_drift") or {}
-    alpha = section.get("alpha")
-    return float(alpha) if isinstance(alpha, (int, float)) and 0.0 < alpha < 1.0 else DEFAULT_SET_ALPHA
+    return section_alpha(manifest.get("calibration") or {}, DEFAULT_SET_ALPHA)
 
 
 @dataclass

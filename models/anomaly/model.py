@@ -28,6 +28,7 @@ from models.anomaly.pipeline import (
     AthleteProfile,
     Components,
     Geometry,
+    centred_rep_features,
     compute_profile,
     extent_feature_index,
     prepare_segment,
@@ -37,12 +38,11 @@ from models.anomaly.profile_rep import (
     REPORTED,
     ProfileRep,
     athlete_profile,
-    centred_rep_features,
     load_profile_rep,
 )
 from models.anomaly.scaler import MinMaxParams
 from models.anomaly.windows import SkipCounts, as_segment, screen_windows
-from models.set_drift import bundle_set_alpha
+from models.set_drift import bundle_set_alpha, section_alpha
 from sensors.frame import PLATFORM_CHANNELS
 
 log = logging.getLogger(__name__)
@@ -304,9 +304,7 @@ class AnomalyModel:
         (``models.set_drift``): the profile decision's own (``profile_rep.set_drift``) when it is
         used and has one, else the bundle's (``set_drift_alpha``)."""
         if self.uses_profile_rep(profile):
-            alpha = (self.profile_rep.section.get("set_drift") or {}).get("alpha")
-            if isinstance(alpha, (int, float)):
-                return float(alpha)
+            return section_alpha(self.profile_rep.section, self.set_drift_alpha)
         return self.set_drift_alpha
 
     def _athlete(self, overlay: AthleteProfile) -> AthleteProfile:

@@ -148,7 +148,6 @@ def prepare_segment(segment: np.ndarray, geometry: Geometry, profile: AthletePro
     Rep features need the whole rep, so a rep with any bad window gets none (it is skipped as
     a rep, never scored as normal); its good windows are still usable one by one.
     """
-    centred = segment - profile.channel_offset
     windows = segment_windows(segment, geometry)
     screen = screen_windows(windows, geometry.saturation_limits)
     usable = windows[screen.usable] - profile.channel_offset
@@ -156,8 +155,13 @@ def prepare_segment(segment: np.ndarray, geometry: Geometry, profile: AthletePro
     rep = None
     whole_rep_ok = screen.usable.all() and screen_windows(segment[None], geometry.saturation_limits).usable[0]
     if whole_rep_ok and segment.shape[0] >= 2:
-        rep = geometry.rep_features(segment, centred) - profile.rep_feature_centre
+        rep = centred_rep_features(segment, geometry, profile)
     return PreparedSegment(usable, features, rep, screen.skipped, profile.rep_distance_baseline)
+
+
+def centred_rep_features(segment: np.ndarray, geometry: Geometry, profile: AthleteProfile) -> np.ndarray:
+    """Rep features of a whole, screened rep relative to ``profile``'s norm."""
+    return geometry.rep_features(segment, segment - profile.channel_offset) - profile.rep_feature_centre
 
 
 def compute_profile(segments: Sequence[np.ndarray], geometry: Geometry) -> AthleteProfile:

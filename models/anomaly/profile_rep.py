@@ -35,6 +35,7 @@ from models.anomaly.pipeline import (
     AthleteProfile,
     Components,
     Geometry,
+    centred_rep_features,
     compute_profile,
     prepare_segment,
     robust_spread,
@@ -75,11 +76,6 @@ def athlete_profile(segments: Sequence[np.ndarray], geometry: Geometry, componen
     profile = compute_profile(segments, geometry)
     left_out = leave_one_out_features(segments, geometry, profile)
     return replace(profile, rep_distance_baseline=baseline_distance(components, left_out))
-
-
-def centred_rep_features(segment: np.ndarray, geometry: Geometry, athlete: AthleteProfile) -> np.ndarray:
-    """Rep features of a whole, screened rep relative to the athlete's own norm."""
-    return geometry.rep_features(segment, segment - athlete.channel_offset) - athlete.rep_feature_centre
 
 
 def _complete(segments: Sequence[np.ndarray], geometry: Geometry) -> list[np.ndarray]:

@@ -96,7 +96,7 @@ def test_a_profile_brings_the_athletes_enrolment_baseline_and_its_own_calibratio
     distances = [d.raw_scores["rep_mahalanobis"] for d in with_profile]
     profile = model.profile_rep.components
     athlete = model._athlete(overlay)
-    from models.anomaly.profile_rep import centred_rep_features
+    from models.anomaly.pipeline import centred_rep_features
 
     rows = set_segments(later.frames, "squat", model.channels, 100.0).rows
     first = rows[int(round(reps[0].start_s * 100)):int(round(reps[0].end_s * 100)) + 1]
